@@ -1,0 +1,103 @@
+/** `ctxd serve`: load config once, start the daemon, stop it gracefully on SIGTERM/SIGINT. */
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError } from '../config/load.ts';
+import { Daemon } from '../daemon.ts';
+import { KeyringError } from '../auth/keyring-file.ts';
+import { createLogger } from '../log.ts';
+
+export const SERVE_HELP = `Usage: ctxd serve [flags]
+
+Runs the daemon in the foreground.
+
+Flags:
+  --host HOST          interface of the protocol listener   (server.host, default 127.0.0.1)
+  --port N             protocol TCP port, 0 = any free       (server.port, default 7411)
+  --http-port N        side HTTP server port                 (http.port, default 7412)
+  --data-dir DIR       data directory                        (data_dir, default ./data)
+  --config FILE        JSON config file
+  --log-level LEVEL    fatal|error|warn|info|debug|trace     (log.level, default info)
+  --set PATH=VALUE     any setting by its dotted path, e.g. --set server.max_connections=10
+  -h, --help           this help
+
+Precedence: defaults < --config FILE < CTXD_* environment < flags.
+`;
+
+const FLAG_PATHS: Record<string, string> = {
+  host: 'server.host',
+  port: 'server.port',
+  'http-port': 'http.port',
+  'data-dir': 'data_dir',
+  'log-level': 'log.level',
+};
+
+export async function serve(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'http-port': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      config: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const flags: Record<string, string> = {};
+  for (const [flag, path] of Object.entries(FLAG_PATHS)) {
+    const v = values[flag as keyof typeof values];
+    if (typeof v === 'string') flags[path] = v;
+  }
+  for (const pair of values.set ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set expects PATH=VALUE, got ${JSON.stringify(pair)}`);
+    flags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+
+  let daemon: Daemon;
+  try {
+    const config = loadConfig({ file: values.config ?? env.CTXD_CONFIG, env, flags });
+    const envKey = env.CTXD_KEY_ID && env.CTXD_KEY_SECRET ? { id: env.CTXD_KEY_ID, secretHex: env.CTXD_KEY_SECRET } : undefined;
+    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey });
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof KeyringError) {
+      process.stderr.write(`ctxd: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  try {
+    await daemon.start();
+  } catch (e) {
+    process.stderr.write(`ctxd: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        daemon.log.warn({ signal }, 'second signal: exiting at once');
+        process.exit(130);
+      }
+      daemon.log.info({ signal }, 'signal received');
+      daemon.shutdown().then(
+        () => resolve(0),
+        (e: unknown) => {
+          daemon.log.error({ err: (e as Error).message }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

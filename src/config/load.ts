@@ -1,0 +1,132 @@
+/**
+ * Builds the effective configuration once at start: schema defaults < config
+ * file < CTXD_* environment < command-line flags. Validated against the one
+ * schema, then deep-frozen. Nothing else in the daemon reads process.env.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { configSchema, type Config } from './schema.ts';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Leaf {
+  readonly path: readonly string[];
+  readonly type: string;
+}
+
+function leaves(schema: { properties?: Record<string, unknown> }, prefix: string[] = []): Leaf[] {
+  const out: Leaf[] = [];
+  for (const [name, sub] of Object.entries(schema.properties ?? {})) {
+    const s = sub as { type: string; properties?: Record<string, unknown> };
+    if (s.type === 'object') out.push(...leaves(s, [...prefix, name]));
+    else out.push({ path: [...prefix, name], type: s.type });
+  }
+  return out;
+}
+
+export const CONFIG_LEAVES: readonly Leaf[] = leaves(configSchema as never);
+
+export function envName(path: readonly string[]): string {
+  return 'CTXD_' + path.join('_').toUpperCase();
+}
+
+function coerce(raw: string, leaf: Leaf, source: string): unknown {
+  const name = leaf.path.join('.');
+  if (leaf.type === 'integer') {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`config: ${name} (from ${source}) must be an integer, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  }
+  if (leaf.type === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`config: ${name} (from ${source}) must be a number, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  if (leaf.type === 'boolean') {
+    if (raw !== 'true' && raw !== 'false') throw new ConfigError(`config: ${name} (from ${source}) must be true or false, got ${JSON.stringify(raw)}`);
+    return raw === 'true';
+  }
+  return raw;
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const part of path.slice(0, -1)) {
+    const next = node[part];
+    if (next === undefined) node = node[part] = {} as Record<string, unknown>;
+    else if (typeof next === 'object' && next !== null && !Array.isArray(next)) node = next as Record<string, unknown>;
+    else throw new ConfigError(`config: ${path.join('.')} cannot be set: ${part} is not a section`);
+  }
+  node[path.at(-1)!] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true, strictTuples: false });
+const validate = ajv.compile(configSchema);
+
+export interface ConfigSources {
+  /** Path of a JSON config file (`--config FILE`). */
+  readonly file?: string | undefined;
+  /** The environment to read CTXD_* settings from. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Settings from command-line flags, by dotted path ("server.port"). */
+  readonly flags?: Readonly<Record<string, string>>;
+}
+
+function readFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config: ${file} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const raw: Record<string, unknown> = sources.file ? readFile(sources.file) : {};
+  const byPath = new Map(CONFIG_LEAVES.map((l) => [l.path.join('.'), l]));
+  for (const leaf of CONFIG_LEAVES) {
+    const name = envName(leaf.path);
+    const value = sources.env?.[name];
+    if (value !== undefined && value !== '') setPath(raw, leaf.path, coerce(value, leaf, name));
+  }
+  for (const [path, value] of Object.entries(sources.flags ?? {})) {
+    const leaf = byPath.get(path);
+    if (!leaf) throw new ConfigError(`config: unknown setting ${path}`);
+    setPath(raw, leaf.path, coerce(value, leaf, `flag for ${path}`));
+  }
+  if (!validate(raw)) {
+    const err = validate.errors![0]!;
+    const where = err.instancePath.slice(1).replaceAll('/', '.');
+    if (err.keyword === 'additionalProperties') {
+      const extra = (err.params as { additionalProperty: string }).additionalProperty;
+      throw new ConfigError(`config: unknown setting ${where ? `${where}.` : ''}${extra}`);
+    }
+    throw new ConfigError(`config: ${where || '(root)'} ${err.message ?? 'is invalid'}`);
+  }
+  return deepFreeze(raw as unknown as Config);
+}
+
+/** The defaults alone, as config/default.json holds them. */
+export function defaultConfig(): Config {
+  return loadConfig({});
+}

@@ -1,0 +1,185 @@
+/**
+ * Push-based incremental frame decoder (PROTOCOL.md §2).
+ *
+ * `write(chunk)` returns every frame the chunk completes, or the first framing
+ * error. The length is checked against `maxFrameBytes` as soon as its 4 bytes
+ * are in, the version and kid length as soon as theirs are: nothing of an
+ * oversized or malformed frame's body is buffered. A frame that arrives whole
+ * inside one chunk is cut out without copying; a partial frame is copied once
+ * into a buffer of its final size (no repeated concatenation).
+ */
+import { LEN_BYTES, MAX_KID_BYTES, MIN_FRAME_LEN, MIN_DIAGNOSTIC_LEN, PROTOCOL_VERSION, TAG_BYTES, isKidByte } from './constants.ts';
+import type { RawFrame } from './frame.ts';
+
+export type FramingErrorCode = 'BAD_FRAME' | 'FRAME_TOO_LARGE' | 'UNSUPPORTED_VERSION' | 'OVERLOADED';
+
+export interface FramingError {
+  readonly code: FramingErrorCode;
+  readonly message: string;
+}
+
+export interface DecodeResult {
+  readonly frames: RawFrame[];
+  readonly error?: FramingError;
+}
+
+/** Shared accounting of bytes held for incomplete frames (a global cap across connections). */
+export interface ByteBudget {
+  tryReserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
+
+export interface DecoderOptions {
+  readonly maxFrameBytes: number;
+  /** Accept kid_len 0 (diagnostic frames); only clients do. */
+  readonly acceptDiagnostics?: boolean;
+  readonly budget?: ByteBudget;
+}
+
+const HEADER_BYTES = LEN_BYTES + 2;
+
+export class FrameDecoder {
+  private readonly maxFrameBytes: number;
+  private readonly acceptDiagnostics: boolean;
+  private readonly budget: ByteBudget | undefined;
+  private readonly header = Buffer.alloc(HEADER_BYTES);
+  private headerFill = 0;
+  private partial: Buffer | null = null;
+  private partialFill = 0;
+  private failure: FramingError | null = null;
+
+  constructor(opts: DecoderOptions) {
+    this.maxFrameBytes = opts.maxFrameBytes;
+    this.acceptDiagnostics = opts.acceptDiagnostics ?? false;
+    this.budget = opts.budget;
+  }
+
+  /** Bytes held for a frame that has started but not finished. */
+  get bufferedBytes(): number {
+    return this.partial ? this.partialFill : this.headerFill;
+  }
+
+  get hasPartialFrame(): boolean {
+    return this.bufferedBytes > 0;
+  }
+
+  write(chunk: Buffer): DecodeResult {
+    const frames: RawFrame[] = [];
+    if (this.failure) return { frames, error: this.failure };
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.partial) {
+        const n = Math.min(this.partial.length - this.partialFill, chunk.length - off);
+        chunk.copy(this.partial, this.partialFill, off, off + n);
+        this.partialFill += n;
+        off += n;
+        if (this.partialFill === this.partial.length) {
+          const whole = this.partial;
+          this.releasePartial();
+          const cut = this.cut(whole);
+          if ('code' in cut) return this.fail(frames, cut);
+          frames.push(cut);
+        }
+        continue;
+      }
+      if (this.headerFill === 0 && chunk.length - off >= HEADER_BYTES) {
+        const err = this.checkHeader(chunk, off, HEADER_BYTES);
+        if (err) return this.fail(frames, err);
+        const total = LEN_BYTES + chunk.readUInt32BE(off);
+        if (chunk.length - off >= total) {
+          const cut = this.cut(chunk.subarray(off, off + total));
+          if ('code' in cut) return this.fail(frames, cut);
+          frames.push(cut);
+          off += total;
+          continue;
+        }
+        const err2 = this.startPartial(total);
+        if (err2) return this.fail(frames, err2);
+        const n = chunk.length - off;
+        chunk.copy(this.partial!, 0, off);
+        this.partialFill = n;
+        off += n;
+        continue;
+      }
+      const n = Math.min(HEADER_BYTES - this.headerFill, chunk.length - off);
+      chunk.copy(this.header, this.headerFill, off, off + n);
+      this.headerFill += n;
+      off += n;
+      const err = this.checkHeader(this.header, 0, this.headerFill);
+      if (err) return this.fail(frames, err);
+      if (this.headerFill === HEADER_BYTES) {
+        const err2 = this.startPartial(LEN_BYTES + this.header.readUInt32BE(0));
+        if (err2) return this.fail(frames, err2);
+        this.header.copy(this.partial!, 0);
+        this.partialFill = HEADER_BYTES;
+        this.headerFill = 0;
+      }
+    }
+    return { frames };
+  }
+
+  /** Drops any partial frame and returns its bytes to the shared budget. */
+  destroy(): void {
+    this.releasePartial();
+    this.headerFill = 0;
+  }
+
+  private startPartial(total: number): FramingError | null {
+    if (this.budget && !this.budget.tryReserve(total)) {
+      return { code: 'OVERLOADED', message: 'server buffer budget for incomplete frames is exhausted' };
+    }
+    this.partial = Buffer.allocUnsafe(total);
+    this.partialFill = 0;
+    return null;
+  }
+
+  private releasePartial(): void {
+    if (this.partial) {
+      this.budget?.release(this.partial.length);
+      this.partial = null;
+      this.partialFill = 0;
+    }
+  }
+
+  private fail(frames: RawFrame[], err: FramingError): DecodeResult {
+    this.failure = err;
+    this.destroy();
+    return { frames, error: err };
+  }
+
+  /** Checks the header fields among the first `avail` bytes at `off`. */
+  private checkHeader(buf: Buffer, off: number, avail: number): FramingError | null {
+    if (avail < LEN_BYTES) return null;
+    const len = buf.readUInt32BE(off);
+    if (len > this.maxFrameBytes) {
+      return { code: 'FRAME_TOO_LARGE', message: `frame len ${len} exceeds max_frame_bytes ${this.maxFrameBytes}` };
+    }
+    const minLen = this.acceptDiagnostics ? MIN_DIAGNOSTIC_LEN : MIN_FRAME_LEN;
+    if (len < minLen) return { code: 'BAD_FRAME', message: `frame len ${len} is below the minimum ${minLen}` };
+    if (avail < LEN_BYTES + 1) return null;
+    const ver = buf[off + 4]!;
+    if (ver !== PROTOCOL_VERSION) return { code: 'UNSUPPORTED_VERSION', message: `protocol version ${ver} is not supported (this server speaks ${PROTOCOL_VERSION})` };
+    if (avail < HEADER_BYTES) return null;
+    const kidLen = buf[off + 5]!;
+    if (kidLen > MAX_KID_BYTES || (kidLen === 0 && !this.acceptDiagnostics)) {
+      return { code: 'BAD_FRAME', message: `kid_len ${kidLen} is outside 1..${MAX_KID_BYTES}` };
+    }
+    if (2 + kidLen + 1 + TAG_BYTES > len) return { code: 'BAD_FRAME', message: `kid_len ${kidLen} leaves no room for a body and tag in len ${len}` };
+    return null;
+  }
+
+  private cut(frame: Buffer): RawFrame | FramingError {
+    const kidLen = frame[5]!;
+    for (let i = 6; i < 6 + kidLen; i++) {
+      if (!isKidByte(frame[i]!)) return { code: 'BAD_FRAME', message: 'kid contains a byte outside [A-Za-z0-9._-]' };
+    }
+    const tagAt = frame.length - TAG_BYTES;
+    return {
+      version: frame[4]!,
+      kid: frame.toString('latin1', 6, 6 + kidLen),
+      signed: frame.subarray(0, tagAt),
+      body: frame.subarray(6 + kidLen, tagAt),
+      tag: frame.subarray(tagAt),
+    };
+  }
+}

@@ -1,0 +1,30 @@
+/** `hello` (PROTOCOL.md §7.1): who the server is, who the key is, and the limits a client must respect. */
+import type { Config } from '../../config/schema.ts';
+import { MAX_ID_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
+import type { OpHandler } from '../dispatcher.ts';
+
+export function helloHandler(config: Config, version: string, ops: () => string[]): OpHandler {
+  return {
+    op: 'hello',
+    role: 'agent',
+    schema: { type: 'object', additionalProperties: false, properties: { client: { type: 'string', maxLength: 256 } } },
+    handle: (_body, ctx) => ({
+      server: 'ctxd',
+      version,
+      protocol: PROTOCOL_VERSION,
+      max_frame_bytes: config.protocol.max_frame_bytes,
+      kid: ctx.principal.kid,
+      tenant: ctx.principal.tenant,
+      role: ctx.principal.role,
+      limits: {
+        max_frame_bytes: config.protocol.max_frame_bytes,
+        max_inflight_per_connection: config.server.max_inflight_per_connection,
+        max_skew_ms: config.protocol.max_skew_ms,
+        max_id_bytes: MAX_ID_BYTES,
+        idle_timeout_ms: config.server.idle_timeout_ms,
+        frame_deadline_ms: config.server.frame_deadline_ms,
+      },
+      ops: ops(),
+    }),
+  };
+}
