@@ -12,6 +12,7 @@ import { ConnectionRegistry } from './server/connection-registry.ts';
 import { Dispatcher } from './server/dispatcher.ts';
 import { helloHandler } from './server/handlers/hello.ts';
 import { pingHandler } from './server/handlers/ping.ts';
+import { RateLimiter } from './server/rate-limiter.ts';
 import { ReplayGuard } from './server/replay-guard.ts';
 import { ServerStats } from './server/stats.ts';
 import { TcpListener } from './server/tcp-listener.ts';
@@ -52,6 +53,7 @@ export class Daemon {
       config,
       keyring,
       replay: new ReplayGuard({ skewMs: config.protocol.max_skew_ms, maxIds: config.protocol.replay_max_ids, now: Date.now() }),
+      rateLimiter: config.server.rate_limit_rps > 0 ? new RateLimiter(config.server.rate_limit_rps, config.server.rate_limit_burst) : undefined,
       dispatcher,
       budget: new SharedByteBudget(config.server.max_buffered_bytes),
       stats: this.stats,

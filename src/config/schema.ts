@@ -29,6 +29,8 @@ export const configSchema = {
       idle_timeout_ms: int(300_000, 0, 86_400_000, 'A connection with no traffic and nothing in flight is closed after this (0 = never).'),
       frame_deadline_ms: int(10_000, 10, 3_600_000, 'A frame that has started must complete within this, or the connection is closed.'),
       shutdown_deadline_ms: int(10_000, 0, 600_000, 'On SIGTERM, in-flight requests get this long to finish.'),
+      rate_limit_rps: num(0, 0, 10_000_000, 'Requests a second allowed per key on average (0 = no limit).'),
+      rate_limit_burst: int(1000, 1, 10_000_000, 'Requests a key may send at once before rate_limit_rps applies.'),
     }),
     protocol: section({
       max_frame_bytes: int(4 * MiB, 256, 256 * MiB, 'Largest `len` accepted; larger frames are refused before their body is read.'),
@@ -60,6 +62,8 @@ export interface Config {
     readonly idle_timeout_ms: number;
     readonly frame_deadline_ms: number;
     readonly shutdown_deadline_ms: number;
+    readonly rate_limit_rps: number;
+    readonly rate_limit_burst: number;
   };
   readonly protocol: {
     readonly max_frame_bytes: number;

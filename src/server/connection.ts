@@ -16,6 +16,7 @@ import { errorResponse, okResponse, parseRequest, type Body } from '../protocol/
 import { verifyTag } from '../protocol/signer.ts';
 import type { Config } from '../config/schema.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { RateLimiter } from './rate-limiter.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import type { ServerStats } from './stats.ts';
 
@@ -23,6 +24,8 @@ export interface ConnectionDeps {
   readonly config: Pick<Config, 'server' | 'protocol'>;
   readonly keyring: Keyring;
   readonly replay: ReplayGuard;
+  /** Absent when rate limiting is off. */
+  readonly rateLimiter?: RateLimiter | undefined;
   readonly dispatcher: Dispatcher;
   readonly budget: ByteBudget;
   readonly stats: ServerStats;
@@ -142,6 +145,8 @@ export class Connection {
     if (Math.abs(now - ts) > skew) {
       return this.reject(key, id, new CtxdProtocolError('STALE_TIMESTAMP', `ts is ${now - ts} ms from the server clock; the limit is ±${skew} ms`, { details: { server_ts: now } }));
     }
+    const waitMs = this.deps.rateLimiter?.take(key.kid, now) ?? 0;
+    if (waitMs > 0) return this.reject(key, id, new CtxdProtocolError('RATE_LIMITED', 'request rate limit for this key exceeded', { retryAfterMs: waitMs }));
     const verdict = this.deps.replay.check(key.kid, id, now);
     if (verdict === 'replay') return this.reject(key, id, new CtxdProtocolError('REPLAY', `id ${JSON.stringify(id)} was already used with this key`));
     if (verdict === 'full') return this.reject(key, id, new CtxdProtocolError('OVERLOADED', 'replay window is full', { retryAfterMs: 1000 }));

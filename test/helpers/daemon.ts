@@ -1,0 +1,103 @@
+/**
+ * Starts the real daemon as a child process on ephemeral ports, the way a user
+ * runs it (`ctxd serve`), and hands tests a client for it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CtxdClient, keyFromDataDir, type ClientOptions } from '../../src/client/index.ts';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const CLI = join(REPO_ROOT, 'src', 'cli', 'main.ts');
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface StartOptions {
+  /** Extra `ctxd serve` flags, e.g. ['--set', 'server.frame_deadline_ms=300']. */
+  readonly args?: string[];
+  readonly env?: Record<string, string>;
+  /** Reuse a data dir (restart tests); a fresh temp dir otherwise. */
+  readonly dataDir?: string;
+}
+
+export interface RunningDaemon {
+  readonly port: number;
+  readonly dataDir: string;
+  readonly kid: string;
+  readonly secret: Buffer;
+  readonly proc: ChildProcess;
+  readonly logs: LogLine[];
+  readonly stderr: string[];
+  client(opts?: Partial<ClientOptions>): Promise<CtxdClient>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'ctxd-test-'));
+}
+
+const running = new Set<RunningDaemon>();
+
+export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemon> {
+  const dataDir = opts.dataDir ?? tempDataDir();
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...(opts.args ?? [])], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l));
+  const port = await new Promise<number>((res, rej) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let entry: LogLine;
+      try {
+        entry = JSON.parse(line) as LogLine;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === 'listening') res(entry.port as number);
+    });
+    void exited.then((code) => rej(new Error(`daemon exited with ${code} before listening: ${stderr.join('\n')}`)));
+  });
+  const key = opts.env?.CTXD_KEY_ID
+    ? { kid: opts.env.CTXD_KEY_ID, secret: Buffer.from(opts.env.CTXD_KEY_SECRET!, 'hex') }
+    : keyFromDataDir(dataDir)!;
+  const daemon: RunningDaemon = {
+    port,
+    dataDir,
+    kid: key.kid,
+    secret: key.secret,
+    proc,
+    logs,
+    stderr,
+    exited,
+    client: (o = {}) => CtxdClient.connect({ port, kid: key.kid, secret: key.secret, maxReconnectAttempts: 0, ...o }),
+    stop: (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+  running.add(daemon);
+  void exited.then(() => running.delete(daemon));
+  return daemon;
+}
+
+/** Kills every daemon a test file started and removes temp dirs (call from afterAll). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((d) => d.stop('SIGKILL')));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
