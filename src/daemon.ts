@@ -17,6 +17,20 @@ import { ReplayGuard } from './server/replay-guard.ts';
 import { ServerStats } from './server/stats.ts';
 import { TcpListener } from './server/tcp-listener.ts';
 import { VERSION } from './version.ts';
+import { ContextEngine } from './engine/context-engine.ts';
+import { GarbageCollector } from './engine/gc.ts';
+import { LocalHashEmbedder } from './engine/text/local-embedder.ts';
+import { EmbeddedStore } from './store/embedded/embedded-store.ts';
+import type { VectorStore } from './store/vector-store.ts';
+import type { Embedder } from './engine/text/embedder.ts';
+import { storeHandler } from './server/handlers/store.ts';
+import { storeBatchHandler } from './server/handlers/store-batch.ts';
+import { retrieveHandler } from './server/handlers/retrieve.ts';
+import { getHandler } from './server/handlers/get.ts';
+import { updateHandler } from './server/handlers/update.ts';
+import { clearHandler, deleteHandler, deleteWhereHandler } from './server/handlers/delete.ts';
+import { listHandler } from './server/handlers/list.ts';
+import { statsHandler } from './server/handlers/stats.ts';
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -33,6 +47,10 @@ export class Daemon {
   readonly keyringPath: string;
   private readonly registry: ConnectionRegistry;
   private readonly listener: TcpListener;
+  private readonly dispatcher = new Dispatcher();
+  readonly store: VectorStore;
+  private embedder: Embedder | null = null;
+  private gc: GarbageCollector | null = null;
   private shuttingDown = false;
   private address: AddressInfo | null = null;
 
@@ -46,8 +64,20 @@ export class Daemon {
     if (generatedAt) log.warn({ keyring: generatedAt }, 'no key configured: generated an admin key (mode 0600); clients and the CLI read it from there');
     log.info({ keys: keyring.size, keyring: this.keyringPath }, 'keyring loaded');
 
-    const dispatcher = new Dispatcher();
+    const dispatcher = this.dispatcher;
     dispatcher.register(helloHandler(config, VERSION, () => dispatcher.ops())).register(pingHandler());
+    if (config.store.backend !== 'embedded') throw new Error(`store.backend ${config.store.backend} is not available in this build`);
+    this.store = new EmbeddedStore({
+      dataDir: config.data_dir,
+      dims: config.embedder.dims,
+      durability: config.store.durability,
+      ann: {
+        threshold: config.store.ann_threshold,
+        connectivity: config.store.ann_connectivity,
+        expansionAdd: config.store.ann_expansion_add,
+        expansionSearch: config.store.ann_expansion_search,
+      },
+    });
 
     this.registry = new ConnectionRegistry({
       config,
@@ -63,8 +93,51 @@ export class Daemon {
     this.listener = new TcpListener(this.registry);
   }
 
+  /** Opens the store, starts the embedder and GC, registers the context ops. */
+  private async startEngine(): Promise<void> {
+    const { config, log } = this;
+    const opened = performance.now();
+    await this.store.open();
+    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail }, 'store open');
+    this.embedder = await LocalHashEmbedder.create({
+      dims: config.embedder.dims,
+      tokenizer: config.embedder.tokenizer,
+      offloadMinChars: config.workers.offload_min_chars,
+      maxThreads: config.workers.max_threads,
+      queryCacheSize: config.embedder.query_cache_size,
+    });
+    const engine = new ContextEngine({
+      store: this.store,
+      embedder: this.embedder,
+      config,
+      onBackgroundError: (what, err) => log.error({ what, err: err instanceof Error ? err.message : String(err) }, 'background work failed'),
+    });
+    this.dispatcher
+      .register(storeHandler(engine, config))
+      .register(storeBatchHandler(engine, config))
+      .register(retrieveHandler(engine, config))
+      .register(getHandler(engine))
+      .register(updateHandler(engine, config))
+      .register(deleteHandler(engine))
+      .register(deleteWhereHandler(engine))
+      .register(clearHandler(engine))
+      .register(listHandler(engine))
+      .register(statsHandler(engine));
+    this.gc = new GarbageCollector(engine.deps);
+    this.gc.start();
+  }
+
   async start(): Promise<AddressInfo> {
-    this.address = await this.listener.listen(this.config.server.host, this.config.server.port);
+    try {
+      await this.startEngine();
+      this.address = await this.listener.listen(this.config.server.host, this.config.server.port);
+    } catch (e) {
+      // Release what did start (worker threads, timers, the database) so the process can exit.
+      await this.gc?.stop();
+      await this.embedder?.close();
+      await this.store.close();
+      throw e;
+    }
     this.log.info({ host: this.address.address, port: this.address.port, version: VERSION }, 'listening');
     return this.address;
   }
@@ -84,6 +157,9 @@ export class Daemon {
     this.registry.closeAll();
     this.registry.destroyAll();
     await stopped;
+    await this.gc?.stop();
+    await this.store.close();
+    await this.embedder?.close();
     this.log.info('stopped');
   }
 }

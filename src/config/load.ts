@@ -123,7 +123,27 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }
     throw new ConfigError(`config: ${where || '(root)'} ${err.message ?? 'is invalid'}`);
   }
-  return deepFreeze(raw as unknown as Config);
+  const config = raw as unknown as Config;
+  checkRelations(config);
+  return deepFreeze(config);
+}
+
+const SUM_TOLERANCE = 1e-6;
+
+/** Rules between settings that a per-field schema cannot say. */
+function checkRelations(c: Config): void {
+  const r = c.retrieval;
+  const shares = r.share_l1 + r.share_l2 + r.share_l3;
+  if (Math.abs(shares - 1) > SUM_TOLERANCE) {
+    throw new ConfigError(`config: retrieval.share_l1 + share_l2 + share_l3 must sum to 1, got ${+shares.toFixed(6)}`);
+  }
+  const weights = r.weight_similarity + r.weight_recency + r.weight_level + r.weight_frequency;
+  if (Math.abs(weights - 1) > SUM_TOLERANCE) {
+    throw new ConfigError(`config: retrieval.weight_similarity + weight_recency + weight_level + weight_frequency must sum to 1, got ${+weights.toFixed(6)}`);
+  }
+  if (r.max_tokens > r.max_tokens_limit) {
+    throw new ConfigError(`config: retrieval.max_tokens (${r.max_tokens}) exceeds retrieval.max_tokens_limit (${r.max_tokens_limit})`);
+  }
 }
 
 /** The defaults alone, as config/default.json holds them. */

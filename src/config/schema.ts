@@ -41,6 +41,51 @@ export const configSchema = {
       host: str('0.0.0.0', 'Interface of the side HTTP server (probes, metrics).'),
       port: int(7412, 0, 65535, 'Port of the side HTTP server; 0 picks a free one.'),
     }),
+    store: section({
+      backend: str('embedded', 'Where contexts live: the embedded SQLite store, or Qdrant.', { enum: ['embedded', 'qdrant'] }),
+      durability: str('strict', 'strict: every committed group is fsynced; relaxed: survives a process crash, not power loss.', { enum: ['strict', 'relaxed'] }),
+      ann_threshold: int(20_000, 1, 1_000_000_000, 'A (tenant, level) with at least this many contexts is searched through an HNSW graph; below it, exactly.'),
+      ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
+      ann_expansion_add: int(128, 8, 4096, 'HNSW candidate list size while inserting (efConstruction).'),
+      ann_expansion_search: int(128, 8, 4096, 'HNSW candidate list size while searching (ef).'),
+    }),
+    engine: section({
+      l1_max_items: int(32, 1, 100_000, 'Contexts per session in L1; the oldest beyond it moves to L2.'),
+      l2_ttl_s: int(86_400, 1, 315_360_000, 'Default time to live of an L2 context, in seconds.'),
+      gc_interval_s: num(60, 0.05, 86_400, 'Seconds between garbage collection passes.'),
+      gc_batch_size: int(500, 1, 100_000, 'Contexts deleted or promoted per step; the event loop turns between steps.'),
+      promote_after: int(3, 1, 1_000_000, 'An L2 context retrieved at least this many times is promoted to L3 by GC instead of expiring.'),
+      dedup_threshold: num(0.97, 0, 1.01, 'Cosine at or above which a stored text refreshes an existing context instead of adding a copy (above 1 disables).'),
+      max_text_bytes: int(256 * 1024, 1, 64 * MiB, 'Largest text of one context, in UTF-8 bytes.'),
+      max_metadata_bytes: int(16 * 1024, 2, MiB, 'Largest metadata map of one context, as JSON bytes.'),
+    }),
+    retrieval: section({
+      max_tokens: int(2000, 1, 10_000_000, 'Budget of a retrieve that names none.'),
+      max_tokens_limit: int(200_000, 1, 10_000_000, 'Largest budget a retrieve may ask for.'),
+      candidates_per_level: int(100, 1, 10_000, 'Most similar contexts each level considers before ranking and budgeting.'),
+      share_l1: num(0.3, 0, 1, 'Share of the budget first given to L1.'),
+      share_l2: num(0.4, 0, 1, 'Share of the budget first given to L2.'),
+      share_l3: num(0.3, 0, 1, 'Share of the budget first given to L3.'),
+      weight_similarity: num(0.5, 0, 1, 'Weight of cosine similarity in the score.'),
+      weight_recency: num(0.2, 0, 1, 'Weight of recency (exponential decay) in the score.'),
+      weight_level: num(0.2, 0, 1, 'Weight of the level in the score.'),
+      weight_frequency: num(0.1, 0, 1, 'Weight of access frequency (log-scaled) in the score.'),
+      level_value_l1: num(1.0, 0, 1, 'Level value of L1 contexts (times weight_level).'),
+      level_value_l2: num(0.7, 0, 1, 'Level value of L2 contexts.'),
+      level_value_l3: num(0.5, 0, 1, 'Level value of L3 contexts.'),
+      recency_half_life_s: num(86_400, 1, 315_360_000, 'Age at which the recency value halves, in seconds.'),
+      frequency_saturation: int(100, 1, 1_000_000_000, 'Access count at which the frequency value reaches 1.'),
+    }),
+    embedder: section({
+      kind: str('hash', 'hash: deterministic, offline, lexical (feature hashing); not a semantic model.', { enum: ['hash'] }),
+      dims: int(384, 8, 4096, 'Embedding dimensions. Fixed for the life of a data dir.'),
+      tokenizer: str('o200k_base', 'BPE encoding used for exact token counts.', { enum: ['o200k_base', 'cl100k_base'] }),
+      query_cache_size: int(10_000, 1, 10_000_000, 'Query embeddings kept in the LRU cache.'),
+    }),
+    workers: section({
+      max_threads: int(2, 1, 256, 'Worker threads for tokenising and embedding.'),
+      offload_min_chars: int(16 * 1024, 0, 1_000_000_000, 'Inputs of at least this many characters in total are processed in a worker thread.'),
+    }),
     auth: section({
       keyring_file: str('', 'Keyring JSON file; empty means <data_dir>/keys.json.'),
     }),
@@ -71,6 +116,48 @@ export interface Config {
     readonly replay_max_ids: number;
   };
   readonly http: { readonly host: string; readonly port: number };
+  readonly store: {
+    readonly backend: 'embedded' | 'qdrant';
+    readonly durability: 'strict' | 'relaxed';
+    readonly ann_threshold: number;
+    readonly ann_connectivity: number;
+    readonly ann_expansion_add: number;
+    readonly ann_expansion_search: number;
+  };
+  readonly engine: {
+    readonly l1_max_items: number;
+    readonly l2_ttl_s: number;
+    readonly gc_interval_s: number;
+    readonly gc_batch_size: number;
+    readonly promote_after: number;
+    readonly dedup_threshold: number;
+    readonly max_text_bytes: number;
+    readonly max_metadata_bytes: number;
+  };
+  readonly retrieval: {
+    readonly max_tokens: number;
+    readonly max_tokens_limit: number;
+    readonly candidates_per_level: number;
+    readonly share_l1: number;
+    readonly share_l2: number;
+    readonly share_l3: number;
+    readonly weight_similarity: number;
+    readonly weight_recency: number;
+    readonly weight_level: number;
+    readonly weight_frequency: number;
+    readonly level_value_l1: number;
+    readonly level_value_l2: number;
+    readonly level_value_l3: number;
+    readonly recency_half_life_s: number;
+    readonly frequency_saturation: number;
+  };
+  readonly embedder: {
+    readonly kind: 'hash';
+    readonly dims: number;
+    readonly tokenizer: 'o200k_base' | 'cl100k_base';
+    readonly query_cache_size: number;
+  };
+  readonly workers: { readonly max_threads: number; readonly offload_min_chars: number };
   readonly auth: { readonly keyring_file: string };
   readonly log: { readonly level: string };
 }

@@ -4,11 +4,12 @@
  * typed, checked input. Handlers may answer synchronously (ping stays off the
  * promise path) or with a promise.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { Principal } from '../auth/keyring.ts';
 import type { Role } from '../auth/keyring-file.ts';
 import { CtxdProtocolError } from '../protocol/errors.ts';
 import type { Body } from '../protocol/messages.ts';
+import { schemaError } from './validation.ts';
 
 export interface RequestContext {
   readonly principal: Principal;
@@ -26,21 +27,7 @@ export interface OpHandler<B = Body> {
   handle(body: B, ctx: RequestContext): Body | Promise<Body>;
 }
 
-const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false });
-
-function fieldPath(err: ErrorObject): string {
-  const base = ['body', ...err.instancePath.split('/').slice(1)].join('.');
-  if (err.keyword === 'required') return `${base}.${(err.params as { missingProperty: string }).missingProperty}`;
-  if (err.keyword === 'additionalProperties') return `${base}.${(err.params as { additionalProperty: string }).additionalProperty}`;
-  return base;
-}
-
-function describe(err: ErrorObject): string {
-  const field = fieldPath(err);
-  if (err.keyword === 'required') return `${field} is required`;
-  if (err.keyword === 'additionalProperties') return `${field} is not a known field`;
-  return `${field} ${err.message ?? 'is invalid'}`;
-}
+const ajv = new Ajv({ allErrors: false, strict: true, strictRequired: false, allowUnionTypes: true, coerceTypes: false, useDefaults: false });
 
 interface Entry {
   readonly handler: OpHandler;
@@ -74,8 +61,7 @@ export class Dispatcher {
       throw new CtxdProtocolError('FORBIDDEN', `op ${op} needs an admin key`);
     }
     if (!validate(body)) {
-      const err = validate.errors![0]!;
-      throw new CtxdProtocolError('BAD_REQUEST', describe(err), { details: { field: fieldPath(err) } });
+      throw schemaError(validate.errors![0]!, 'body');
     }
     let tenant = principal.tenant;
     if (body.tenant !== undefined) {

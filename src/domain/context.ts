@@ -1,0 +1,97 @@
+/**
+ * Domain types shared by the engine and every store backend. Stores import
+ * these; nothing here imports a store, the engine or the server.
+ */
+
+export type Level = 1 | 2 | 3;
+export const LEVELS: readonly Level[] = [1, 2, 3];
+
+export type Metadata = Record<string, unknown>;
+
+/** One stored context, as the system of record holds it. */
+export interface ContextRecord {
+  readonly id: string;
+  readonly tenant: string;
+  readonly level: Level;
+  /** The session it was stored in; L1/L2 are scoped by it, L3 keeps it as provenance. */
+  readonly session: string;
+  readonly agent: string | null;
+  readonly text: string;
+  readonly tags: readonly string[];
+  readonly metadata: Metadata;
+  /** Exact token count for the configured tokenizer. */
+  readonly tokens: number;
+  readonly createdTs: number;
+  /** Last store, refresh or update (ms); recency is measured from it. */
+  readonly ts: number;
+  /** Absolute expiry (ms) or null for none. */
+  readonly expiresAt: number | null;
+  readonly accessCount: number;
+  /** Bumped on every change; `set_id` hashes (id, version) pairs. */
+  readonly version: number;
+  readonly vector: Float32Array;
+}
+
+/** A record without its text and vector: what an index keeps in memory per row. */
+export type ContextMeta = Omit<ContextRecord, 'text' | 'vector'>;
+
+/**
+ * A conjunction of conditions on records of one tenant. Stores evaluate it
+ * inside their search (never after a top-k cut); policy (which levels a
+ * session sees) is the engine's, expressed through these fields.
+ */
+export interface RecordFilter {
+  readonly levels?: readonly Level[];
+  readonly session?: string;
+  readonly agent?: string;
+  readonly tagsAny?: readonly string[];
+  readonly tagsAll?: readonly string[];
+  /** Metadata equality on top-level keys. */
+  readonly where?: Metadata;
+  /** ts ≥ since (ms). */
+  readonly since?: number;
+  /** ts ≤ until (ms). */
+  readonly until?: number;
+  /** Only records not expired at this instant (ms). */
+  readonly aliveAt?: number;
+  /** Only records with expiresAt ≤ this (ms): GC candidates. */
+  readonly expiredBy?: number;
+  /** Only records with accessCount ≥ this. */
+  readonly minAccessCount?: number;
+}
+
+export interface SearchHit {
+  readonly meta: ContextMeta;
+  /** Cosine similarity with the query, in [-1, 1]. */
+  readonly similarity: number;
+}
+
+/** Changes to one record; undefined fields stay as they are. */
+export interface RecordPatch {
+  readonly text?: string;
+  readonly vector?: Float32Array;
+  readonly tokens?: number;
+  readonly tags?: readonly string[];
+  readonly metadata?: Metadata;
+  readonly level?: Level;
+  readonly session?: string;
+  readonly ts?: number;
+  readonly expiresAt?: number | null;
+  readonly accessCount?: number;
+}
+
+/** The record `current` becomes under `patch`: the one rule every backend applies. */
+export function applyPatch(current: ContextMeta, patch: RecordPatch): ContextMeta {
+  return {
+    ...current,
+    level: patch.level ?? current.level,
+    session: patch.session ?? current.session,
+    tags: patch.tags ?? current.tags,
+    metadata: patch.metadata ?? current.metadata,
+    tokens: patch.tokens ?? current.tokens,
+    ts: patch.ts ?? current.ts,
+    expiresAt: patch.expiresAt === undefined ? current.expiresAt : patch.expiresAt,
+    accessCount: patch.accessCount ?? current.accessCount,
+    version: current.version + 1,
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The hierarchical context engine: levels, TTLs, spill, dedup, retrieval under
+ * a budget. It knows no sockets; the server's handlers call it with validated
+ * input and a tenant, and map its results to the wire.
+ */
+import type { Config } from '../config/schema.ts';
+import type { ContextRecord, Level, Metadata, RecordFilter, RecordPatch } from '../domain/context.ts';
+import { CtxdProtocolError } from '../protocol/errors.ts';
+import type { VectorStore } from '../store/vector-store.ts';
+import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { retrieve } from './retrieve.ts';
+import { storeContexts } from './store-contexts.ts';
+import type { Embedder } from './text/embedder.ts';
+import {
+  DEFAULT_SESSION,
+  type ContextFilterInput,
+  type EngineStats,
+  type ListInput,
+  type ListResult,
+  type RetrieveInput,
+  type RetrieveResult,
+  type StoreInput,
+  type StoreResult,
+  type UpdateInput,
+} from './types.ts';
+
+export interface EngineOptions {
+  readonly store: VectorStore;
+  readonly embedder: Embedder;
+  readonly config: Pick<Config, 'engine' | 'retrieval'>;
+  readonly now?: () => number;
+  readonly onBackgroundError?: (what: string, err: unknown) => void;
+}
+
+function notFound(id: string): CtxdProtocolError {
+  return new CtxdProtocolError('NOT_FOUND', `no context ${JSON.stringify(id)}`, { details: { id } });
+}
+
+export class ContextEngine {
+  readonly deps: EngineDeps;
+
+  constructor(opts: EngineOptions) {
+    this.deps = {
+      store: opts.store,
+      embedder: opts.embedder,
+      config: opts.config,
+      locks: new KeyedLock(),
+      now: opts.now ?? Date.now,
+      onBackgroundError: opts.onBackgroundError ?? (() => {}),
+    };
+  }
+
+  store(tenant: string, items: readonly StoreInput[]): Promise<StoreResult[]> {
+    return storeContexts(this.deps, tenant, items);
+  }
+
+  retrieve(tenant: string, input: RetrieveInput): Promise<RetrieveResult> {
+    return retrieve(this.deps, tenant, input);
+  }
+
+  /** A live (unexpired) context of the tenant, or NOT_FOUND. */
+  async get(tenant: string, id: string): Promise<ContextRecord> {
+    const [record] = await this.deps.store.get(tenant, [id]);
+    if (!record || (record.expiresAt !== null && record.expiresAt <= this.deps.now())) throw notFound(id);
+    return record;
+  }
+
+  async update(tenant: string, id: string, input: UpdateInput): Promise<ContextRecord> {
+    const current = await this.get(tenant, id);
+    const { store, config } = this.deps;
+    return this.deps.locks.run(scopeKey(tenant, current.level, current.session), async () => {
+      const now = this.deps.now();
+      const level = input.level ?? current.level;
+      const patch: { -readonly [K in keyof RecordPatch]: RecordPatch[K] } = { ts: now };
+      if (input.text !== undefined && input.text !== current.text) {
+        const [analysis] = await this.deps.embedder.analyze([input.text]);
+        Object.assign(patch, { text: input.text, vector: analysis!.vector, tokens: analysis!.tokens });
+      }
+      if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];
+      if (input.metadata !== undefined) patch.metadata = mergeMetadata(current.metadata, input.metadata);
+      if (input.level !== undefined) patch.level = input.level;
+      if (input.ttl_s !== undefined || (input.level !== undefined && input.level !== current.level)) {
+        // An explicit ttl_s wins; otherwise a level change takes the new level's default expiry.
+        patch.expiresAt = expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s);
+      }
+      const updated = await store.patch(tenant, id, patch);
+      if (!updated) throw notFound(id);
+      if (level === 1 && current.level !== 1) await this.spillSession(tenant, current.session, now);
+      return this.get(tenant, id);
+    });
+  }
+
+  /** Moves the oldest of a session's L1 to L2 until it fits l1_max_items (after an update into L1). */
+  private async spillSession(tenant: string, session: string, now: number): Promise<void> {
+    const { store, config } = this.deps;
+    const l1 = await store.find(tenant, { levels: [1], session, aliveAt: now }, Number.MAX_SAFE_INTEGER);
+    const overflow = l1.length - config.engine.l1_max_items;
+    if (overflow <= 0) return;
+    l1.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
+    await Promise.all(l1.slice(0, overflow).map((m) => store.patch(tenant, m.id, { level: 2, expiresAt: now + config.engine.l2_ttl_s * 1000 })));
+  }
+
+  async delete(tenant: string, id: string): Promise<number> {
+    await this.get(tenant, id);
+    return this.deps.store.delete(tenant, [id]);
+  }
+
+  deleteWhere(tenant: string, input: ContextFilterInput & { level?: Level }): Promise<number> {
+    return this.deps.store.deleteWhere(tenant, toFilter(input));
+  }
+
+  /** Empties a level: a session's L1 or L2 (the default session when none is named), or the tenant's L3. */
+  clear(tenant: string, level: Level, session: string | undefined): Promise<number> {
+    const filter: RecordFilter = level === 3 ? { levels: [3], ...(session !== undefined && { session }) } : { levels: [level], session: session ?? DEFAULT_SESSION };
+    return this.deps.store.deleteWhere(tenant, filter);
+  }
+
+  async list(tenant: string, input: ListInput): Promise<ListResult> {
+    const filter: RecordFilter = {
+      ...(input.level !== undefined && { levels: [input.level] }),
+      ...(input.session !== undefined && { session: input.session }),
+      ...(input.agent !== undefined && { agent: input.agent }),
+      aliveAt: this.deps.now(),
+    };
+    const page = await this.deps.store.scroll(tenant, filter, input.cursor ?? null, input.limit ?? 100);
+    const records = await this.deps.store.get(tenant, page.items.map((m) => m.id));
+    return { items: records, nextCursor: page.next };
+  }
+
+  async stats(tenant: string): Promise<EngineStats> {
+    const s = await this.deps.store.stats(tenant, this.deps.now());
+    return { perLevel: s.perLevel, textBytes: s.textBytes, sessions: s.sessions };
+  }
+}
+
+function mergeMetadata(current: Metadata, changes: Metadata): Metadata {
+  const out: Metadata = { ...current };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+export function toFilter(input: ContextFilterInput & { level?: Level }): RecordFilter {
+  return {
+    ...(input.level !== undefined && { levels: [input.level] }),
+    ...(input.session !== undefined && { session: input.session }),
+    ...(input.agent !== undefined && { agent: input.agent }),
+    ...(input.tags_any !== undefined && { tagsAny: input.tags_any }),
+    ...(input.where !== undefined && { where: input.where }),
+  };
+}

@@ -1,0 +1,32 @@
+/** What every engine part needs: the store, the embedder, the settings, a clock. */
+import type { Config } from '../config/schema.ts';
+import type { Level } from '../domain/context.ts';
+import type { Embedder } from './text/embedder.ts';
+import type { VectorStore } from '../store/vector-store.ts';
+import type { KeyedLock } from './keyed-lock.ts';
+
+export interface EngineDeps {
+  readonly store: VectorStore;
+  readonly embedder: Embedder;
+  readonly config: Pick<Config, 'engine' | 'retrieval'>;
+  readonly locks: KeyedLock;
+  readonly now: () => number;
+  /** Reports work that failed after the caller was answered (access counts). */
+  readonly onBackgroundError: (what: string, err: unknown) => void;
+}
+
+/** The scope a store serialises on: a session's L1 or L2, or the tenant's shared L3. */
+export function scopeKey(tenant: string, level: Level, session: string): string {
+  return level === 3 ? `${tenant}\u00003` : `${tenant}\u0000${level}\u0000${session}`;
+}
+
+export function expiryFor(level: Level, ttlS: number | null | undefined, now: number, defaultL2TtlS: number): number | null {
+  if (ttlS !== undefined && ttlS !== null) return now + ttlS * 1000;
+  return level === 2 ? now + defaultL2TtlS * 1000 : null;
+}
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}

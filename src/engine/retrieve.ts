@@ -1,0 +1,106 @@
+/**
+ * `retrieve`: search the requested levels in parallel (filters inside the
+ * search), score, split the token budget across levels with hand-on of unused
+ * budget, read the winners' texts, count the access, and hash the result set.
+ */
+import { createHash } from 'node:crypto';
+import type { Level, RecordFilter, SearchHit } from '../domain/context.ts';
+import { allocateBudget } from './budget.ts';
+import type { EngineDeps } from './engine-deps.ts';
+import { scoreContext, type Scored, type ScoreWeights } from './scoring.ts';
+import { DEFAULT_SESSION, type LevelReceipt, type RetrieveInput, type RetrieveResult, type RetrievedContext } from './types.ts';
+
+const ALL_LEVELS: readonly Level[] = [1, 2, 3];
+
+export function scoreWeights(r: EngineDeps['config']['retrieval']): ScoreWeights {
+  return {
+    similarity: r.weight_similarity,
+    recency: r.weight_recency,
+    level: r.weight_level,
+    frequency: r.weight_frequency,
+    levelValues: { 1: r.level_value_l1, 2: r.level_value_l2, 3: r.level_value_l3 },
+    halfLifeMs: r.recency_half_life_s * 1000,
+    frequencySaturation: r.frequency_saturation,
+  };
+}
+
+/** The filter of one level: L1 and L2 are the session's, L3 is the tenant's. */
+export function levelFilter(level: Level, input: RetrieveInput, now: number): RecordFilter {
+  return {
+    levels: [level],
+    ...(level === 3 ? {} : { session: input.session ?? DEFAULT_SESSION }),
+    ...(input.agent !== undefined && { agent: input.agent }),
+    ...(input.tags_any !== undefined && { tagsAny: input.tags_any }),
+    ...(input.tags_all !== undefined && { tagsAll: input.tags_all }),
+    ...(input.where !== undefined && { where: input.where }),
+    ...(input.since !== undefined && { since: input.since }),
+    ...(input.until !== undefined && { until: input.until }),
+    aliveAt: now,
+  };
+}
+
+type Candidate = SearchHit & Scored;
+
+export async function retrieve(deps: EngineDeps, tenant: string, input: RetrieveInput): Promise<RetrieveResult> {
+  const started = performance.now();
+  const { store, config } = deps;
+  const now = deps.now();
+  const levels = [...new Set(input.levels ?? ALL_LEVELS)].sort();
+  const maxTokens = input.max_tokens ?? config.retrieval.max_tokens;
+  const weights = scoreWeights(config.retrieval);
+  const query = await deps.embedder.embedQuery(input.query);
+  const k = config.retrieval.candidates_per_level;
+
+  const perLevel = await Promise.all(
+    levels.map(async (level) => {
+      const hits = await store.search(tenant, query, levelFilter(level, input, now), k);
+      const scored: Candidate[] = hits.map((h) => ({ ...h, ...scoreContext(h.meta, h.similarity, now, weights) }));
+      const kept = input.min_score === undefined ? scored : scored.filter((c) => c.score >= input.min_score!);
+      return kept.sort((a, b) => b.score - a.score);
+    }),
+  );
+
+  const shares: Record<Level, number> = { 1: config.retrieval.share_l1, 2: config.retrieval.share_l2, 3: config.retrieval.share_l3 };
+  const allocation = allocateBudget(
+    maxTokens,
+    levels.map((level, i) => ({ level, share: shares[level], tokens: perLevel[i]!.map((c) => c.meta.tokens) })),
+  );
+
+  const chosen: Candidate[] = [];
+  const receipts: Partial<Record<Level, LevelReceipt>> = {};
+  allocation.forEach((a, i) => {
+    for (const t of a.taken) chosen.push(perLevel[i]![t]!);
+    receipts[a.level as Level] = { allocated: a.allocated, used: a.used, candidates: a.candidates, omitted: a.omitted };
+  });
+  chosen.sort((a, b) => b.score - a.score);
+
+  const ids = chosen.map((c) => c.meta.id);
+  const records = new Map((await store.get(tenant, ids)).map((r) => [r.id, r]));
+  const contexts: RetrievedContext[] = [];
+  for (const c of chosen) {
+    const record = records.get(c.meta.id);
+    // Deleted between search and read: leave it out rather than return a ghost.
+    if (!record) continue;
+    contexts.push({ record: { ...record, accessCount: record.accessCount + 1 }, score: c.score, parts: c.parts, similarity: c.similarity });
+  }
+  if (contexts.length > 0) {
+    // Counted in the next group commit; the answer does not wait for its fsync.
+    store.incrementAccess(tenant, contexts.map((c) => c.record.id)).catch((e: unknown) => deps.onBackgroundError('access count', e));
+  }
+  const totalTokens = contexts.reduce((s, c) => s + c.record.tokens, 0);
+  return {
+    contexts,
+    totalTokens,
+    levels: receipts,
+    setId: setIdOf(contexts),
+    degraded: [],
+    tookMs: performance.now() - started,
+  };
+}
+
+/** A content hash of the returned set: ids and their versions, in order. */
+export function setIdOf(contexts: readonly RetrievedContext[]): string {
+  const h = createHash('sha256');
+  for (const c of contexts) h.update(`${c.record.id}:${c.record.version}\n`);
+  return h.digest('hex').slice(0, 32);
+}

@@ -1,0 +1,134 @@
+/**
+ * `store` and `store_batch`: embed and count tokens (in the worker pool when
+ * large), then per scope, under that scope's lock: deduplicate against the
+ * store and the batch itself, spill the oldest L1 contexts to L2 when a
+ * session's L1 is full, and commit everything of the scope in one group.
+ */
+import type { ContextMeta, ContextRecord, Level, Metadata, RecordPatch } from '../domain/context.ts';
+import { dot, expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
+import { newContextId } from './ids.ts';
+import type { Analysis } from './text/embedder.ts';
+import { DEFAULT_SESSION, type StoreInput, type StoreResult } from './types.ts';
+
+const YIELD_EVERY = 64;
+
+interface Item {
+  readonly index: number;
+  readonly input: StoreInput;
+  readonly analysis: Analysis;
+}
+
+export async function storeContexts(deps: EngineDeps, tenant: string, inputs: readonly StoreInput[]): Promise<StoreResult[]> {
+  const analyses = await deps.embedder.analyze(inputs.map((i) => i.text));
+  const scopes = new Map<string, Item[]>();
+  inputs.forEach((input, index) => {
+    const key = scopeKey(tenant, input.level, input.session ?? DEFAULT_SESSION);
+    let items = scopes.get(key);
+    if (!items) scopes.set(key, (items = []));
+    items.push({ index, input, analysis: analyses[index]! });
+  });
+  const results = new Array<StoreResult>(inputs.length);
+  await Promise.all(
+    [...scopes].map(([key, items]) => deps.locks.run(key, () => storeScope(deps, tenant, items, results))),
+  );
+  return results;
+}
+
+function mergeTags(a: readonly string[], b: readonly string[] | undefined): readonly string[] {
+  return b && b.length > 0 ? [...new Set([...a, ...b])] : a;
+}
+
+async function storeScope(deps: EngineDeps, tenant: string, items: Item[], results: StoreResult[]): Promise<void> {
+  const { store, config } = deps;
+  const level: Level = items[0]!.input.level;
+  const session = items[0]!.input.session ?? DEFAULT_SESSION;
+  const now = deps.now();
+  const fresh: ContextRecord[] = [];
+  const refreshes = new Map<string, { meta: ContextMeta; patch: RecordPatch }>();
+  const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
+
+  for (const [n, { index, input, analysis }] of items.entries()) {
+    // A big batch must not hold the event loop: let other connections' I/O in now and then.
+    if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+    const [best] = await store.search(tenant, analysis.vector, scopeFilter, 1);
+    if (best && best.similarity >= config.engine.dedup_threshold) {
+      // Refresh the existing context: new recency and expiry, tags and metadata merged in.
+      const prior = refreshes.get(best.meta.id);
+      const base = prior?.meta ?? best.meta;
+      const patch: RecordPatch = {
+        ts: now,
+        expiresAt: expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s) ?? base.expiresAt,
+        tags: mergeTags(prior?.patch.tags ?? base.tags, input.tags),
+        metadata: { ...(prior?.patch.metadata ?? base.metadata), ...input.metadata },
+      };
+      refreshes.set(best.meta.id, { meta: base, patch });
+      results[index] = { id: best.meta.id, level, tokens: best.meta.tokens, deduplicated: true };
+      continue;
+    }
+    const twin = fresh.find((r) => dot(r.vector, analysis.vector) >= config.engine.dedup_threshold);
+    if (twin) {
+      results[index] = { id: twin.id, level: twin.level, tokens: twin.tokens, deduplicated: true };
+      continue;
+    }
+    const record: ContextRecord = {
+      id: newContextId(now),
+      tenant,
+      level,
+      session,
+      agent: input.agent ?? null,
+      text: input.text,
+      tags: input.tags ? [...new Set(input.tags)] : [],
+      metadata: (input.metadata ?? {}) as Metadata,
+      tokens: analysis.tokens,
+      createdTs: now,
+      ts: now,
+      expiresAt: expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s),
+      accessCount: 0,
+      version: 1,
+      vector: analysis.vector,
+    };
+    fresh.push(record);
+    results[index] = { id: record.id, level, tokens: record.tokens, deduplicated: false };
+  }
+
+  const spills = new Set(level === 1 ? await planSpill(deps, tenant, session, fresh, refreshes, now) : []);
+  // All writes of the scope are submitted in one turn, so they commit in one group.
+  const writes: Promise<unknown>[] = [];
+  const landed = fresh.map((r) => (spills.has(r.id) ? { ...r, level: 2 as Level, expiresAt: r.expiresAt ?? now + config.engine.l2_ttl_s * 1000 } : r));
+  if (landed.length > 0) writes.push(store.upsert(landed));
+  for (const [id, { patch }] of refreshes) writes.push(store.patch(tenant, id, patch));
+  const freshIds = new Set(fresh.map((r) => r.id));
+  for (const id of spills) {
+    if (!freshIds.has(id)) writes.push(store.patch(tenant, id, { level: 2, expiresAt: now + config.engine.l2_ttl_s * 1000 }));
+  }
+  await Promise.all(writes);
+  for (const item of items) {
+    const r = results[item.index]!;
+    if (spills.has(r.id)) results[item.index] = { ...r, level: 2 };
+  }
+}
+
+/**
+ * Ids to move from the session's L1 to L2 so that it holds at most
+ * l1_max_items: the oldest by recency, existing or new. Never dropped.
+ */
+async function planSpill(
+  deps: EngineDeps,
+  tenant: string,
+  session: string,
+  fresh: readonly ContextRecord[],
+  refreshes: ReadonlyMap<string, { patch: RecordPatch }>,
+  now: number,
+): Promise<string[]> {
+  const max = deps.config.engine.l1_max_items;
+  const existing = await deps.store.find(tenant, { levels: [1], session, aliveAt: now }, Number.MAX_SAFE_INTEGER);
+  const overflow = existing.length + fresh.length - max;
+  if (overflow <= 0) return [];
+  const all = [
+    ...existing.map((m) => ({ id: m.id, ts: refreshes.get(m.id)?.patch.ts ?? m.ts })),
+    ...fresh.map((r) => ({ id: r.id, ts: r.ts })),
+  ];
+  // Stable by id (creation order) among equal timestamps.
+  all.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
+  return all.slice(0, overflow).map((x) => x.id);
+}

@@ -1,0 +1,34 @@
+/** A context as the wire shows it (PROTOCOL.md §7.3): snake_case, integers as integers. */
+import type { ContextRecord } from '../../domain/context.ts';
+import type { RetrievedContext } from '../../engine/types.ts';
+
+export function contextView(r: ContextRecord): Record<string, unknown> {
+  return {
+    id: r.id,
+    level: r.level,
+    text: r.text,
+    tokens: r.tokens,
+    ts: r.ts,
+    created_ts: r.createdTs,
+    expires_at: r.expiresAt,
+    session: r.session,
+    agent: r.agent,
+    tags: r.tags,
+    metadata: r.metadata,
+    access_count: r.accessCount,
+    version: r.version,
+  };
+}
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export function retrievedView(c: RetrievedContext): Record<string, unknown> {
+  const parts = { similarity: round(c.parts.similarity), recency: round(c.parts.recency), level: round(c.parts.level), frequency: round(c.parts.frequency) };
+  return {
+    ...contextView(c.record),
+    // The score is the sum of the parts as shown (to 1e-6), so a reader can check it.
+    score: round(parts.similarity + parts.recency + parts.level + parts.frequency),
+    score_parts: parts,
+    similarity: round(c.similarity),
+  };
+}

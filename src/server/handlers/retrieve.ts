@@ -1,0 +1,52 @@
+/** `retrieve` (PROTOCOL.md §7.5): the most relevant contexts that fit a token budget. */
+import type { Config } from '../../config/schema.ts';
+import type { ContextEngine } from '../../engine/context-engine.ts';
+import type { RetrieveInput } from '../../engine/types.ts';
+import { badRequest } from '../../protocol/errors.ts';
+import type { OpHandler } from '../dispatcher.ts';
+import { retrievedView } from './context-view.ts';
+import { level, name, tags, timestamp, where } from './schemas.ts';
+
+export function retrieveHandler(engine: ContextEngine, config: Config): OpHandler<RetrieveInput> {
+  return {
+    op: 'retrieve',
+    role: 'agent',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['query'],
+      properties: {
+        query: { type: 'string', minLength: 1, maxLength: 32_768 },
+        max_tokens: { type: 'integer', minimum: 1 },
+        levels: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: level },
+        session: name,
+        agent: name,
+        tags_any: tags,
+        tags_all: tags,
+        where,
+        since: timestamp,
+        until: timestamp,
+        min_score: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
+    async handle(body, ctx) {
+      if (body.max_tokens !== undefined && body.max_tokens > config.retrieval.max_tokens_limit) {
+        throw badRequest('body.max_tokens', `body.max_tokens exceeds max_tokens_limit (${config.retrieval.max_tokens_limit})`);
+      }
+      if (body.since !== undefined && body.until !== undefined && body.since > body.until) {
+        throw badRequest('body.since', 'body.since is after body.until');
+      }
+      const r = await engine.retrieve(ctx.tenant, body);
+      const levels: Record<string, unknown> = {};
+      for (const [l, receipt] of Object.entries(r.levels)) levels[l] = { ...receipt };
+      return {
+        contexts: r.contexts.map(retrievedView),
+        total_tokens: r.totalTokens,
+        levels,
+        set_id: r.setId,
+        degraded: r.degraded,
+        took_ms: Math.round(r.tookMs * 1000) / 1000,
+      };
+    },
+  };
+}

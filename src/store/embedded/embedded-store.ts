@@ -1,0 +1,186 @@
+/**
+ * The default backend: SQLite as system of record, every record's metadata
+ * and vector in memory for search (exact for small partitions, HNSW above
+ * `ann.threshold`), writes group-committed.
+ */
+import { join } from 'node:path';
+import { applyPatch, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit } from '../../domain/context.ts';
+import { matchesFilter } from '../../domain/filter.ts';
+import type { ScrollPage, StoreHealth, TenantStats, VectorStore } from '../vector-store.ts';
+import { GroupCommitter } from './group-commit.ts';
+import { MemoryIndex } from './memory-index.ts';
+import type { AnnOptions } from './partition.ts';
+import { SqliteFile, type Durability } from './sqlite-file.ts';
+
+export interface EmbeddedStoreOptions {
+  readonly dataDir: string;
+  readonly dims: number;
+  readonly durability: Durability;
+  readonly ann: AnnOptions;
+}
+
+const SCROLL_CHUNK = 512;
+
+export class EmbeddedStore implements VectorStore {
+  readonly name = 'embedded';
+  private readonly opts: EmbeddedStoreOptions;
+  private file: SqliteFile | null = null;
+  private committer: GroupCommitter | null = null;
+  readonly index: MemoryIndex;
+
+  constructor(opts: EmbeddedStoreOptions) {
+    this.opts = opts;
+    this.index = new MemoryIndex(opts.dims, opts.ann);
+  }
+
+  get commitStats() {
+    return this.committer?.stats;
+  }
+
+  async open(): Promise<void> {
+    const file = new SqliteFile(join(this.opts.dataDir, 'ctxd.sqlite'), this.opts.durability, this.opts.dims);
+    for (const { meta, vector, textBytes } of file.loadAll()) this.index.put(meta, vector, textBytes);
+    this.file = file;
+    this.committer = new GroupCommitter(file.db);
+  }
+
+  async close(): Promise<void> {
+    this.committer?.flush();
+    this.file?.close();
+    this.file = null;
+  }
+
+  health(): StoreHealth {
+    return this.file ? { ok: true, detail: `${this.index.size} records` } : { ok: false, detail: 'closed' };
+  }
+
+  private get db(): SqliteFile {
+    if (!this.file) throw new Error('store is not open');
+    return this.file;
+  }
+
+  private write(run: (db: SqliteFile) => void, apply: () => void): Promise<void> {
+    const db = this.db;
+    return this.committer!.submit(() => run(db), apply);
+  }
+
+  upsert(records: readonly ContextRecord[]): Promise<void> {
+    return this.write(
+      (db) => {
+        for (const r of records) db.insert(r);
+      },
+      () => {
+        for (const r of records) {
+          const { text, vector, ...meta } = r;
+          this.index.put(meta, vector, Buffer.byteLength(text));
+        }
+      },
+    );
+  }
+
+  async patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null> {
+    if (!this.index.meta(tenant, id)) return null;
+    let result: ContextMeta | null = null;
+    await this.write(
+      (db) => db.patch(tenant, id, patch),
+      () => {
+        // Applied in commit order onto the then-current row, as SQLite applied it.
+        const current = this.index.meta(tenant, id);
+        if (!current) return;
+        result = applyPatch(current, patch);
+        this.index.put(result, patch.vector, patch.text === undefined ? undefined : Buffer.byteLength(patch.text));
+      },
+    );
+    return result;
+  }
+
+  incrementAccess(tenant: string, ids: readonly string[]): Promise<void> {
+    return this.write(
+      (db) => {
+        for (const id of ids) db.incrementAccess(tenant, id);
+      },
+      () => {
+        for (const id of ids) {
+          const m = this.index.meta(tenant, id);
+          if (m) this.index.put({ ...m, accessCount: m.accessCount + 1 });
+        }
+      },
+    );
+  }
+
+  async get(tenant: string, ids: readonly string[]): Promise<ContextRecord[]> {
+    const out: ContextRecord[] = [];
+    for (const id of ids) {
+      const meta = this.index.meta(tenant, id);
+      if (!meta) continue;
+      const tv = this.db.textAndVector(tenant, id);
+      if (tv) out.push({ ...meta, text: tv.text, vector: tv.vector });
+    }
+    return out;
+  }
+
+  delete(tenant: string, ids: readonly string[]): Promise<number> {
+    const present = ids.filter((id) => this.index.meta(tenant, id));
+    if (present.length === 0) return Promise.resolve(0);
+    return this.write(
+      (db) => {
+        for (const id of present) db.delete(tenant, id);
+      },
+      () => {
+        for (const id of present) this.index.remove(id);
+      },
+    ).then(() => present.length);
+  }
+
+  deleteWhere(tenant: string, filter: RecordFilter): Promise<number> {
+    return this.delete(tenant, [...this.index.matching(tenant, filter)].map((m) => m.id));
+  }
+
+  async search(tenant: string, vector: Float32Array, filter: RecordFilter, k: number): Promise<SearchHit[]> {
+    return this.index.search(tenant, vector, filter, k);
+  }
+
+  async find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]> {
+    const out: ContextMeta[] = [];
+    for (const meta of this.index.matching(tenant, filter)) {
+      if (out.length >= limit) break;
+      out.push(meta);
+    }
+    return out;
+  }
+
+  async scroll(tenant: string, filter: RecordFilter, after: string | null, limit: number): Promise<ScrollPage> {
+    const items: ContextMeta[] = [];
+    let cursor = after ?? '';
+    for (;;) {
+      const ids = this.db.idsAfter(tenant, cursor, SCROLL_CHUNK);
+      for (const id of ids) {
+        const meta = this.index.meta(tenant, id);
+        if (meta && matchesFilter(meta, filter)) {
+          items.push(meta);
+          if (items.length === limit) return { items, next: id };
+        }
+      }
+      if (ids.length < SCROLL_CHUNK) return { items, next: null };
+      cursor = ids[ids.length - 1]!;
+    }
+  }
+
+  async count(tenant: string, filter: RecordFilter): Promise<number> {
+    return this.index.count(tenant, filter);
+  }
+
+  async stats(tenant: string, now: number): Promise<TenantStats> {
+    const sessions = new Set<string>();
+    const perLevel: Record<Level, number> = { 1: 0, 2: 0, 3: 0 };
+    for (const m of this.index.matching(tenant, { aliveAt: now })) {
+      perLevel[m.level]++;
+      if (m.level !== 3) sessions.add(m.session);
+    }
+    return { perLevel, textBytes: this.index.textBytes(tenant), sessions: sessions.size };
+  }
+
+  async tenants(): Promise<string[]> {
+    return this.index.tenants();
+  }
+}

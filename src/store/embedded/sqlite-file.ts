@@ -1,0 +1,158 @@
+/**
+ * The embedded system of record: one SQLite database (node:sqlite) in WAL mode.
+ * Durability "strict" is synchronous=FULL (each committed group is fsynced);
+ * "relaxed" is synchronous=NORMAL (survives a process crash, not power loss).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { ContextMeta, ContextRecord, Level, RecordPatch } from '../../domain/context.ts';
+
+export type Durability = 'strict' | 'relaxed';
+
+const SCHEMA_VERSION = '1';
+
+interface Row {
+  id: string;
+  tenant: string;
+  level: number;
+  session: string;
+  agent: string | null;
+  text?: string;
+  tags: string;
+  metadata: string;
+  tokens: number;
+  created_ts: number;
+  ts: number;
+  expires_at: number | null;
+  access_count: number;
+  version: number;
+  vector?: Uint8Array;
+  text_bytes?: number;
+}
+
+export function vectorToBlob(v: Float32Array): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/** Copies: a blob's offset need not be 4-byte aligned. */
+export function blobToVector(blob: Uint8Array): Float32Array {
+  return new Float32Array(blob.slice().buffer);
+}
+
+function toMeta(r: Row): ContextMeta {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    level: r.level as Level,
+    session: r.session,
+    agent: r.agent,
+    tags: JSON.parse(r.tags) as string[],
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    tokens: r.tokens,
+    createdTs: r.created_ts,
+    ts: r.ts,
+    expiresAt: r.expires_at,
+    accessCount: r.access_count,
+    version: r.version,
+  };
+}
+
+export class SqliteFile {
+  readonly db: DatabaseSync;
+  private readonly upsertStmt: StatementSync;
+  private readonly updateMetaStmt: StatementSync;
+  private readonly deleteStmt: StatementSync;
+  private readonly accessStmt: StatementSync;
+  private readonly getStmt: StatementSync;
+  private readonly idsAfterStmt: StatementSync;
+
+  constructor(path: string, durability: Durability, dims: number) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${durability === 'strict' ? 'FULL' : 'NORMAL'}; PRAGMA busy_timeout = 5000;`);
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS contexts (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        session TEXT NOT NULL,
+        agent TEXT,
+        text TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        created_ts INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        expires_at INTEGER,
+        access_count INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        vector BLOB NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS contexts_tenant_id ON contexts (tenant, id);
+    `);
+    this.checkSetting('schema_version', SCHEMA_VERSION);
+    this.checkSetting('dims', String(dims));
+    this.upsertStmt = this.db.prepare(`INSERT OR REPLACE INTO contexts
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    // Only the fields a patch names change, so patches and access counts committed in one group compose.
+    this.updateMetaStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), session = coalesce(?, session),
+      tags = coalesce(?, tags), metadata = coalesce(?, metadata), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
+      expires_at = CASE WHEN ? THEN ? ELSE expires_at END, access_count = coalesce(?, access_count), version = version + 1,
+      text = coalesce(?, text), vector = coalesce(?, vector) WHERE id = ? AND tenant = ?`);
+    this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
+    this.accessStmt = this.db.prepare('UPDATE contexts SET access_count = access_count + 1 WHERE id = ? AND tenant = ?');
+    this.getStmt = this.db.prepare('SELECT text, vector FROM contexts WHERE id = ? AND tenant = ?');
+    this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
+  }
+
+  /** Refuses a database made with other settings (another embedding size) instead of corrupting it. */
+  private checkSetting(key: string, value: string): void {
+    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    if (!row) this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?)').run(key, value);
+    else if (row.value !== value) throw new Error(`store was created with ${key}=${row.value}, but the configuration says ${value}`);
+  }
+
+  insert(r: ContextRecord): void {
+    this.upsertStmt.run(r.id, r.tenant, r.level, r.session, r.agent, r.text, JSON.stringify(r.tags), JSON.stringify(r.metadata),
+      r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector));
+  }
+
+  patch(tenant: string, id: string, p: RecordPatch): void {
+    this.updateMetaStmt.run(p.level ?? null, p.session ?? null, p.tags ? JSON.stringify(p.tags) : null,
+      p.metadata ? JSON.stringify(p.metadata) : null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null,
+      p.accessCount ?? null, p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, id, tenant);
+  }
+
+  delete(tenant: string, id: string): void {
+    this.deleteStmt.run(id, tenant);
+  }
+
+  incrementAccess(tenant: string, id: string): void {
+    this.accessStmt.run(id, tenant);
+  }
+
+  textAndVector(tenant: string, id: string): { text: string; vector: Float32Array } | undefined {
+    const r = this.getStmt.get(id, tenant) as { text: string; vector: Uint8Array } | undefined;
+    return r && { text: r.text, vector: blobToVector(r.vector) };
+  }
+
+  idsAfter(tenant: string, after: string, limit: number): string[] {
+    return (this.idsAfterStmt.all(tenant, after, limit) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  /** Streams every record's metadata, vector and text size (start-up load). */
+  *loadAll(): IterableIterator<{ meta: ContextMeta; vector: Float32Array; textBytes: number }> {
+    const stmt = this.db.prepare(`SELECT id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
+      access_count, version, vector, length(CAST(text AS BLOB)) AS text_bytes FROM contexts`);
+    for (const r of stmt.iterate() as IterableIterator<Row>) {
+      yield { meta: toMeta(r), vector: blobToVector(r.vector!), textBytes: r.text_bytes! };
+    }
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}

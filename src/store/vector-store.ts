@@ -1,0 +1,59 @@
+/**
+ * The storage contract every backend (embedded, Qdrant) implements, and that
+ * the shared contract tests (test/contract/) check. A store knows records,
+ * filters and vectors; it knows nothing of levels' policy (spill, TTL, GC,
+ * promotion, budgets), which is the engine's.
+ *
+ * Every method is confined to one tenant. A promise that resolves after a
+ * write means the write is committed (durable per the configured durability).
+ */
+import type { ContextMeta, ContextRecord, Level, RecordFilter, RecordPatch, SearchHit } from '../domain/context.ts';
+
+export interface ScrollPage {
+  readonly items: ContextMeta[];
+  /** Pass back as `after` for the next page; null at the end. */
+  readonly next: string | null;
+}
+
+export interface TenantStats {
+  readonly perLevel: Record<Level, number>;
+  /** Bytes of stored text. */
+  readonly textBytes: number;
+  /** Distinct sessions holding L1 or L2 records. */
+  readonly sessions: number;
+}
+
+export interface StoreHealth {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface VectorStore {
+  readonly name: string;
+  open(): Promise<void>;
+  close(): Promise<void>;
+  health(): StoreHealth;
+
+  /** Inserts or replaces whole records. */
+  upsert(records: readonly ContextRecord[]): Promise<void>;
+  /** Applies a patch to one record, bumping its version; null when it does not exist in the tenant. */
+  patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null>;
+  /** Adds one to the access count of each record that exists. */
+  incrementAccess(tenant: string, ids: readonly string[]): Promise<void>;
+  /** Records with their text and vector, in the order of `ids`, skipping absent ones. */
+  get(tenant: string, ids: readonly string[]): Promise<ContextRecord[]>;
+  delete(tenant: string, ids: readonly string[]): Promise<number>;
+  deleteWhere(tenant: string, filter: RecordFilter): Promise<number>;
+
+  /** The k records most similar to `vector` among those matching `filter`, best first. */
+  search(tenant: string, vector: Float32Array, filter: RecordFilter, k: number): Promise<SearchHit[]>;
+  /** Up to `limit` records matching `filter`, in no particular order (GC's work lists). */
+  find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]>;
+  /** Records matching `filter` in id order, after the `after` id. */
+  scroll(tenant: string, filter: RecordFilter, after: string | null, limit: number): Promise<ScrollPage>;
+  count(tenant: string, filter: RecordFilter): Promise<number>;
+  /** Counts of records alive at `now` (expired ones awaiting GC are not counted). */
+  stats(tenant: string, now: number): Promise<TenantStats>;
+  /** Tenants that have any record (GC walks them). */
+  tenants(): Promise<string[]>;
+}
