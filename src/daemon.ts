@@ -51,6 +51,7 @@ export class Daemon {
   readonly store: VectorStore;
   private embedder: Embedder | null = null;
   private gc: GarbageCollector | null = null;
+  private engine: ContextEngine | null = null;
   private shuttingDown = false;
   private address: AddressInfo | null = null;
 
@@ -125,6 +126,7 @@ export class Daemon {
       .register(statsHandler(engine));
     this.gc = new GarbageCollector(engine.deps);
     this.gc.start();
+    this.engine = engine;
   }
 
   async start(): Promise<AddressInfo> {
@@ -158,6 +160,7 @@ export class Daemon {
     this.registry.destroyAll();
     await stopped;
     await this.gc?.stop();
+    await this.engine?.flush();
     await this.store.close();
     await this.embedder?.close();
     this.log.info('stopped');

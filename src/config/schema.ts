@@ -44,7 +44,7 @@ export const configSchema = {
     store: section({
       backend: str('embedded', 'Where contexts live: the embedded SQLite store, or Qdrant.', { enum: ['embedded', 'qdrant'] }),
       durability: str('strict', 'strict: every committed group is fsynced; relaxed: survives a process crash, not power loss.', { enum: ['strict', 'relaxed'] }),
-      ann_threshold: int(20_000, 1, 1_000_000_000, 'A (tenant, level) with at least this many contexts is searched through an HNSW graph; below it, exactly.'),
+      ann_threshold: int(16_384, 1, 1_000_000_000, 'A (tenant, level) with at least this many contexts is searched through an HNSW graph; below it, exactly.'),
       ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
       ann_expansion_add: int(128, 8, 4096, 'HNSW candidate list size while inserting (efConstruction).'),
       ann_expansion_search: int(128, 8, 4096, 'HNSW candidate list size while searching (ef).'),
@@ -56,6 +56,7 @@ export const configSchema = {
       gc_batch_size: int(500, 1, 100_000, 'Contexts deleted or promoted per step; the event loop turns between steps.'),
       promote_after: int(3, 1, 1_000_000, 'An L2 context retrieved at least this many times is promoted to L3 by GC instead of expiring.'),
       dedup_threshold: num(0.97, 0, 1.01, 'Cosine at or above which a stored text refreshes an existing context instead of adding a copy (above 1 disables).'),
+      access_flush_ms: int(100, 1, 60_000, 'Access counts of retrieved contexts are written in one batch this often.'),
       max_text_bytes: int(256 * 1024, 1, 64 * MiB, 'Largest text of one context, in UTF-8 bytes.'),
       max_metadata_bytes: int(16 * 1024, 2, MiB, 'Largest metadata map of one context, as JSON bytes.'),
     }),
@@ -78,7 +79,7 @@ export const configSchema = {
     }),
     embedder: section({
       kind: str('hash', 'hash: deterministic, offline, lexical (feature hashing); not a semantic model.', { enum: ['hash'] }),
-      dims: int(384, 8, 4096, 'Embedding dimensions. Fixed for the life of a data dir.'),
+      dims: { ...int(384, 8, 4096, 'Embedding dimensions, a multiple of 4. Fixed for the life of a data dir.'), multipleOf: 4 },
       tokenizer: str('o200k_base', 'BPE encoding used for exact token counts.', { enum: ['o200k_base', 'cl100k_base'] }),
       query_cache_size: int(10_000, 1, 10_000_000, 'Query embeddings kept in the LRU cache.'),
     }),
@@ -131,6 +132,7 @@ export interface Config {
     readonly gc_batch_size: number;
     readonly promote_after: number;
     readonly dedup_threshold: number;
+    readonly access_flush_ms: number;
     readonly max_text_bytes: number;
     readonly max_metadata_bytes: number;
   };

@@ -35,6 +35,9 @@ export interface ContextRecord {
 /** A record without its text and vector: what an index keeps in memory per row. */
 export type ContextMeta = Omit<ContextRecord, 'text' | 'vector'>;
 
+/** A record with its text but not its vector: what reads return. */
+export type ContextDoc = Omit<ContextRecord, 'vector'>;
+
 /**
  * A conjunction of conditions on records of one tenant. Stores evaluate it
  * inside their search (never after a top-k cut); policy (which levels a

@@ -4,11 +4,12 @@
  * input and a tenant, and map its results to the wire.
  */
 import type { Config } from '../config/schema.ts';
-import type { ContextRecord, Level, Metadata, RecordFilter, RecordPatch } from '../domain/context.ts';
+import type { ContextDoc, Level, Metadata, RecordFilter, RecordPatch } from '../domain/context.ts';
 import { CtxdProtocolError } from '../protocol/errors.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { AccessCounter } from './access-counter.ts';
 import { retrieve } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
 import type { Embedder } from './text/embedder.ts';
@@ -41,14 +42,27 @@ export class ContextEngine {
   readonly deps: EngineDeps;
 
   constructor(opts: EngineOptions) {
+    const onBackgroundError = opts.onBackgroundError ?? (() => {});
     this.deps = {
       store: opts.store,
       embedder: opts.embedder,
       config: opts.config,
       locks: new KeyedLock(),
+      access: new AccessCounter(opts.store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
       now: opts.now ?? Date.now,
-      onBackgroundError: opts.onBackgroundError ?? (() => {}),
+      onBackgroundError,
     };
+  }
+
+  /** Writes pending access counts (before GC, and at shutdown). */
+  flush(): Promise<void> {
+    return this.deps.access.flush();
+  }
+
+  /** A stored doc with access counts not yet written added in. */
+  private withPending(doc: ContextDoc): ContextDoc {
+    const pending = this.deps.access.pendingFor(doc.tenant, doc.id);
+    return pending === 0 ? doc : { ...doc, accessCount: doc.accessCount + pending };
   }
 
   store(tenant: string, items: readonly StoreInput[]): Promise<StoreResult[]> {
@@ -60,13 +74,13 @@ export class ContextEngine {
   }
 
   /** A live (unexpired) context of the tenant, or NOT_FOUND. */
-  async get(tenant: string, id: string): Promise<ContextRecord> {
+  async get(tenant: string, id: string): Promise<ContextDoc> {
     const [record] = await this.deps.store.get(tenant, [id]);
     if (!record || (record.expiresAt !== null && record.expiresAt <= this.deps.now())) throw notFound(id);
-    return record;
+    return this.withPending(record);
   }
 
-  async update(tenant: string, id: string, input: UpdateInput): Promise<ContextRecord> {
+  async update(tenant: string, id: string, input: UpdateInput): Promise<ContextDoc> {
     const current = await this.get(tenant, id);
     const { store, config } = this.deps;
     return this.deps.locks.run(scopeKey(tenant, current.level, current.session), async () => {
@@ -125,7 +139,7 @@ export class ContextEngine {
     };
     const page = await this.deps.store.scroll(tenant, filter, input.cursor ?? null, input.limit ?? 100);
     const records = await this.deps.store.get(tenant, page.items.map((m) => m.id));
-    return { items: records, nextCursor: page.next };
+    return { items: records.map((r) => this.withPending(r)), nextCursor: page.next };
   }
 
   async stats(tenant: string): Promise<EngineStats> {

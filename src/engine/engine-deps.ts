@@ -4,12 +4,14 @@ import type { Level } from '../domain/context.ts';
 import type { Embedder } from './text/embedder.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import type { KeyedLock } from './keyed-lock.ts';
+import type { AccessCounter } from './access-counter.ts';
 
 export interface EngineDeps {
   readonly store: VectorStore;
   readonly embedder: Embedder;
   readonly config: Pick<Config, 'engine' | 'retrieval'>;
   readonly locks: KeyedLock;
+  readonly access: AccessCounter;
   readonly now: () => number;
   /** Reports work that failed after the caller was answered (access counts). */
   readonly onBackgroundError: (what: string, err: unknown) => void;
@@ -23,10 +25,4 @@ export function scopeKey(tenant: string, level: Level, session: string): string 
 export function expiryFor(level: Level, ttlS: number | null | undefined, now: number, defaultL2TtlS: number): number | null {
   if (ttlS !== undefined && ttlS !== null) return now + ttlS * 1000;
   return level === 2 ? now + defaultL2TtlS * 1000 : null;
-}
-
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }

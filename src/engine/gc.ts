@@ -22,6 +22,8 @@ export async function collectGarbage(deps: EngineDeps): Promise<GcPass> {
   const { store, config } = deps;
   const batch = config.engine.gc_batch_size;
   const pass: GcPass = { promoted: 0, deleted: 0 };
+  // Promotion decides on access counts: write the pending ones first.
+  await deps.access.flush();
   for (const tenant of await store.tenants()) {
     for (;;) {
       const due = await store.find(tenant, { levels: [2], minAccessCount: config.engine.promote_after }, batch);

@@ -54,7 +54,10 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   const perLevel = await Promise.all(
     levels.map(async (level) => {
       const hits = await store.search(tenant, query, levelFilter(level, input, now), k);
-      const scored: Candidate[] = hits.map((h) => ({ ...h, ...scoreContext(h.meta, h.similarity, now, weights) }));
+      const scored: Candidate[] = hits.map((h) => {
+        const meta = { ...h.meta, accessCount: h.meta.accessCount + deps.access.pendingFor(tenant, h.meta.id) };
+        return { meta, similarity: h.similarity, ...scoreContext(meta, h.similarity, now, weights) };
+      });
       const kept = input.min_score === undefined ? scored : scored.filter((c) => c.score >= input.min_score!);
       return kept.sort((a, b) => b.score - a.score);
     }),
@@ -81,12 +84,10 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
     const record = records.get(c.meta.id);
     // Deleted between search and read: leave it out rather than return a ghost.
     if (!record) continue;
-    contexts.push({ record: { ...record, accessCount: record.accessCount + 1 }, score: c.score, parts: c.parts, similarity: c.similarity });
+    // The count shown includes this retrieval.
+    contexts.push({ record: { ...record, accessCount: c.meta.accessCount + 1 }, score: c.score, parts: c.parts, similarity: c.similarity });
   }
-  if (contexts.length > 0) {
-    // Counted in the next group commit; the answer does not wait for its fsync.
-    store.incrementAccess(tenant, contexts.map((c) => c.record.id)).catch((e: unknown) => deps.onBackgroundError('access count', e));
-  }
+  deps.access.record(tenant, contexts.map((c) => c.record.id));
   const totalTokens = contexts.reduce((s, c) => s + c.record.tokens, 0);
   return {
     contexts,

@@ -5,7 +5,7 @@
  * session's L1 is full, and commit everything of the scope in one group.
  */
 import type { ContextMeta, ContextRecord, Level, Metadata, RecordPatch } from '../domain/context.ts';
-import { dot, expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
+import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { newContextId } from './ids.ts';
 import type { Analysis } from './text/embedder.ts';
 import { DEFAULT_SESSION, type StoreInput, type StoreResult } from './types.ts';
@@ -34,6 +34,10 @@ export async function storeContexts(deps: EngineDeps, tenant: string, inputs: re
   return results;
 }
 
+function normalizedText(text: string): string {
+  return text.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
 function mergeTags(a: readonly string[], b: readonly string[] | undefined): readonly string[] {
   return b && b.length > 0 ? [...new Set([...a, ...b])] : a;
 }
@@ -45,12 +49,15 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
   const now = deps.now();
   const fresh: ContextRecord[] = [];
   const refreshes = new Map<string, { meta: ContextMeta; patch: RecordPatch }>();
+  const batchTexts = new Map<string, ContextRecord>();
   const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
 
+  // One batched search finds every item's nearest stored neighbour.
+  const nearest = await store.searchMany(tenant, items.map((i) => i.analysis.vector), scopeFilter, 1);
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
     if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-    const [best] = await store.search(tenant, analysis.vector, scopeFilter, 1);
+    const best = nearest[n]![0];
     if (best && best.similarity >= config.engine.dedup_threshold) {
       // Refresh the existing context: new recency and expiry, tags and metadata merged in.
       const prior = refreshes.get(best.meta.id);
@@ -65,7 +72,9 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
       results[index] = { id: best.meta.id, level, tokens: best.meta.tokens, deduplicated: true };
       continue;
     }
-    const twin = fresh.find((r) => dot(r.vector, analysis.vector) >= config.engine.dedup_threshold);
+    // Within one batch only identical texts are merged (an O(1) check); near-duplicates are
+    // caught against what is already stored.
+    const twin = batchTexts.get(normalizedText(input.text));
     if (twin) {
       results[index] = { id: twin.id, level: twin.level, tokens: twin.tokens, deduplicated: true };
       continue;
@@ -88,6 +97,7 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
       vector: analysis.vector,
     };
     fresh.push(record);
+    batchTexts.set(normalizedText(input.text), record);
     results[index] = { id: record.id, level, tokens: record.tokens, deduplicated: false };
   }
 

@@ -1,5 +1,5 @@
 /** Inputs and outputs of the engine's operations (the server maps them to and from the wire). */
-import type { ContextRecord, Level, Metadata } from '../domain/context.ts';
+import type { ContextDoc, Level, Metadata } from '../domain/context.ts';
 import type { ScoreParts } from './scoring.ts';
 
 export const DEFAULT_SESSION = 'default';
@@ -40,7 +40,7 @@ export interface RetrieveInput extends ContextFilterInput {
 }
 
 export interface RetrievedContext {
-  readonly record: ContextRecord;
+  readonly record: ContextDoc;
   readonly score: number;
   readonly parts: ScoreParts;
   readonly similarity: number;
@@ -80,7 +80,7 @@ export interface ListInput {
 }
 
 export interface ListResult {
-  readonly items: ContextRecord[];
+  readonly items: ContextDoc[];
   readonly nextCursor: string | null;
 }
 

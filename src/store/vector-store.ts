@@ -7,7 +7,7 @@
  * Every method is confined to one tenant. A promise that resolves after a
  * write means the write is committed (durable per the configured durability).
  */
-import type { ContextMeta, ContextRecord, Level, RecordFilter, RecordPatch, SearchHit } from '../domain/context.ts';
+import type { ContextDoc, ContextMeta, ContextRecord, Level, RecordFilter, RecordPatch, SearchHit } from '../domain/context.ts';
 
 export interface ScrollPage {
   readonly items: ContextMeta[];
@@ -38,15 +38,17 @@ export interface VectorStore {
   upsert(records: readonly ContextRecord[]): Promise<void>;
   /** Applies a patch to one record, bumping its version; null when it does not exist in the tenant. */
   patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null>;
-  /** Adds one to the access count of each record that exists. */
-  incrementAccess(tenant: string, ids: readonly string[]): Promise<void>;
-  /** Records with their text and vector, in the order of `ids`, skipping absent ones. */
-  get(tenant: string, ids: readonly string[]): Promise<ContextRecord[]>;
+  /** Adds `n` to the access count of each record that exists, for every (id, n). */
+  incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void>;
+  /** Records with their text, in the order of `ids`, skipping absent ones. */
+  get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]>;
   delete(tenant: string, ids: readonly string[]): Promise<number>;
   deleteWhere(tenant: string, filter: RecordFilter): Promise<number>;
 
   /** The k records most similar to `vector` among those matching `filter`, best first. */
   search(tenant: string, vector: Float32Array, filter: RecordFilter, k: number): Promise<SearchHit[]>;
+  /** `search` for many query vectors at once (a batch's dedup checks), in query order. */
+  searchMany(tenant: string, vectors: readonly Float32Array[], filter: RecordFilter, k: number): Promise<SearchHit[][]>;
   /** Up to `limit` records matching `filter`, in no particular order (GC's work lists). */
   find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]>;
   /** Records matching `filter` in id order, after the `after` id. */

@@ -1,8 +1,8 @@
 /** A context as the wire shows it (PROTOCOL.md §7.3): snake_case, integers as integers. */
-import type { ContextRecord } from '../../domain/context.ts';
+import type { ContextDoc } from '../../domain/context.ts';
 import type { RetrievedContext } from '../../engine/types.ts';
 
-export function contextView(r: ContextRecord): Record<string, unknown> {
+export function contextView(r: ContextDoc): Record<string, unknown> {
   return {
     id: r.id,
     level: r.level,

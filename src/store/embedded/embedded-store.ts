@@ -4,7 +4,7 @@
  * `ann.threshold`), writes group-committed.
  */
 import { join } from 'node:path';
-import { applyPatch, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit } from '../../domain/context.ts';
+import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import type { ScrollPage, StoreHealth, TenantStats, VectorStore } from '../vector-store.ts';
 import { GroupCommitter } from './group-commit.ts';
@@ -20,6 +20,7 @@ export interface EmbeddedStoreOptions {
 }
 
 const SCROLL_CHUNK = 512;
+const LOAD_CHUNK = 10_000;
 
 export class EmbeddedStore implements VectorStore {
   readonly name = 'embedded';
@@ -39,7 +40,16 @@ export class EmbeddedStore implements VectorStore {
 
   async open(): Promise<void> {
     const file = new SqliteFile(join(this.opts.dataDir, 'ctxd.sqlite'), this.opts.durability, this.opts.dims);
-    for (const { meta, vector, textBytes } of file.loadAll()) this.index.put(meta, vector, textBytes);
+    // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
+    let chunk: Array<{ meta: ContextMeta; vector: Float32Array; textBytes: number }> = [];
+    for (const row of file.loadAll()) {
+      chunk.push(row);
+      if (chunk.length === LOAD_CHUNK) {
+        this.index.insertMany(chunk);
+        chunk = [];
+      }
+    }
+    this.index.insertMany(chunk);
     this.file = file;
     this.committer = new GroupCommitter(file.db);
   }
@@ -69,12 +79,7 @@ export class EmbeddedStore implements VectorStore {
       (db) => {
         for (const r of records) db.insert(r);
       },
-      () => {
-        for (const r of records) {
-          const { text, vector, ...meta } = r;
-          this.index.put(meta, vector, Buffer.byteLength(text));
-        }
-      },
+      () => this.index.insertMany(records.map(({ text, vector, ...meta }) => ({ meta, vector, textBytes: Buffer.byteLength(text) }))),
     );
   }
 
@@ -94,27 +99,27 @@ export class EmbeddedStore implements VectorStore {
     return result;
   }
 
-  incrementAccess(tenant: string, ids: readonly string[]): Promise<void> {
+  incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void> {
     return this.write(
       (db) => {
-        for (const id of ids) db.incrementAccess(tenant, id);
+        for (const [id, n] of counts) db.incrementAccess(tenant, id, n);
       },
       () => {
-        for (const id of ids) {
+        for (const [id, n] of counts) {
           const m = this.index.meta(tenant, id);
-          if (m) this.index.put({ ...m, accessCount: m.accessCount + 1 });
+          if (m) this.index.put({ ...m, accessCount: m.accessCount + n });
         }
       },
     );
   }
 
-  async get(tenant: string, ids: readonly string[]): Promise<ContextRecord[]> {
-    const out: ContextRecord[] = [];
+  async get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]> {
+    const out: ContextDoc[] = [];
     for (const id of ids) {
       const meta = this.index.meta(tenant, id);
       if (!meta) continue;
-      const tv = this.db.textAndVector(tenant, id);
-      if (tv) out.push({ ...meta, text: tv.text, vector: tv.vector });
+      const text = this.db.text(tenant, id);
+      if (text !== undefined) out.push({ ...meta, text });
     }
     return out;
   }
@@ -138,6 +143,10 @@ export class EmbeddedStore implements VectorStore {
 
   async search(tenant: string, vector: Float32Array, filter: RecordFilter, k: number): Promise<SearchHit[]> {
     return this.index.search(tenant, vector, filter, k);
+  }
+
+  async searchMany(tenant: string, vectors: readonly Float32Array[], filter: RecordFilter, k: number): Promise<SearchHit[][]> {
+    return this.index.searchMany(tenant, vectors, filter, k);
   }
 
   async find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]> {

@@ -84,6 +84,26 @@ export class MemoryIndex {
     this.addBytes(meta.tenant, textSize);
   }
 
+  /** Inserts many new records (ids not yet present), a partition at a time. */
+  insertMany(items: ReadonlyArray<{ meta: ContextMeta; vector: Float32Array; textBytes: number }>): void {
+    const byPartition = new Map<Partition, { rows: Row[]; vectors: Float32Array[] }>();
+    for (const { meta, vector, textBytes } of items) {
+      if (this.byId.has(meta.id)) {
+        this.put(meta, vector, textBytes);
+        continue;
+      }
+      const partition = this.partition(meta.tenant, meta.level, true)!;
+      let group = byPartition.get(partition);
+      if (!group) byPartition.set(partition, (group = { rows: [], vectors: [] }));
+      const key = this.nextKey++;
+      group.rows.push({ meta, key, textBytes });
+      group.vectors.push(vector);
+      this.byId.set(meta.id, { partition, key });
+      this.addBytes(meta.tenant, textBytes);
+    }
+    for (const [partition, { rows, vectors }] of byPartition) partition.addMany(rows, vectors);
+  }
+
   remove(id: string): ContextMeta | undefined {
     const at = this.byId.get(id);
     if (!at) return undefined;
@@ -109,6 +129,13 @@ export class MemoryIndex {
     const best = new TopK<SearchHit>(k);
     for (const p of parts) for (const hit of p.search(query, filter, k)) best.push(hit.similarity, hit);
     return best.result().map((r) => r.item);
+  }
+
+  searchMany(tenant: string, queries: readonly Float32Array[], filter: RecordFilter, k: number): SearchHit[][] {
+    const levels = this.levelsOf(filter);
+    if (levels.length !== 1) return queries.map((q) => this.search(tenant, q, filter, k));
+    const p = this.partition(tenant, levels[0]!, false);
+    return p ? p.searchMany(queries, filter, k) : queries.map(() => []);
   }
 
   /** Matching metadata of a tenant, partition by partition (no order). */

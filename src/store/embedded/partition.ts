@@ -28,6 +28,14 @@ export interface AnnOptions {
 
 /** How many graph results to fetch per wanted result before filtering. */
 const OVERFETCH = 4;
+/** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
+const PLAIN_MARGIN = 8;
+
+function concat(vectors: readonly Float32Array[], dims: number): Float32Array {
+  const out = new Float32Array(vectors.length * dims);
+  vectors.forEach((v, i) => out.set(v, i * dims));
+  return out;
+}
 
 export class Partition {
   readonly dims: number;
@@ -61,17 +69,32 @@ export class Partition {
   }
 
   add(row: Row, vector: Float32Array): void {
-    const slot = this.rows.length;
-    if ((slot + 1) * this.dims > this.vectors.length) {
-      const grown = new Float32Array(this.vectors.length * 2);
+    this.addMany([row], [vector]);
+  }
+
+  /** Adds rows; the graph takes them in one multi-threaded call. */
+  addMany(rows: readonly Row[], vectors: readonly Float32Array[]): void {
+    const first = this.rows.length;
+    const needed = (first + rows.length) * this.dims;
+    if (needed > this.vectors.length) {
+      let size = this.vectors.length;
+      while (size < needed) size *= 2;
+      const grown = new Float32Array(size);
       grown.set(this.vectors);
       this.vectors = grown;
     }
-    this.vectors.set(vector, slot * this.dims);
-    this.rows.push(row);
-    this.slotByKey.set(row.key, slot);
-    if (this.graph) this.graph.add(BigInt(row.key), vector, 1);
-    else if (this.rows.length >= this.ann.threshold) this.buildGraph();
+    rows.forEach((row, i) => {
+      const slot = first + i;
+      this.vectors.set(vectors[i]!, slot * this.dims);
+      this.rows.push(row);
+      this.slotByKey.set(row.key, slot);
+    });
+    if (this.graph) {
+      const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
+      this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), rows.length > 1 ? 0 : 1);
+    } else if (this.rows.length >= this.ann.threshold) {
+      this.buildGraph();
+    }
   }
 
   /** Replaces a row's vector (its text changed). */
@@ -106,19 +129,55 @@ export class Partition {
     return row;
   }
 
-  /**
-   * The k rows most similar to `query` among those matching `filter`. Small
-   * partitions are scanned exactly. Large ones ask the graph for more than k,
-   * filter, and ask again wider if too few pass; a filter so selective that
-   * the graph cannot find k matches falls back to the exact scan, so the
-   * filter is always applied inside the search, never after a top-k cut.
-   */
+  /** The k rows most similar to `query` among those matching `filter`, best first. */
   search(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
-    if (k <= 0 || this.rows.length === 0) return [];
-    if (!this.graph || this.rows.length < this.ann.threshold) return this.exact(query, filter, k);
+    return this.searchMany([query], filter, k)[0]!;
+  }
+
+  /**
+   * Searches many queries at once (a store_batch's dedup checks): one native,
+   * multi-threaded call instead of one per query. A filter that names only
+   * level and liveness is checked on a slightly larger native result; any
+   * other filter is evaluated row by row inside the scan (or the widening
+   * graph search), so it is never applied after a top-k cut.
+   */
+  searchMany(queries: readonly Float32Array[], filter: RecordFilter, k: number): SearchHit[][] {
+    if (k <= 0 || this.rows.length === 0) return queries.map(() => []);
+    const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
+    if (!plain) return queries.map((q) => this.filteredSearch(q, filter, k));
+    const want = Math.min(this.rows.length, k + PLAIN_MARGIN);
+    const matrix = queries.length === 1 ? queries[0]! : concat(queries, this.dims);
+    const threads = queries.length > 1 ? 0 : 1;
+    const graphed = this.useGraph;
+    const found = graphed
+      ? this.graph!.search(matrix, want, threads)
+      : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
+    return queries.map((q, i) => {
+      const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
+      const hits: SearchHit[] = [];
+      for (let j = 0; j < m.keys.length && hits.length < k; j++) {
+        const row = graphed ? this.rowByKey(Number(m.keys[j])) : this.rows[Number(m.keys[j])];
+        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - m.distances[j]! });
+      }
+      // Many expired rows among the nearest: widen through the filtered path.
+      return hits.length < k && m.keys.length === want && want < this.rows.length ? this.filteredSearch(q, filter, k) : hits;
+    });
+  }
+
+  private get useGraph(): boolean {
+    return this.graph !== null && this.rows.length >= this.ann.threshold;
+  }
+
+  /**
+   * Large partitions ask the graph for more than k, filter, and ask again
+   * wider if too few pass; a filter too selective for that falls back to the
+   * exact scan. Small partitions are scanned exactly.
+   */
+  private filteredSearch(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
+    if (!this.useGraph) return this.exact(query, filter, k);
     let want = Math.min(this.rows.length, k * OVERFETCH);
     for (;;) {
-      const found = this.graph.search(query, want, 1);
+      const found = this.graph!.search(query, want, 1);
       const hits: SearchHit[] = [];
       for (let i = 0; i < found.keys.length && hits.length < k; i++) {
         const row = this.rowByKey(Number(found.keys[i]));
@@ -130,18 +189,25 @@ export class Partition {
     }
   }
 
-  /** Brute force over every row: the reference the graph is measured against. */
+  /** Brute force over every row, filter first: the reference the graph is measured against. */
   exact(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
     const best = new TopK<ContextMeta>(k);
     const dims = this.dims;
-    const vectors = this.vectors;
     for (let slot = 0; slot < this.rows.length; slot++) {
       const meta = this.rows[slot]!.meta;
       if (!matchesFilter(meta, filter)) continue;
-      let dot = 0;
-      const base = slot * dims;
-      for (let d = 0; d < dims; d++) dot += query[d]! * vectors[base + d]!;
-      best.push(dot, meta);
+      const v = this.vectors.subarray(slot * dims, slot * dims + dims);
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      for (let d = 0; d < dims; d += 4) {
+        a0 += query[d]! * v[d]!;
+        a1 += query[d + 1]! * v[d + 1]!;
+        a2 += query[d + 2]! * v[d + 2]!;
+        a3 += query[d + 3]! * v[d + 3]!;
+      }
+      best.push(a0 + a1 + a2 + a3, meta);
     }
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score }));
   }
@@ -149,7 +215,8 @@ export class Partition {
   private buildGraph(): void {
     const graph = new Index({
       dimensions: this.dims,
-      metric: MetricKind.Cos,
+      // Vectors are L2-normalised (or zero, for text without words): inner product is cosine.
+      metric: MetricKind.IP,
       quantization: ScalarKind.F16,
       connectivity: this.ann.connectivity,
       expansion_add: this.ann.expansionAdd,

@@ -103,8 +103,8 @@ export class SqliteFile {
       expires_at = CASE WHEN ? THEN ? ELSE expires_at END, access_count = coalesce(?, access_count), version = version + 1,
       text = coalesce(?, text), vector = coalesce(?, vector) WHERE id = ? AND tenant = ?`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
-    this.accessStmt = this.db.prepare('UPDATE contexts SET access_count = access_count + 1 WHERE id = ? AND tenant = ?');
-    this.getStmt = this.db.prepare('SELECT text, vector FROM contexts WHERE id = ? AND tenant = ?');
+    this.accessStmt = this.db.prepare('UPDATE contexts SET access_count = access_count + ? WHERE id = ? AND tenant = ?');
+    this.getStmt = this.db.prepare('SELECT text FROM contexts WHERE id = ? AND tenant = ?');
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
   }
 
@@ -130,13 +130,12 @@ export class SqliteFile {
     this.deleteStmt.run(id, tenant);
   }
 
-  incrementAccess(tenant: string, id: string): void {
-    this.accessStmt.run(id, tenant);
+  incrementAccess(tenant: string, id: string, n: number): void {
+    this.accessStmt.run(n, id, tenant);
   }
 
-  textAndVector(tenant: string, id: string): { text: string; vector: Float32Array } | undefined {
-    const r = this.getStmt.get(id, tenant) as { text: string; vector: Uint8Array } | undefined;
-    return r && { text: r.text, vector: blobToVector(r.vector) };
+  text(tenant: string, id: string): string | undefined {
+    return (this.getStmt.get(id, tenant) as { text: string } | undefined)?.text;
   }
 
   idsAfter(tenant: string, after: string, limit: number): string[] {

@@ -1,0 +1,42 @@
+/**
+ * Access counts of retrieved contexts. Counting is immediate (scores and
+ * answers see it at once); persisting is batched into one write every
+ * `flushMs`, so a stream of retrieves does not cost an fsync each. A crash
+ * can lose at most the last `flushMs` of counts; shutdown flushes them.
+ */
+import type { VectorStore } from '../store/vector-store.ts';
+
+export class AccessCounter {
+  private readonly store: VectorStore;
+  private readonly flushMs: number;
+  private readonly onError: (err: unknown) => void;
+  private pending = new Map<string, Map<string, number>>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(store: VectorStore, flushMs: number, onError: (err: unknown) => void) {
+    this.store = store;
+    this.flushMs = flushMs;
+    this.onError = onError;
+  }
+
+  /** Counts recorded but not yet written. */
+  pendingFor(tenant: string, id: string): number {
+    return this.pending.get(tenant)?.get(id) ?? 0;
+  }
+
+  record(tenant: string, ids: readonly string[]): void {
+    let counts = this.pending.get(tenant);
+    if (!counts) this.pending.set(tenant, (counts = new Map()));
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    this.timer ??= setTimeout(() => void this.flush().catch(this.onError), this.flushMs);
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.pending;
+    if (batch.size === 0) return;
+    this.pending = new Map();
+    await Promise.all([...batch].map(([tenant, counts]) => this.store.incrementAccess(tenant, counts)));
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The behaviour every VectorStore backend shares. Each backend's test file
+ * calls `vectorStoreContract` with a factory; the Qdrant backend runs it only
+ * where QDRANT_URL points at a server.
+ */
+import { describe, expect, it } from 'vitest';
+import type { VectorStore } from '../../src/store/vector-store.ts';
+import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
+import { makeRecord, syntheticText } from '../helpers/records.ts';
+
+export interface StoreFactory {
+  /** A fresh, open, empty store. */
+  open(): Promise<VectorStore>;
+  /** Closes `store` and opens the same data again. */
+  reopen(store: VectorStore): Promise<VectorStore>;
+}
+
+export function vectorStoreContract(name: string, factory: StoreFactory): void {
+  describe(`VectorStore contract: ${name}`, () => {
+    it('upserts and gets records with every field, per tenant only', async () => {
+      const s = await factory.open();
+      const r = makeRecord({ tenant: 'a', text: 'alpha bravo charlie', level: 2, session: 's1', agent: 'bot', tags: ['x', 'y'], metadata: { k: 'v', n: 3 }, expiresAt: Date.now() + 60_000 });
+      await s.upsert([r]);
+      const [got] = await s.get('a', [r.id]);
+      const { vector, ...doc } = r;
+      expect(got).toEqual(doc);
+      expect((await s.search('a', vector, {}, 1))[0]!.similarity).toBeCloseTo(1, 4);
+      expect(await s.get('b', [r.id])).toEqual([]);
+      expect(await s.delete('b', [r.id])).toBe(0);
+      expect(await s.patch('b', r.id, { tags: ['stolen'] })).toBeNull();
+      expect((await s.get('a', [r.id]))[0]!.tags).toEqual(['x', 'y']);
+      await s.close();
+    });
+
+    it('patches bump the version and compose with access increments committed together', async () => {
+      const s = await factory.open();
+      const r = makeRecord({ tenant: 'a', text: 'delta echo' });
+      await s.upsert([r]);
+      const once = new Map([[r.id, 1]]);
+      await Promise.all([s.incrementAccess('a', once), s.patch('a', r.id, { tags: ['t'] }), s.incrementAccess('a', new Map([[r.id, 2]]))]);
+      const [got] = await s.get('a', [r.id]);
+      expect(got).toMatchObject({ accessCount: 3, tags: ['t'], version: 2 });
+      const moved = await s.patch('a', r.id, { level: 2, expiresAt: 123 });
+      expect(moved).toMatchObject({ level: 2, expiresAt: 123, version: 3 });
+      expect((await s.patch('a', r.id, { expiresAt: null }))!.expiresAt).toBeNull();
+      await s.close();
+    });
+
+    it('applies every filter inside the search, not after a top-k cut', async () => {
+      const s = await factory.open();
+      const now = Date.now();
+      const near = Array.from({ length: 30 }, (_, i) => makeRecord({ tenant: 'a', text: `rollback commit schema ${i}` }));
+      const tagged = makeRecord({ tenant: 'a', text: 'lunch menu pizza', tags: ['rare'], agent: 'solo', metadata: { team: 'red' }, ts: now - 5000 });
+      await s.upsert([...near, tagged]);
+      const q = hashEmbed('rollback commit schema', 384);
+      expect((await s.search('a', q, {}, 5)).map((h) => h.meta.id)).not.toContain(tagged.id);
+      for (const filter of [{ tagsAny: ['rare'] }, { tagsAll: ['rare'] }, { agent: 'solo' }, { where: { team: 'red' } }, { until: now - 1000 }]) {
+        const hits = await s.search('a', q, filter, 5);
+        expect(hits.map((h) => h.meta.id), JSON.stringify(filter)).toEqual([tagged.id]);
+      }
+      expect(await s.search('a', q, { since: now - 1000, agent: 'solo' }, 5)).toEqual([]);
+      expect(await s.search('b', q, {}, 5)).toEqual([]);
+      await s.close();
+    });
+
+    it('ranks by cosine similarity and filters by level, session and expiry', async () => {
+      const s = await factory.open();
+      const now = Date.now();
+      const exact = makeRecord({ tenant: 'a', text: 'vector search recall latency', level: 1, session: 's1' });
+      const other = makeRecord({ tenant: 'a', text: 'vector search', level: 1, session: 's2' });
+      const expired = makeRecord({ tenant: 'a', text: 'vector search recall latency', level: 2, session: 's1', expiresAt: now - 1 });
+      await s.upsert([exact, other, expired]);
+      const q = hashEmbed('vector search recall latency', 384);
+      const all = await s.search('a', q, {}, 10);
+      expect(all[0]!.similarity).toBeCloseTo(1, 5);
+      expect(all.map((h) => h.similarity)).toEqual([...all.map((h) => h.similarity)].sort((x, y) => y - x));
+      expect((await s.search('a', q, { session: 's2' }, 10)).map((h) => h.meta.id)).toEqual([other.id]);
+      expect((await s.search('a', q, { levels: [2] }, 10)).map((h) => h.meta.id)).toEqual([expired.id]);
+      expect(await s.search('a', q, { levels: [2], aliveAt: now }, 10)).toEqual([]);
+      expect((await s.find('a', { expiredBy: now }, 10)).map((m) => m.id)).toEqual([expired.id]);
+      await s.close();
+    });
+
+    it('scrolls in id order with a stable cursor while writes go on', async () => {
+      const s = await factory.open();
+      const recs = Array.from({ length: 25 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i) }));
+      await s.upsert(recs);
+      const seen: string[] = [];
+      let after: string | null = null;
+      let page = 0;
+      do {
+        const p = await s.scroll('a', {}, after, 10);
+        seen.push(...p.items.map((m) => m.id));
+        after = p.next;
+        if (page++ === 0) {
+          await s.delete('a', [recs[15]!.id]);
+          await s.upsert([makeRecord({ tenant: 'a', text: 'late arrival' })]);
+        }
+      } while (after);
+      const expected = recs.map((r) => r.id).filter((id) => id !== recs[15]!.id);
+      expect(seen.slice(0, expected.length)).toEqual(expected);
+      expect(seen).toHaveLength(expected.length + 1);
+      await s.close();
+    });
+
+    it('counts, deletes by filter, reports stats and tenants', async () => {
+      const s = await factory.open();
+      const now = Date.now();
+      await s.upsert([
+        makeRecord({ tenant: 'a', text: 'one', level: 1, session: 's1' }),
+        makeRecord({ tenant: 'a', text: 'two', level: 2, session: 's2', tags: ['t'] }),
+        makeRecord({ tenant: 'a', text: 'three', level: 3 }),
+        makeRecord({ tenant: 'b', text: 'four', level: 3 }),
+      ]);
+      expect(await s.count('a', {})).toBe(3);
+      expect(await s.stats('a', now)).toEqual({ perLevel: { 1: 1, 2: 1, 3: 1 }, textBytes: 11, sessions: 2 });
+      expect((await s.tenants()).sort()).toEqual(['a', 'b']);
+      expect(await s.deleteWhere('a', { tagsAny: ['t'] })).toBe(1);
+      expect(await s.count('a', {})).toBe(2);
+      expect(await s.count('b', {})).toBe(1);
+      await s.close();
+    });
+
+    it('keeps everything across a close and reopen', async () => {
+      let s = await factory.open();
+      const recs = Array.from({ length: 50 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i), level: ((i % 3) + 1) as 1 | 2 | 3 }));
+      await s.upsert(recs);
+      await s.incrementAccess('a', new Map([[recs[0]!.id, 1]]));
+      s = await factory.reopen(s);
+      expect(await s.count('a', {})).toBe(50);
+      const [first] = await s.get('a', [recs[0]!.id]);
+      expect(first!.accessCount).toBe(1);
+      const hits = await s.search('a', recs[7]!.vector, {}, 1);
+      expect(hits[0]!.meta.id).toBe(recs[7]!.id);
+      await s.close();
+    });
+  });
+}
