@@ -63,6 +63,7 @@ export const configSchema = {
     retrieval: section({
       max_tokens: int(2000, 1, 10_000_000, 'Budget of a retrieve that names none.'),
       max_tokens_limit: int(200_000, 1, 10_000_000, 'Largest budget a retrieve may ask for.'),
+      min_similarity: num(0.15, -1, 1, 'Contexts less similar than this to the query are not candidates (unrelated texts score up to ~0.15 with the hash embedder at 384 dims: its p99 noise).'),
       candidates_per_level: int(100, 1, 10_000, 'Most similar contexts each level considers before ranking and budgeting.'),
       share_l1: num(0.3, 0, 1, 'Share of the budget first given to L1.'),
       share_l2: num(0.4, 0, 1, 'Share of the budget first given to L2.'),
@@ -139,6 +140,7 @@ export interface Config {
   readonly retrieval: {
     readonly max_tokens: number;
     readonly max_tokens_limit: number;
+    readonly min_similarity: number;
     readonly candidates_per_level: number;
     readonly share_l1: number;
     readonly share_l2: number;

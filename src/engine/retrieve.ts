@@ -50,6 +50,8 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   const weights = scoreWeights(config.retrieval);
   const query = await deps.embedder.embedQuery(input.query);
   const k = config.retrieval.candidates_per_level;
+  // Search results come best first, so dropping the dissimilar tail never cuts a match.
+  const minSimilarity = input.min_similarity ?? config.retrieval.min_similarity;
 
   const perLevel = await Promise.all(
     levels.map(async (level) => {
@@ -58,7 +60,8 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
         const meta = { ...h.meta, accessCount: h.meta.accessCount + deps.access.pendingFor(tenant, h.meta.id) };
         return { meta, similarity: h.similarity, ...scoreContext(meta, h.similarity, now, weights) };
       });
-      const kept = input.min_score === undefined ? scored : scored.filter((c) => c.score >= input.min_score!);
+      const minScore = input.min_score ?? -Infinity;
+      const kept = scored.filter((c) => c.similarity >= minSimilarity && c.score >= minScore);
       return kept.sort((a, b) => b.score - a.score);
     }),
   );

@@ -37,6 +37,8 @@ export interface RetrieveInput extends ContextFilterInput {
   readonly max_tokens?: number;
   readonly levels?: readonly Level[];
   readonly min_score?: number;
+  /** Overrides retrieval.min_similarity for this request. */
+  readonly min_similarity?: number;
 }
 
 export interface RetrievedContext {

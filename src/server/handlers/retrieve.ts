@@ -27,6 +27,7 @@ export function retrieveHandler(engine: ContextEngine, config: Config): OpHandle
         since: timestamp,
         until: timestamp,
         min_score: { type: 'number', minimum: 0, maximum: 1 },
+        min_similarity: { type: 'number', minimum: -1, maximum: 1 },
       },
     },
     async handle(body, ctx) {

@@ -1,0 +1,349 @@
+/**
+ * The context engine's rules, through the real protocol against the daemon as
+ * a child process (issue: hierarchical context engine).
+ */
+import { randomBytes } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base';
+import type { CtxdClient } from '../../src/client/index.ts';
+import { writeKeyringFile } from '../../src/auth/keyring-file.ts';
+import { startDaemon, stopAll, tempDataDir, type RunningDaemon } from '../helpers/daemon.ts';
+
+type Ctx = Record<string, any>;
+let d: RunningDaemon;
+let c: CtxdClient;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true or `ms` passes. */
+async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  d = await startDaemon({ args: ['--set', 'engine.l1_max_items=4', '--set', 'engine.gc_interval_s=0.2', '--set', 'engine.access_flush_ms=20'] });
+  c = await d.client();
+});
+afterAll(async () => {
+  await c.close();
+  await stopAll();
+});
+
+const store = (body: Ctx) => c.request('store', body) as Promise<Ctx>;
+const retrieve = (body: Ctx) => c.request('retrieve', body) as Promise<Ctx>;
+const get = (id: string) => c.request('get', { id }) as Promise<Ctx>;
+
+describe('store and the three levels', () => {
+  it('stores at every level and answers get with every field', async () => {
+    const before = Date.now();
+    const r = await store({ text: 'The deploy pipeline runs on Fridays', level: 3, agent: 'planner', tags: ['ops', 'deploy'], metadata: { source: 'wiki', n: 2 } });
+    expect(r).toMatchObject({ level: 3, deduplicated: false });
+    // Exact o200k_base counts (the default tokenizer), not a length estimate.
+    expect(r.tokens).toBe(o200k('The deploy pipeline runs on Fridays'));
+    const long = 'Ünïcödé, emoji 🚀🚀 and code: const x = await fetch(url);';
+    expect((await store({ text: long, level: 3 })).tokens).toBe(o200k(long));
+    expect(o200k(long)).not.toBe(Math.ceil(long.length / 4));
+    const doc = await get(r.id);
+    expect(doc).toMatchObject({ id: r.id, level: 3, text: 'The deploy pipeline runs on Fridays', tokens: r.tokens, session: 'default', agent: 'planner', tags: ['ops', 'deploy'], metadata: { source: 'wiki', n: 2 }, access_count: 0, version: 1, expires_at: null });
+    expect(doc.ts).toBeGreaterThanOrEqual(before);
+    const l2 = await store({ text: 'Short-term note about the retro', level: 2, session: 'levels' });
+    expect((await get(l2.id)).expires_at).toBeGreaterThan(Date.now() + 86_000_000);
+    const l1 = await store({ text: 'User just asked about lunch', level: 1, session: 'levels' });
+    expect((await get(l1.id)).level).toBe(1);
+  });
+
+  it('moves the oldest L1 contexts of a full session to L2, never dropping one', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push((await store({ text: `turn ${i}: ${['apples', 'rivers', 'engines', 'violins', 'glaciers', 'tulips'][i]} discussion`, level: 1, session: 'spill' })).id);
+    }
+    const levels = await Promise.all(ids.map(async (id) => (await get(id)).level));
+    expect(levels).toEqual([2, 2, 1, 1, 1, 1]);
+    const l1 = (await c.request('list', { level: 1, session: 'spill' })) as Ctx;
+    expect((l1.items as Ctx[]).map((x) => x.id)).toEqual(ids.slice(2));
+    const spilled = await get(ids[0]!);
+    expect(spilled.expires_at).toBeGreaterThan(Date.now());
+    // A batch that overflows L1 lands its oldest items in L2 and says so.
+    const batch = await c.request('store_batch', { items: ['kiwi', 'mango', 'papaya', 'guava', 'lychee'].map((f) => ({ text: `fruit ${f} notes`, level: 1, session: 'spill2' })) });
+    expect((batch.results as Ctx[]).map((r) => r.level)).toEqual([2, 1, 1, 1, 1]);
+  });
+
+  it('scopes L1 and L2 to the session and shares L3 across the tenant', async () => {
+    await store({ text: 'zebra migration observation in session A', level: 2, session: 'scope-a' });
+    await store({ text: 'zebra herd shared fact', level: 3, session: 'scope-a' });
+    const fromB = await retrieve({ query: 'zebra', session: 'scope-b', max_tokens: 500 });
+    expect((fromB.contexts as Ctx[]).map((x) => x.text)).toEqual(['zebra herd shared fact']);
+    const fromA = await retrieve({ query: 'zebra', session: 'scope-a', max_tokens: 500 });
+    expect((fromA.contexts as Ctx[]).map((x) => x.text).sort()).toEqual(['zebra herd shared fact', 'zebra migration observation in session A']);
+  });
+});
+
+describe('TTL, garbage collection and promotion', () => {
+  it('never returns an expired L2 context, even before GC removes it', async () => {
+    const noGc = await startDaemon({ args: ['--set', 'engine.gc_interval_s=3600'] });
+    const cc = await noGc.client();
+    const r = (await cc.request('store', { text: 'ephemeral walrus note', level: 2, ttl_s: 1 })) as Ctx;
+    expect((await cc.request('get', { id: r.id })).id).toBe(r.id);
+    await sleep(1100);
+    expect(await cc.request('get', { id: r.id }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect((await cc.request('retrieve', { query: 'ephemeral walrus note' })).contexts).toEqual([]);
+    expect((await cc.request('list', { level: 2 })).items).toEqual([]);
+    expect(((await cc.request('stats', {})) as Ctx).levels['2']).toBe(0);
+    // Still in the store: GC has not run.
+    const db = new DatabaseSync(`${noGc.dataDir}/ctxd.sqlite`, { readOnly: true });
+    expect((db.prepare('SELECT count(*) AS n FROM contexts WHERE id = ?').get(r.id) as { n: number }).n).toBe(1);
+    db.close();
+    await cc.close();
+    await noGc.stop();
+  });
+
+  it('GC deletes expired contexts and promotes often-retrieved L2 contexts to L3', async () => {
+    const doomed = await store({ text: 'short lived narwhal memo', level: 2, session: 'gc-doomed', ttl_s: 1 });
+    const keeper = await store({ text: 'frequently needed quokka insight', level: 2, session: 'gc', ttl_s: 3600 });
+    for (let i = 0; i < 3; i++) {
+      const r = await retrieve({ query: 'quokka insight', session: 'gc', levels: [2] });
+      expect((r.contexts as Ctx[])[0]!.id).toBe(keeper.id);
+    }
+    await eventually(async () => (await get(keeper.id)).level === 3);
+    const promoted = await get(keeper.id);
+    expect(promoted).toMatchObject({ level: 3, expires_at: null, access_count: 3 });
+    await sleep(1100);
+    const db = new DatabaseSync(`${d.dataDir}/ctxd.sqlite`, { readOnly: true });
+    const count = () => (db.prepare('SELECT count(*) AS n FROM contexts WHERE id = ?').get(doomed.id) as { n: number }).n;
+    await eventually(async () => count() === 0);
+    db.close();
+  });
+});
+
+describe('dedup', () => {
+  it('returns the existing id and refreshes it instead of storing a copy', async () => {
+    const a = await store({ text: 'The staging database password rotates monthly', level: 3, tags: ['sec'] });
+    const first = await get(a.id);
+    await sleep(5);
+    const b = await store({ text: 'the staging database password rotates monthly!', level: 3, tags: ['ops'] });
+    expect(b).toMatchObject({ id: a.id, deduplicated: true });
+    const after = await get(a.id);
+    expect(after.ts).toBeGreaterThan(first.ts);
+    expect(after.tags).toEqual(['sec', 'ops']);
+    const other = await store({ text: 'The production database password rotates weekly', level: 3 });
+    expect(other.deduplicated).toBe(false);
+  });
+
+  it('keeps copies in different sessions of L1/L2, and merges identical texts within a batch', async () => {
+    const x = await store({ text: 'identical session note', level: 2, session: 'dd-1' });
+    const y = await store({ text: 'identical session note', level: 2, session: 'dd-2' });
+    expect(y.id).not.toBe(x.id);
+    const batch = await c.request('store_batch', { items: [{ text: 'batch twin text', level: 3 }, { text: 'batch twin text', level: 3 }] });
+    const [r1, r2] = batch.results as Ctx[];
+    expect(r2).toMatchObject({ id: r1!.id, deduplicated: true });
+  });
+});
+
+describe('retrieve: filters, budget, ordering, access counts', () => {
+  beforeAll(async () => {
+    const now = Date.now();
+    await c.request('store_batch', {
+      items: [
+        { text: 'kafka consumer lag alert runbook', level: 3, agent: 'sre', tags: ['runbook', 'kafka'], metadata: { team: 'data' } },
+        { text: 'kafka partition rebalance guide', level: 3, agent: 'sre', tags: ['kafka'], metadata: { team: 'infra' } },
+        { text: 'kafka topic naming conventions', level: 3, agent: 'dev', tags: ['style'], metadata: { team: 'data' } },
+      ],
+    });
+    expect(Date.now() - now).toBeLessThan(10_000);
+  });
+
+  const texts = (r: Ctx) => (r.contexts as Ctx[]).map((x) => x.text).sort();
+
+  it('filters by agent, tags_any, tags_all, metadata and time inside the search', async () => {
+    const q = { query: 'kafka', levels: [3], max_tokens: 1000 };
+    expect(texts(await retrieve({ ...q, agent: 'dev' }))).toEqual(['kafka topic naming conventions']);
+    expect(texts(await retrieve({ ...q, tags_any: ['runbook', 'style'] }))).toEqual(['kafka consumer lag alert runbook', 'kafka topic naming conventions']);
+    expect(texts(await retrieve({ ...q, tags_all: ['runbook', 'kafka'] }))).toEqual(['kafka consumer lag alert runbook']);
+    expect(texts(await retrieve({ ...q, where: { team: 'infra' } }))).toEqual(['kafka partition rebalance guide']);
+    expect(texts(await retrieve({ ...q, agent: 'sre', where: { team: 'data' } }))).toEqual(['kafka consumer lag alert runbook']);
+    expect(await retrieve({ ...q, until: Date.now() - 3_600_000 })).toMatchObject({ contexts: [] });
+    expect(texts(await retrieve({ ...q, since: Date.now() - 60_000, agent: 'dev' }))).toEqual(['kafka topic naming conventions']);
+  });
+
+  it('keeps total_tokens within max_tokens, equal to the sum of the contexts', async () => {
+    await c.request('store_batch', { items: Array.from({ length: 40 }, (_, i) => ({ text: `budget filler item ${i} about kafka streams and consumer groups`, level: 3 })) });
+    for (const max of [1, 10, 37, 100, 333]) {
+      const r = await retrieve({ query: 'kafka consumer', max_tokens: max });
+      expect(r.total_tokens).toBeLessThanOrEqual(max);
+      expect(r.total_tokens).toBe((r.contexts as Ctx[]).reduce((s, x) => s + x.tokens, 0));
+      const used = Object.values(r.levels as Record<string, Ctx>).reduce((s, l) => s + l.used, 0);
+      expect(used).toBe(r.total_tokens);
+    }
+  });
+
+  it('fills from L3 when L1 is empty and L3 is rich', async () => {
+    const r = await retrieve({ query: 'kafka consumer groups', session: 'no-such-session', max_tokens: 200 });
+    expect(r.levels['1']).toMatchObject({ candidates: 0, used: 0, allocated: 0 });
+    expect(r.levels['3'].used).toBeGreaterThan(0.3 * 200);
+    expect(r.levels['3'].allocated).toBeGreaterThan(0.3 * 200);
+    expect(r.total_tokens).toBeGreaterThan(180);
+    expect(r.levels['3'].omitted).toBeGreaterThan(0);
+  });
+
+  it('orders by score, explains it with score_parts, and drops below min_score', async () => {
+    const r = await retrieve({ query: 'kafka consumer lag', max_tokens: 2000 });
+    const scores = (r.contexts as Ctx[]).map((x) => x.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    for (const x of r.contexts as Ctx[]) {
+      const p = x.score_parts;
+      expect(p.similarity + p.recency + p.level + p.frequency).toBeCloseTo(x.score, 5);
+      expect(p.similarity).toBeCloseTo(0.5 * Math.max(0, x.similarity), 5);
+    }
+    const cut = scores[Math.floor(scores.length / 2)]!;
+    const filtered = await retrieve({ query: 'kafka consumer lag', max_tokens: 2000, min_score: cut });
+    expect((filtered.contexts as Ctx[]).every((x) => x.score >= cut)).toBe(true);
+    expect(filtered.contexts.length).toBeLessThan(r.contexts.length);
+    expect(r.set_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(typeof r.took_ms).toBe('number');
+    expect(r.degraded).toEqual([]);
+  });
+
+  it('counts every returned context as accessed, and persists the count', async () => {
+    const id = (await store({ text: 'unique pangolin fact for access counting', level: 3 })).id;
+    const r1 = await retrieve({ query: 'pangolin access counting', levels: [3], max_tokens: 50 });
+    expect((r1.contexts as Ctx[]).find((x) => x.id === id)?.access_count).toBe(1);
+    await retrieve({ query: 'pangolin access counting', levels: [3], max_tokens: 50 });
+    expect((await get(id)).access_count).toBe(2);
+    await sleep(100);
+    const db = new DatabaseSync(`${d.dataDir}/ctxd.sqlite`, { readOnly: true });
+    expect((db.prepare('SELECT access_count FROM contexts WHERE id = ?').get(id) as { access_count: number }).access_count).toBe(2);
+    db.close();
+  });
+
+  it('gives the same set_id for the same set, and a new one when a context changes', async () => {
+    const q = { query: 'kafka topic naming', levels: [3], agent: 'dev', max_tokens: 100 };
+    const a = await retrieve(q);
+    const b = await retrieve(q);
+    expect(b.set_id).toBe(a.set_id);
+    await c.request('update', { id: (a.contexts as Ctx[])[0]!.id, tags: ['style', 'naming'] });
+    expect((await retrieve(q)).set_id).not.toBe(a.set_id);
+  });
+});
+
+describe('update, delete, delete_where, clear, list, stats', () => {
+  it('updates text (re-counting tokens), merges metadata, changes level', async () => {
+    const r = await store({ text: 'draft', level: 2, session: 'upd', metadata: { a: 1, b: 2 } });
+    const u = (await c.request('update', { id: r.id, text: 'final version of the release notes', metadata: { b: null, c: 3 }, level: 3 })) as Ctx;
+    expect(u).toMatchObject({ text: 'final version of the release notes', tokens: 6, metadata: { a: 1, c: 3 }, level: 3, expires_at: null, version: 2 });
+    const found = await retrieve({ query: 'release notes final', levels: [3] });
+    expect((found.contexts as Ctx[]).map((x) => x.id)).toContain(r.id);
+    expect((await c.request('update', { id: r.id, ttl_s: 60 })).expires_at).toBeGreaterThan(Date.now());
+    expect(await c.request('update', { id: 'c-nope', tags: [] }).catch((e) => e.code)).toBe('NOT_FOUND');
+  });
+
+  it('deletes by id and by filter, and clears a level of a session', async () => {
+    const a = await store({ text: 'delete me please', level: 3 });
+    expect(await c.request('delete', { id: a.id })).toEqual({ deleted: 1 });
+    expect(await c.request('delete', { id: a.id }).catch((e) => e.code)).toBe('NOT_FOUND');
+    await c.request('store_batch', { items: ['one', 'two', 'three'].map((t) => ({ text: `temp ${t} item`, level: 2, session: 'del', agent: 'tmp' })) });
+    expect(await c.request('delete_where', { agent: 'tmp' })).toEqual({ deleted: 3 });
+    const err = await c.request('delete_where', {}).catch((e) => e);
+    expect(err.code).toBe('BAD_REQUEST');
+    await c.request('store_batch', { items: ['x', 'y'].map((t) => ({ text: `clear ${t} thing`, level: 1, session: 'clr' })) });
+    expect(await c.request('clear', { level: 1, session: 'clr' })).toEqual({ deleted: 2 });
+  });
+
+  it('pages list with a cursor that stays stable while writes go on', async () => {
+    const s = 'paging';
+    const ids = ((await c.request('store_batch', { items: Array.from({ length: 25 }, (_, i) => ({ text: `page item ${i} ${'abcdefghijklmnopqrstuvwxy'[i]}${i}`, level: 2, session: s })) })).results as Ctx[]).map((r) => r.id);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await c.request('list', { session: s, level: 2, limit: 10, ...(cursor && { cursor }) });
+      seen.push(...(page.items as Ctx[]).map((x) => x.id));
+      cursor = (page.next_cursor as string | null) ?? undefined;
+      if (pages++ === 0) {
+        await c.request('delete', { id: ids[20]! });
+        await store({ text: 'page item arriving late', level: 2, session: s });
+      }
+    } while (cursor);
+    expect(seen.slice(0, 24)).toEqual(ids.filter((_, i) => i !== 20));
+    expect(seen).toHaveLength(25);
+    expect(new Set(seen).size).toBe(25);
+  });
+
+  it('reports stats per level, bytes and sessions', async () => {
+    const s = (await c.request('stats', {})) as Ctx;
+    expect(s.tenant).toBe('default');
+    expect(s.total).toBe(s.levels['1'] + s.levels['2'] + s.levels['3']);
+    expect(s.levels['3']).toBeGreaterThan(40);
+    expect(s.text_bytes).toBeGreaterThan(1000);
+    expect(s.sessions).toBeGreaterThan(3);
+  });
+
+  it('rejects bad bodies with the field path', async () => {
+    const cases: Array<[string, Ctx, string]> = [
+      ['store', { level: 1 }, 'body.text'],
+      ['store', { text: 'x', level: 4 }, 'body.level'],
+      ['store', { text: 'x', level: 1, tags: ['ok', 5] }, 'body.tags.1'],
+      ['store', { text: 'x', level: 1, ttl_s: -5 }, 'body.ttl_s'],
+      ['store', { text: 'x'.repeat(300_000), level: 3 }, 'body.text'],
+      ['retrieve', { query: '' }, 'body.query'],
+      ['retrieve', { query: 'q', max_tokens: 0 }, 'body.max_tokens'],
+      ['retrieve', { query: 'q', max_tokens: 10_000_000 }, 'body.max_tokens'],
+      ['retrieve', { query: 'q', levels: [1, 1] }, 'body.levels'],
+      ['retrieve', { query: 'q', where: { a: { nested: true } } }, 'body.where.a'],
+      ['list', { limit: 1001 }, 'body.limit'],
+      ['get', {}, 'body.id'],
+    ];
+    for (const [op, body, field] of cases) {
+      const e = await c.request(op, body).catch((x) => x);
+      expect(e.code, `${op} ${JSON.stringify(body).slice(0, 60)}`).toBe('BAD_REQUEST');
+      expect(e.details.field, `${op} ${JSON.stringify(body).slice(0, 60)}`).toBe(field);
+    }
+    const batch = await c.request('store_batch', { items: [{ text: 'fine batch item', level: 3 }, { text: 'bad', level: 9 }, { level: 1 }] });
+    const [ok, bad, missing] = batch.results as [Ctx, Ctx, Ctx];
+    expect(ok.id).toBeDefined();
+    expect(bad.error).toMatchObject({ code: 'BAD_REQUEST', details: { field: 'body.items.1.level' } });
+    expect(missing.error).toMatchObject({ code: 'BAD_REQUEST', details: { field: 'body.items.2.text' } });
+    expect((await c.request('store_batch', { items: Array(1001).fill({ text: 'x', level: 3 }) }).catch((x) => x)).details.field).toBe('body.items');
+  });
+});
+
+describe('tenant isolation', () => {
+  it('confines every op to the key tenant; admin keys may name one, agent keys may not', async () => {
+    const dir = tempDataDir();
+    const keys = {
+      a: { kid: 'agent-a', secret: randomBytes(32), tenant: 'acme', role: 'agent' as const },
+      b: { kid: 'agent-b', secret: randomBytes(32), tenant: 'globex', role: 'agent' as const },
+      admin: { kid: 'root', secret: randomBytes(32), tenant: 'default', role: 'admin' as const },
+    };
+    writeKeyringFile(`${dir}/keys.json`, Object.values(keys));
+    const t = await startDaemon({ dataDir: dir });
+    const [ca, cb, cadm] = await Promise.all([t.client(keys.a), t.client(keys.b), t.client(keys.admin)]);
+    const a1 = (await ca.request('store', { text: 'acme secret roadmap', level: 3, agent: 'x', tags: ['t'] })) as Ctx;
+    await ca.request('store', { text: 'acme working note', level: 1 });
+
+    expect(await cb.request('get', { id: a1.id }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect(await cb.request('update', { id: a1.id, tags: ['pwned'] }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect(await cb.request('delete', { id: a1.id }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect((await cb.request('retrieve', { query: 'acme secret roadmap' })).contexts).toEqual([]);
+    expect((await cb.request('list', {})).items).toEqual([]);
+    expect(await cb.request('delete_where', { agent: 'x' })).toEqual({ deleted: 0 });
+    expect(await cb.request('clear', { level: 1 })).toEqual({ deleted: 0 });
+    expect(await cb.request('clear', { level: 3 })).toEqual({ deleted: 0 });
+    expect((await cb.request('stats', {})).total).toBe(0);
+    const dup = (await cb.request('store', { text: 'acme secret roadmap', level: 3 })) as Ctx;
+    expect(dup.deduplicated).toBe(false);
+    expect(await cb.request('get', { id: a1.id, tenant: 'acme' }).catch((e) => e.code)).toBe('FORBIDDEN');
+
+    // acme's data is untouched by all of that.
+    expect(await ca.request('get', { id: a1.id })).toMatchObject({ text: 'acme secret roadmap', tags: ['t'] });
+    expect((await ca.request('stats', {})).total).toBe(2);
+    // An admin key acts on a named tenant.
+    expect(await cadm.request('get', { id: a1.id, tenant: 'acme' })).toMatchObject({ id: a1.id });
+    expect(await cadm.request('get', { id: a1.id }).catch((e) => e.code)).toBe('NOT_FOUND');
+    await Promise.all([ca.close(), cb.close(), cadm.close()]);
+    await t.stop();
+  });
+});
