@@ -63,6 +63,12 @@ export interface RecordFilter {
   readonly minAccessCount?: number;
 }
 
+/** What a search looks for: the query's vector and, for lexical candidates, its text. */
+export interface SearchQuery {
+  readonly vector: Float32Array;
+  readonly text?: string;
+}
+
 export interface SearchHit {
   readonly meta: ContextMeta;
   /** Cosine similarity with the query, in [-1, 1]. */

@@ -55,7 +55,7 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
 
   const perLevel = await Promise.all(
     levels.map(async (level) => {
-      const hits = await store.search(tenant, query, levelFilter(level, input, now), k);
+      const hits = await store.search(tenant, { vector: query, text: input.query }, levelFilter(level, input, now), k);
       const scored: Candidate[] = hits.map((h) => {
         const meta = { ...h.meta, accessCount: h.meta.accessCount + deps.access.pendingFor(tenant, h.meta.id) };
         return { meta, similarity: h.similarity, ...scoreContext(meta, h.similarity, now, weights) };

@@ -53,7 +53,7 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
   const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
 
   // One batched search finds every item's nearest stored neighbour.
-  const nearest = await store.searchMany(tenant, items.map((i) => i.analysis.vector), scopeFilter, 1);
+  const nearest = await store.searchMany(tenant, items.map((i) => ({ vector: i.analysis.vector, text: i.input.text })), scopeFilter, 1);
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
     if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));

@@ -7,7 +7,7 @@
  * Every method is confined to one tenant. A promise that resolves after a
  * write means the write is committed (durable per the configured durability).
  */
-import type { ContextDoc, ContextMeta, ContextRecord, Level, RecordFilter, RecordPatch, SearchHit } from '../domain/context.ts';
+import type { ContextDoc, ContextMeta, ContextRecord, Level, RecordFilter, RecordPatch, SearchHit, SearchQuery } from '../domain/context.ts';
 
 export interface ScrollPage {
   readonly items: ContextMeta[];
@@ -45,10 +45,10 @@ export interface VectorStore {
   delete(tenant: string, ids: readonly string[]): Promise<number>;
   deleteWhere(tenant: string, filter: RecordFilter): Promise<number>;
 
-  /** The k records most similar to `vector` among those matching `filter`, best first. */
-  search(tenant: string, vector: Float32Array, filter: RecordFilter, k: number): Promise<SearchHit[]>;
-  /** `search` for many query vectors at once (a batch's dedup checks), in query order. */
-  searchMany(tenant: string, vectors: readonly Float32Array[], filter: RecordFilter, k: number): Promise<SearchHit[][]>;
+  /** The k records most similar to `query.vector` among those matching `filter`, best first. */
+  search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): Promise<SearchHit[]>;
+  /** `search` for many queries at once (a batch's dedup checks), in query order. */
+  searchMany(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number): Promise<SearchHit[][]>;
   /** Up to `limit` records matching `filter`, in no particular order (GC's work lists). */
   find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]>;
   /** Records matching `filter` in id order, after the `after` id. */

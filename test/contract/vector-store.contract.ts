@@ -24,7 +24,7 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       const [got] = await s.get('a', [r.id]);
       const { vector, ...doc } = r;
       expect(got).toEqual(doc);
-      expect((await s.search('a', vector, {}, 1))[0]!.similarity).toBeCloseTo(1, 4);
+      expect((await s.search('a', { vector: vector }, {}, 1))[0]!.similarity).toBeCloseTo(1, 4);
       expect(await s.get('b', [r.id])).toEqual([]);
       expect(await s.delete('b', [r.id])).toBe(0);
       expect(await s.patch('b', r.id, { tags: ['stolen'] })).toBeNull();
@@ -53,13 +53,13 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       const tagged = makeRecord({ tenant: 'a', text: 'lunch menu pizza', tags: ['rare'], agent: 'solo', metadata: { team: 'red' }, ts: now - 5000 });
       await s.upsert([...near, tagged]);
       const q = hashEmbed('rollback commit schema', 384);
-      expect((await s.search('a', q, {}, 5)).map((h) => h.meta.id)).not.toContain(tagged.id);
+      expect((await s.search('a', { vector: q }, {}, 5)).map((h) => h.meta.id)).not.toContain(tagged.id);
       for (const filter of [{ tagsAny: ['rare'] }, { tagsAll: ['rare'] }, { agent: 'solo' }, { where: { team: 'red' } }, { until: now - 1000 }]) {
-        const hits = await s.search('a', q, filter, 5);
+        const hits = await s.search('a', { vector: q }, filter, 5);
         expect(hits.map((h) => h.meta.id), JSON.stringify(filter)).toEqual([tagged.id]);
       }
-      expect(await s.search('a', q, { since: now - 1000, agent: 'solo' }, 5)).toEqual([]);
-      expect(await s.search('b', q, {}, 5)).toEqual([]);
+      expect(await s.search('a', { vector: q }, { since: now - 1000, agent: 'solo' }, 5)).toEqual([]);
+      expect(await s.search('b', { vector: q }, {}, 5)).toEqual([]);
       await s.close();
     });
 
@@ -71,12 +71,12 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       const expired = makeRecord({ tenant: 'a', text: 'vector search recall latency', level: 2, session: 's1', expiresAt: now - 1 });
       await s.upsert([exact, other, expired]);
       const q = hashEmbed('vector search recall latency', 384);
-      const all = await s.search('a', q, {}, 10);
+      const all = await s.search('a', { vector: q }, {}, 10);
       expect(all[0]!.similarity).toBeCloseTo(1, 5);
       expect(all.map((h) => h.similarity)).toEqual([...all.map((h) => h.similarity)].sort((x, y) => y - x));
-      expect((await s.search('a', q, { session: 's2' }, 10)).map((h) => h.meta.id)).toEqual([other.id]);
-      expect((await s.search('a', q, { levels: [2] }, 10)).map((h) => h.meta.id)).toEqual([expired.id]);
-      expect(await s.search('a', q, { levels: [2], aliveAt: now }, 10)).toEqual([]);
+      expect((await s.search('a', { vector: q }, { session: 's2' }, 10)).map((h) => h.meta.id)).toEqual([other.id]);
+      expect((await s.search('a', { vector: q }, { levels: [2] }, 10)).map((h) => h.meta.id)).toEqual([expired.id]);
+      expect(await s.search('a', { vector: q }, { levels: [2], aliveAt: now }, 10)).toEqual([]);
       expect((await s.find('a', { expiredBy: now }, 10)).map((m) => m.id)).toEqual([expired.id]);
       await s.close();
     });
@@ -130,7 +130,7 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       expect(await s.count('a', {})).toBe(50);
       const [first] = await s.get('a', [recs[0]!.id]);
       expect(first!.accessCount).toBe(1);
-      const hits = await s.search('a', recs[7]!.vector, {}, 1);
+      const hits = await s.search('a', { vector: recs[7]!.vector }, {}, 1);
       expect(hits[0]!.meta.id).toBe(recs[7]!.id);
       await s.close();
     });

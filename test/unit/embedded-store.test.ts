@@ -49,7 +49,7 @@ describe('embedded store: HNSW above the threshold', () => {
     for (let q = 0; q < queries; q++) {
       const v = hashEmbed(syntheticText(1_000_000 + q, 4), 384);
       const exact = new Set(s.index.exactSearch('a', v, {}, 10).map((h) => h.meta.id));
-      const approx = await s.search('a', v, {}, 10);
+      const approx = await s.search('a', { vector: v }, {}, 10);
       found += approx.filter((h) => exact.has(h.meta.id)).length;
     }
     const recall = found / (queries * 10);
@@ -58,8 +58,17 @@ describe('embedded store: HNSW above the threshold', () => {
     // A filter matching one record in 20,000 still finds it: the graph falls back to the exact scan.
     const needle = makeRecord({ tenant: 'a', text: syntheticText(5, 10), tags: ['needle'] });
     await s.upsert([needle]);
-    const hits = await s.search('a', hashEmbed('something else entirely', 384), { tagsAny: ['needle'] }, 10);
+    const hits = await s.search('a', { vector: hashEmbed('something else entirely', 384) }, { tagsAny: ['needle'] }, 10);
     expect(hits.map((h) => h.meta.id)).toEqual([needle.id]);
+
+    // An outlier (words nothing else has) is unreachable by the graph walk; its words make it a candidate.
+    const outlier = makeRecord({ tenant: 'a', text: 'the vault combination is 4711 behind the painting' });
+    await s.upsert([outlier]);
+    const q = 'vault combination painting';
+    const withText = await s.search('a', { vector: hashEmbed(q, 384), text: q }, {}, 10);
+    expect(withText[0]!.meta.id).toBe(outlier.id);
+    // Exact, or the graph's half-precision distance when the walk found it too.
+    expect(withText[0]!.similarity).toBeCloseTo(s.index.exactSearch('a', hashEmbed(q, 384), {}, 1)[0]!.similarity, 3);
     await s.close();
   }, 120_000);
 });

@@ -4,28 +4,14 @@
  * lexical overlap (shared words and word pieces), not meaning: "car" and
  * "automobile" are unrelated to it.
  */
-const WORD = /[\p{L}\p{N}]+/gu;
+import { hash32, words as wordsOf } from '../../domain/words.ts';
+
 const UNIGRAM_WEIGHT = 1.0;
 const BIGRAM_WEIGHT = 0.7;
 const TRIGRAM_WEIGHT = 0.25;
 
-/** FNV-1a over UTF-16 code units, then a murmur3 finaliser for better low bits. */
-function hash32(s: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 function addFeature(v: Float32Array, feature: string, weight: number): void {
-  const h = hash32(feature, 0);
+  const h = hash32(feature);
   const index = h % v.length;
   // The sign comes from the top bit, independent of the index bits for power-of-two and other dims alike.
   v[index]! += h & 0x80000000 ? -weight : weight;
@@ -33,7 +19,7 @@ function addFeature(v: Float32Array, feature: string, weight: number): void {
 
 export function hashEmbed(text: string, dims: number): Float32Array {
   const v = new Float32Array(dims);
-  const words = text.normalize('NFKC').toLowerCase().match(WORD) ?? [];
+  const words = wordsOf(text);
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
     addFeature(v, 'w\u0000' + w, UNIGRAM_WEIGHT);

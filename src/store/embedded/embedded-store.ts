@@ -4,7 +4,7 @@
  * `ann.threshold`), writes group-committed.
  */
 import { join } from 'node:path';
-import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit } from '../../domain/context.ts';
+import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit, type SearchQuery } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import type { ScrollPage, StoreHealth, TenantStats, VectorStore } from '../vector-store.ts';
 import { GroupCommitter } from './group-commit.ts';
@@ -41,7 +41,7 @@ export class EmbeddedStore implements VectorStore {
   async open(): Promise<void> {
     const file = new SqliteFile(join(this.opts.dataDir, 'ctxd.sqlite'), this.opts.durability, this.opts.dims);
     // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
-    let chunk: Array<{ meta: ContextMeta; vector: Float32Array; textBytes: number }> = [];
+    let chunk: Array<{ meta: ContextMeta; vector: Float32Array; text: string; textBytes: number }> = [];
     for (const row of file.loadAll()) {
       chunk.push(row);
       if (chunk.length === LOAD_CHUNK) {
@@ -79,7 +79,7 @@ export class EmbeddedStore implements VectorStore {
       (db) => {
         for (const r of records) db.insert(r);
       },
-      () => this.index.insertMany(records.map(({ text, vector, ...meta }) => ({ meta, vector, textBytes: Buffer.byteLength(text) }))),
+      () => this.index.insertMany(records.map(({ text, vector, ...meta }) => ({ meta, vector, text, textBytes: Buffer.byteLength(text) }))),
     );
   }
 
@@ -93,7 +93,13 @@ export class EmbeddedStore implements VectorStore {
         const current = this.index.meta(tenant, id);
         if (!current) return;
         result = applyPatch(current, patch);
-        this.index.put(result, patch.vector, patch.text === undefined ? undefined : Buffer.byteLength(patch.text));
+        const moves = result.level !== current.level;
+        const text = patch.text ?? (moves ? this.db.text(tenant, id) : undefined);
+        const vector = patch.vector ?? (moves ? this.index.vector(tenant, id) : undefined);
+        this.index.put(result, {
+          ...(patch.text !== undefined && { textBytes: Buffer.byteLength(patch.text) }),
+          ...(text !== undefined && vector !== undefined && { content: { text, vector } }),
+        });
       },
     );
     return result;
@@ -141,12 +147,12 @@ export class EmbeddedStore implements VectorStore {
     return this.delete(tenant, [...this.index.matching(tenant, filter)].map((m) => m.id));
   }
 
-  async search(tenant: string, vector: Float32Array, filter: RecordFilter, k: number): Promise<SearchHit[]> {
-    return this.index.search(tenant, vector, filter, k);
+  async search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): Promise<SearchHit[]> {
+    return this.index.search(tenant, query, filter, k);
   }
 
-  async searchMany(tenant: string, vectors: readonly Float32Array[], filter: RecordFilter, k: number): Promise<SearchHit[][]> {
-    return this.index.searchMany(tenant, vectors, filter, k);
+  async searchMany(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number): Promise<SearchHit[][]> {
+    return this.index.searchMany(tenant, queries, filter, k);
   }
 
   async find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]> {

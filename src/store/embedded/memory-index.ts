@@ -3,11 +3,16 @@
  * level), with an id map. Texts stay in SQLite: only the few records a search
  * returns are read from disk.
  */
-import type { ContextMeta, Level, RecordFilter, SearchHit } from '../../domain/context.ts';
+import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { LEVELS } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import { TopK } from './top-k.ts';
 import { Partition, type AnnOptions, type Row } from './partition.ts';
+
+export interface RowContent {
+  readonly vector: Float32Array;
+  readonly text: string;
+}
 
 interface Located {
   readonly partition: Partition;
@@ -55,53 +60,46 @@ export class MemoryIndex {
     return r && r.row.meta.tenant === tenant ? r.partition.vectorOf(r.key) : undefined;
   }
 
-  /** Inserts or replaces; `vector` and `textBytes` may be omitted when they did not change. */
-  put(meta: ContextMeta, vector?: Float32Array, textBytes?: number): void {
+  /**
+   * Replaces a record's metadata. `content` (vector and text) is needed when
+   * they changed, and when the record moves to another level; `textBytes`
+   * when the text changed.
+   */
+  put(meta: ContextMeta, change: { textBytes?: number; content?: RowContent } = {}): void {
     const existing = this.row(meta.id);
-    if (existing && existing.row.meta.level === meta.level && existing.row.meta.tenant === meta.tenant) {
-      if (textBytes !== undefined) {
-        this.addBytes(meta.tenant, textBytes - existing.row.textBytes);
-        existing.row.textBytes = textBytes;
+    if (!existing) throw new Error(`no record ${meta.id} to update`);
+    if (existing.row.meta.level === meta.level && existing.row.meta.tenant === meta.tenant) {
+      if (change.textBytes !== undefined) {
+        this.addBytes(meta.tenant, change.textBytes - existing.row.textBytes);
+        existing.row.textBytes = change.textBytes;
       }
       existing.row.meta = meta;
-      if (vector) existing.partition.setVector(existing.key, vector);
+      if (change.content) existing.partition.setText(existing.key, change.content.vector, change.content.text);
       return;
     }
-    let v = vector;
-    let bytes = textBytes;
-    if (existing) {
-      v ??= existing.partition.vectorOf(existing.key);
-      bytes ??= existing.row.textBytes;
-      this.remove(meta.id);
-    }
-    if (bytes === undefined) throw new Error(`text size required to insert ${meta.id}`);
-    const textSize = bytes;
-    if (!v) throw new Error(`vector required to insert ${meta.id}`);
-    const key = this.nextKey++;
-    const partition = this.partition(meta.tenant, meta.level, true)!;
-    partition.add({ meta, key, textBytes: textSize }, v);
-    this.byId.set(meta.id, { partition, key });
-    this.addBytes(meta.tenant, textSize);
+    if (!change.content) throw new Error(`moving ${meta.id} to another level needs its vector and text`);
+    const textBytes = change.textBytes ?? existing.row.textBytes;
+    this.remove(meta.id);
+    this.insertMany([{ meta, textBytes, ...change.content }]);
   }
 
   /** Inserts many new records (ids not yet present), a partition at a time. */
-  insertMany(items: ReadonlyArray<{ meta: ContextMeta; vector: Float32Array; textBytes: number }>): void {
-    const byPartition = new Map<Partition, { rows: Row[]; vectors: Float32Array[] }>();
-    for (const { meta, vector, textBytes } of items) {
-      if (this.byId.has(meta.id)) {
-        this.put(meta, vector, textBytes);
-        continue;
-      }
+  insertMany(items: ReadonlyArray<{ meta: ContextMeta; textBytes: number } & RowContent>): void {
+    const byPartition = new Map<Partition, { rows: Row[]; vectors: Float32Array[]; texts: string[] }>();
+    for (const { meta, vector, text, textBytes } of items) {
+      // A replaced record (upsert of an existing id) is reinserted whole.
+      if (this.byId.has(meta.id)) this.remove(meta.id);
       const partition = this.partition(meta.tenant, meta.level, true)!;
       let group = byPartition.get(partition);
-      if (!group) byPartition.set(partition, (group = { rows: [], vectors: [] }));
+      if (!group) byPartition.set(partition, (group = { rows: [], vectors: [], texts: [] }));
       const key = this.nextKey++;
       group.rows.push({ meta, key, textBytes });
       group.vectors.push(vector);
+      group.texts.push(text);
       this.byId.set(meta.id, { partition, key });
       this.addBytes(meta.tenant, textBytes);
     }
-    for (const [partition, { rows, vectors }] of byPartition) partition.addMany(rows, vectors);
+    for (const [partition, { rows, vectors, texts }] of byPartition) partition.addMany(rows, vectors, texts);
   }
 
   remove(id: string): ContextMeta | undefined {
@@ -123,7 +121,7 @@ export class MemoryIndex {
     return filter.levels ?? LEVELS;
   }
 
-  search(tenant: string, query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
+  search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
     const parts = this.levelsOf(filter).map((l) => this.partition(tenant, l, false)).filter((p): p is Partition => p !== undefined);
     if (parts.length === 1) return parts[0]!.search(query, filter, k);
     const best = new TopK<SearchHit>(k);
@@ -131,7 +129,7 @@ export class MemoryIndex {
     return best.result().map((r) => r.item);
   }
 
-  searchMany(tenant: string, queries: readonly Float32Array[], filter: RecordFilter, k: number): SearchHit[][] {
+  searchMany(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {
     const levels = this.levelsOf(filter);
     if (levels.length !== 1) return queries.map((q) => this.search(tenant, q, filter, k));
     const p = this.partition(tenant, levels[0]!, false);

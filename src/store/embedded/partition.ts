@@ -4,8 +4,9 @@
  * every operation is O(1) apart from search; the ANN keys stay stable.
  */
 import usearch from 'usearch';
-import type { ContextMeta, RecordFilter, SearchHit } from '../../domain/context.ts';
+import type { ContextMeta, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
+import { Postings } from './postings.ts';
 import { TopK } from './top-k.ts';
 
 const { Index, MetricKind, ScalarKind } = usearch;
@@ -30,10 +31,12 @@ export interface AnnOptions {
 const OVERFETCH = 4;
 /** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
 const PLAIN_MARGIN = 8;
+/** Most lexical candidates scored exactly per graph search. */
+const LEXICAL_LIMIT = 2048;
 
-function concat(vectors: readonly Float32Array[], dims: number): Float32Array {
-  const out = new Float32Array(vectors.length * dims);
-  vectors.forEach((v, i) => out.set(v, i * dims));
+function concat(queries: readonly SearchQuery[], dims: number): Float32Array {
+  const out = new Float32Array(queries.length * dims);
+  queries.forEach((q, i) => out.set(q.vector, i * dims));
   return out;
 }
 
@@ -44,6 +47,7 @@ export class Partition {
   private vectors: Float32Array;
   private readonly slotByKey = new Map<number, number>();
   private graph: UsearchIndex | null = null;
+  private readonly postings = new Postings();
 
   constructor(dims: number, ann: AnnOptions) {
     this.dims = dims;
@@ -68,12 +72,8 @@ export class Partition {
     yield* this.rows;
   }
 
-  add(row: Row, vector: Float32Array): void {
-    this.addMany([row], [vector]);
-  }
-
-  /** Adds rows; the graph takes them in one multi-threaded call. */
-  addMany(rows: readonly Row[], vectors: readonly Float32Array[]): void {
+  /** Adds rows (with their texts, for the word postings); the graph takes them in one multi-threaded call. */
+  addMany(rows: readonly Row[], vectors: readonly Float32Array[], texts: readonly string[]): void {
     const first = this.rows.length;
     const needed = (first + rows.length) * this.dims;
     if (needed > this.vectors.length) {
@@ -88,6 +88,7 @@ export class Partition {
       this.vectors.set(vectors[i]!, slot * this.dims);
       this.rows.push(row);
       this.slotByKey.set(row.key, slot);
+      this.postings.add(row.key, texts[i]!);
     });
     if (this.graph) {
       const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
@@ -97,9 +98,10 @@ export class Partition {
     }
   }
 
-  /** Replaces a row's vector (its text changed). */
-  setVector(key: number, vector: Float32Array): void {
+  /** Replaces a row's vector and words (its text changed; stale words only add candidates). */
+  setText(key: number, vector: Float32Array, text: string): void {
     const slot = this.slotByKey.get(key)!;
+    this.postings.add(key, text);
     this.vectors.set(vector, slot * this.dims);
     if (this.graph) {
       this.graph.remove(BigInt(key));
@@ -126,11 +128,12 @@ export class Partition {
     this.rows.pop();
     this.slotByKey.delete(key);
     this.graph?.remove(BigInt(key));
+    this.postings.removed(this.rows.length, (k) => this.slotByKey.has(k));
     return row;
   }
 
   /** The k rows most similar to `query` among those matching `filter`, best first. */
-  search(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
+  search(query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
     return this.searchMany([query], filter, k)[0]!;
   }
 
@@ -141,12 +144,12 @@ export class Partition {
    * other filter is evaluated row by row inside the scan (or the widening
    * graph search), so it is never applied after a top-k cut.
    */
-  searchMany(queries: readonly Float32Array[], filter: RecordFilter, k: number): SearchHit[][] {
+  searchMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {
     if (k <= 0 || this.rows.length === 0) return queries.map(() => []);
     const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
     if (!plain) return queries.map((q) => this.filteredSearch(q, filter, k));
     const want = Math.min(this.rows.length, k + PLAIN_MARGIN);
-    const matrix = queries.length === 1 ? queries[0]! : concat(queries, this.dims);
+    const matrix = queries.length === 1 ? queries[0]!.vector : concat(queries, this.dims);
     const threads = queries.length > 1 ? 0 : 1;
     const graphed = this.useGraph;
     const found = graphed
@@ -160,7 +163,8 @@ export class Partition {
         if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - m.distances[j]! });
       }
       // Many expired rows among the nearest: widen through the filtered path.
-      return hits.length < k && m.keys.length === want && want < this.rows.length ? this.filteredSearch(q, filter, k) : hits;
+      if (hits.length < k && m.keys.length === want && want < this.rows.length) return this.filteredSearch(q, filter, k);
+      return graphed ? this.withLexical(q, filter, k, hits) : hits;
     });
   }
 
@@ -173,41 +177,67 @@ export class Partition {
    * wider if too few pass; a filter too selective for that falls back to the
    * exact scan. Small partitions are scanned exactly.
    */
-  private filteredSearch(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
-    if (!this.useGraph) return this.exact(query, filter, k);
+  private filteredSearch(query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
+    if (!this.useGraph) return this.exact(query.vector, filter, k);
     let want = Math.min(this.rows.length, k * OVERFETCH);
     for (;;) {
-      const found = this.graph!.search(query, want, 1);
+      const found = this.graph!.search(query.vector, want, 1);
       const hits: SearchHit[] = [];
       for (let i = 0; i < found.keys.length && hits.length < k; i++) {
         const row = this.rowByKey(Number(found.keys[i]));
         if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - found.distances[i]! });
       }
-      if (hits.length >= k || found.keys.length < want || want >= this.rows.length) return hits;
-      if (want * OVERFETCH > this.rows.length / 8) return this.exact(query, filter, k);
+      if (hits.length >= k || found.keys.length < want || want >= this.rows.length) return this.withLexical(query, filter, k, hits);
+      if (want * OVERFETCH > this.rows.length / 8) return this.exact(query.vector, filter, k);
       want *= OVERFETCH;
     }
+  }
+
+  /** Merges the graph's hits with exactly scored rows that share the query's rarer words. */
+  private withLexical(query: SearchQuery, filter: RecordFilter, k: number, hits: SearchHit[]): SearchHit[] {
+    if (!query.text) return hits;
+    const keys = this.postings.candidates(query.text, this.rows.length, LEXICAL_LIMIT);
+    if (keys.length === 0) return hits;
+    const best = new TopK<SearchHit>(k);
+    const seen = new Set<string>();
+    for (const h of hits) {
+      best.push(h.similarity, h);
+      seen.add(h.meta.id);
+    }
+    for (const key of keys) {
+      const slot = this.slotByKey.get(key);
+      if (slot === undefined) continue;
+      const meta = this.rows[slot]!.meta;
+      if (seen.has(meta.id) || !matchesFilter(meta, filter)) continue;
+      seen.add(meta.id);
+      const similarity = this.dotAt(query.vector, slot);
+      best.push(similarity, { meta, similarity });
+    }
+    return best.result().map((r) => r.item);
+  }
+
+  private dotAt(query: Float32Array, slot: number): number {
+    const dims = this.dims;
+    const v = this.vectors.subarray(slot * dims, slot * dims + dims);
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    for (let d = 0; d < dims; d += 4) {
+      a0 += query[d]! * v[d]!;
+      a1 += query[d + 1]! * v[d + 1]!;
+      a2 += query[d + 2]! * v[d + 2]!;
+      a3 += query[d + 3]! * v[d + 3]!;
+    }
+    return a0 + a1 + a2 + a3;
   }
 
   /** Brute force over every row, filter first: the reference the graph is measured against. */
   exact(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
     const best = new TopK<ContextMeta>(k);
-    const dims = this.dims;
     for (let slot = 0; slot < this.rows.length; slot++) {
       const meta = this.rows[slot]!.meta;
-      if (!matchesFilter(meta, filter)) continue;
-      const v = this.vectors.subarray(slot * dims, slot * dims + dims);
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      for (let d = 0; d < dims; d += 4) {
-        a0 += query[d]! * v[d]!;
-        a1 += query[d + 1]! * v[d + 1]!;
-        a2 += query[d + 2]! * v[d + 2]!;
-        a3 += query[d + 3]! * v[d + 3]!;
-      }
-      best.push(a0 + a1 + a2 + a3, meta);
+      if (matchesFilter(meta, filter)) best.push(this.dotAt(query, slot), meta);
     }
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score }));
   }

@@ -28,7 +28,6 @@ interface Row {
   access_count: number;
   version: number;
   vector?: Uint8Array;
-  text_bytes?: number;
 }
 
 export function vectorToBlob(v: Float32Array): Uint8Array {
@@ -142,12 +141,12 @@ export class SqliteFile {
     return (this.idsAfterStmt.all(tenant, after, limit) as Array<{ id: string }>).map((r) => r.id);
   }
 
-  /** Streams every record's metadata, vector and text size (start-up load). */
-  *loadAll(): IterableIterator<{ meta: ContextMeta; vector: Float32Array; textBytes: number }> {
+  /** Streams every record (start-up load); the text is for indexing its words, not kept. */
+  *loadAll(): IterableIterator<{ meta: ContextMeta; vector: Float32Array; text: string; textBytes: number }> {
     const stmt = this.db.prepare(`SELECT id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
-      access_count, version, vector, length(CAST(text AS BLOB)) AS text_bytes FROM contexts`);
+      access_count, version, vector, text FROM contexts`);
     for (const r of stmt.iterate() as IterableIterator<Row>) {
-      yield { meta: toMeta(r), vector: blobToVector(r.vector!), textBytes: r.text_bytes! };
+      yield { meta: toMeta(r), vector: blobToVector(r.vector!), text: r.text!, textBytes: Buffer.byteLength(r.text!) };
     }
   }
 
