@@ -1,6 +1,10 @@
 /** Command dispatch for the `ctxd` CLI. Each command returns its exit code. */
 import { ConfigError } from '../config/load.ts';
 import { serve, SERVE_HELP } from './serve.ts';
+import * as ping from './commands/ping.ts';
+import * as contexts from './commands/contexts.ts';
+import * as keys from './commands/keys.ts';
+import * as config from './commands/config.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -12,6 +16,14 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { summary: 'run the daemon', help: SERVE_HELP, run: serve },
+  ping: { summary: 'check that the daemon answers, and how fast', help: ping.help, run: ping.run },
+  store: { summary: 'store a context', help: contexts.storeHelp, run: contexts.store },
+  query: { summary: 'retrieve the best contexts for a query under a token budget', help: contexts.queryHelp, run: contexts.query },
+  get: { summary: 'print one context', help: contexts.getHelp, run: contexts.get },
+  delete: { summary: 'delete one context', help: contexts.deleteHelp, run: contexts.del },
+  stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
+  keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
+  config: { summary: 'print the effective configuration', help: config.help, run: config.run },
 };
 
 function usage(): string {
@@ -21,6 +33,10 @@ function usage(): string {
 
 export async function runCli(argv: string[], env: Env): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] && COMMANDS[rest[0]]) {
+    process.stdout.write(COMMANDS[rest[0]]!.help);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;

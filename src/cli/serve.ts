@@ -4,6 +4,7 @@ import { loadConfig, ConfigError } from '../config/load.ts';
 import { Daemon } from '../daemon.ts';
 import { KeyringError } from '../auth/keyring-file.ts';
 import { createLogger } from '../log.ts';
+import { SERVE_OPTIONS, flagsToSettings } from './serve-flags.ts';
 
 export const SERVE_HELP = `Usage: ctxd serve [flags]
 
@@ -22,47 +23,16 @@ Flags:
 Precedence: defaults < --config FILE < CTXD_* environment < flags.
 `;
 
-const FLAG_PATHS: Record<string, string> = {
-  host: 'server.host',
-  port: 'server.port',
-  'http-port': 'http.port',
-  'data-dir': 'data_dir',
-  'log-level': 'log.level',
-};
-
 export async function serve(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'http-port': { type: 'string' },
-      'data-dir': { type: 'string' },
-      'log-level': { type: 'string' },
-      config: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true });
   if (values.help) {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  const flags: Record<string, string> = {};
-  for (const [flag, path] of Object.entries(FLAG_PATHS)) {
-    const v = values[flag as keyof typeof values];
-    if (typeof v === 'string') flags[path] = v;
-  }
-  for (const pair of values.set ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`--set expects PATH=VALUE, got ${JSON.stringify(pair)}`);
-    flags[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
 
   let daemon: Daemon;
   try {
-    const config = loadConfig({ file: values.config ?? env.CTXD_CONFIG, env, flags });
+    const config = loadConfig({ file: values.config ?? env.CTXD_CONFIG, env, flags: flagsToSettings(values) });
     const envKey = env.CTXD_KEY_ID && env.CTXD_KEY_SECRET ? { id: env.CTXD_KEY_ID, secretHex: env.CTXD_KEY_SECRET } : undefined;
     daemon = new Daemon({ config, log: createLogger(config.log.level), envKey });
   } catch (e) {
@@ -99,5 +69,6 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => daemon.reloadKeys('SIGHUP'));
   });
 }

@@ -47,6 +47,7 @@ export class ContextEngine {
       store: opts.store,
       embedder: opts.embedder,
       config: opts.config,
+      counters: { dedupHits: 0 },
       locks: new KeyedLock(),
       access: new AccessCounter(opts.store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
       now: opts.now ?? Date.now,

@@ -6,7 +6,13 @@ import type { VectorStore } from '../store/vector-store.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import type { AccessCounter } from './access-counter.ts';
 
+/** Counters the metrics read at scrape time. */
+export interface EngineCounters {
+  dedupHits: number;
+}
+
 export interface EngineDeps {
+  readonly counters: EngineCounters;
   readonly store: VectorStore;
   readonly embedder: Embedder;
   readonly config: Pick<Config, 'engine' | 'retrieval'>;

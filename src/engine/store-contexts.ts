@@ -31,6 +31,7 @@ export async function storeContexts(deps: EngineDeps, tenant: string, inputs: re
   await Promise.all(
     [...scopes].map(([key, items]) => deps.locks.run(key, () => storeScope(deps, tenant, items, results))),
   );
+  for (const r of results) if (r.deduplicated) deps.counters.dedupHits++;
   return results;
 }
 

@@ -59,11 +59,12 @@ export class ConnectionRegistry {
     }
   }
 
-  closeAll(): void {
-    for (const conn of this.live) conn.end();
-  }
-
-  destroyAll(): void {
-    for (const conn of this.live) conn.destroy();
+  /** Ends every connection after its queued answers; destroys those still open after `graceMs`. */
+  async closeAll(graceMs: number): Promise<void> {
+    const closing = [...this.live];
+    for (const conn of closing) conn.end();
+    const deadline = Date.now() + graceMs;
+    while (closing.some((c) => !c.isClosed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of closing) if (!conn.isClosed) conn.destroy();
   }
 }

@@ -152,10 +152,15 @@ export class Connection {
     if (verdict === 'full') return this.reject(key, id, new CtxdProtocolError('OVERLOADED', 'replay window is full', { retryAfterMs: 1000 }));
     if (this.deps.isShuttingDown()) return this.reject(key, id, new CtxdProtocolError('SHUTTING_DOWN', 'the server is shutting down', { retryAfterMs: 1000 }), op);
 
+    const timed = this.deps.stats.onRequestTimed;
+    const started = timed ? performance.now() : 0;
+    const done = timed && this.deps.dispatcher.has(op) ? () => timed(op, (performance.now() - started) / 1000) : undefined;
+    if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ remote: this.remote, kid: key.kid, op, id }, 'request');
     let result: Body | Promise<Body>;
     try {
       result = this.deps.dispatcher.dispatch(op, body, key, id);
     } catch (e) {
+      done?.();
       return this.answerError(key, id, op, e);
     }
     if (result instanceof Promise) {
@@ -163,8 +168,12 @@ export class Connection {
       result.then(
         (out) => this.answerOk(key, id, op, out),
         (e: unknown) => this.answerError(key, id, op, e),
-      ).finally(() => this.settle());
+      ).finally(() => {
+        done?.();
+        this.settle();
+      });
     } else {
+      done?.();
       this.answerOk(key, id, op, result);
     }
   }

@@ -15,6 +15,8 @@ export class ServerStats {
   readonly framesRejected = new Map<ErrorCode, number>();
   /** Requests answered, by op and outcome ("ok" or an error code). */
   readonly requests = new Map<string, Map<string, number>>();
+  /** Set by the metrics module to time requests; absent, nothing is timed. */
+  onRequestTimed: ((op: string, seconds: number) => void) | null = null;
 
   rejectFrame(code: ErrorCode): void {
     this.framesRejected.set(code, (this.framesRejected.get(code) ?? 0) + 1);

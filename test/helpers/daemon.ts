@@ -28,6 +28,10 @@ export interface StartOptions {
 
 export interface RunningDaemon {
   readonly port: number;
+  /** The side HTTP server's port. */
+  readonly httpPort: number;
+  /** GET on the side server: status and parsed JSON (or text). */
+  http(path: string): Promise<{ status: number; body: any; text: string }>;
   readonly dataDir: string;
   readonly kid: string;
   readonly secret: Buffer;
@@ -57,7 +61,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
   const stderr: string[] = [];
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l));
-  const port = await new Promise<number>((res, rej) => {
+  const [port, httpPort] = await new Promise<[number, number]>((res, rej) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       let entry: LogLine;
       try {
@@ -66,7 +70,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
         return;
       }
       logs.push(entry);
-      if (entry.msg === 'listening') res(entry.port as number);
+      if (entry.msg === 'listening') res([entry.port as number, entry.http_port as number]);
     });
     void exited.then((code) => rej(new Error(`daemon exited with ${code} before listening: ${stderr.join('\n')}`)));
   });
@@ -75,6 +79,18 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
     : keyFromDataDir(dataDir)!;
   const daemon: RunningDaemon = {
     port,
+    httpPort,
+    http: async (path) => {
+      const r = await fetch(`http://127.0.0.1:${httpPort}${path}`);
+      const text = await r.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // metrics are text
+      }
+      return { status: r.status, body, text };
+    },
     dataDir,
     kid: key.kid,
     secret: key.secret,

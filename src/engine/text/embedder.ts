@@ -22,6 +22,8 @@ export interface Embedder {
   readonly stats: EmbedderStats;
   /** Work waiting for a worker thread (for metrics). */
   readonly queueSize: number;
+  /** Worker threads running (0 for a remote embedder). */
+  readonly threads: number;
   /** Vectors (L2-normalised) and token counts of stored texts. */
   analyze(texts: readonly string[]): Promise<Analysis[]>;
   /** The (L2-normalised) vector of a query. */

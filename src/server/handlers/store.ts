@@ -1,4 +1,4 @@
-/** `store` (PROTOCOL.md §7.3): one context at one level. */
+/** `store` (PROTOCOL.md §7.4): one context at one level. */
 import type { ContextEngine } from '../../engine/context-engine.ts';
 import type { StoreInput } from '../../engine/types.ts';
 import type { Config } from '../../config/schema.ts';

@@ -1,0 +1,63 @@
+/**
+ * The side HTTP server (fastify) for Kubernetes probes and Prometheus. It
+ * never serves context data: only liveness, readiness, component health and
+ * metrics.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+
+export interface ComponentHealth {
+  readonly ok: boolean;
+  readonly [detail: string]: unknown;
+}
+
+export interface HealthReport {
+  readonly ready: boolean;
+  /** Why not ready (empty when ready). */
+  readonly reason: string;
+  readonly components: Record<string, ComponentHealth>;
+}
+
+export interface SideServerDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly health: () => HealthReport;
+  readonly version: string;
+  readonly startedAt: number;
+}
+
+export class SideServer {
+  private readonly app: FastifyInstance;
+
+  constructor(deps: SideServerDeps) {
+    const app: FastifyInstance = Fastify({ loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+    app.get('/health/live', async () => ({ status: 'live' }));
+    app.get('/health/ready', async (_req, reply) => {
+      const h = deps.health();
+      return h.ready ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', reason: h.reason });
+    });
+    app.get('/health', async (_req, reply) => {
+      const h = deps.health();
+      return reply.code(h.ready ? 200 : 503).send({
+        status: h.ready ? 'ok' : 'not ready',
+        reason: h.reason || undefined,
+        version: deps.version,
+        uptime_s: Math.round((Date.now() - deps.startedAt) / 1000),
+        components: h.components,
+      });
+    });
+    app.get('/metrics', async (_req, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.text()));
+    this.app = app;
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await this.app.listen({ host, port });
+    return this.app.server.address() as AddressInfo;
+  }
+
+  close(): Promise<void> {
+    return this.app.close();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Prometheus metrics (prom-client). The hot path only bumps plain counters in
+ * ServerStats and friends; they are read here at scrape time, so a request
+ * pays for one histogram observation and no label lookups.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ALL_ERROR_CODES } from '../protocol/errors.ts';
+import type { ServerStats } from '../server/stats.ts';
+import type { VectorStore } from '../store/vector-store.ts';
+import type { Embedder } from '../engine/text/embedder.ts';
+import type { GcTotals } from '../engine/gc.ts';
+import type { EngineCounters } from '../engine/engine-deps.ts';
+
+export interface MetricSources {
+  readonly server: ServerStats;
+  readonly store: () => VectorStore | null;
+  readonly embedder: () => Embedder | null;
+  readonly gc: () => GcTotals | null;
+  readonly engine: () => EngineCounters | null;
+  readonly commits: () => { groups: number; writes: number } | undefined;
+}
+
+type Labels = Record<string, string>;
+
+/** A counter whose value lives elsewhere: at each scrape it is advanced by what was added since. */
+function mirroredCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<[Labels, number]>): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      for (const [labels, value] of read()) {
+        const key = JSON.stringify(labels);
+        const delta = value - (last.get(key) ?? 0);
+        if (delta > 0) this.inc(labels, delta);
+        else if (!last.has(key)) this.inc(labels, 0);
+        last.set(key, value);
+      }
+    },
+  });
+}
+
+const one = (value: number | undefined): Iterable<[Labels, number]> => [[{}, value ?? 0]];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly durations: Histogram<'op'>;
+  private readonly byOp = new Map<string, ReturnType<Histogram<'op'>['labels']>>();
+
+  constructor(src: MetricSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
+    this.durations = new Histogram({
+      name: 'ctxd_request_duration_seconds',
+      help: 'Time from a request being dispatched to its answer being queued, by op.',
+      labelNames: ['op'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [r],
+    });
+    mirroredCounter(r, 'ctxd_requests_total', 'Requests answered, by op and outcome (ok or an error code).', ['op', 'outcome'], function* () {
+      for (const [op, outcomes] of src.server.requests) for (const [outcome, n] of outcomes) yield [{ op, outcome }, n];
+    });
+    mirroredCounter(r, 'ctxd_frames_rejected_total', 'Frames or requests refused before dispatch, by error code.', ['reason'], function* () {
+      for (const code of ALL_ERROR_CODES) yield [{ reason: code }, src.server.framesRejected.get(code) ?? 0];
+    });
+    mirroredCounter(r, 'ctxd_connections_total', 'Connections accepted.', [], () => one(src.server.connectionsTotal));
+    mirroredCounter(r, 'ctxd_connections_refused_total', 'Connections refused at max_connections.', [], () => one(src.server.connectionsRefused));
+    mirroredCounter(r, 'ctxd_received_bytes_total', 'Bytes read from clients.', [], () => one(src.server.bytesIn));
+    mirroredCounter(r, 'ctxd_sent_bytes_total', 'Bytes written to clients.', [], () => one(src.server.bytesOut));
+    mirroredCounter(r, 'ctxd_gc_deleted_total', 'Expired contexts deleted by garbage collection.', [], () => one(src.gc()?.deleted));
+    mirroredCounter(r, 'ctxd_gc_promoted_total', 'L2 contexts promoted to L3 by garbage collection.', [], () => one(src.gc()?.promoted));
+    mirroredCounter(r, 'ctxd_gc_passes_total', 'Garbage collection passes completed.', [], () => one(src.gc()?.passes));
+    mirroredCounter(r, 'ctxd_dedup_hits_total', 'Stores answered with an existing context instead of a copy.', [], () => one(src.engine()?.dedupHits));
+    mirroredCounter(r, 'ctxd_embed_cache_hits_total', 'Query embeddings served from the cache.', [], () => one(src.embedder()?.stats.queryCacheHits));
+    mirroredCounter(r, 'ctxd_embed_cache_misses_total', 'Query embeddings computed.', [], () => one(src.embedder()?.stats.queryCacheMisses));
+    mirroredCounter(r, 'ctxd_text_tasks_total', 'Tokenise-and-embed tasks, by where they ran.', ['where'], () => [
+      [{ where: 'inline' }, src.embedder()?.stats.inlineTasks ?? 0],
+      [{ where: 'worker' }, src.embedder()?.stats.offloadedTasks ?? 0],
+    ]);
+    mirroredCounter(r, 'ctxd_store_commit_groups_total', 'Group commits (transactions) of the embedded store.', [], () => one(src.commits()?.groups));
+    mirroredCounter(r, 'ctxd_store_commit_writes_total', 'Writes committed by the embedded store.', [], () => one(src.commits()?.writes));
+    new Gauge({
+      name: 'ctxd_connections_open',
+      help: 'Open client connections.',
+      registers: [r],
+      collect() {
+        this.set(src.server.connectionsOpen);
+      },
+    });
+    new Gauge({
+      name: 'ctxd_worker_queue_depth',
+      help: 'Tokenise-and-embed tasks waiting for a worker thread.',
+      registers: [r],
+      collect() {
+        this.set(src.embedder()?.queueSize ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'ctxd_contexts',
+      help: 'Live contexts, by level, across tenants.',
+      labelNames: ['level'],
+      registers: [r],
+      async collect() {
+        const store = src.store();
+        const totals = { 1: 0, 2: 0, 3: 0 };
+        if (store?.health().ok) {
+          const now = Date.now();
+          for (const t of await store.tenants()) {
+            const s = await store.stats(t, now);
+            totals[1] += s.perLevel[1];
+            totals[2] += s.perLevel[2];
+            totals[3] += s.perLevel[3];
+          }
+        }
+        for (const level of [1, 2, 3] as const) this.set({ level: String(level) }, totals[level]);
+      },
+    });
+  }
+
+  /** Records one request's duration (seconds); children are cached per op. */
+  observe(op: string, seconds: number): void {
+    let child = this.byOp.get(op);
+    if (!child) this.byOp.set(op, (child = this.durations.labels({ op })));
+    child.observe(seconds);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
