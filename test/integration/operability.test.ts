@@ -1,0 +1,163 @@
+/**
+ * What an operator relies on: probes, metrics, configuration layering, one-line
+ * config errors, and a SIGTERM that loses nothing.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
+import { ctxd } from '../helpers/cli.ts';
+import { syntheticText } from '../helpers/records.ts';
+
+type Ctx = Record<string, any>;
+afterAll(stopAll);
+
+/** The value of one Prometheus sample line, or 0 when absent. */
+function sample(metrics: string, name: string): number {
+  const line = metrics.split('\n').find((l) => l.startsWith(name + ' '));
+  return line ? Number(line.slice(name.length + 1)) : 0;
+}
+
+describe('side HTTP server', () => {
+  it('answers live, ready and health, and scrapes metrics that move', async () => {
+    const d = await startDaemon();
+    expect(await d.http('/health/live')).toMatchObject({ status: 200, body: { status: 'live' } });
+    expect(await d.http('/health/ready')).toMatchObject({ status: 200, body: { status: 'ready' } });
+    const health = await d.http('/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'ok', version: '0.1.0', components: { store: { ok: true }, embedder: { ok: true }, index: { ok: true }, listener: { ok: true }, worker_pool: { ok: true } } });
+    expect(typeof health.body.uptime_s).toBe('number');
+
+    const before = (await d.http('/metrics')).text;
+    const c = await d.client();
+    await c.ping();
+    await c.request('store', { text: 'metrics moving fact', level: 3 });
+    await c.request('store', { text: 'metrics moving fact', level: 3 });
+    await c.request('retrieve', { query: 'metrics moving' });
+    await c.request('get', { id: 'missing' }).catch(() => {});
+    await c.close();
+    const { RawPeer, requestFrame } = await import('../helpers/raw-socket.ts');
+    const peer = await RawPeer.open(d.port);
+    peer.send(requestFrame('nobody', Buffer.alloc(32), {}));
+    await peer.closed;
+    const after = (await d.http('/metrics')).text;
+
+    expect(sample(after, 'ctxd_requests_total{op="ping",outcome="ok"}')).toBe(sample(before, 'ctxd_requests_total{op="ping",outcome="ok"}') + 1);
+    expect(sample(after, 'ctxd_requests_total{op="get",outcome="NOT_FOUND"}')).toBe(1);
+    expect(sample(after, 'ctxd_frames_rejected_total{reason="UNKNOWN_KEY"}')).toBe(1);
+    expect(sample(after, 'ctxd_frames_rejected_total{reason="BAD_SIGNATURE"}')).toBe(0);
+    expect(sample(after, 'ctxd_dedup_hits_total')).toBe(1);
+    expect(sample(after, 'ctxd_contexts{level="3"}')).toBe(1);
+    expect(sample(after, 'ctxd_received_bytes_total')).toBeGreaterThan(sample(before, 'ctxd_received_bytes_total'));
+    expect(sample(after, 'ctxd_sent_bytes_total')).toBeGreaterThan(0);
+    expect(sample(after, 'ctxd_request_duration_seconds_count{op="retrieve"}')).toBe(1);
+    expect(sample(after, 'ctxd_embed_cache_misses_total')).toBe(1);
+    expect(sample(after, 'ctxd_store_commit_writes_total')).toBeGreaterThan(0);
+    for (const name of ['ctxd_connections_open', 'ctxd_worker_queue_depth', 'ctxd_gc_deleted_total', 'ctxd_gc_promoted_total', 'nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes']) {
+      expect(after, name).toMatch(new RegExp(`^${name} `, 'm'));
+    }
+    // The side server never serves context data.
+    expect((await d.http('/contexts')).status).toBe(404);
+    expect(after).not.toContain('metrics moving fact');
+    await d.stop();
+  });
+});
+
+describe('configuration', () => {
+  it('layers defaults < file < environment < flags', async () => {
+    const dir = tempDataDir();
+    const file = join(dir, 'ctxd.json');
+    writeFileSync(file, JSON.stringify({ server: { max_inflight_per_connection: 7, idle_timeout_ms: 111_000 }, protocol: { max_skew_ms: 20_000 } }));
+    const d = await startDaemon({
+      args: ['--config', file, '--set', 'server.max_inflight_per_connection=9'],
+      env: { CTXD_SERVER_MAX_INFLIGHT_PER_CONNECTION: '8', CTXD_PROTOCOL_MAX_SKEW_MS: '25000' },
+    });
+    const c = await d.client();
+    const hello = (await c.hello()) as Ctx;
+    expect(hello.limits).toMatchObject({ max_inflight_per_connection: 9, max_skew_ms: 25_000, idle_timeout_ms: 111_000, frame_deadline_ms: 10_000 });
+    await c.close();
+    await d.stop();
+
+    const shown = await ctxd(['config', '--config', file, '--port', '7777'], { CTXD_RETRIEVAL_MAX_TOKENS: '1234' });
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ server: { port: 7777, max_inflight_per_connection: 7 }, retrieval: { max_tokens: 1234 }, protocol: { max_skew_ms: 20_000 } });
+  });
+
+  it.each([
+    [['--set', 'server.port=99999'], {}, 'ctxd: config: server.port must be <= 65535'],
+    [['--set', 'retrieval.share_l1=0.5'], {}, 'ctxd: config: retrieval.share_l1 + share_l2 + share_l3 must sum to 1, got 1.2'],
+    [[], { CTXD_STORE_DURABILITY: 'sometimes' }, 'ctxd: config: store.durability must be equal to one of the allowed values'],
+    [['--set', 'server.colour=red'], {}, 'ctxd: config: unknown setting server.colour'],
+  ])('stops at start with one clear line for %j %j', async (args, env, line) => {
+    const r = await ctxd(['serve', '--port', '0', '--http-port', '0', '--data-dir', tempDataDir(), ...args], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(line + '\n');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM: not ready at once, SHUTTING_DOWN for new work, every acknowledged store kept, exit 0', async () => {
+    const dataDir = tempDataDir();
+    const d = await startDaemon({ dataDir });
+    const c = await d.client({ timeoutMs: 20_000 });
+    const acked = new Map<string, string>();
+    const refused: string[] = [];
+    let n = 0;
+    let stop = false;
+    const writer = async () => {
+      while (!stop) {
+        const text = `shutdown stream ${n++} ${syntheticText(n, 5)}`;
+        try {
+          const r = (await c.request('store', { text, level: 3 })) as Ctx;
+          if (!r.deduplicated) acked.set(r.id, text);
+        } catch (e) {
+          refused.push((e as { code: string }).code);
+          return;
+        }
+      }
+    };
+    // A big batch keeps the drain busy long enough to watch readiness.
+    const big = c.request('store_batch', { items: Array.from({ length: 1000 }, (_, i) => ({ text: `${syntheticText(900_000 + i, 40)} big ${i}`, level: 3 })) });
+    const writers = Array.from({ length: 8 }, writer);
+    await new Promise((r) => setTimeout(r, 300));
+    d.proc.kill('SIGTERM');
+    const readyDuring = await d.http('/health/ready').catch(() => ({ status: 0, body: {} }));
+    const code = await d.exited;
+    stop = true;
+    await Promise.all(writers);
+    const batch = (await big.catch((e) => e)) as Ctx;
+    await c.close();
+
+    expect(code).toBe(0);
+    expect(readyDuring).toMatchObject({ status: 503, body: { reason: 'shutting down' } });
+    expect(refused.every((r) => r === 'SHUTTING_DOWN' || r === 'CONNECTION_CLOSED')).toBe(true);
+    expect(refused).toContain('SHUTTING_DOWN');
+    expect(acked.size).toBeGreaterThan(10);
+    expect(d.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+
+    const again = await startDaemon({ dataDir });
+    const c2 = await again.client();
+    const ids = [...acked.keys()];
+    if (Array.isArray(batch.results)) ids.push(...(batch.results as Ctx[]).map((r) => r.id));
+    const missing = (await Promise.all(ids.map((id) => c2.request('get', { id }).then(() => null, () => id)))).filter(Boolean);
+    expect(missing).toEqual([]);
+    await c2.close();
+    await again.stop();
+  });
+
+  it('exits at once on a second signal', async () => {
+    const d = await startDaemon({ args: ['--set', 'server.shutdown_deadline_ms=60000'] });
+    const c = await d.client({ timeoutMs: 60_000 });
+    const big = c.request('store_batch', { items: Array.from({ length: 1000 }, (_, i) => ({ text: `${syntheticText(i, 60)} ${i}`, level: 3 })) }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 100));
+    d.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 50));
+    const t = Date.now();
+    d.proc.kill('SIGTERM');
+    const code = await d.exited;
+    expect(Date.now() - t).toBeLessThan(2000);
+    expect(code).toBe(130);
+    await big;
+    await c.close();
+  });
+});
