@@ -76,7 +76,6 @@ export class Daemon {
     if (generatedAt) log.warn({ keyring: generatedAt }, 'no key configured: generated an admin key (mode 0600); clients and the CLI read it from there');
     log.info({ keys: keyring.size, keyring: this.keyringPath }, 'keyring loaded');
 
-    if (config.store.backend !== 'embedded') throw new Error(`store.backend ${config.store.backend} is not available in this build`);
     this.store = new EmbeddedStore({
       dataDir: config.data_dir,
       dims: config.embedder.dims,

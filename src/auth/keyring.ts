@@ -5,7 +5,7 @@
  * unauthenticated. Secrets become KeyObjects once, at load.
  */
 import { signingKey, type SigningKey } from '../protocol/signer.ts';
-import { generateKey, parseKeyRecord, readKeyringFile, writeKeyringFile, type KeyRecord, type Role } from './keyring-file.ts';
+import { KeyringError, generateKey, parseKeyRecord, readKeyringFile, writeKeyringFile, type KeyRecord, type Role } from './keyring-file.ts';
 
 export interface Principal {
   readonly kid: string;
@@ -79,7 +79,11 @@ export function loadKeyring(sources: KeySources): KeyringLoad {
   const records = collectKeyRecords(sources);
   if (records.length > 0) return { keyring: new Keyring(records) };
   const key = generateKey();
-  writeKeyringFile(sources.keyringPath, [key]);
+  try {
+    writeKeyringFile(sources.keyringPath, [key]);
+  } catch (e) {
+    throw new KeyringError(`no key is configured and none can be written to ${sources.keyringPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   return { keyring: new Keyring([key]), generatedAt: sources.keyringPath };
 }
 

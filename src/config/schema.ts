@@ -42,7 +42,7 @@ export const configSchema = {
       port: int(7412, 0, 65535, 'Port of the side HTTP server; 0 picks a free one.'),
     }),
     store: section({
-      backend: str('embedded', 'Where contexts live: the embedded SQLite store, or Qdrant.', { enum: ['embedded', 'qdrant'] }),
+      backend: str('embedded', 'Where contexts live. Only the embedded SQLite store in this build (Qdrant is planned).', { enum: ['embedded'] }),
       durability: str('strict', 'strict: every committed group is fsynced; relaxed: survives a process crash, not power loss.', { enum: ['strict', 'relaxed'] }),
       ann_threshold: int(16_384, 1, 1_000_000_000, 'A (tenant, level) with at least this many contexts is searched through an HNSW graph; below it, exactly.'),
       ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
@@ -119,7 +119,7 @@ export interface Config {
   };
   readonly http: { readonly host: string; readonly port: number };
   readonly store: {
-    readonly backend: 'embedded' | 'qdrant';
+    readonly backend: 'embedded';
     readonly durability: 'strict' | 'relaxed';
     readonly ann_threshold: number;
     readonly ann_connectivity: number;
