@@ -1,0 +1,141 @@
+/**
+ * Processes the benchmark runs: Redis and ctxd pinned to core 0, the load
+ * generator pinned to core 1 (`taskset`), each a separate process.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { keyFromDataDir } from '../../src/client/index.ts';
+import type { LoadResult, LoadSpec } from '../loadgen.ts';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const SERVER_CORE = '0';
+export const LOADGEN_CORE = '1';
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+export function pinned(core: string, cmd: string, args: string[]): [string, string[]] {
+  return hasTaskset ? ['taskset', ['-c', core, cmd, ...args]] : [cmd, args];
+}
+
+export const pinning = hasTaskset ? `server on core ${SERVER_CORE}, load generator on core ${LOADGEN_CORE} (taskset)` : 'no taskset: processes not pinned';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Finds redis-server, installing Debian's package when running as root; null (with why) when it cannot. */
+export function findRedis(): { path: string; version: string } | { missing: string } {
+  let which = spawnSync('sh', ['-c', 'command -v redis-server']);
+  if (which.status !== 0 && process.getuid?.() === 0) {
+    process.stderr.write('bench: redis-server not found; installing Debian package redis-server\n');
+    spawnSync('sh', ['-c', 'apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null 2>&1']);
+    which = spawnSync('sh', ['-c', 'command -v redis-server']);
+  }
+  if (which.status !== 0) return { missing: 'redis-server is not installed and could not be installed (needs root and Debian apt)' };
+  const path = which.stdout.toString().trim();
+  const version = /v=(\S+)/.exec(spawnSync(path, ['--version']).stdout.toString())?.[1] ?? '?';
+  return { path, version };
+}
+
+export interface Running {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+function stopper(proc: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((res) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return res();
+      proc.once('exit', () => res());
+      proc.kill('SIGTERM');
+      setTimeout(() => proc.kill('SIGKILL'), 20_000).unref();
+    });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = createConnection({ port, host: '127.0.0.1' }, () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+let nextRedisPort = 16379;
+
+export async function startRedis(path: string, durable: boolean): Promise<Running> {
+  const port = nextRedisPort++;
+  const dir = tempDir('ctxd-bench-redis-');
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'])];
+  const [cmd, argv] = pinned(SERVER_CORE, path, args);
+  const proc = spawn(cmd, argv, { stdio: 'ignore' });
+  await waitForPort(port);
+  return { proc, port, stop: stopper(proc) };
+}
+
+export interface RunningCtxd extends Running {
+  readonly dataDir: string;
+  readonly kid: string;
+  readonly secretHex: string;
+  readonly startMs: number;
+  rssBytes(): number;
+}
+
+export async function startCtxd(dataDir: string, extra: string[] = []): Promise<RunningCtxd> {
+  const t0 = performance.now();
+  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...extra]);
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((res, rej) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      try {
+        const e = JSON.parse(line) as { msg: string; port: number };
+        if (e.msg === 'listening') res(e.port);
+      } catch {
+        // not a log line
+      }
+    });
+    proc.once('exit', (code) => rej(new Error(`ctxd exited with ${code}`)));
+  });
+  const key = keyFromDataDir(dataDir)!;
+  return {
+    proc,
+    port,
+    dataDir,
+    kid: key.kid,
+    secretHex: key.secret.toString('hex'),
+    startMs: performance.now() - t0,
+    stop: stopper(proc),
+    rssBytes() {
+      // The daemon is the node process itself (taskset execs it), so its pid is proc.pid.
+      const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    },
+  };
+}
+
+export function loadgen(spec: LoadSpec): Promise<LoadResult> {
+  const [cmd, argv] = pinned(LOADGEN_CORE, process.execPath, [join(ROOT, 'bench/loadgen.ts'), JSON.stringify(spec)]);
+  return new Promise((res, rej) => {
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => (out += d));
+    p.once('exit', (code) => (code === 0 ? res(JSON.parse(out) as LoadResult) : rej(new Error(`loadgen exited with ${code}`))));
+  });
+}
+
+export function runNode(script: string, args: string[]): Promise<string> {
+  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, script), ...args]);
+  return new Promise((res, rej) => {
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => (out += d));
+    p.once('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${script} exited with ${code}`))));
+  });
+}

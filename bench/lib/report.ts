@@ -1,0 +1,55 @@
+/** Medians, ratios, markdown tables and the SVG plot of bench/RESULTS.md. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function fmt(x: number, digits = 2): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US');
+  return x.toFixed(digits);
+}
+
+export function table(head: string[], rows: Array<Array<string | number>>): string {
+  const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function verdict(met: boolean): string {
+  return met ? '**met**' : '**missed**';
+}
+
+/** Retrieval latency (p50 and p99) against collection size, log-scaled x axis. */
+export function latencyPlot(points: Array<{ size: number; p50: number; p99: number; raw: number }>): string {
+  const W = 640;
+  const H = 360;
+  const L = 70;
+  const R = 20;
+  const T = 30;
+  const B = 50;
+  const xs = points.map((p) => Math.log10(p.size));
+  const xmin = Math.min(...xs) - 0.2;
+  const xmax = Math.max(...xs) + 0.2;
+  const ymax = Math.max(1, ...points.map((p) => p.p99)) * 1.15;
+  const x = (v: number) => L + ((Math.log10(v) - xmin) / (xmax - xmin)) * (W - L - R);
+  const y = (v: number) => H - B - (v / ymax) * (H - T - B);
+  const series = (key: 'p50' | 'p99' | 'raw', color: string) =>
+    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.map((p) => `${x(p.size).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ')}"/>` +
+    points.map((p) => `<circle cx="${x(p.size).toFixed(1)}" cy="${y(p[key]).toFixed(1)}" r="3.5" fill="${color}"/>`).join('');
+  const yticks = Array.from({ length: 6 }, (_, i) => (ymax / 5) * i);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">
+<rect width="${W}" height="${H}" fill="white"/>
+<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">ctxd retrieve latency vs L3 contexts (1 connection; medians of runs)</text>
+<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>
+${yticks.map((v) => `<line x1="${L - 4}" y1="${y(v).toFixed(1)}" x2="${W - R}" y2="${y(v).toFixed(1)}" stroke="#ddd"/><text x="${L - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v.toFixed(1)}</text>`).join('\n')}
+${points.map((p) => `<text x="${x(p.size).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${p.size.toLocaleString('en-US')}</text>`).join('\n')}
+<text x="${W / 2}" y="${H - 10}" text-anchor="middle">L3 contexts (log scale)</text>
+<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">ms</text>
+${series('p99', '#d62728')}${series('p50', '#1f77b4')}${series('raw', '#2ca02c')}
+<rect x="${L + 10}" y="${T + 5}" width="12" height="3" fill="#d62728"/><text x="${L + 28}" y="${T + 10}">retrieve p99</text>
+<rect x="${L + 10}" y="${T + 20}" width="12" height="3" fill="#1f77b4"/><text x="${L + 28}" y="${T + 25}">retrieve p50</text>
+<rect x="${L + 10}" y="${T + 35}" width="12" height="3" fill="#2ca02c"/><text x="${L + 28}" y="${T + 40}">raw search p50 (in process)</text>
+</svg>
+`;
+}
