@@ -32,7 +32,8 @@ export class SideServer {
   private readonly app: FastifyInstance;
 
   constructor(deps: SideServerDeps) {
-    const app: FastifyInstance = Fastify({ loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+    // Request lines are info-level: a warn-level child keeps probe and scrape traffic out of the logs.
+    const app: FastifyInstance = Fastify({ loggerInstance: deps.log.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger });
     app.get('/health/live', async () => ({ status: 'live' }));
     app.get('/health/ready', async (_req, reply) => {
       const h = deps.health();
