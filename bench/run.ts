@@ -5,6 +5,7 @@
  *   npm run bench                 all sections, 3 runs each, sizes 10k and 100k
  *   npm run bench -- --1m         also 1M contexts (takes long: loading and graph building)
  *   npm run bench -- --quick      1 run each, 2 s per run (a smoke test of the harness)
+ *   npm run bench -- --only=2     some sections only, printed, RESULTS.md untouched
  */
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -225,10 +226,14 @@ ${table(['condition', 'ping p50 ms', 'ping p99 ms', 'max ms'], [
 `);
 }
 
-await sectionRoundTrip();
-await sectionWrites();
-await sectionRetrieval();
-await sectionIsolation();
+// `--only 1,3` runs some sections (for profiling); RESULTS.md is written only by full runs.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const sections: Array<[string, () => Promise<void>]> = [['1', sectionRoundTrip], ['2', sectionWrites], ['3', sectionRetrieval], ['5', sectionIsolation]];
+for (const [n, run] of sections) if (!only || only.includes(n)) await run();
+if (only) {
+  process.stdout.write(out.join('\n') + '\n' + goals.map(([g, m, ok]) => `${ok ? 'met' : 'MISSED'}: ${g}: ${m}`).join('\n') + '\n');
+  process.exit(0);
+}
 
 const cpu = cpus();
 const header = `# ctxd benchmark results

@@ -9,6 +9,7 @@ import { CtxdProtocolError } from '../protocol/errors.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { PendingWrites } from './pending-writes.ts';
 import { AccessCounter } from './access-counter.ts';
 import { retrieve } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
@@ -49,6 +50,7 @@ export class ContextEngine {
       config: opts.config,
       counters: { dedupHits: 0 },
       locks: new KeyedLock(),
+      pending: new PendingWrites(),
       access: new AccessCounter(opts.store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
       now: opts.now ?? Date.now,
       onBackgroundError,

@@ -4,6 +4,7 @@ import type { Level } from '../domain/context.ts';
 import type { Embedder } from './text/embedder.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import type { KeyedLock } from './keyed-lock.ts';
+import type { PendingWrites } from './pending-writes.ts';
 import type { AccessCounter } from './access-counter.ts';
 
 /** Counters the metrics read at scrape time. */
@@ -17,6 +18,7 @@ export interface EngineDeps {
   readonly embedder: Embedder;
   readonly config: Pick<Config, 'engine' | 'retrieval'>;
   readonly locks: KeyedLock;
+  readonly pending: PendingWrites;
   readonly access: AccessCounter;
   readonly now: () => number;
   /** Reports work that failed after the caller was answered (access counts). */

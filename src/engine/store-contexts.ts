@@ -28,9 +28,9 @@ export async function storeContexts(deps: EngineDeps, tenant: string, inputs: re
     items.push({ index, input, analysis: analyses[index]! });
   });
   const results = new Array<StoreResult>(inputs.length);
-  await Promise.all(
-    [...scopes].map(([key, items]) => deps.locks.run(key, () => storeScope(deps, tenant, items, results))),
-  );
+  // Each scope decides under its lock and hands back the commit to wait for, outside the lock.
+  const decided = await Promise.all([...scopes].map(([key, items]) => deps.locks.run(key, () => storeScope(deps, tenant, key, items, results))));
+  await Promise.all(decided.map((d) => d.committed));
   for (const r of results) if (r.deduplicated) deps.counters.dedupHits++;
   return results;
 }
@@ -43,7 +43,12 @@ function mergeTags(a: readonly string[], b: readonly string[] | undefined): read
   return b && b.length > 0 ? [...new Set([...a, ...b])] : a;
 }
 
-async function storeScope(deps: EngineDeps, tenant: string, items: Item[], results: StoreResult[]): Promise<void> {
+/**
+ * Decides and submits the writes of one scope. Resolves, releasing the lock, as soon as the writes
+ * are submitted; the commit to wait for is wrapped, since an async function returning a bare
+ * promise would resolve only when that promise does and hold the lock through the fsync.
+ */
+async function storeScope(deps: EngineDeps, tenant: string, scope: string, items: Item[], results: StoreResult[]): Promise<{ committed: Promise<void> }> {
   const { store, config } = deps;
   const level: Level = items[0]!.input.level;
   const session = items[0]!.input.session ?? DEFAULT_SESSION;
@@ -51,6 +56,7 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
   const fresh: ContextRecord[] = [];
   const refreshes = new Map<string, { meta: ContextMeta; patch: RecordPatch }>();
   const batchTexts = new Map<string, ContextRecord>();
+  const awaitOthers: Promise<void>[] = [];
   const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
 
   // One batched search finds every item's nearest stored neighbour.
@@ -74,10 +80,17 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
       continue;
     }
     // Within one batch only identical texts are merged (an O(1) check); near-duplicates are
-    // caught against what is already stored.
-    const twin = batchTexts.get(normalizedText(input.text));
+    // caught against what is already stored, or being stored by a concurrent request.
+    const normalized = normalizedText(input.text);
+    const twin = batchTexts.get(normalized);
     if (twin) {
       results[index] = { id: twin.id, level: twin.level, tokens: twin.tokens, deduplicated: true };
+      continue;
+    }
+    const inFlight = deps.pending.find(scope, analysis.vector, normalized, config.engine.dedup_threshold);
+    if (inFlight) {
+      results[index] = { id: inFlight.record.id, level: inFlight.record.level, tokens: inFlight.record.tokens, deduplicated: true };
+      awaitOthers.push(inFlight.committed);
       continue;
     }
     const record: ContextRecord = {
@@ -98,11 +111,11 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
       vector: analysis.vector,
     };
     fresh.push(record);
-    batchTexts.set(normalizedText(input.text), record);
+    batchTexts.set(normalized, record);
     results[index] = { id: record.id, level, tokens: record.tokens, deduplicated: false };
   }
 
-  const spills = new Set(level === 1 ? await planSpill(deps, tenant, session, fresh, refreshes, now) : []);
+  const spills = new Set(level === 1 ? await planSpill(deps, tenant, session, fresh, refreshes, deps.pending.count(scope), now) : []);
   // All writes of the scope are submitted in one turn, so they commit in one group.
   const writes: Promise<unknown>[] = [];
   const landed = fresh.map((r) => (spills.has(r.id) ? { ...r, level: 2 as Level, expiresAt: r.expiresAt ?? now + config.engine.l2_ttl_s * 1000 } : r));
@@ -112,11 +125,14 @@ async function storeScope(deps: EngineDeps, tenant: string, items: Item[], resul
   for (const id of spills) {
     if (!freshIds.has(id)) writes.push(store.patch(tenant, id, { level: 2, expiresAt: now + config.engine.l2_ttl_s * 1000 }));
   }
-  await Promise.all(writes);
   for (const item of items) {
     const r = results[item.index]!;
     if (spills.has(r.id)) results[item.index] = { ...r, level: 2 };
   }
+  const committed = Promise.all(writes).then(() => undefined);
+  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: normalizedText(record.text), committed: committed.catch(() => undefined) }));
+  deps.pending.add(scope, mine);
+  return { committed: committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined) };
 }
 
 /**
@@ -129,11 +145,13 @@ async function planSpill(
   session: string,
   fresh: readonly ContextRecord[],
   refreshes: ReadonlyMap<string, { patch: RecordPatch }>,
+  pendingElsewhere: number,
   now: number,
 ): Promise<string[]> {
   const max = deps.config.engine.l1_max_items;
   const existing = await deps.store.find(tenant, { levels: [1], session, aliveAt: now }, Number.MAX_SAFE_INTEGER);
-  const overflow = existing.length + fresh.length - max;
+  // Records of concurrent stores not yet committed count too; they made room for themselves.
+  const overflow = existing.length + pendingElsewhere + fresh.length - max;
   if (overflow <= 0) return [];
   const all = [
     ...existing.map((m) => ({ id: m.id, ts: refreshes.get(m.id)?.patch.ts ?? m.ts })),

@@ -133,6 +133,17 @@ describe('dedup', () => {
     expect(other.deduplicated).toBe(false);
   });
 
+  it('deduplicates concurrent stores of one text, and keeps a full L1 at its limit under concurrency', async () => {
+    const rs = await Promise.all(Array.from({ length: 10 }, () => store({ text: 'concurrent copies of one lemur fact', level: 3 })));
+    expect(new Set(rs.map((r) => r.id)).size).toBe(1);
+    expect(rs.filter((r) => !r.deduplicated)).toHaveLength(1);
+    await Promise.all(Array.from({ length: 12 }, (_, i) => store({ text: `parallel turn ${i} about ${['otters', 'comets', 'violas', 'basalt', 'sonar', 'quinoa', 'fjords', 'lutes', 'mosaics', 'geysers', 'kites', 'oboes'][i]}`, level: 1, session: 'par' })));
+    const l1 = (await c.request('list', { level: 1, session: 'par' })) as Ctx;
+    const l2 = (await c.request('list', { level: 2, session: 'par' })) as Ctx;
+    expect(l1.items).toHaveLength(4);
+    expect(l1.items.length + l2.items.length).toBe(12);
+  });
+
   it('keeps copies in different sessions of L1/L2, and merges identical texts within a batch', async () => {
     const x = await store({ text: 'identical session note', level: 2, session: 'dd-1' });
     const y = await store({ text: 'identical session note', level: 2, session: 'dd-2' });
