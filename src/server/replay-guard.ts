@@ -11,10 +11,27 @@
  */
 export type ReplayVerdict = 'fresh' | 'replay' | 'full';
 
+class Generation {
+  private readonly byKid = new Map<string, Set<string>>();
+  size = 0;
+
+  has(kid: string, id: string): boolean {
+    return this.byKid.get(kid)?.has(id) ?? false;
+  }
+
+  add(kid: string, id: string): void {
+    let ids = this.byKid.get(kid);
+    if (!ids) this.byKid.set(kid, (ids = new Set()));
+    ids.add(id);
+    this.size++;
+  }
+}
+
 export class ReplayGuard {
   private readonly generationMs: number;
   private readonly maxIds: number;
-  private generations: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  /** Per generation, the ids seen per key (no string building on the hot path). */
+  private generations: [Generation, Generation, Generation] = [new Generation(), new Generation(), new Generation()];
   private generationStart: number;
 
   constructor(opts: { skewMs: number; maxIds: number; now: number }) {
@@ -29,11 +46,10 @@ export class ReplayGuard {
 
   check(kid: string, id: string, now: number): ReplayVerdict {
     this.rotate(now);
-    const key = kid + '\n' + id;
     const [current, previous, oldest] = this.generations;
-    if (current.has(key) || previous.has(key) || oldest.has(key)) return 'replay';
+    if (current.has(kid, id) || previous.has(kid, id) || oldest.has(kid, id)) return 'replay';
     if (this.size >= this.maxIds) return 'full';
-    current.add(key);
+    current.add(kid, id);
     return 'fresh';
   }
 
@@ -43,7 +59,7 @@ export class ReplayGuard {
     const steps = Math.min(3, Math.floor(elapsed / this.generationMs));
     for (let i = 0; i < steps; i++) {
       const [current, previous] = this.generations;
-      this.generations = [new Set(), current, previous];
+      this.generations = [new Generation(), current, previous];
     }
     this.generationStart += Math.floor(elapsed / this.generationMs) * this.generationMs;
   }
