@@ -86,7 +86,6 @@ export interface RecordPatch {
   readonly session?: string;
   readonly ts?: number;
   readonly expiresAt?: number | null;
-  readonly accessCount?: number;
 }
 
 /** The record `current` becomes under `patch`: the one rule every backend applies. */
@@ -100,7 +99,6 @@ export function applyPatch(current: ContextMeta, patch: RecordPatch): ContextMet
     tokens: patch.tokens ?? current.tokens,
     ts: patch.ts ?? current.ts,
     expiresAt: patch.expiresAt === undefined ? current.expiresAt : patch.expiresAt,
-    accessCount: patch.accessCount ?? current.accessCount,
     version: current.version + 1,
   };
 }

@@ -226,7 +226,8 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
     expect((await get(id)).access_count).toBe(2);
     await sleep(100);
     const db = new DatabaseSync(`${d.dataDir}/ctxd.sqlite`, { readOnly: true });
-    expect((db.prepare('SELECT access_count FROM contexts WHERE id = ?').get(id) as { access_count: number }).access_count).toBe(2);
+    const persisted = db.prepare('SELECT c.access_count + coalesce(a.n, 0) AS n FROM contexts c LEFT JOIN access_counts a ON a.id = c.id WHERE c.id = ?').get(id) as { n: number };
+    expect(persisted.n).toBe(2);
     db.close();
   });
 

@@ -108,7 +108,7 @@ export class EmbeddedStore implements VectorStore {
   incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void> {
     return this.write(
       (db) => {
-        for (const [id, n] of counts) db.incrementAccess(tenant, id, n);
+        for (const [id, n] of counts) if (this.index.meta(tenant, id)) db.incrementAccess(id, n);
       },
       () => {
         for (const [id, n] of counts) {

@@ -62,6 +62,7 @@ export class SqliteFile {
   private readonly upsertStmt: StatementSync;
   private readonly updateMetaStmt: StatementSync;
   private readonly deleteStmt: StatementSync;
+  private readonly deleteAccessStmt: StatementSync;
   private readonly accessStmt: StatementSync;
   private readonly getStmt: StatementSync;
   private readonly idsAfterStmt: StatementSync;
@@ -90,6 +91,8 @@ export class SqliteFile {
         vector BLOB NOT NULL
       );
       CREATE INDEX IF NOT EXISTS contexts_tenant_id ON contexts (tenant, id);
+      -- Access counts change on every retrieve: a narrow table, so counting does not rewrite rows with vectors.
+      CREATE TABLE IF NOT EXISTS access_counts (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
     `);
     this.checkSetting('schema_version', SCHEMA_VERSION);
     this.checkSetting('dims', String(dims));
@@ -99,10 +102,11 @@ export class SqliteFile {
     // Only the fields a patch names change, so patches and access counts committed in one group compose.
     this.updateMetaStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), session = coalesce(?, session),
       tags = coalesce(?, tags), metadata = coalesce(?, metadata), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
-      expires_at = CASE WHEN ? THEN ? ELSE expires_at END, access_count = coalesce(?, access_count), version = version + 1,
+      expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + 1,
       text = coalesce(?, text), vector = coalesce(?, vector) WHERE id = ? AND tenant = ?`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
-    this.accessStmt = this.db.prepare('UPDATE contexts SET access_count = access_count + ? WHERE id = ? AND tenant = ?');
+    this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
+    this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
     this.getStmt = this.db.prepare('SELECT text FROM contexts WHERE id = ? AND tenant = ?');
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
   }
@@ -115,6 +119,8 @@ export class SqliteFile {
   }
 
   insert(r: ContextRecord): void {
+    // A replaced record carries its whole access count: drop any counted on the side.
+    this.deleteAccessStmt.run(r.id);
     this.upsertStmt.run(r.id, r.tenant, r.level, r.session, r.agent, r.text, JSON.stringify(r.tags), JSON.stringify(r.metadata),
       r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector));
   }
@@ -122,15 +128,16 @@ export class SqliteFile {
   patch(tenant: string, id: string, p: RecordPatch): void {
     this.updateMetaStmt.run(p.level ?? null, p.session ?? null, p.tags ? JSON.stringify(p.tags) : null,
       p.metadata ? JSON.stringify(p.metadata) : null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null,
-      p.accessCount ?? null, p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, id, tenant);
+      p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, id, tenant);
   }
 
   delete(tenant: string, id: string): void {
-    this.deleteStmt.run(id, tenant);
+    if (this.deleteStmt.run(id, tenant).changes > 0) this.deleteAccessStmt.run(id);
   }
 
-  incrementAccess(tenant: string, id: string, n: number): void {
-    this.accessStmt.run(n, id, tenant);
+  /** Only for ids the caller knows are the tenant's (ids are unique across tenants). */
+  incrementAccess(id: string, n: number): void {
+    this.accessStmt.run(id, n);
   }
 
   text(tenant: string, id: string): string | undefined {
@@ -143,8 +150,8 @@ export class SqliteFile {
 
   /** Streams every record (start-up load); the text is for indexing its words, not kept. */
   *loadAll(): IterableIterator<{ meta: ContextMeta; vector: Float32Array; text: string; textBytes: number }> {
-    const stmt = this.db.prepare(`SELECT id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
-      access_count, version, vector, text FROM contexts`);
+    const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
+      access_count + coalesce(a.n, 0) AS access_count, version, vector, text FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
     for (const r of stmt.iterate() as IterableIterator<Row>) {
       yield { meta: toMeta(r), vector: blobToVector(r.vector!), text: r.text!, textBytes: Buffer.byteLength(r.text!) };
     }
