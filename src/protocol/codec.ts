@@ -39,8 +39,12 @@ export function toWireValue(value: unknown): unknown {
   if (ArrayBuffer.isView(value)) return value;
   let out: Record<string, unknown> | undefined;
   const obj = value as Record<string, unknown>;
-  for (const k in obj) {
+  const keys = Object.keys(obj);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     const v = obj[k];
+    // Only numbers and containers can change; skip strings, booleans, nil and BigInts at once.
+    if (typeof v !== 'number' && (typeof v !== 'object' || v === null)) continue;
     const w = toWireValue(v);
     if (w !== v) {
       out ??= { ...obj };

@@ -2,15 +2,18 @@
 import type { ContextDoc } from '../../domain/context.ts';
 import type { RetrievedContext } from '../../engine/types.ts';
 
+/** Millisecond times exceed 32 bits: BigInts here make them int64 on the wire without a copy later (PROTOCOL.md §3). */
+const ms = (t: number): bigint => BigInt(t);
+
 export function contextView(r: ContextDoc): Record<string, unknown> {
   return {
     id: r.id,
     level: r.level,
     text: r.text,
     tokens: r.tokens,
-    ts: r.ts,
-    created_ts: r.createdTs,
-    expires_at: r.expiresAt,
+    ts: ms(r.ts),
+    created_ts: ms(r.createdTs),
+    expires_at: r.expiresAt === null ? null : ms(r.expiresAt),
     session: r.session,
     agent: r.agent,
     tags: r.tags,

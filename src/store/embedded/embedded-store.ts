@@ -120,12 +120,12 @@ export class EmbeddedStore implements VectorStore {
   }
 
   async get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]> {
+    const texts = ids.length === 1 ? new Map([[ids[0]!, this.db.text(tenant, ids[0]!)]]) : this.db.texts(tenant, ids);
     const out: ContextDoc[] = [];
     for (const id of ids) {
       const meta = this.index.meta(tenant, id);
-      if (!meta) continue;
-      const text = this.db.text(tenant, id);
-      if (text !== undefined) out.push({ ...meta, text });
+      const text = texts.get(id);
+      if (meta && text !== undefined) out.push({ ...meta, text });
     }
     return out;
   }

@@ -65,6 +65,7 @@ export class SqliteFile {
   private readonly deleteAccessStmt: StatementSync;
   private readonly accessStmt: StatementSync;
   private readonly getStmt: StatementSync;
+  private readonly getManyStmt: StatementSync;
   private readonly idsAfterStmt: StatementSync;
 
   constructor(path: string, durability: Durability, dims: number) {
@@ -108,6 +109,7 @@ export class SqliteFile {
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
     this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
     this.getStmt = this.db.prepare('SELECT text FROM contexts WHERE id = ? AND tenant = ?');
+    this.getManyStmt = this.db.prepare('SELECT id, text FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND tenant = ?');
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
   }
 
@@ -142,6 +144,12 @@ export class SqliteFile {
 
   text(tenant: string, id: string): string | undefined {
     return (this.getStmt.get(id, tenant) as { text: string } | undefined)?.text;
+  }
+
+  /** Texts of many ids in one statement (a retrieve's winners). */
+  texts(tenant: string, ids: readonly string[]): Map<string, string> {
+    const rows = this.getManyStmt.all(JSON.stringify(ids), tenant) as Array<{ id: string; text: string }>;
+    return new Map(rows.map((r) => [r.id, r.text]));
   }
 
   idsAfter(tenant: string, after: string, limit: number): string[] {
