@@ -8,6 +8,10 @@ export const LEVELS: readonly Level[] = [1, 2, 3];
 
 export type Metadata = Record<string, unknown>;
 
+/** Shared empties: most contexts have no tags or metadata, and a million empty objects cost memory. */
+export const NO_TAGS: readonly string[] = Object.freeze([]);
+export const NO_METADATA: Metadata = Object.freeze({});
+
 /** One stored context, as the system of record holds it. */
 export interface ContextRecord {
   readonly id: string;

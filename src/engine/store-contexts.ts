@@ -4,7 +4,7 @@
  * store and the batch itself, spill the oldest L1 contexts to L2 when a
  * session's L1 is full, and commit everything of the scope in one group.
  */
-import type { ContextMeta, ContextRecord, Level, Metadata, RecordPatch } from '../domain/context.ts';
+import { NO_METADATA, NO_TAGS, type ContextMeta, type ContextRecord, type Level, type RecordPatch } from '../domain/context.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { newContextId } from './ids.ts';
 import type { Analysis } from './text/embedder.ts';
@@ -100,8 +100,8 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
       session,
       agent: input.agent ?? null,
       text: input.text,
-      tags: input.tags ? [...new Set(input.tags)] : [],
-      metadata: (input.metadata ?? {}) as Metadata,
+      tags: input.tags?.length ? [...new Set(input.tags)] : NO_TAGS,
+      metadata: input.metadata && Object.keys(input.metadata).length ? input.metadata : NO_METADATA,
       tokens: analysis.tokens,
       createdTs: now,
       ts: now,

@@ -35,6 +35,8 @@ describe('side HTTP server', () => {
     await c.request('store', { text: 'metrics moving fact', level: 3 });
     await c.request('retrieve', { query: 'metrics moving' });
     await c.request('get', { id: 'missing' }).catch(() => {});
+    // A big batch is tokenised and embedded in the worker pool, off the event loop.
+    await c.request('store_batch', { items: Array.from({ length: 200 }, (_, i) => ({ text: `${syntheticText(i, 30)} worker ${i}`, level: 3 })) });
     await c.close();
     const { RawPeer, requestFrame } = await import('../helpers/raw-socket.ts');
     const peer = await RawPeer.open(d.port);
@@ -47,7 +49,8 @@ describe('side HTTP server', () => {
     expect(sample(after, 'ctxd_frames_rejected_total{reason="UNKNOWN_KEY"}')).toBe(1);
     expect(sample(after, 'ctxd_frames_rejected_total{reason="BAD_SIGNATURE"}')).toBe(0);
     expect(sample(after, 'ctxd_dedup_hits_total')).toBe(1);
-    expect(sample(after, 'ctxd_contexts{level="3"}')).toBe(1);
+    expect(sample(after, 'ctxd_contexts{level="3"}')).toBe(201);
+    expect(sample(after, 'ctxd_text_tasks_total{where="worker"}')).toBe(1);
     expect(sample(after, 'ctxd_received_bytes_total')).toBeGreaterThan(sample(before, 'ctxd_received_bytes_total'));
     expect(sample(after, 'ctxd_sent_bytes_total')).toBeGreaterThan(0);
     expect(sample(after, 'ctxd_request_duration_seconds_count{op="retrieve"}')).toBe(1);

@@ -284,6 +284,20 @@ describe('limits and keys', () => {
     await multi.stop();
   });
 
+  it('closes an idle connection after idle_timeout_ms, and the client reconnects with backoff', async () => {
+    const idle = await startDaemon({ args: ['--set', 'server.idle_timeout_ms=300'] });
+    const peer = await RawPeer.open(idle.port);
+    const t = Date.now();
+    await peer.closed;
+    expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+    const c = await idle.client({ maxReconnectAttempts: 5 });
+    expect(await c.ping()).toEqual({});
+    await new Promise((r) => setTimeout(r, 600)); // the daemon closes the idle client connection
+    expect(await c.ping()).toEqual({}); // the next request reconnects
+    await c.close();
+    await idle.stop();
+  });
+
   it('generates a key with mode 0600 when none is configured, and says where', async () => {
     const { statSync } = await import('node:fs');
     const fresh = await startDaemon();

@@ -43,6 +43,10 @@ describe('embedded store: HNSW above the threshold', () => {
     for (let i = 0; i < n; i += 2000) {
       await s.upsert(Array.from({ length: 2000 }, (_, j) => makeRecord({ tenant: 'a', text: syntheticText(i + j, 10) })));
     }
+    // Crossing the threshold while open builds the graph in steps between other work; exact search serves meanwhile.
+    const exactMeanwhile = await s.search('a', { vector: hashEmbed(syntheticText(42, 10), 384) }, {}, 1);
+    expect(exactMeanwhile[0]!.similarity).toBeCloseTo(1, 5);
+    for (let i = 0; i < 10_000 && !s.index.usesGraph('a', 3); i++) await new Promise((r) => setImmediate(r));
     expect(s.index.usesGraph('a', 3)).toBe(true);
     let found = 0;
     const queries = 200;

@@ -50,6 +50,7 @@ export class EmbeddedStore implements VectorStore {
       }
     }
     this.index.insertMany(chunk);
+    this.index.graphBuild.background = true;
     this.file = file;
     this.committer = new GroupCommitter(file.db);
   }

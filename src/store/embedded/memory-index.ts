@@ -7,7 +7,7 @@ import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '.
 import { LEVELS } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import { TopK } from './top-k.ts';
-import { Partition, type AnnOptions, type Row } from './partition.ts';
+import { Partition, type AnnOptions, type GraphBuildMode, type Row } from './partition.ts';
 
 export interface RowContent {
   readonly vector: Float32Array;
@@ -22,6 +22,8 @@ interface Located {
 export class MemoryIndex {
   private readonly dims: number;
   private readonly ann: AnnOptions;
+  /** Graphs crossing the threshold while serving are built in steps; at load, at once. */
+  readonly graphBuild: GraphBuildMode = { background: false };
   private readonly partitions = new Map<string, Partition>();
   private readonly byId = new Map<string, Located>();
   private readonly tenantTextBytes = new Map<string, number>();
@@ -39,7 +41,7 @@ export class MemoryIndex {
   private partition(tenant: string, level: Level, create: boolean): Partition | undefined {
     const name = `${level}\u0000${tenant}`;
     let p = this.partitions.get(name);
-    if (!p && create) this.partitions.set(name, (p = new Partition(this.dims, this.ann)));
+    if (!p && create) this.partitions.set(name, (p = new Partition(this.dims, this.ann, this.graphBuild)));
     return p;
   }
 

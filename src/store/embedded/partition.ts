@@ -19,6 +19,11 @@ export interface Row {
   textBytes: number;
 }
 
+/** Shared by a store's partitions: once the store is open, graphs are built in steps between requests. */
+export interface GraphBuildMode {
+  background: boolean;
+}
+
 export interface AnnOptions {
   /** Partitions with at least this many rows are searched through the graph. */
   readonly threshold: number;
@@ -31,6 +36,8 @@ export interface AnnOptions {
 const OVERFETCH = 4;
 /** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
 const PLAIN_MARGIN = 8;
+/** Rows added to a graph per step of a background build: a few tens of ms, then other work runs. */
+const GRAPH_STEP = 128;
 /** Most lexical candidates scored exactly per graph search. */
 const LEXICAL_LIMIT = 2048;
 
@@ -47,11 +54,15 @@ export class Partition {
   private vectors: Float32Array;
   private readonly slotByKey = new Map<number, number>();
   private graph: UsearchIndex | null = null;
+  /** Keys still to enter a graph being built in steps; null once the graph is complete. */
+  private backlog: number[] | null = null;
+  private readonly mode: GraphBuildMode;
   private readonly postings = new Postings();
 
-  constructor(dims: number, ann: AnnOptions) {
+  constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
     this.dims = dims;
     this.ann = ann;
+    this.mode = mode;
     this.vectors = new Float32Array(dims * 16);
   }
 
@@ -59,8 +70,9 @@ export class Partition {
     return this.rows.length;
   }
 
+  /** Searched through a complete graph (not exactly). */
   get hasGraph(): boolean {
-    return this.graph !== null;
+    return this.useGraph;
   }
 
   rowByKey(key: number): Row | undefined {
@@ -77,8 +89,9 @@ export class Partition {
     const first = this.rows.length;
     const needed = (first + rows.length) * this.dims;
     if (needed > this.vectors.length) {
+      // Double while small, then grow by half: less slack held at a million rows.
       let size = this.vectors.length;
-      while (size < needed) size *= 2;
+      while (size < needed) size = size < 1 << 24 ? size * 2 : Math.ceil(size * 1.5);
       const grown = new Float32Array(size);
       grown.set(this.vectors);
       this.vectors = grown;
@@ -90,7 +103,9 @@ export class Partition {
       this.slotByKey.set(row.key, slot);
       this.postings.add(row.key, texts[i]!);
     });
-    if (this.graph) {
+    if (this.backlog) {
+      for (const r of rows) this.backlog.push(r.key);
+    } else if (this.graph) {
       const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
       this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), rows.length > 1 ? 0 : 1);
     } else if (this.rows.length >= this.ann.threshold) {
@@ -103,7 +118,8 @@ export class Partition {
     const slot = this.slotByKey.get(key)!;
     this.postings.add(key, text);
     this.vectors.set(vector, slot * this.dims);
-    if (this.graph) {
+    // A key still in the backlog enters the graph later, with its vector as it is then.
+    if (this.graph && (!this.backlog || this.graph.contains(BigInt(key)))) {
       this.graph.remove(BigInt(key));
       this.graph.add(BigInt(key), vector, 1);
     }
@@ -169,7 +185,7 @@ export class Partition {
   }
 
   private get useGraph(): boolean {
-    return this.graph !== null && this.rows.length >= this.ann.threshold;
+    return this.graph !== null && this.backlog === null && this.rows.length >= this.ann.threshold;
   }
 
   /**
@@ -253,10 +269,33 @@ export class Partition {
       expansion_search: this.ann.expansionSearch,
       multi: false,
     });
+    this.graph = graph;
+    if (this.mode.background) {
+      // Serving requests: build in steps, searching exactly (SIMD) until the graph is complete.
+      this.backlog = this.rows.map((r) => r.key);
+      setImmediate(() => this.buildStep());
+      return;
+    }
     const n = this.rows.length;
     const keys = new BigUint64Array(n);
     for (let i = 0; i < n; i++) keys[i] = BigInt(this.rows[i]!.key);
     if (n > 0) graph.add(keys, this.vectors.subarray(0, n * this.dims), 0);
-    this.graph = graph;
+  }
+
+  private buildStep(): void {
+    const backlog = this.backlog;
+    if (!backlog || !this.graph) return;
+    const keys: bigint[] = [];
+    const matrix = new Float32Array(GRAPH_STEP * this.dims);
+    while (keys.length < GRAPH_STEP && backlog.length > 0) {
+      const key = backlog.pop()!;
+      const slot = this.slotByKey.get(key);
+      if (slot === undefined) continue; // removed meanwhile
+      matrix.set(this.vectors.subarray(slot * this.dims, (slot + 1) * this.dims), keys.length * this.dims);
+      keys.push(BigInt(key));
+    }
+    if (keys.length > 0) this.graph.add(BigUint64Array.from(keys), matrix.subarray(0, keys.length * this.dims), 1);
+    if (backlog.length === 0) this.backlog = null;
+    else setImmediate(() => this.buildStep());
   }
 }

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { ContextMeta, ContextRecord, Level, RecordPatch } from '../../domain/context.ts';
+import { NO_METADATA, NO_TAGS, type ContextMeta, type ContextRecord, type Level, type RecordPatch } from '../../domain/context.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
@@ -46,8 +46,8 @@ function toMeta(r: Row): ContextMeta {
     level: r.level as Level,
     session: r.session,
     agent: r.agent,
-    tags: JSON.parse(r.tags) as string[],
-    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    tags: r.tags === '[]' ? NO_TAGS : (JSON.parse(r.tags) as string[]),
+    metadata: r.metadata === '{}' ? NO_METADATA : (JSON.parse(r.metadata) as Record<string, unknown>),
     tokens: r.tokens,
     createdTs: r.created_ts,
     ts: r.ts,
