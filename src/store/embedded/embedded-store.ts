@@ -8,6 +8,7 @@ import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type
 import { matchesFilter } from '../../domain/filter.ts';
 import type { ScrollPage, StoreHealth, TenantStats, VectorStore } from '../vector-store.ts';
 import { GroupCommitter } from './group-commit.ts';
+import type { WriteOp } from './write-ops.ts';
 import { MemoryIndex } from './memory-index.ts';
 import type { AnnOptions } from './partition.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
@@ -39,7 +40,8 @@ export class EmbeddedStore implements VectorStore {
   }
 
   async open(): Promise<void> {
-    const file = new SqliteFile(join(this.opts.dataDir, 'ctxd.sqlite'), this.opts.durability, this.opts.dims);
+    const path = join(this.opts.dataDir, 'ctxd.sqlite');
+    const file = new SqliteFile(path, this.opts.durability, this.opts.dims);
     // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
     let chunk: Array<{ meta: ContextMeta; vector: Float32Array; text: string; textBytes: number }> = [];
     for (const row of file.loadAll()) {
@@ -51,18 +53,28 @@ export class EmbeddedStore implements VectorStore {
     }
     this.index.insertMany(chunk);
     this.index.graphBuild.background = true;
+    const committer = new GroupCommitter(path, this.opts.durability, this.opts.dims);
+    try {
+      await committer.started();
+    } catch (e) {
+      file.close();
+      throw e;
+    }
     this.file = file;
-    this.committer = new GroupCommitter(file.db);
+    this.committer = committer;
   }
 
   async close(): Promise<void> {
-    this.committer?.flush();
+    await this.committer?.close();
+    this.committer = null;
     this.file?.close();
     this.file = null;
   }
 
   health(): StoreHealth {
-    return this.file ? { ok: true, detail: `${this.index.size} records` } : { ok: false, detail: 'closed' };
+    if (!this.file) return { ok: false, detail: 'closed' };
+    if (!this.committer?.healthy) return { ok: false, detail: 'writer thread failed' };
+    return { ok: true, detail: `${this.index.size} records` };
   }
 
   private get db(): SqliteFile {
@@ -70,16 +82,14 @@ export class EmbeddedStore implements VectorStore {
     return this.file;
   }
 
-  private write(run: (db: SqliteFile) => void, apply: () => void): Promise<void> {
-    const db = this.db;
-    return this.committer!.submit(() => run(db), apply);
+  private write(ops: readonly WriteOp[], apply: () => void): Promise<void> {
+    if (!this.committer) return Promise.reject(new Error('store is not open'));
+    return this.committer.submit(ops, apply);
   }
 
   upsert(records: readonly ContextRecord[]): Promise<void> {
     return this.write(
-      (db) => {
-        for (const r of records) db.insert(r);
-      },
+      records.map((record) => ({ kind: 'insert', record })),
       () => this.index.insertMany(records.map(({ text, vector, ...meta }) => ({ meta, vector, text, textBytes: Buffer.byteLength(text) }))),
     );
   }
@@ -88,7 +98,7 @@ export class EmbeddedStore implements VectorStore {
     if (!this.index.meta(tenant, id)) return null;
     let result: ContextMeta | null = null;
     await this.write(
-      (db) => db.patch(tenant, id, patch),
+      [{ kind: 'patch', tenant, id, patch }],
       () => {
         // Applied in commit order onto the then-current row, as SQLite applied it.
         const current = this.index.meta(tenant, id);
@@ -107,10 +117,11 @@ export class EmbeddedStore implements VectorStore {
   }
 
   incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void> {
+    const ops: WriteOp[] = [];
+    // Only ids of this tenant are counted (ids are unique across tenants, the check is for a forged one).
+    for (const [id, n] of counts) if (this.index.meta(tenant, id)) ops.push({ kind: 'access', id, n });
     return this.write(
-      (db) => {
-        for (const [id, n] of counts) if (this.index.meta(tenant, id)) db.incrementAccess(id, n);
-      },
+      ops,
       () => {
         for (const [id, n] of counts) {
           const m = this.index.meta(tenant, id);
@@ -135,9 +146,7 @@ export class EmbeddedStore implements VectorStore {
     const present = ids.filter((id) => this.index.meta(tenant, id));
     if (present.length === 0) return Promise.resolve(0);
     return this.write(
-      (db) => {
-        for (const id of present) db.delete(tenant, id);
-      },
+      present.map((id) => ({ kind: 'delete', tenant, id })),
       () => {
         for (const id of present) this.index.remove(id);
       },

@@ -36,6 +36,11 @@ export interface AnnOptions {
 const OVERFETCH = 4;
 /** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
 const PLAIN_MARGIN = 8;
+/**
+ * Every graph call uses the same thread count (0: one per core): usearch sizes its per-thread
+ * state when it reserves capacity, and a call with more threads than were reserved fails.
+ */
+const GRAPH_THREADS = 0;
 /** Rows added to a graph per step of a background build: a few tens of ms, then other work runs. */
 const GRAPH_STEP = 128;
 /** Most lexical candidates scored exactly per graph search. */
@@ -107,7 +112,7 @@ export class Partition {
       for (const r of rows) this.backlog.push(r.key);
     } else if (this.graph) {
       const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
-      this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), rows.length > 1 ? 0 : 1);
+      this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), GRAPH_THREADS);
     } else if (this.rows.length >= this.ann.threshold) {
       this.buildGraph();
     }
@@ -121,7 +126,7 @@ export class Partition {
     // A key still in the backlog enters the graph later, with its vector as it is then.
     if (this.graph && (!this.backlog || this.graph.contains(BigInt(key)))) {
       this.graph.remove(BigInt(key));
-      this.graph.add(BigInt(key), vector, 1);
+      this.graph.add(BigInt(key), vector, GRAPH_THREADS);
     }
   }
 
@@ -169,7 +174,7 @@ export class Partition {
     const threads = queries.length > 1 ? 0 : 1;
     const graphed = this.useGraph;
     const found = graphed
-      ? this.graph!.search(matrix, want, threads)
+      ? this.graph!.search(matrix, want, GRAPH_THREADS)
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
     return queries.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
@@ -197,7 +202,7 @@ export class Partition {
     if (!this.useGraph) return this.exact(query.vector, filter, k);
     let want = Math.min(this.rows.length, k * OVERFETCH);
     for (;;) {
-      const found = this.graph!.search(query.vector, want, 1);
+      const found = this.graph!.search(query.vector, want, GRAPH_THREADS);
       const hits: SearchHit[] = [];
       for (let i = 0; i < found.keys.length && hits.length < k; i++) {
         const row = this.rowByKey(Number(found.keys[i]));
@@ -279,7 +284,7 @@ export class Partition {
     const n = this.rows.length;
     const keys = new BigUint64Array(n);
     for (let i = 0; i < n; i++) keys[i] = BigInt(this.rows[i]!.key);
-    if (n > 0) graph.add(keys, this.vectors.subarray(0, n * this.dims), 0);
+    if (n > 0) graph.add(keys, this.vectors.subarray(0, n * this.dims), GRAPH_THREADS);
   }
 
   private buildStep(): void {
@@ -294,7 +299,7 @@ export class Partition {
       matrix.set(this.vectors.subarray(slot * this.dims, (slot + 1) * this.dims), keys.length * this.dims);
       keys.push(BigInt(key));
     }
-    if (keys.length > 0) this.graph.add(BigUint64Array.from(keys), matrix.subarray(0, keys.length * this.dims), 1);
+    if (keys.length > 0) this.graph.add(BigUint64Array.from(keys), matrix.subarray(0, keys.length * this.dims), GRAPH_THREADS);
     if (backlog.length === 0) this.backlog = null;
     else setImmediate(() => this.buildStep());
   }
