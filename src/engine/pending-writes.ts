@@ -3,7 +3,10 @@
  * lock only while it decides (dedup, spill) and submits its writes; it waits
  * for the commit outside the lock, so concurrent stores share a group commit
  * instead of queueing for one fsync each. Stores deciding meanwhile check
- * these records too, so two concurrent copies of a text still deduplicate.
+ * these records too: an identical text (after normalisation) in flight is the
+ * same context. Near-duplicates in flight at the same moment are not compared
+ * (a vector comparison against every pending record cost a store_batch a
+ * fifth of its time); once committed, the search catches them.
  */
 import type { ContextRecord } from '../domain/context.ts';
 
@@ -16,37 +19,28 @@ export interface PendingRecord {
 }
 
 export class PendingWrites {
-  private readonly byScope = new Map<string, Set<PendingRecord>>();
+  private readonly byScope = new Map<string, Map<string, PendingRecord>>();
 
   add(scope: string, entries: readonly PendingRecord[]): void {
     if (entries.length === 0) return;
-    let set = this.byScope.get(scope);
-    if (!set) this.byScope.set(scope, (set = new Set()));
-    for (const e of entries) set.add(e);
+    let map = this.byScope.get(scope);
+    if (!map) this.byScope.set(scope, (map = new Map()));
+    for (const e of entries) map.set(e.normalized, e);
   }
 
   remove(scope: string, entries: readonly PendingRecord[]): void {
-    const set = this.byScope.get(scope);
-    if (!set) return;
-    for (const e of entries) set.delete(e);
-    if (set.size === 0) this.byScope.delete(scope);
+    const map = this.byScope.get(scope);
+    if (!map) return;
+    for (const e of entries) if (map.get(e.normalized) === e) map.delete(e.normalized);
+    if (map.size === 0) this.byScope.delete(scope);
   }
 
   count(scope: string): number {
     return this.byScope.get(scope)?.size ?? 0;
   }
 
-  /** A pending record with the same normalized text, or a vector at least `threshold` similar. */
-  find(scope: string, vector: Float32Array, normalized: string, threshold: number): PendingRecord | undefined {
-    const set = this.byScope.get(scope);
-    if (!set) return undefined;
-    for (const p of set) {
-      if (p.normalized === normalized) return p;
-      let dot = 0;
-      const v = p.record.vector;
-      for (let i = 0; i < v.length; i++) dot += v[i]! * vector[i]!;
-      if (dot >= threshold) return p;
-    }
-    return undefined;
+  /** The pending record with the same normalized text, if any. */
+  find(scope: string, normalized: string): PendingRecord | undefined {
+    return this.byScope.get(scope)?.get(normalized);
   }
 }

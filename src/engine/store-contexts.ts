@@ -87,7 +87,7 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
       results[index] = { id: twin.id, level: twin.level, tokens: twin.tokens, deduplicated: true };
       continue;
     }
-    const inFlight = deps.pending.find(scope, analysis.vector, normalized, config.engine.dedup_threshold);
+    const inFlight = deps.pending.find(scope, normalized);
     if (inFlight) {
       results[index] = { id: inFlight.record.id, level: inFlight.record.level, tokens: inFlight.record.tokens, deduplicated: true };
       awaitOthers.push(inFlight.committed);
