@@ -59,12 +59,13 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   const awaitOthers: Promise<void>[] = [];
   const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
 
-  // One batched search finds every item's nearest stored neighbour.
-  const nearest = await store.searchMany(tenant, items.map((i) => ({ vector: i.analysis.vector, text: i.input.text })), scopeFilter, 1);
+  // One batched search finds every item's nearest stored neighbour (none when dedup is off: threshold above 1).
+  const dedup = config.engine.dedup_threshold <= 1;
+  const nearest = dedup ? await store.searchMany(tenant, items.map((i) => ({ vector: i.analysis.vector, text: i.input.text })), scopeFilter, 1) : [];
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
     if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-    const best = nearest[n]![0];
+    const best = nearest[n]?.[0];
     if (best && best.similarity >= config.engine.dedup_threshold) {
       // Refresh the existing context: new recency and expiry, tags and metadata merged in.
       const prior = refreshes.get(best.meta.id);
