@@ -127,37 +127,32 @@ export async function query(argv: string[], env: Env): Promise<number> {
   }
 }
 
+/** A command that takes exactly one context id and sends one op with it. */
+function byId(command: string, op: string, help: string, human: (r: Ctx, id: string) => string) {
+  return async (argv: string[], env: Env): Promise<number> => {
+    try {
+      const { values, positionals } = parse(argv, {});
+      if (values.help) return showHelp(help);
+      if (positionals.length !== 1) throw new UsageError('give exactly one context id');
+      const id = positionals[0]!;
+      return await withClient(command, values, env, async (c) => {
+        const r = (await c.request(op, { id })) as Ctx;
+        print(values.json, r, () => human(r, id));
+      });
+    } catch (e) {
+      return reportError(command, e);
+    }
+  };
+}
+
 export const getHelp = `Usage: ctxd get [flags] ID\n\nPrints one context.\n\n${CONNECTION_HELP}`;
 
-export async function get(argv: string[], env: Env): Promise<number> {
-  try {
-    const { values, positionals } = parse(argv, {});
-    if (values.help) return showHelp(getHelp);
-    if (positionals.length !== 1) throw new UsageError('give exactly one context id');
-    return await withClient('get', values, env, async (c) => {
-      const r = (await c.request('get', { id: positionals[0] })) as Ctx;
-      print(values.json, r, () => `${describe(r)}\n  access_count=${r.access_count} version=${r.version}${r.expires_at ? ` expires=${new Date(r.expires_at).toISOString()}` : ''} metadata=${JSON.stringify(r.metadata)}`);
-    });
-  } catch (e) {
-    return reportError('get', e);
-  }
-}
+export const get = byId('get', 'get', getHelp, (r) =>
+  `${describe(r)}\n  access_count=${r.access_count} version=${r.version}${r.expires_at ? ` expires=${new Date(r.expires_at).toISOString()}` : ''} metadata=${JSON.stringify(r.metadata)}`);
 
 export const deleteHelp = `Usage: ctxd delete [flags] ID\n\nDeletes one context.\n\n${CONNECTION_HELP}`;
 
-export async function del(argv: string[], env: Env): Promise<number> {
-  try {
-    const { values, positionals } = parse(argv, {});
-    if (values.help) return showHelp(deleteHelp);
-    if (positionals.length !== 1) throw new UsageError('give exactly one context id');
-    return await withClient('delete', values, env, async (c) => {
-      const r = (await c.request('delete', { id: positionals[0] })) as Ctx;
-      print(values.json, r, () => `deleted ${positionals[0]}`);
-    });
-  } catch (e) {
-    return reportError('delete', e);
-  }
-}
+export const del = byId('delete', 'delete', deleteHelp, (_r, id) => `deleted ${id}`);
 
 export const statsHelp = `Usage: ctxd stats [flags]\n\nCounts of live contexts per level, text bytes and sessions of your tenant.\n\n${CONNECTION_HELP}`;
 
