@@ -15,6 +15,11 @@ import { SideServer, type HealthReport } from './http/side-server.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { SharedByteBudget } from './server/byte-budget.ts';
+import { GlobalAnswerBudget } from './server/answer-budget.ts';
+import { debugHoldHandler, HoldGate } from './server/handlers/debug-hold.ts';
+import { checkPlainValue } from './protocol/wire-value.ts';
+import { REQUEST_LIMITS } from './protocol/codec.ts';
+import { dataDirMode, tooOpen } from './store/embedded/data-files.ts';
 import { ConnectionRegistry } from './server/connection-registry.ts';
 import { Dispatcher } from './server/dispatcher.ts';
 import { clearHandler, deleteHandler, deleteWhereHandler } from './server/handlers/delete.ts';
@@ -28,11 +33,11 @@ import { storeBatchHandler } from './server/handlers/store-batch.ts';
 import { storeHandler } from './server/handlers/store.ts';
 import { updateHandler } from './server/handlers/update.ts';
 import { RateLimiter } from './server/rate-limiter.ts';
+import { RETRY_AFTER_MS } from './server/admission.ts';
 import { ReplayGuard } from './server/replay-guard.ts';
 import { ServerStats } from './server/stats.ts';
 import { TcpListener } from './server/tcp-listener.ts';
 import { EmbeddedStore } from './store/embedded/embedded-store.ts';
-import type { VectorStore } from './store/vector-store.ts';
 import { VERSION } from './version.ts';
 
 export interface DaemonOptions {
@@ -44,6 +49,19 @@ export interface DaemonOptions {
 
 /** How often the keyring file is checked for changes (key rotation without a restart). */
 const KEYRING_POLL_MS = 1000;
+/** How long closing connections get to take their last answers and diagnostic before they are destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/** Today's wire rules applied to records stored by older versions: failures are quarantined at load. */
+function admitStoredRecord(record: { tags: unknown; metadata: unknown }): string | null {
+  const tags = checkPlainValue(record.tags, REQUEST_LIMITS);
+  if (tags) return `tags${tags.path ? `.${tags.path}` : ''}: ${tags.message}`;
+  if (!Array.isArray(record.tags) || record.tags.some((t) => typeof t !== 'string')) return 'tags: not a list of strings';
+  const metadata = checkPlainValue(record.metadata, REQUEST_LIMITS);
+  if (metadata) return `metadata${metadata.path ? `.${metadata.path}` : ''}: ${metadata.message}`;
+  if (record.metadata === null || typeof record.metadata !== 'object' || Array.isArray(record.metadata)) return 'metadata: not a map';
+  return null;
+}
 
 export class Daemon {
   readonly config: Config;
@@ -51,7 +69,7 @@ export class Daemon {
   readonly stats = new ServerStats();
   readonly keyring: Keyring;
   readonly keyringPath: string;
-  readonly store: VectorStore;
+  readonly store: EmbeddedStore;
   private readonly envKey: DaemonOptions['envKey'];
   private readonly dispatcher = new Dispatcher();
   private readonly registry: ConnectionRegistry;
@@ -59,6 +77,10 @@ export class Daemon {
   private readonly metrics: Metrics;
   private readonly side: SideServer;
   private readonly startedAt = Date.now();
+  private readonly replay: ReplayGuard;
+  private readonly answers: GlobalAnswerBudget;
+  private readonly holds = new HoldGate();
+  private journalTimer: NodeJS.Timeout | null = null;
   private embedder: Embedder | null = null;
   private engine: ContextEngine | null = null;
   private gc: GarbageCollector | null = null;
@@ -76,10 +98,15 @@ export class Daemon {
     if (generatedAt) log.warn({ keyring: generatedAt }, 'no key configured: generated an admin key (mode 0600); clients and the CLI read it from there');
     log.info({ keys: keyring.size, keyring: this.keyringPath }, 'keyring loaded');
 
+    const mode = dataDirMode(config.data_dir);
+    if (mode !== null && tooOpen(mode)) log.warn({ data_dir: config.data_dir, mode: mode.toString(8) }, 'data dir is readable by group or others; contexts are private data (chmod 700)');
     this.store = new EmbeddedStore({
       dataDir: config.data_dir,
       dims: config.embedder.dims,
       durability: config.store.durability,
+      maxDbBytes: config.store.max_db_bytes,
+      admit: admitStoredRecord,
+      onQuarantine: (q) => log.error({ id: q.id, tenant: q.tenant, reason: q.reason }, 'stored record quarantined: kept on disk, never served'),
       ann: {
         threshold: config.store.ann_threshold,
         connectivity: config.store.ann_connectivity,
@@ -89,13 +116,21 @@ export class Daemon {
     });
     const dispatcher = this.dispatcher;
     dispatcher.register(helloHandler(config, VERSION, () => dispatcher.ops())).register(pingHandler());
+    if (config.debug.enable_ops) dispatcher.register(debugHoldHandler(this.holds));
+    this.replay = new ReplayGuard({ skewMs: config.protocol.max_skew_ms, maxIdsPerKey: config.protocol.replay_max_ids_per_key });
+    this.answers = new GlobalAnswerBudget(config.server.answer_queue_bytes_total);
+    const store = this.store;
     this.registry = new ConnectionRegistry({
       config,
       keyring,
-      replay: new ReplayGuard({ skewMs: config.protocol.max_skew_ms, maxIds: config.protocol.replay_max_ids, now: Date.now() }),
+      replay: this.replay,
       rateLimiter: config.server.rate_limit_rps > 0 ? new RateLimiter(config.server.rate_limit_rps, config.server.rate_limit_burst) : undefined,
       dispatcher,
-      budget: new SharedByteBudget(config.server.max_buffered_bytes),
+      budgets: { preauth: new SharedByteBudget(config.server.preauth_buffered_bytes), main: new SharedByteBudget(config.server.max_buffered_bytes) },
+      answers: this.answers,
+      journal: (kid, id, ts) => {
+        store.recordRequest(kid, id, ts).catch((e: unknown) => log.warn({ kid, err: (e as Error).message }, 'request id not journaled'));
+      },
       stats: this.stats,
       log,
       isShuttingDown: () => this.shuttingDown,
@@ -107,7 +142,14 @@ export class Daemon {
       embedder: () => this.embedder,
       gc: () => this.gc?.totals ?? null,
       engine: () => this.engine?.deps.counters ?? null,
-      commits: () => (this.store instanceof EmbeddedStore ? this.store.commitStats : undefined),
+      commits: () => this.store.commitStats,
+      limits: () => ({
+        answerQueuedBytes: this.answers.bytes,
+        answerQueuedLimit: this.answers.limit,
+        unauthenticatedConnections: this.registry.unauthenticatedCount,
+        replayIds: this.replay.size,
+        quarantinedRecords: this.store.quarantined.count,
+      }),
     });
     this.stats.onRequestTimed = (op, seconds) => this.metrics.observe(op, seconds);
     this.side = new SideServer({ log, metrics: this.metrics, health: () => this.health(), version: VERSION, startedAt: this.startedAt });
@@ -119,7 +161,8 @@ export class Daemon {
     const opened = performance.now();
     await this.store.open();
     this.storeOpen = true;
-    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail }, 'store open');
+    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.store.quarantined.count }, 'store open');
+    this.loadJournal();
     this.embedder = await LocalHashEmbedder.create({
       dims: config.embedder.dims,
       tokenizer: config.embedder.tokenizer,
@@ -137,12 +180,12 @@ export class Daemon {
       .register(storeHandler(engine, config))
       .register(storeBatchHandler(engine, config))
       .register(retrieveHandler(engine, config))
-      .register(getHandler(engine))
+      .register(getHandler(engine, config))
       .register(updateHandler(engine, config))
       .register(deleteHandler(engine))
       .register(deleteWhereHandler(engine))
       .register(clearHandler(engine))
-      .register(listHandler(engine))
+      .register(listHandler(engine, config))
       .register(statsHandler(engine));
     this.engine = engine;
     this.gc = new GarbageCollector(engine.deps);
@@ -166,6 +209,30 @@ export class Daemon {
     }
   }
 
+  /**
+   * Replay protection across restarts (PROTOCOL.md §4.3): ids of mutating
+   * requests accepted within the last 2 × skew are remembered again before the
+   * listener opens; the journal is pruned as ids age out of the window.
+   */
+  private loadJournal(): void {
+    const skew = this.config.protocol.max_skew_ms;
+    const now = Date.now();
+    const recent = this.store.recentRequests(now - 2 * skew);
+    for (const r of recent) this.replay.preload(r.kid, r.id, now);
+    this.log.info({ ids: recent.length }, 'replay window restored from the request journal');
+    this.journalTimer = setInterval(() => {
+      const at = Date.now();
+      this.replay.sweep(at);
+      this.store.pruneRequests(at - 3 * skew).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'request journal prune failed'));
+    }, skew);
+    this.journalTimer.unref();
+  }
+
+  /** Opens the gate of every held debug_hold request. */
+  releaseHolds(): void {
+    this.holds.releaseAll();
+  }
+
   /** Re-reads the keyring (file and environment): keys added are live at once, keys removed are refused. */
   reloadKeys(why: string): void {
     try {
@@ -184,19 +251,16 @@ export class Daemon {
   health(): HealthReport {
     const store = this.store.health();
     const listening = this.listener.listening;
+    const quarantined = this.store.quarantined;
     const components: HealthReport['components'] = {
-      store: { ok: this.storeOpen && store.ok, backend: this.store.name, detail: store.detail },
+      store: { ok: this.storeOpen && store.ok, backend: this.store.name, detail: store.detail, quarantined: quarantined.count, quarantine_sample: quarantined.sample },
       embedder: { ok: this.embedder !== null, kind: this.config.embedder.kind, dims: this.config.embedder.dims, tokenizer: this.config.embedder.tokenizer },
       index: { ok: this.storeOpen, ann_threshold: this.config.store.ann_threshold },
       listener: { ok: listening && !this.shuttingDown, connections: this.registry.size },
       worker_pool: { ok: this.embedder !== null, threads: this.embedder?.threads ?? 0, queue: this.embedder?.queueSize ?? 0 },
     };
-    const reason = this.shuttingDown ? 'shutting down' : !components.store!.ok ? 'store not open' : !listening ? 'listener not accepting' : '';
+    const reason = this.shuttingDown ? 'shutting down' : !this.storeOpen ? 'store not open' : !store.ok ? `store unavailable: ${store.detail}` : !listening ? 'listener not accepting' : '';
     return { ready: reason === '', reason, components };
-  }
-
-  get isShuttingDown(): boolean {
-    return this.shuttingDown;
   }
 
   /**
@@ -212,13 +276,14 @@ export class Daemon {
     const stopped = this.listener.stopAccepting();
     const drained = await this.registry.drain(this.config.server.shutdown_deadline_ms);
     if (!drained) this.log.warn('shutdown deadline passed with requests still in flight');
-    await this.registry.closeAll(1000);
+    await this.registry.closeAll(CLOSE_GRACE_MS, { code: 'SHUTTING_DOWN', message: 'the server is shutting down', retryAfterMs: RETRY_AFTER_MS });
     await stopped;
     await this.stopComponents();
     this.log.info('stopped');
   }
 
   private async stopComponents(): Promise<void> {
+    if (this.journalTimer) clearInterval(this.journalTimer);
     await this.gc?.stop();
     await this.engine?.flush();
     await this.store.close();

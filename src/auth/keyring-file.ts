@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isTenantName } from '../domain/tenant.ts';
 
 export type Role = 'agent' | 'admin';
 
@@ -41,7 +42,7 @@ export function parseKeyRecord(raw: unknown, where: string): KeyRecord {
   const secret = Buffer.from(r.secret, 'hex');
   if (secret.length < MIN_SECRET_BYTES) throw new KeyringError(`${where}: secret must be at least ${MIN_SECRET_BYTES} bytes (${MIN_SECRET_BYTES * 2} hex digits)`);
   const tenant = r.tenant ?? 'default';
-  if (typeof tenant !== 'string' || !NAME_PATTERN.test(tenant)) throw new KeyringError(`${where}: tenant must be 1..64 characters of [A-Za-z0-9._-]`);
+  if (!isTenantName(tenant)) throw new KeyringError(`${where}: tenant must be 1..64 characters of [A-Za-z0-9._-], starting with a letter or digit`);
   const role = r.role ?? 'agent';
   if (role !== 'agent' && role !== 'admin') throw new KeyringError(`${where}: role must be "agent" or "admin"`);
   return { kid: r.kid, secret, tenant, role };

@@ -43,6 +43,16 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     throw e;
   }
 
+  // A fault no request path caught: log it, flush, exit non-zero for the supervisor to restart us.
+  // Validation at the door and quarantine at load keep any input from turning this into a crash loop.
+  const die = (kind: string) => (e: unknown) => {
+    daemon.log.fatal({ kind, err: e instanceof Error ? (e.stack ?? e.message) : String(e) }, 'unexpected fault: exiting');
+    daemon.log.flush();
+    process.exit(70);
+  };
+  process.on('uncaughtException', die('uncaughtException'));
+  process.on('unhandledRejection', die('unhandledRejection'));
+
   try {
     await daemon.start();
   } catch (e) {
@@ -70,5 +80,7 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     process.on('SIGHUP', () => daemon.reloadKeys('SIGHUP'));
+    // Opens the gate of debug_hold requests (only registered with debug.enable_ops).
+    if (daemon.config.debug.enable_ops) process.on('SIGUSR2', () => daemon.releaseHolds());
   });
 }

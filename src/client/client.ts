@@ -1,17 +1,19 @@
 /**
  * The ctxd client (PROTOCOL.md §4): one TCP connection, many pipelined
  * requests correlated by id, every answer's tag verified, typed errors,
- * per-request timeouts, reconnect with exponential backoff.
+ * per-request timeouts, reconnect with exponential backoff. Every connection
+ * starts with `hello`, as the server's handshake deadline asks (§2.3); other
+ * requests may be pipelined behind it at once.
  */
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
-import { unpackMessage } from '../protocol/codec.ts';
+import { EncodeError, unpackMessage } from '../protocol/codec.ts';
 import { FrameDecoder } from '../protocol/decoder.ts';
 import { encodeFrame, type RawFrame } from '../protocol/frame.ts';
 import { isPlainMap, type Body } from '../protocol/messages.ts';
 import { signingKey, verifyTag, type SigningKey } from '../protocol/signer.ts';
 import type { WireError } from '../protocol/errors.ts';
-import { CtxdConnectionError, CtxdError, CtxdTimeoutError, CtxdAuthError, errorFromWire } from './errors.ts';
+import { CtxdConnectionError, CtxdError, CtxdRequestError, CtxdTimeoutError, CtxdAuthError, errorFromWire } from './errors.ts';
 
 export interface ClientOptions {
   readonly host?: string;
@@ -60,6 +62,7 @@ export class CtxdClient {
   private connecting: Promise<Socket> | null = null;
   private readonly pending = new Map<string, Pending>();
   private closed = false;
+  private server: Body | null = null;
 
   private constructor(opts: ClientOptions) {
     this.opts = { ...DEFAULTS, ...opts } as Required<ClientOptions>;
@@ -78,6 +81,11 @@ export class CtxdClient {
     return this.pending.size;
   }
 
+  /** The answer to the `hello` sent on the current connection, once it arrived (limits, ops, the key's tenant). */
+  get serverInfo(): Body | null {
+    return this.server;
+  }
+
   hello(): Promise<Body> {
     return this.request('hello', {});
   }
@@ -90,8 +98,19 @@ export class CtxdClient {
   async request<T extends Body = Body>(op: string, body: Body = {}, opts: RequestOptions = {}): Promise<T> {
     if (this.closed) throw new CtxdConnectionError('CONNECTION_CLOSED', 'client is closed', { retryable: false });
     const socket = this.socket && !this.socket.destroyed ? this.socket : await this.ensureSocket();
+    return this.send<T>(socket, op, body, opts);
+  }
+
+  private send<T extends Body>(socket: Socket, op: string, body: Body, opts: RequestOptions): Promise<T> {
     const id = `${this.idPrefix}-${(this.seq++).toString(36)}`;
-    const frame = encodeFrame(this.opts.kid, this.key, { id, ts: Date.now(), op, body });
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(this.opts.kid, this.key, { id, ts: Date.now(), op, body });
+    } catch (e) {
+      // Values outside the wire model (typed arrays, Dates, Maps, undefined…) never leave the client.
+      if (e instanceof EncodeError) return Promise.reject(new CtxdRequestError('BAD_REQUEST', e.message.replace('cannot encode ', 'cannot encode message field '), { retryable: false }));
+      throw e;
+    }
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -132,6 +151,13 @@ export class CtxdClient {
       try {
         const socket = await this.openSocket();
         this.attach(socket);
+        this.server = null;
+        this.send(socket, 'hello', { client: 'ctxd-ts' }, {}).then(
+          (info) => {
+            if (this.socket === socket) this.server = info;
+          },
+          () => {},
+        );
         return socket;
       } catch (e) {
         if (this.closed || attempt >= this.opts.maxReconnectAttempts) {

@@ -29,6 +29,8 @@ export class CtxdAuthError extends CtxdError {}
 /** The request itself is wrong: fix it before sending again. */
 export class CtxdRequestError extends CtxdError {}
 export class CtxdNotFoundError extends CtxdError {}
+/** A tenant quota would be exceeded (`details`: quota, limit, usage); not retryable until data is deleted or the quota raised. */
+export class CtxdQuotaError extends CtxdError {}
 /** The server cannot take the request now; retry later (see retryAfterMs). */
 export class CtxdUnavailableError extends CtxdError {}
 export class CtxdTimeoutError extends CtxdError {}
@@ -49,6 +51,7 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, ErrorClass>> = {
   BAD_REQUEST: CtxdRequestError,
   UNKNOWN_OP: CtxdRequestError,
   NOT_FOUND: CtxdNotFoundError,
+  QUOTA_EXCEEDED: CtxdQuotaError,
   RATE_LIMITED: CtxdUnavailableError,
   OVERLOADED: CtxdUnavailableError,
   UNAVAILABLE: CtxdUnavailableError,

@@ -3,6 +3,7 @@
  * Units are in the names (_ms, _s, _bytes). config/default.json mirrors the
  * defaults (a unit test keeps them equal); README "Configuration" explains them.
  */
+import { TENANT_PATTERN_SOURCE } from '../domain/tenant.ts';
 
 const int = (def: number, min: number, max: number, description: string) =>
   ({ type: 'integer', default: def, minimum: min, maximum: max, description }) as const;
@@ -23,19 +24,25 @@ export const configSchema = {
     server: section({
       host: str('127.0.0.1', 'Interface the TCP protocol listener binds (0.0.0.0 for all).'),
       port: int(7411, 0, 65535, 'TCP port of the protocol listener; 0 picks a free one.'),
-      max_connections: int(1024, 1, 1_000_000, 'Open connections beyond this are refused with OVERLOADED.'),
+      max_connections: int(1024, 1, 1_000_000, 'Open connections beyond this are refused with OVERLOADED (the oldest connection that has not authenticated yet is closed first to make room).'),
+      max_unauthenticated_connections: int(256, 1, 1_000_000, 'Connections that have not yet sent a verified frame; past it the oldest of them is closed, so silent sockets cannot take the slots of real clients.'),
+      handshake_timeout_ms: int(5_000, 100, 600_000, 'A connection must send a frame that verifies within this, or it is closed.'),
+      preauth_max_frame_bytes: int(64 * 1024, 256, 256 * MiB, 'Largest first frame of a connection: nothing larger is buffered before a key has been checked.'),
+      preauth_buffered_bytes: int(16 * MiB, 1024, 64 * 1024 * MiB, 'Global cap on bytes held for incomplete frames of connections that have not authenticated yet.'),
       max_inflight_per_connection: int(64, 1, 65536, 'Requests a connection may have in flight; beyond it the socket is not read until answers drain.'),
-      max_buffered_bytes: int(256 * MiB, 1024, 64 * 1024 * MiB, 'Global cap on bytes held for incomplete frames, across connections.'),
+      max_buffered_bytes: int(256 * MiB, 1024, 64 * 1024 * MiB, 'Global cap on bytes held for incomplete frames of authenticated connections.'),
+      answer_queue_bytes_per_connection: int(8 * MiB, 64 * 1024, 64 * 1024 * MiB, 'Answer bytes a connection may have queued or reserved for requests in flight; beyond it no more of its requests are started until the peer reads.'),
+      answer_queue_bytes_total: int(256 * MiB, 64 * 1024, 64 * 1024 * MiB, 'The same bound across all connections.'),
       idle_timeout_ms: int(300_000, 0, 86_400_000, 'A connection with no traffic and nothing in flight is closed after this (0 = never).'),
       frame_deadline_ms: int(10_000, 10, 3_600_000, 'A frame that has started must complete within this, or the connection is closed.'),
       shutdown_deadline_ms: int(10_000, 0, 600_000, 'On SIGTERM, in-flight requests get this long to finish.'),
-      rate_limit_rps: num(0, 0, 10_000_000, 'Requests a second allowed per key on average (0 = no limit).'),
-      rate_limit_burst: int(1000, 1, 10_000_000, 'Requests a key may send at once before rate_limit_rps applies.'),
+      rate_limit_rps: num(5_000, 0, 10_000_000, 'Requests a second allowed per key on average (0 = no limit).'),
+      rate_limit_burst: int(10_000, 1, 10_000_000, 'Requests a key may send at once before rate_limit_rps applies.'),
     }),
     protocol: section({
       max_frame_bytes: int(4 * MiB, 256, 256 * MiB, 'Largest `len` accepted; larger frames are refused before their body is read.'),
       max_skew_ms: int(30_000, 1000, 3_600_000, 'A request `ts` further than this from the server clock is STALE_TIMESTAMP.'),
-      replay_max_ids: int(2_000_000, 1000, 100_000_000, 'Request ids remembered for replay detection; beyond it requests get OVERLOADED rather than risk a replay.'),
+      replay_max_ids_per_key: int(500_000, 1000, 100_000_000, 'Request ids remembered per key for replay detection; beyond it that key (only) gets OVERLOADED rather than risk a replay.'),
     }),
     http: section({
       host: str('0.0.0.0', 'Interface of the side HTTP server (probes, metrics).'),
@@ -44,6 +51,7 @@ export const configSchema = {
     store: section({
       backend: str('embedded', 'Where contexts live. Only the embedded SQLite store in this build (Qdrant is planned).', { enum: ['embedded'] }),
       durability: str('strict', 'strict: every committed group is fsynced; relaxed: survives a process crash, not power loss.', { enum: ['strict', 'relaxed'] }),
+      max_db_bytes: int(0, 0, Number.MAX_SAFE_INTEGER, 'Cap on the database file size (0 = none); writes beyond it fail as on a full disk (UNAVAILABLE).'),
       ann_threshold: int(16_384, 1, 1_000_000_000, 'A (tenant, level) with at least this many contexts is searched through an HNSW graph; below it, exactly.'),
       ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
       ann_expansion_add: int(128, 8, 4096, 'HNSW candidate list size while inserting (efConstruction).'),
@@ -88,6 +96,24 @@ export const configSchema = {
       max_threads: int(2, 1, 256, 'Worker threads for tokenising and embedding.'),
       offload_min_chars: int(16 * 1024, 0, 1_000_000_000, 'Inputs of at least this many characters in total are processed in a worker thread.'),
     }),
+    quotas: section({
+      max_contexts: int(0, 0, Number.MAX_SAFE_INTEGER, 'Contexts one tenant may hold (0 = no quota); a store beyond it is QUOTA_EXCEEDED.'),
+      max_text_bytes: int(0, 0, Number.MAX_SAFE_INTEGER, 'Bytes of context text one tenant may hold (0 = no quota).'),
+      tenants: {
+        type: 'object',
+        default: {},
+        description: 'Per-tenant quotas by tenant name, overriding the two above: { "<tenant>": { "max_contexts": n, "max_text_bytes": n } } (0 = none).',
+        propertyNames: { pattern: TENANT_PATTERN_SOURCE },
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { max_contexts: { type: 'integer', minimum: 0 }, max_text_bytes: { type: 'integer', minimum: 0 } },
+        },
+      },
+    }),
+    debug: section({
+      enable_ops: { type: 'boolean', default: false, description: 'Registers the admin-only debug_hold op (PROTOCOL.md §7.10), for tests that need a request held in flight. Never in production.' },
+    }),
     auth: section({
       keyring_file: str('', 'Keyring JSON file; empty means <data_dir>/keys.json.'),
     }),
@@ -104,6 +130,12 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly max_connections: number;
+    readonly max_unauthenticated_connections: number;
+    readonly handshake_timeout_ms: number;
+    readonly preauth_max_frame_bytes: number;
+    readonly preauth_buffered_bytes: number;
+    readonly answer_queue_bytes_per_connection: number;
+    readonly answer_queue_bytes_total: number;
     readonly max_inflight_per_connection: number;
     readonly max_buffered_bytes: number;
     readonly idle_timeout_ms: number;
@@ -115,12 +147,13 @@ export interface Config {
   readonly protocol: {
     readonly max_frame_bytes: number;
     readonly max_skew_ms: number;
-    readonly replay_max_ids: number;
+    readonly replay_max_ids_per_key: number;
   };
   readonly http: { readonly host: string; readonly port: number };
   readonly store: {
     readonly backend: 'embedded';
     readonly durability: 'strict' | 'relaxed';
+    readonly max_db_bytes: number;
     readonly ann_threshold: number;
     readonly ann_connectivity: number;
     readonly ann_expansion_add: number;
@@ -162,6 +195,12 @@ export interface Config {
     readonly query_cache_size: number;
   };
   readonly workers: { readonly max_threads: number; readonly offload_min_chars: number };
+  readonly quotas: {
+    readonly max_contexts: number;
+    readonly max_text_bytes: number;
+    readonly tenants: Readonly<Record<string, { readonly max_contexts?: number; readonly max_text_bytes?: number }>>;
+  };
+  readonly debug: { readonly enable_ops: boolean };
   readonly auth: { readonly keyring_file: string };
   readonly log: { readonly level: string };
 }

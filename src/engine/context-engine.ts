@@ -5,13 +5,14 @@
  */
 import type { Config } from '../config/schema.ts';
 import type { ContextDoc, Level, Metadata, RecordFilter, RecordPatch } from '../domain/context.ts';
-import { CtxdProtocolError } from '../protocol/errors.ts';
+import { NotFoundError } from '../domain/errors.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { PendingWrites } from './pending-writes.ts';
+import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
-import { retrieve } from './retrieve.ts';
+import { retrieve, type AnswerBound } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
 import type { Embedder } from './text/embedder.ts';
 import {
@@ -30,13 +31,13 @@ import {
 export interface EngineOptions {
   readonly store: VectorStore;
   readonly embedder: Embedder;
-  readonly config: Pick<Config, 'engine' | 'retrieval'>;
+  readonly config: Pick<Config, 'engine' | 'retrieval' | 'quotas'>;
   readonly now?: () => number;
   readonly onBackgroundError?: (what: string, err: unknown) => void;
 }
 
-function notFound(id: string): CtxdProtocolError {
-  return new CtxdProtocolError('NOT_FOUND', `no context ${JSON.stringify(id)}`, { details: { id } });
+function notFound(id: string): NotFoundError {
+  return new NotFoundError('context', id);
 }
 
 export class ContextEngine {
@@ -48,6 +49,7 @@ export class ContextEngine {
       store: opts.store,
       embedder: opts.embedder,
       config: opts.config,
+      quotas: new QuotaGuard(opts.config.quotas, (tenant) => opts.store.usage(tenant)),
       counters: { dedupHits: 0 },
       locks: new KeyedLock(),
       pending: new PendingWrites(),
@@ -72,8 +74,8 @@ export class ContextEngine {
     return storeContexts(this.deps, tenant, items);
   }
 
-  retrieve(tenant: string, input: RetrieveInput): Promise<RetrieveResult> {
-    return retrieve(this.deps, tenant, input);
+  retrieve(tenant: string, input: RetrieveInput, bound?: AnswerBound): Promise<RetrieveResult> {
+    return retrieve(this.deps, tenant, input, bound);
   }
 
   /** A live (unexpired) context of the tenant, or NOT_FOUND. */

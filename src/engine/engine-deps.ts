@@ -6,6 +6,7 @@ import type { VectorStore } from '../store/vector-store.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import type { PendingWrites } from './pending-writes.ts';
 import type { AccessCounter } from './access-counter.ts';
+import type { QuotaGuard } from './quota.ts';
 
 /** Counters the metrics read at scrape time. */
 export interface EngineCounters {
@@ -17,6 +18,7 @@ export interface EngineDeps {
   readonly store: VectorStore;
   readonly embedder: Embedder;
   readonly config: Pick<Config, 'engine' | 'retrieval'>;
+  readonly quotas: QuotaGuard;
   readonly locks: KeyedLock;
   readonly pending: PendingWrites;
   readonly access: AccessCounter;

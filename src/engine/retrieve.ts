@@ -41,7 +41,14 @@ export function levelFilter(level: Level, input: RetrieveInput, now: number): Re
 
 type Candidate = SearchHit & Scored;
 
-export async function retrieve(deps: EngineDeps, tenant: string, input: RetrieveInput): Promise<RetrieveResult> {
+/** Bounds on the answer beyond tokens: the server's frame size (PROTOCOL.md §7.5, `omitted`). */
+export interface AnswerBound {
+  readonly maxBytes: number;
+  /** Bytes one context takes in the answer. */
+  readonly sizeOf: (c: RetrievedContext) => number;
+}
+
+export async function retrieve(deps: EngineDeps, tenant: string, input: RetrieveInput, bound?: AnswerBound): Promise<RetrieveResult> {
   const started = performance.now();
   const { store, config } = deps;
   const now = deps.now();
@@ -73,7 +80,7 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   );
 
   const chosen: Candidate[] = [];
-  const receipts: Partial<Record<Level, LevelReceipt>> = {};
+  const receipts: Partial<Record<Level, { -readonly [K in keyof LevelReceipt]: LevelReceipt[K] }>> = {};
   allocation.forEach((a, i) => {
     for (const t of a.taken) chosen.push(perLevel[i]![t]!);
     receipts[a.level as Level] = { allocated: a.allocated, used: a.used, candidates: a.candidates, omitted: a.omitted };
@@ -83,12 +90,25 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   const ids = chosen.map((c) => c.meta.id);
   const records = new Map((await store.get(tenant, ids)).map((r) => [r.id, r]));
   const contexts: RetrievedContext[] = [];
+  let bytes = 0;
   for (const c of chosen) {
     const record = records.get(c.meta.id);
     // Deleted between search and read: leave it out rather than return a ghost.
     if (!record) continue;
     // The count shown includes this retrieval.
-    contexts.push({ record: { ...record, accessCount: c.meta.accessCount + 1 }, score: c.score, parts: c.parts, similarity: c.similarity });
+    const context = { record: { ...record, accessCount: c.meta.accessCount + 1 }, score: c.score, parts: c.parts, similarity: c.similarity };
+    if (bound) {
+      // What does not fit in the answer's bytes is omitted like what does not fit the tokens.
+      const size = bound.sizeOf(context);
+      if (bytes + size > bound.maxBytes) {
+        const receipt = receipts[record.level]!;
+        receipt.omitted++;
+        receipt.used -= record.tokens;
+        continue;
+      }
+      bytes += size;
+    }
+    contexts.push(context);
   }
   deps.access.record(tenant, contexts.map((c) => c.record.id));
   const totalTokens = contexts.reduce((s, c) => s + c.record.tokens, 0);

@@ -19,6 +19,17 @@ interface Item {
 }
 
 export async function storeContexts(deps: EngineDeps, tenant: string, inputs: readonly StoreInput[]): Promise<StoreResult[]> {
+  let bytes = 0;
+  for (const i of inputs) bytes += Buffer.byteLength(i.text);
+  const release = deps.quotas.reserve(tenant, inputs.length, bytes);
+  try {
+    return await storeWithinQuota(deps, tenant, inputs);
+  } finally {
+    release();
+  }
+}
+
+async function storeWithinQuota(deps: EngineDeps, tenant: string, inputs: readonly StoreInput[]): Promise<StoreResult[]> {
   const analyses = await deps.embedder.analyze(inputs.map((i) => i.text));
   const scopes = new Map<string, Item[]>();
   inputs.forEach((input, index) => {

@@ -17,7 +17,28 @@ export interface MetricSources {
   readonly embedder: () => Embedder | null;
   readonly gc: () => GcTotals | null;
   readonly engine: () => EngineCounters | null;
-  readonly commits: () => { groups: number; writes: number } | undefined;
+  readonly commits: () => { groups: number; writes: number; failedWrites?: number; diskFull?: number } | undefined;
+  /** Bounds the connection layer holds (read at scrape time). */
+  readonly limits: () => LimitReadings;
+}
+
+export interface LimitReadings {
+  readonly answerQueuedBytes: number;
+  readonly answerQueuedLimit: number;
+  readonly unauthenticatedConnections: number;
+  readonly replayIds: number;
+  readonly quarantinedRecords: number;
+}
+
+function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
 }
 
 type Labels = Record<string, string>;
@@ -81,22 +102,18 @@ export class Metrics {
     ]);
     mirroredCounter(r, 'ctxd_store_commit_groups_total', 'Group commits (transactions) of the embedded store.', [], () => one(src.commits()?.groups));
     mirroredCounter(r, 'ctxd_store_commit_writes_total', 'Writes committed by the embedded store.', [], () => one(src.commits()?.writes));
-    new Gauge({
-      name: 'ctxd_connections_open',
-      help: 'Open client connections.',
-      registers: [r],
-      collect() {
-        this.set(src.server.connectionsOpen);
-      },
-    });
-    new Gauge({
-      name: 'ctxd_worker_queue_depth',
-      help: 'Tokenise-and-embed tasks waiting for a worker thread.',
-      registers: [r],
-      collect() {
-        this.set(src.embedder()?.queueSize ?? 0);
-      },
-    });
+    mirroredCounter(r, 'ctxd_store_write_failures_total', 'Writes the store could not commit (answered UNAVAILABLE), by reason.', ['reason'], () => [
+      [{ reason: 'disk_full' }, src.commits()?.diskFull ?? 0],
+      [{ reason: 'any' }, src.commits()?.failedWrites ?? 0],
+    ]);
+    mirroredCounter(r, 'ctxd_connections_evicted_total', 'Unauthenticated connections closed to make room for new ones.', [], () => one(src.server.connectionsEvicted));
+    gauge(r, 'ctxd_answer_queued_bytes', 'Answer bytes queued for peers or reserved by requests in flight, across connections.', () => src.limits().answerQueuedBytes);
+    gauge(r, 'ctxd_answer_queued_bytes_limit', 'The bound on ctxd_answer_queued_bytes (server.answer_queue_bytes_total).', () => src.limits().answerQueuedLimit);
+    gauge(r, 'ctxd_connections_unauthenticated', 'Open connections that have not sent a verified frame yet.', () => src.limits().unauthenticatedConnections);
+    gauge(r, 'ctxd_replay_ids', 'Request ids remembered for replay detection, across keys.', () => src.limits().replayIds);
+    gauge(r, 'ctxd_quarantined_records', 'Stored records refused at load (kept on disk, never served).', () => src.limits().quarantinedRecords);
+    gauge(r, 'ctxd_connections_open', 'Open client connections.', () => src.server.connectionsOpen);
+    gauge(r, 'ctxd_worker_queue_depth', 'Tokenise-and-embed tasks waiting for a worker thread.', () => src.embedder()?.queueSize ?? 0);
     new Gauge({
       name: 'ctxd_contexts',
       help: 'Live contexts, by level, across tenants.',

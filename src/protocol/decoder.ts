@@ -31,6 +31,11 @@ export interface ByteBudget {
 
 export interface DecoderOptions {
   readonly maxFrameBytes: number;
+  /**
+   * Limit on the first frame's `len` (a server's pre-authentication limit):
+   * nothing larger is buffered before a key has been checked.
+   */
+  readonly maxFirstFrameBytes?: number;
   /** Accept kid_len 0 (diagnostic frames); only clients do. */
   readonly acceptDiagnostics?: boolean;
   readonly budget?: ByteBudget;
@@ -40,8 +45,12 @@ const HEADER_BYTES = LEN_BYTES + 2;
 
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
+  private readonly maxFirstFrameBytes: number;
   private readonly acceptDiagnostics: boolean;
-  private readonly budget: ByteBudget | undefined;
+  private budget: ByteBudget | undefined;
+  /** The budget the current partial frame's bytes were reserved from. */
+  private partialBudget: ByteBudget | undefined;
+  private framesCut = 0;
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerFill = 0;
   private partial: Buffer | null = null;
@@ -50,6 +59,7 @@ export class FrameDecoder {
 
   constructor(opts: DecoderOptions) {
     this.maxFrameBytes = opts.maxFrameBytes;
+    this.maxFirstFrameBytes = Math.min(opts.maxFirstFrameBytes ?? opts.maxFrameBytes, opts.maxFrameBytes);
     this.acceptDiagnostics = opts.acceptDiagnostics ?? false;
     this.budget = opts.budget;
   }
@@ -118,6 +128,25 @@ export class FrameDecoder {
     return { frames };
   }
 
+  /**
+   * Charges later frames to `budget` (a connection that authenticated moves
+   * from the pre-authentication budget to the main one). A partial frame's
+   * reservation moves too; false when the new budget cannot hold it.
+   */
+  switchBudget(budget: ByteBudget): boolean {
+    this.budget = budget;
+    if (!this.partial || this.partialBudget === budget) return true;
+    this.partialBudget?.release(this.partial.length);
+    this.partialBudget = undefined;
+    if (!budget.tryReserve(this.partial.length)) {
+      this.partial = null;
+      this.partialFill = 0;
+      return false;
+    }
+    this.partialBudget = budget;
+    return true;
+  }
+
   /** Drops any partial frame and returns its bytes to the shared budget. */
   destroy(): void {
     this.releasePartial();
@@ -128,6 +157,7 @@ export class FrameDecoder {
     if (this.budget && !this.budget.tryReserve(total)) {
       return { code: 'OVERLOADED', message: 'server buffer budget for incomplete frames is exhausted' };
     }
+    this.partialBudget = this.budget;
     this.partial = Buffer.allocUnsafe(total);
     this.partialFill = 0;
     return null;
@@ -135,7 +165,8 @@ export class FrameDecoder {
 
   private releasePartial(): void {
     if (this.partial) {
-      this.budget?.release(this.partial.length);
+      this.partialBudget?.release(this.partial.length);
+      this.partialBudget = undefined;
       this.partial = null;
       this.partialFill = 0;
     }
@@ -154,6 +185,9 @@ export class FrameDecoder {
     if (len > this.maxFrameBytes) {
       return { code: 'FRAME_TOO_LARGE', message: `frame len ${len} exceeds max_frame_bytes ${this.maxFrameBytes}` };
     }
+    if (this.framesCut === 0 && len > this.maxFirstFrameBytes) {
+      return { code: 'FRAME_TOO_LARGE', message: `the first frame of a connection may be at most ${this.maxFirstFrameBytes} bytes (len ${len}); send hello first` };
+    }
     const minLen = this.acceptDiagnostics ? MIN_DIAGNOSTIC_LEN : MIN_FRAME_LEN;
     if (len < minLen) return { code: 'BAD_FRAME', message: `frame len ${len} is below the minimum ${minLen}` };
     if (avail < LEN_BYTES + 1) return null;
@@ -169,6 +203,7 @@ export class FrameDecoder {
   }
 
   private cut(frame: Buffer): RawFrame | FramingError {
+    this.framesCut++;
     const kidLen = frame[5]!;
     for (let i = 6; i < 6 + kidLen; i++) {
       if (!isKidByte(frame[i]!)) return { code: 'BAD_FRAME', message: 'kid contains a byte outside [A-Za-z0-9._-]' };

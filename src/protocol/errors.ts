@@ -13,7 +13,7 @@ export interface ErrorSpec {
 }
 
 export const ERROR_CODES = {
-  BAD_FRAME: { fatal: true, retryable: false, summary: 'The bytes are not a well-formed v1 frame (length, key id, or an incomplete frame that timed out).' },
+  BAD_FRAME: { fatal: true, retryable: false, summary: 'The bytes are not a well-formed v1 frame (length, key id, an incomplete frame that timed out, or no verified frame within the handshake deadline).' },
   FRAME_TOO_LARGE: { fatal: true, retryable: false, summary: '`len` exceeds the server\'s `max_frame_bytes`; rejected before the body is read.' },
   UNSUPPORTED_VERSION: { fatal: true, retryable: false, summary: 'The `ver` byte is not a protocol version this server speaks.' },
   UNKNOWN_KEY: { fatal: true, retryable: false, summary: 'No live key has this `kid`.' },
@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   UNKNOWN_OP: { fatal: false, retryable: false, summary: 'The server has no handler for `op`.' },
   NOT_FOUND: { fatal: false, retryable: false, summary: 'The addressed object does not exist (in this tenant).' },
   FORBIDDEN: { fatal: false, retryable: false, summary: 'The key\'s role may not do this.' },
+  QUOTA_EXCEEDED: { fatal: false, retryable: false, summary: 'The write would take the tenant past a quota; `details` gives `quota`, `limit` and `usage`.' },
   RATE_LIMITED: { fatal: false, retryable: true, summary: 'Too many requests for this key; wait `retry_after_ms`.' },
   OVERLOADED: { fatal: false, retryable: true, summary: 'The server is at a capacity limit (connections, buffered bytes, replay memory).' },
   UNAVAILABLE: { fatal: false, retryable: true, summary: 'A dependency (store, embedder) is not available right now.' },

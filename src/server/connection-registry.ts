@@ -1,17 +1,30 @@
 /**
- * Accepts duplex streams as connections, enforces max_connections, and tracks
- * them for graceful shutdown. Knows nothing of TCP: tcp-listener.ts feeds it
- * sockets, unit tests feed it in-memory stream pairs.
+ * Accepts duplex streams as connections, enforces the connection caps, and
+ * tracks them for graceful shutdown. Knows nothing of TCP: tcp-listener.ts
+ * feeds it sockets, unit tests feed it in-memory stream pairs.
+ *
+ * Connections that have not yet sent a verified frame have their own small
+ * cap. When it (or max_connections) is reached, the oldest of them is closed
+ * to make room, so silent sockets can delay nobody for longer than it takes a
+ * real client to say hello, and never take an authenticated client's slot. A
+ * per-address limit would not do: every local agent is 127.0.0.1, and behind
+ * kube-proxy clients share addresses.
  */
 import type { Duplex } from 'node:stream';
 import { encodeFrame } from '../protocol/frame.ts';
 import { errorResponse } from '../protocol/messages.ts';
 import { wireError } from '../protocol/errors.ts';
-import { Connection, type ConnectionDeps } from './connection.ts';
+import { RETRY_AFTER_MS } from './admission.ts';
+import { Connection, type ConnectionDeps, type Diagnostic } from './connection.ts';
+
+/** How long a refused stream gets to read its diagnostic before it is destroyed. */
+const REFUSAL_LINGER_MS = 2000;
 
 export class ConnectionRegistry {
   private readonly deps: ConnectionDeps;
   private readonly live = new Set<Connection>();
+  /** In accept order: the first is the oldest. */
+  private readonly unauthenticated = new Set<Connection>();
 
   constructor(deps: ConnectionDeps) {
     this.deps = deps;
@@ -21,28 +34,45 @@ export class ConnectionRegistry {
     return this.live.size;
   }
 
+  get unauthenticatedCount(): number {
+    return this.unauthenticated.size;
+  }
+
   accept(stream: Duplex, remote: string): Connection | null {
     const { stats, log, config } = this.deps;
-    if (this.live.size >= config.server.max_connections) {
+    if (this.unauthenticated.size >= config.server.max_unauthenticated_connections) this.evictOldestUnauthenticated();
+    if (this.live.size >= config.server.max_connections && !this.evictOldestUnauthenticated()) {
       stats.connectionsRefused++;
       stats.rejectFrame('OVERLOADED');
       log.warn({ remote, max_connections: config.server.max_connections }, 'connection refused: max_connections reached');
       const now = (this.deps.now ?? Date.now)();
-      stream.end(encodeFrame('', null, errorResponse('', wireError('OVERLOADED', 'max_connections reached', { retryAfterMs: 1000 }), now)));
-      setTimeout(() => stream.destroy(), 2000).unref();
+      stream.end(encodeFrame('', null, errorResponse('', wireError('OVERLOADED', 'max_connections reached', { retryAfterMs: RETRY_AFTER_MS }), now)));
+      setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS).unref();
       return null;
     }
     const conn = new Connection(stream, this.deps, remote);
     this.live.add(conn);
+    this.unauthenticated.add(conn);
+    conn.whenAuthenticated(() => this.unauthenticated.delete(conn));
     stats.connectionsOpen++;
     stats.connectionsTotal++;
     log.info({ remote }, 'connection open');
     stream.once('close', () => {
       this.live.delete(conn);
+      this.unauthenticated.delete(conn);
       stats.connectionsOpen--;
       log.info({ remote }, 'connection closed');
     });
     return conn;
+  }
+
+  private evictOldestUnauthenticated(): boolean {
+    const oldest = this.unauthenticated.values().next().value;
+    if (!oldest) return false;
+    this.unauthenticated.delete(oldest);
+    this.deps.stats.connectionsEvicted++;
+    oldest.fatal('OVERLOADED', 'too many connections waiting to authenticate: the oldest was closed');
+    return true;
   }
 
   /** Waits until every connection has nothing in flight, or the deadline passes. */
@@ -59,12 +89,19 @@ export class ConnectionRegistry {
     }
   }
 
-  /** Ends every connection after its queued answers; destroys those still open after `graceMs`. */
-  async closeAll(graceMs: number): Promise<void> {
+  /**
+   * Closes every connection: answers in flight are sent, then `diagnostic`,
+   * then FIN; streams still open after `graceMs` are destroyed.
+   */
+  async closeAll(graceMs: number, diagnostic?: Diagnostic): Promise<void> {
     const closing = [...this.live];
-    for (const conn of closing) conn.end();
-    const deadline = Date.now() + graceMs;
-    while (closing.some((c) => !c.isClosed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const conn of closing) if (!conn.isClosed) conn.destroy();
+    for (const conn of closing) conn.close(diagnostic);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.all(closing.map((c) => c.whenClosed())), grace]);
+    clearTimeout(timer);
+    for (const conn of closing) if (conn.connectionState !== 'closed') conn.destroy();
   }
 }

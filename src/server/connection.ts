@@ -1,21 +1,36 @@
 /**
  * One client connection over any duplex byte stream (TCP in production,
- * in-memory pairs in unit tests). Implements PROTOCOL.md §4–§6: verify the tag
- * before decoding, check time and replay, dispatch, answer signed with the
- * request's key. Reading stops while too many requests are in flight or the
- * peer is not reading its answers, so nothing is buffered without bound.
+ * in-memory pairs in unit tests). Implements PROTOCOL.md §2–§6.
+ *
+ * States: open → closing → closed.
+ * - open: frames are read, authenticated, admitted and dispatched.
+ * - closing (idle, shutdown, the peer's FIN once its requests are answered):
+ *   nothing more is read or dispatched; answers to requests in flight are
+ *   still sent, then an optional diagnostic frame, then our FIN.
+ * - closed (a fatal protocol error, or the stream closed): nothing is sent.
+ *
+ * Flow control (§4.4): a request starts only while the in-flight limit allows
+ * and its answer fits the connection's and the global answer budgets; while a
+ * request waits, the socket is not read (TCP backpressure). A peer that does
+ * not read its answers is therefore not served, and buffers stay bounded.
+ *
+ * Before a connection has sent a frame that verifies (§2.3), its first frame
+ * may be at most preauth_max_frame_bytes, its bytes count against a small
+ * pre-authentication budget, and it must verify within handshake_timeout_ms.
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Keyring, LiveKey } from '../auth/keyring.ts';
-import { startsWithMap, unpackMessage } from '../protocol/codec.ts';
-import { FrameDecoder, type ByteBudget, type FramingError } from '../protocol/decoder.ts';
-import { CtxdProtocolError, ERROR_CODES, wireError, type ErrorCode } from '../protocol/errors.ts';
-import { encodeFrame, type RawFrame } from '../protocol/frame.ts';
-import { errorResponse, okResponse, parseRequest, type Body } from '../protocol/messages.ts';
-import { verifyTag } from '../protocol/signer.ts';
 import type { Config } from '../config/schema.ts';
+import { FrameDecoder, type ByteBudget, type FramingError } from '../protocol/decoder.ts';
+import { ERROR_CODES, wireError, type ErrorCode } from '../protocol/errors.ts';
+import { encodeFrame, type RawFrame } from '../protocol/frame.ts';
+import { errorResponse, okResponse, type Body, type Request } from '../protocol/messages.ts';
+import { admit, authenticate, decodeRequest, type AdmitDeps } from './admission.ts';
+import { ConnectionAnswerBudget, type GlobalAnswerBudget } from './answer-budget.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { FrameQueue } from './frame-queue.ts';
+import { toWireError } from './error-mapping.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import type { ServerStats } from './stats.ts';
@@ -27,72 +42,131 @@ export interface ConnectionDeps {
   /** Absent when rate limiting is off. */
   readonly rateLimiter?: RateLimiter | undefined;
   readonly dispatcher: Dispatcher;
-  readonly budget: ByteBudget;
+  /** Bytes of incomplete frames: before authentication, and after. */
+  readonly budgets: { readonly preauth: ByteBudget; readonly main: ByteBudget };
+  readonly answers: GlobalAnswerBudget;
+  /** Journals the id of an admitted mutating request (replay protection across restarts, §4.3). */
+  readonly journal?: ((kid: string, id: string, ts: number) => void) | undefined;
   readonly stats: ServerStats;
   readonly log: Logger;
   readonly isShuttingDown: () => boolean;
   readonly now?: () => number;
 }
 
-const DIAGNOSTIC_LINGER_MS = 2000;
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
+/** A peer that does not read must not keep the socket: destroy this long after our FIN. */
+const LINGER_MS = 2000;
+/** Upper bound of an answer's frame beyond its body: len, ver, kid, the envelope's other fields, tag. */
+const ANSWER_ENVELOPE_BYTES = 512;
+/** Room an error answer needs; a frame is not even looked at without it. */
+const ERROR_ANSWER_BYTES = 4096;
+
+interface Admitted {
+  readonly key: LiveKey;
+  readonly request: Request;
+}
+
+export interface Diagnostic {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retryAfterMs?: number;
+}
 
 export class Connection {
+  readonly remote: string;
   private readonly stream: Duplex;
   private readonly deps: ConnectionDeps;
   private readonly decoder: FrameDecoder;
   private readonly now: () => number;
   private readonly maxInflight: number;
-  readonly remote: string;
+  private readonly maxAnswerBody: number;
+  private readonly admitDeps: AdmitDeps;
+  private readonly answers: ConnectionAnswerBudget;
+  private readonly backlog = new FrameQueue<RawFrame>();
 
+  private state: ConnectionState = 'open';
+  private authenticated = false;
+  private onAuthenticated: (() => void) | null = null;
   private inflight = 0;
-  private backlog: RawFrame[] = [];
+  /** Admitted, waiting for answer room. */
+  private ready: Admitted | null = null;
   private outbox: Buffer[] = [];
   private flushScheduled = false;
-  private writeBlocked = false;
   private paused = false;
-  private closed = false;
+  private peerEnded = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private waitingForRoom = false;
+  private closeDiagnostic: Diagnostic | null = null;
+  private handshakeTimer: NodeJS.Timeout | null = null;
   private partialTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly drainWaiters: Array<() => void> = [];
+  private readonly closeWaiters: Array<() => void> = [];
 
   constructor(stream: Duplex, deps: ConnectionDeps, remote = 'stream') {
     this.stream = stream;
     this.deps = deps;
     this.remote = remote;
     this.now = deps.now ?? Date.now;
-    this.maxInflight = deps.config.server.max_inflight_per_connection;
-    this.decoder = new FrameDecoder({ maxFrameBytes: deps.config.protocol.max_frame_bytes, budget: deps.budget });
+    const { server, protocol } = deps.config;
+    this.maxInflight = server.max_inflight_per_connection;
+    this.maxAnswerBody = protocol.max_frame_bytes - ANSWER_ENVELOPE_BYTES;
+    this.decoder = new FrameDecoder({ maxFrameBytes: protocol.max_frame_bytes, maxFirstFrameBytes: server.preauth_max_frame_bytes, budget: deps.budgets.preauth });
+    this.admitDeps = { maxSkewMs: protocol.max_skew_ms, rateLimiter: deps.rateLimiter, replay: deps.replay, isShuttingDown: deps.isShuttingDown };
+    this.answers = new ConnectionAnswerBudget(deps.answers, server.answer_queue_bytes_per_connection);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('drain', () => {
-      this.writeBlocked = false;
-      this.updateReading();
-    });
     stream.on('error', (err) => this.deps.log.debug({ remote, err: err.message }, 'connection error'));
     stream.on('close', () => this.cleanup());
     stream.on('end', () => this.onPeerEnd());
-    const idleMs = deps.config.server.idle_timeout_ms;
-    if (idleMs > 0) this.idleTimer = setTimeout(() => this.onIdle(), idleMs);
+    this.handshakeTimer = setTimeout(() => this.fatal('BAD_FRAME', `no frame verified within handshake_timeout_ms (${server.handshake_timeout_ms}); send hello first`), server.handshake_timeout_ms);
+    if (server.idle_timeout_ms > 0) this.idleTimer = setTimeout(() => this.onIdle(), server.idle_timeout_ms);
   }
 
   get inflightCount(): number {
     return this.inflight;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
+  get connectionState(): ConnectionState {
+    return this.state;
   }
 
-  /** Resolves once nothing is in flight (used by graceful shutdown). */
+  get isAuthenticated(): boolean {
+    return this.authenticated;
+  }
+
+  /** Called once, when the first frame verifies (the registry stops counting it as unauthenticated). */
+  whenAuthenticated(callback: () => void): void {
+    this.onAuthenticated = callback;
+  }
+
+  /** Resolves once nothing is in flight (graceful shutdown waits for it). */
   whenDrained(): Promise<void> {
-    if (this.inflight === 0 && this.backlog.length === 0) return Promise.resolve();
+    if (this.inflight === 0) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Ends the connection after queued answers are written. */
-  end(): void {
-    if (this.closed) return;
-    this.flush();
-    this.stream.end();
+  /** Resolves once the stream has closed. */
+  whenClosed(): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /**
+   * Starts closing: nothing more is read or dispatched; answers to requests in
+   * flight are sent, then `diagnostic` (if any) as an unsigned frame, then FIN.
+   */
+  close(diagnostic?: Diagnostic): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.closeDiagnostic = diagnostic ?? null;
+    this.backlog.clear();
+    this.ready = null;
+    this.decoder.destroy();
+    this.clearTimers();
+    this.setPaused(true);
+    this.finishClosing();
   }
 
   destroy(): void {
@@ -100,123 +174,156 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.state !== 'open') return;
     this.deps.stats.bytesIn += chunk.length;
     this.idleTimer?.refresh();
     const { frames, error } = this.decoder.write(chunk);
     for (const frame of frames) this.backlog.push(frame);
     this.pump();
-    if (error) {
-      this.fatal(error.code, error.message);
-      return;
-    }
+    if (error) return this.fatal(error.code, error.message);
     this.armPartialDeadline(frames.length > 0);
     this.updateReading();
   }
 
-  /** Starts frames from the backlog while the in-flight limit allows. */
+  /** Starts what the limits allow: frames are admitted in order, each started once its answer fits. */
   private pump(): void {
-    let i = 0;
-    while (i < this.backlog.length && this.inflight < this.maxInflight && !this.closed) {
-      this.handleFrame(this.backlog[i++]!);
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
     }
-    this.backlog = i === this.backlog.length ? [] : this.backlog.slice(i);
-  }
-
-  private handleFrame(frame: RawFrame): void {
-    const key = this.deps.keyring.get(frame.kid);
-    if (!key) return this.fatal('UNKNOWN_KEY', `no live key has kid ${JSON.stringify(frame.kid)}`);
-    if (!verifyTag(key.signingKey, frame.signed, frame.tag)) return this.fatal('BAD_SIGNATURE', 'frame tag does not verify');
-
-    // The frame is authentic from here on: every answer is signed, the connection stays open.
-    if (!startsWithMap(frame.body)) return this.reject(key, '', new CtxdProtocolError('BAD_REQUEST', 'body is not a MessagePack map', { details: { field: '' } }));
-    let message: unknown;
+    this.pumping = true;
     try {
-      message = unpackMessage(frame.body);
-    } catch (e) {
-      return this.reject(key, '', new CtxdProtocolError('BAD_REQUEST', `body is not one valid MessagePack map: ${(e as Error).message.slice(0, 120)}`, { details: { field: '' } }));
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain && this.state === 'open');
+    } finally {
+      this.pumping = false;
     }
-    const parsed = parseRequest(message);
-    if ('error' in parsed) return this.reject(key, parsed.id, parsed.error);
-    const { id, ts, op, body } = parsed.request;
-
-    const now = this.now();
-    const skew = this.deps.config.protocol.max_skew_ms;
-    if (Math.abs(now - ts) > skew) {
-      return this.reject(key, id, new CtxdProtocolError('STALE_TIMESTAMP', `ts is ${now - ts} ms from the server clock; the limit is ±${skew} ms`, { details: { server_ts: now } }));
-    }
-    const waitMs = this.deps.rateLimiter?.take(key.kid, now) ?? 0;
-    if (waitMs > 0) return this.reject(key, id, new CtxdProtocolError('RATE_LIMITED', 'request rate limit for this key exceeded', { retryAfterMs: waitMs }));
-    const verdict = this.deps.replay.check(key.kid, id, now);
-    if (verdict === 'replay') return this.reject(key, id, new CtxdProtocolError('REPLAY', `id ${JSON.stringify(id)} was already used with this key`));
-    if (verdict === 'full') return this.reject(key, id, new CtxdProtocolError('OVERLOADED', 'replay window is full', { retryAfterMs: 1000 }));
-    if (this.deps.isShuttingDown()) return this.reject(key, id, new CtxdProtocolError('SHUTTING_DOWN', 'the server is shutting down', { retryAfterMs: 1000 }), op);
-
-    const timed = this.deps.stats.onRequestTimed;
-    const started = timed ? performance.now() : 0;
-    const done = timed && this.deps.dispatcher.has(op) ? () => timed(op, (performance.now() - started) / 1000) : undefined;
-    if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ remote: this.remote, kid: key.kid, op, id }, 'request');
-    let result: Body | Promise<Body>;
-    try {
-      result = this.deps.dispatcher.dispatch(op, body, key, id);
-    } catch (e) {
-      done?.();
-      return this.answerError(key, id, op, e);
-    }
-    if (result instanceof Promise) {
-      this.inflight++;
-      result.then(
-        (out) => this.answerOk(key, id, op, out),
-        (e: unknown) => this.answerError(key, id, op, e),
-      ).finally(() => {
-        done?.();
-        this.settle();
-      });
-    } else {
-      done?.();
-      this.answerOk(key, id, op, result);
-    }
-  }
-
-  private settle(): void {
-    this.inflight--;
-    if (this.backlog.length > 0) this.pump();
-    if (this.inflight === 0 && this.backlog.length === 0) {
-      for (const resolve of this.drainWaiters.splice(0)) resolve();
-    }
+    this.maybeFinishHalfClosed();
     this.updateReading();
   }
 
-  private answerOk(key: LiveKey, id: string, op: string, body: Body): void {
-    this.deps.stats.countRequest(this.opLabel(op), 'ok');
-    this.send(encodeFrame(key.kid, key.signingKey, okResponse(id, body, this.now())));
+  private pumpOnce(): void {
+    while (this.state === 'open' && this.inflight < this.maxInflight) {
+      if (!this.ready) {
+        if (this.backlog.length === 0) return;
+        if (this.answers.room(ERROR_ANSWER_BYTES, ERROR_ANSWER_BYTES) === 0) return this.waitForRoom();
+        this.ready = this.prepare(this.backlog.shift()!);
+        continue;
+      }
+      const need = this.deps.dispatcher.answerNeed(this.ready.request.op, this.maxAnswerBody);
+      const room = this.answers.room(need.min, need.max);
+      if (room === 0) return this.waitForRoom();
+      const admitted = this.ready;
+      this.ready = null;
+      this.start(admitted, room);
+    }
   }
 
-  private answerError(key: LiveKey, id: string, op: string, e: unknown): void {
-    let err: CtxdProtocolError;
-    if (e instanceof CtxdProtocolError) {
-      err = e;
-    } else {
-      this.deps.log.error({ remote: this.remote, op, err: e instanceof Error ? e.stack : String(e) }, 'handler failed');
-      err = new CtxdProtocolError('INTERNAL', 'internal error');
+  /** authenticate → decode → admit; null when the frame was answered (or was fatal). */
+  private prepare(frame: RawFrame): Admitted | null {
+    const auth = authenticate(frame, this.deps.keyring);
+    if ('fatal' in auth) {
+      this.fatal(auth.fatal, auth.message);
+      return null;
     }
-    this.deps.stats.countRequest(this.opLabel(op), err.code);
-    this.send(encodeFrame(key.kid, key.signingKey, errorResponse(id, err.toWire(), this.now())));
+    const { key } = auth;
+    if (!this.authenticated && !this.becomeAuthenticated()) return null;
+    const decoded = decodeRequest(frame);
+    if ('error' in decoded) {
+      this.reject(key, decoded.id, decoded.error.code, decoded.error.toWire());
+      return null;
+    }
+    const refusal = admit(key, decoded.request, this.admitDeps, this.now());
+    if (refusal) {
+      this.reject(key, decoded.request.id, refusal.code, refusal.toWire(), decoded.request.op);
+      return null;
+    }
+    return { key, request: decoded.request };
+  }
+
+  private becomeAuthenticated(): boolean {
+    this.authenticated = true;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    this.onAuthenticated?.();
+    this.onAuthenticated = null;
+    if (this.decoder.switchBudget(this.deps.budgets.main)) return true;
+    this.fatal('OVERLOADED', 'server buffer budget for incomplete frames is exhausted');
+    return false;
+  }
+
+  private start({ key, request }: Admitted, reserved: number): void {
+    const { id, op, ts, body } = request;
+    this.answers.charge(reserved);
+    this.inflight++;
+    if (this.deps.journal && this.deps.dispatcher.isMutating(op)) this.deps.journal(key.kid, id, ts);
+    const timed = this.deps.stats.onRequestTimed;
+    const started = timed ? performance.now() : 0;
+    if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ remote: this.remote, kid: key.kid, op, id }, 'request');
+    const finish = (outcome: { body: Body } | { error: unknown }) => {
+      if (timed && this.deps.dispatcher.has(op)) timed(op, (performance.now() - started) / 1000);
+      this.finish(key, id, op, reserved, outcome);
+    };
+    let result: Body | Promise<Body>;
+    try {
+      result = this.deps.dispatcher.dispatch(op, body, key, id, reserved);
+    } catch (error) {
+      return finish({ error });
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (out) => finish({ body: out }),
+        (error: unknown) => finish({ error }),
+      );
+    } else {
+      finish({ body: result });
+    }
+  }
+
+  /** Answers a started request. Never throws: an answer that cannot be encoded becomes INTERNAL. */
+  private finish(key: LiveKey, id: string, op: string, reserved: number, outcome: { body: Body } | { error: unknown }): void {
+    this.answers.release(reserved);
+    this.inflight--;
+    try {
+      const label = this.deps.dispatcher.has(op) ? op : '_unknown';
+      let frame: Buffer | null = null;
+      if ('body' in outcome) {
+        try {
+          frame = encodeFrame(key.kid, key.signingKey, okResponse(id, outcome.body, this.now()));
+          if (frame.length - 4 > this.deps.config.protocol.max_frame_bytes) throw new Error(`answer of ${frame.length} bytes exceeds max_frame_bytes`);
+          this.deps.stats.countRequest(label, 'ok');
+        } catch (e) {
+          frame = null;
+          outcome = { error: e };
+        }
+      }
+      if (!frame) {
+        const err = toWireError((outcome as { error: unknown }).error);
+        if (err.code === 'INTERNAL') this.deps.log.error({ remote: this.remote, op, id, err: describe((outcome as { error: unknown }).error) }, 'request failed');
+        this.deps.stats.countRequest(label, err.code);
+        frame = encodeFrame(key.kid, key.signingKey, errorResponse(id, err, this.now()));
+      }
+      this.send(frame);
+    } catch (e) {
+      this.deps.log.error({ remote: this.remote, op, id, err: describe(e) }, 'could not answer a request');
+    }
+    if (this.inflight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    if (this.state === 'closing') this.finishClosing();
+    else this.pump();
   }
 
   /** A request refused before dispatch: counted as a rejected frame, answered signed. */
-  private reject(key: LiveKey, id: string, err: CtxdProtocolError, op?: string): void {
-    this.deps.stats.rejectFrame(err.code);
-    this.deps.log.info({ remote: this.remote, kid: key.kid, code: err.code, op }, 'request rejected');
-    this.send(encodeFrame(key.kid, key.signingKey, errorResponse(id, err.toWire(), this.now())));
-  }
-
-  private opLabel(op: string): string {
-    return this.deps.dispatcher.has(op) ? op : '_unknown';
+  private reject(key: LiveKey, id: string, code: ErrorCode, error: ReturnType<typeof wireError>, op?: string): void {
+    this.deps.stats.rejectFrame(code);
+    this.deps.log.info({ remote: this.remote, kid: key.kid, code, op }, 'request rejected');
+    this.send(encodeFrame(key.kid, key.signingKey, errorResponse(id, error, this.now())));
   }
 
   private send(frame: Buffer): void {
-    if (this.closed) return;
+    if (this.state === 'closed') return;
+    this.answers.charge(frame.length);
     this.outbox.push(frame);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -227,24 +334,36 @@ export class Connection {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.closed || this.outbox.length === 0) return;
+    if (this.state === 'closed' || this.outbox.length === 0) return;
     const out = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
     this.outbox = [];
     this.deps.stats.bytesOut += out.length;
     this.idleTimer?.refresh();
-    if (!this.stream.write(out)) {
-      this.writeBlocked = true;
-      this.updateReading();
-    }
+    // The bytes stay charged until the kernel has taken them.
+    this.stream.write(out, () => this.answers.release(out.length));
   }
 
+  private waitForRoom(): void {
+    if (this.waitingForRoom) return;
+    this.waitingForRoom = true;
+    this.deps.answers.waitForRoom(this.onRoom);
+  }
+
+  private readonly onRoom = (): void => {
+    this.waitingForRoom = false;
+    if (this.state === 'open') this.pump();
+  };
+
   private updateReading(): void {
-    if (this.closed) return;
-    const shouldPause = this.writeBlocked || this.backlog.length > 0 || this.inflight >= this.maxInflight;
-    if (shouldPause && !this.paused) {
+    if (this.state !== 'open') return;
+    this.setPaused(this.backlog.length > 0 || this.ready !== null || this.inflight >= this.maxInflight);
+  }
+
+  private setPaused(pause: boolean): void {
+    if (pause && !this.paused) {
       this.paused = true;
       this.stream.pause();
-    } else if (!shouldPause && this.paused) {
+    } else if (!pause && this.paused) {
       this.paused = false;
       this.stream.resume();
     }
@@ -263,53 +382,82 @@ export class Connection {
   }
 
   private onIdle(): void {
-    if (this.closed) return;
+    if (this.state !== 'open') return;
     if (this.inflight > 0 || this.decoder.hasPartialFrame) {
       this.idleTimer?.refresh();
       return;
     }
     this.deps.log.info({ remote: this.remote }, 'closing idle connection');
-    this.end();
+    this.close();
   }
 
   private onPeerEnd(): void {
-    // The peer will send nothing more; answer what is in flight, then close our side.
-    if (this.inflight === 0) this.end();
-    else void this.whenDrained().then(() => this.end());
+    // Half-close: the peer sends nothing more but still reads. Answer what it sent, then close.
+    this.peerEnded = true;
+    this.maybeFinishHalfClosed();
+  }
+
+  private maybeFinishHalfClosed(): void {
+    if (this.peerEnded && this.state === 'open' && this.inflight === 0 && this.backlog.length === 0 && !this.ready) this.close();
+  }
+
+  /** In closing: once nothing is in flight, the queued answers, the diagnostic, then FIN. */
+  private finishClosing(): void {
+    if (this.state !== 'closing' || this.inflight > 0) return;
+    this.flush();
+    const diag = this.closeDiagnostic;
+    if (diag) {
+      const frame = encodeFrame('', null, errorResponse('', wireError(diag.code, diag.message, { retryAfterMs: diag.retryAfterMs }), this.now()));
+      this.deps.stats.bytesOut += frame.length;
+      this.stream.end(frame);
+    } else {
+      this.stream.end();
+    }
+    setTimeout(() => this.stream.destroy(), LINGER_MS).unref();
   }
 
   /**
    * Connection-fatal errors (PROTOCOL.md §6.1): one unsigned diagnostic frame
-   * with kid_len 0, a zero tag and id "", then close.
+   * with kid_len 0, a zero tag and id "", then close. Answers of requests
+   * still in flight are dropped.
    */
   fatal(code: ErrorCode | FramingError['code'], message: string): void {
-    if (this.closed) return;
+    if (this.state === 'closed') return;
     this.deps.stats.rejectFrame(code);
     this.deps.log.info({ remote: this.remote, code, fatal: ERROR_CODES[code].fatal }, 'connection closed by protocol error');
     this.flush();
     const frame = encodeFrame('', null, errorResponse('', wireError(code, message), this.now()));
-    this.closed = true;
-    this.decoder.destroy();
-    this.backlog = [];
-    this.clearTimers();
+    this.state = 'closed';
+    this.release();
     this.deps.stats.bytesOut += frame.length;
     this.stream.end(frame);
-    // A peer that does not read must not keep the socket: destroy after a short linger.
-    setTimeout(() => this.stream.destroy(), DIAGNOSTIC_LINGER_MS).unref();
+    setTimeout(() => this.stream.destroy(), LINGER_MS).unref();
   }
 
   private clearTimers(): void {
-    if (this.partialTimer) clearTimeout(this.partialTimer);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.partialTimer = this.idleTimer = null;
+    for (const t of [this.handshakeTimer, this.partialTimer, this.idleTimer]) if (t) clearTimeout(t);
+    this.handshakeTimer = this.partialTimer = this.idleTimer = null;
+  }
+
+  /** Gives back every buffer and budget this connection holds. */
+  private release(): void {
+    this.decoder.destroy();
+    this.backlog.clear();
+    this.ready = null;
+    this.outbox = [];
+    this.clearTimers();
+    this.answers.releaseAll();
+    this.deps.answers.forget(this.onRoom);
   }
 
   private cleanup(): void {
-    this.closed = true;
-    this.decoder.destroy();
-    this.backlog = [];
-    this.outbox = [];
-    this.clearTimers();
+    this.state = 'closed';
+    this.release();
     for (const resolve of this.drainWaiters.splice(0)) resolve();
+    for (const resolve of this.closeWaiters.splice(0)) resolve();
   }
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? (e.stack ?? e.message) : String(e);
 }

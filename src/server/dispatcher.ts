@@ -9,6 +9,7 @@ import type { Principal } from '../auth/keyring.ts';
 import type { Role } from '../auth/keyring-file.ts';
 import { CtxdProtocolError } from '../protocol/errors.ts';
 import type { Body } from '../protocol/messages.ts';
+import { TENANT_PATTERN_SOURCE } from '../domain/tenant.ts';
 import { schemaError } from './validation.ts';
 
 export interface RequestContext {
@@ -16,7 +17,18 @@ export interface RequestContext {
   /** The tenant the request acts on: the key's own, or the body's `tenant` for an admin key. */
   readonly tenant: string;
   readonly requestId: string;
+  /**
+   * Bytes the answer body may take (PROTOCOL.md §4.4): never more than fits in
+   * max_frame_bytes, less while the peer has unread answers queued. Elastic ops
+   * (list, retrieve) cut their answer to it; others reserve their bound.
+   */
+  readonly maxAnswerBytes: number;
 }
+
+/** The answer bound of ops that declare none: small fixed-shape answers. */
+export const SMALL_ANSWER_BYTES = 16 * 1024;
+/** The least room an elastic op is started with. */
+export const ELASTIC_MIN_ANSWER_BYTES = 64 * 1024;
 
 export interface OpHandler<B = Body> {
   readonly op: string;
@@ -24,7 +36,21 @@ export interface OpHandler<B = Body> {
   readonly role: Role;
   /** JSON schema of the body; `tenant` is accepted on every op and handled here. */
   readonly schema: Record<string, unknown>;
+  /**
+   * Most bytes the answer body can take, reserved before the op starts
+   * (default SMALL_ANSWER_BYTES); elastic ops start with at least `min` and
+   * fit their answer to the room they get (ctx.maxAnswerBytes).
+   */
+  readonly answerBytes?: number | { readonly elastic: true; readonly min: number };
+  /** Changes data: its request id is journaled so a replay is refused after a restart too (§4.3). */
+  readonly mutating?: boolean;
   handle(body: B, ctx: RequestContext): Body | Promise<Body>;
+}
+
+/** The room an op needs before it may start: at least `min`, at most `max` bytes of answer. */
+export interface AnswerNeed {
+  readonly min: number;
+  readonly max: number;
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true, strictRequired: false, allowUnionTypes: true, coerceTypes: false, useDefaults: false });
@@ -39,7 +65,7 @@ export class Dispatcher {
 
   register(handler: OpHandler<never>): this {
     if (this.table.has(handler.op)) throw new Error(`op ${handler.op} registered twice`);
-    const schema = { ...handler.schema, properties: { ...(handler.schema.properties as object), tenant: { type: 'string', minLength: 1, maxLength: 64 } } };
+    const schema = { ...handler.schema, properties: { ...(handler.schema.properties as object), tenant: { type: 'string', pattern: TENANT_PATTERN_SOURCE } } };
     this.table.set(handler.op, { handler: handler as unknown as OpHandler, validate: ajv.compile(schema) });
     return this;
   }
@@ -52,8 +78,20 @@ export class Dispatcher {
     return [...this.table.keys()];
   }
 
+  isMutating(op: string): boolean {
+    return this.table.get(op)?.handler.mutating === true;
+  }
+
+  /** Answer room `op` needs; `maxBody` is the most any answer body may take. Unknown ops answer an error: small. */
+  answerNeed(op: string, maxBody: number): AnswerNeed {
+    const bound = this.table.get(op)?.handler.answerBytes ?? SMALL_ANSWER_BYTES;
+    if (typeof bound === 'object') return { min: Math.min(Math.max(bound.min, ELASTIC_MIN_ANSWER_BYTES), maxBody), max: maxBody };
+    const n = Math.min(bound, maxBody);
+    return { min: n, max: n };
+  }
+
   /** Runs one request; throws CtxdProtocolError for anything the caller must answer as an error. */
-  dispatch(op: string, body: Body, principal: Principal, requestId: string): Body | Promise<Body> {
+  dispatch(op: string, body: Body, principal: Principal, requestId: string, maxAnswerBytes: number): Body | Promise<Body> {
     const entry = this.table.get(op);
     if (!entry) throw new CtxdProtocolError('UNKNOWN_OP', `unknown op ${JSON.stringify(op)}`, { details: { op } });
     const { handler, validate } = entry;
@@ -67,7 +105,10 @@ export class Dispatcher {
     if (body.tenant !== undefined) {
       if (principal.role !== 'admin') throw new CtxdProtocolError('FORBIDDEN', 'only an admin key may act on another tenant', { details: { field: 'body.tenant' } });
       tenant = body.tenant as string;
+      // Handlers see only their op's own fields (an admin's `{id, tenant}` is not an update with a change).
+      const { tenant: _, ...own } = body;
+      body = own;
     }
-    return handler.handle(body, { principal, tenant, requestId });
+    return handler.handle(body, { principal, tenant, requestId, maxAnswerBytes });
   }
 }

@@ -3,64 +3,90 @@
  *
  * A request is accepted only with `ts` within ±skew of the server clock, so an
  * id must be remembered until its ts + skew has passed: up to 2 × skew after
- * it arrives. Ids live in three generations of `skew` ms each; the oldest is
- * dropped whole on rotation, so every id is kept between 2 and 3 × skew and
- * eviction costs nothing per request. Memory is capped: past `maxIds` the
- * guard answers "full" (the daemon sends OVERLOADED) instead of forgetting ids
- * that could still be replayed.
+ * it arrives. Each key's ids live in three generations of `skew` ms; the
+ * oldest is dropped whole on rotation, so every id is kept between 2 and
+ * 3 × skew and eviction costs nothing per request.
+ *
+ * Memory is capped per key: past `maxIdsPerKey` that key alone is answered
+ * "full" (the daemon sends OVERLOADED) instead of forgetting ids that could
+ * still be replayed. One key flooding can neither evict nor block another
+ * key's ids. Total memory is at most keys × maxIdsPerKey ids; with the default
+ * rate limit a key cannot even reach its cap (rate × 3 × skew + burst).
  */
 export type ReplayVerdict = 'fresh' | 'replay' | 'full';
 
-class Generation {
-  private readonly byKid = new Map<string, Set<string>>();
-  size = 0;
+class KeyWindow {
+  generations: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  generationStart: number;
 
-  has(kid: string, id: string): boolean {
-    return this.byKid.get(kid)?.has(id) ?? false;
-  }
-
-  add(kid: string, id: string): void {
-    let ids = this.byKid.get(kid);
-    if (!ids) this.byKid.set(kid, (ids = new Set()));
-    ids.add(id);
-    this.size++;
-  }
-}
-
-export class ReplayGuard {
-  private readonly generationMs: number;
-  private readonly maxIds: number;
-  /** Per generation, the ids seen per key (no string building on the hot path). */
-  private generations: [Generation, Generation, Generation] = [new Generation(), new Generation(), new Generation()];
-  private generationStart: number;
-
-  constructor(opts: { skewMs: number; maxIds: number; now: number }) {
-    this.generationMs = opts.skewMs;
-    this.maxIds = opts.maxIds;
-    this.generationStart = opts.now;
+  constructor(now: number) {
+    this.generationStart = now;
   }
 
   get size(): number {
     return this.generations[0].size + this.generations[1].size + this.generations[2].size;
   }
 
+  has(id: string): boolean {
+    const [a, b, c] = this.generations;
+    return a.has(id) || b.has(id) || c.has(id);
+  }
+
+  rotate(now: number, generationMs: number): void {
+    const elapsed = now - this.generationStart;
+    if (elapsed < generationMs) return;
+    const steps = Math.floor(elapsed / generationMs);
+    for (let i = 0; i < Math.min(3, steps); i++) {
+      const [current, previous] = this.generations;
+      this.generations = [new Set(), current, previous];
+    }
+    this.generationStart += steps * generationMs;
+  }
+}
+
+export class ReplayGuard {
+  private readonly generationMs: number;
+  private readonly maxIdsPerKey: number;
+  private readonly windows = new Map<string, KeyWindow>();
+
+  constructor(opts: { skewMs: number; maxIdsPerKey: number }) {
+    this.generationMs = opts.skewMs;
+    this.maxIdsPerKey = opts.maxIdsPerKey;
+  }
+
+  /** Ids remembered across all keys (for metrics). */
+  get size(): number {
+    let n = 0;
+    for (const w of this.windows.values()) n += w.size;
+    return n;
+  }
+
   check(kid: string, id: string, now: number): ReplayVerdict {
-    this.rotate(now);
-    const [current, previous, oldest] = this.generations;
-    if (current.has(kid, id) || previous.has(kid, id) || oldest.has(kid, id)) return 'replay';
-    if (this.size >= this.maxIds) return 'full';
-    current.add(kid, id);
+    let w = this.windows.get(kid);
+    if (!w) this.windows.set(kid, (w = new KeyWindow(now)));
+    w.rotate(now, this.generationMs);
+    if (w.has(id)) return 'replay';
+    if (w.size >= this.maxIdsPerKey) return 'full';
+    w.generations[0].add(id);
     return 'fresh';
   }
 
-  private rotate(now: number): void {
-    const elapsed = now - this.generationStart;
-    if (elapsed < this.generationMs) return;
-    const steps = Math.min(3, Math.floor(elapsed / this.generationMs));
-    for (let i = 0; i < steps; i++) {
-      const [current, previous] = this.generations;
-      this.generations = [new Generation(), current, previous];
+  /**
+   * Ids accepted before a restart (from the request journal): remembered as if
+   * they had just arrived, which keeps them at least 2 × skew, longer than
+   * their ts can stay acceptable.
+   */
+  preload(kid: string, id: string, now: number): void {
+    let w = this.windows.get(kid);
+    if (!w) this.windows.set(kid, (w = new KeyWindow(now)));
+    w.generations[0].add(id);
+  }
+
+  /** Drops windows of keys that sent nothing for 3 × skew (called now and then). */
+  sweep(now: number): void {
+    for (const [kid, w] of this.windows) {
+      w.rotate(now, this.generationMs);
+      if (w.size === 0) this.windows.delete(kid);
     }
-    this.generationStart += Math.floor(elapsed / this.generationMs) * this.generationMs;
   }
 }

@@ -9,6 +9,8 @@ export class ServerStats {
   connectionsOpen = 0;
   connectionsTotal = 0;
   connectionsRefused = 0;
+  /** Unauthenticated connections closed to make room for new ones. */
+  connectionsEvicted = 0;
   bytesIn = 0;
   bytesOut = 0;
   /** Frames rejected before dispatch, by error code. */

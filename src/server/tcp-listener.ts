@@ -6,7 +6,8 @@ export class TcpListener {
   private readonly server: Server;
 
   constructor(registry: ConnectionRegistry) {
-    this.server = createServer({ noDelay: true, keepAlive: true }, (socket) => {
+    // allowHalfOpen: a peer that sends FIN after its requests still gets their answers (PROTOCOL.md §4.4).
+    this.server = createServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => {
       registry.accept(socket, `${socket.remoteAddress}:${socket.remotePort}`);
     });
   }

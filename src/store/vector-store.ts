@@ -23,6 +23,12 @@ export interface TenantStats {
   readonly sessions: number;
 }
 
+/** What a tenant holds now: every record still stored (expired ones awaiting GC included) and their text's bytes. */
+export interface TenantUsage {
+  readonly contexts: number;
+  readonly textBytes: number;
+}
+
 export interface StoreHealth {
   readonly ok: boolean;
   readonly detail: string;
@@ -58,4 +64,6 @@ export interface VectorStore {
   stats(tenant: string, now: number): Promise<TenantStats>;
   /** Tenants that have any record (GC walks them). */
   tenants(): Promise<string[]>;
+  /** A tenant's usage for quotas, in O(1) (called on every write): backends keep it as counters. */
+  usage(tenant: string): TenantUsage;
 }

@@ -121,6 +121,26 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    it('keeps per-tenant usage (records and text bytes) through every kind of write', async () => {
+      let s = await factory.open();
+      expect(s.usage('a')).toEqual({ contexts: 0, textBytes: 0 });
+      const one = makeRecord({ tenant: 'a', text: 'one two', level: 1, session: 's1' });
+      const two = makeRecord({ tenant: 'a', text: 'three', level: 2, session: 's1', expiresAt: Date.now() - 1 });
+      await s.upsert([one, two, makeRecord({ tenant: 'b', text: 'four' })]);
+      expect(s.usage('a')).toEqual({ contexts: 2, textBytes: 12 });
+      await s.upsert([{ ...one, text: 'one two and more', version: 2 }]);
+      expect(s.usage('a')).toEqual({ contexts: 2, textBytes: 21 });
+      await s.patch('a', one.id, { text: 'é', level: 3 });
+      expect(s.usage('a')).toEqual({ contexts: 2, textBytes: 7 });
+      s = await factory.reopen(s);
+      // Expired records still count until GC deletes them: they still take room.
+      expect(s.usage('a')).toEqual({ contexts: 2, textBytes: 7 });
+      await s.delete('a', [two.id]);
+      expect(s.usage('a')).toEqual({ contexts: 1, textBytes: 2 });
+      expect(s.usage('b')).toEqual({ contexts: 1, textBytes: 4 });
+      await s.close();
+    });
+
     it('keeps everything across a close and reopen', async () => {
       let s = await factory.open();
       const recs = Array.from({ length: 50 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i), level: ((i % 3) + 1) as 1 | 2 | 3 }));

@@ -232,6 +232,8 @@ describe('limits and keys', () => {
     const small = await startDaemon({ args: ['--set', 'server.max_connections=2'] });
     const a = await small.client();
     const b = await small.client();
+    // Authenticated connections keep their slots: only unauthenticated ones are closed to make room.
+    await Promise.all([a.ping(), b.ping()]);
     const peer = await RawPeer.open(small.port);
     const f = await peer.frame(0);
     expect(f.message).toMatchObject({ id: '', ok: false, error: { code: 'OVERLOADED', retryable: true } });
@@ -242,7 +244,8 @@ describe('limits and keys', () => {
   });
 
   it('RATE_LIMITED with retry_after_ms once a key exceeds its rate', async () => {
-    const limited = await startDaemon({ args: ['--set', 'server.rate_limit_rps=5', '--set', 'server.rate_limit_burst=3'] });
+    // A burst of 4: the client's own hello on connect, then three pings.
+    const limited = await startDaemon({ args: ['--set', 'server.rate_limit_rps=5', '--set', 'server.rate_limit_burst=4'] });
     const c = await limited.client();
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => c.ping()));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);

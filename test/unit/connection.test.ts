@@ -7,6 +7,8 @@ import { defaultConfig } from '../../src/config/load.ts';
 import { unpackMessage } from '../../src/protocol/codec.ts';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { SharedByteBudget } from '../../src/server/byte-budget.ts';
+import { GlobalAnswerBudget } from '../../src/server/answer-budget.ts';
+import type { Config } from '../../src/config/schema.ts';
 import { Connection } from '../../src/server/connection.ts';
 import { Dispatcher } from '../../src/server/dispatcher.ts';
 import { pingHandler } from '../../src/server/handlers/ping.ts';
@@ -17,9 +19,9 @@ import { requestFrame } from '../helpers/raw-socket.ts';
 const secret = Buffer.alloc(32, 3);
 const kid = 'unit';
 
-function setup(maxInflight: number) {
+function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
   const base = defaultConfig();
-  const config = { ...base, server: { ...base.server, max_inflight_per_connection: maxInflight } };
+  const config = { ...base, server: { ...base.server, max_inflight_per_connection: maxInflight, ...server } };
   const gates: Array<() => void> = [];
   const started: string[] = [];
   const dispatcher = new Dispatcher().register(pingHandler()).register({
@@ -31,25 +33,34 @@ function setup(maxInflight: number) {
         started.push(String(body.n));
         gates.push(() => resolve({ n: body.n }));
       }),
+  }).register({
+    op: 'exotic',
+    role: 'agent',
+    schema: { type: 'object' },
+    // A handler bug: a value outside the wire model must become INTERNAL, never a crash or a packed typed array.
+    handle: () => ({ v: new Float64Array(4) }),
   });
   const [serverSide, clientSide] = duplexPair();
   const stats = new ServerStats();
   const conn = new Connection(serverSide, {
     config,
     keyring: new Keyring([{ kid, secret, tenant: 't', role: 'agent' }]),
-    replay: new ReplayGuard({ skewMs: 30_000, maxIds: 10_000, now: Date.now() }),
+    replay: new ReplayGuard({ skewMs: 30_000, maxIdsPerKey: 10_000 }),
     dispatcher,
-    budget: new SharedByteBudget(1 << 20),
+    budgets: { preauth: new SharedByteBudget(1 << 20), main: new SharedByteBudget(1 << 20) },
+    answers: new GlobalAnswerBudget(config.server.answer_queue_bytes_total),
     stats,
     log: pino({ level: 'silent' }),
     isShuttingDown: () => false,
   });
   const answers: Array<Record<string, any>> = [];
+  let ended = false;
+  clientSide.on('end', () => (ended = true));
   const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20, acceptDiagnostics: true });
   clientSide.on('data', (chunk: Buffer) => {
     for (const f of decoder.write(chunk).frames) answers.push(unpackMessage(f.body) as Record<string, any>);
   });
-  return { conn, clientSide, gates, started, answers, stats };
+  return { conn, clientSide, gates, started, answers, stats, ended: () => ended };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 20));
@@ -84,7 +95,7 @@ describe('Connection', () => {
   });
 
   it('stops reading while the peer does not read its answers, and loses nothing when it does', async () => {
-    const { clientSide, stats } = setup(64);
+    const { clientSide, stats } = setup(64, { answer_queue_bytes_per_connection: 64 * 1024 });
     clientSide.pause();
     const frames = Array.from({ length: 4000 }, (_, i) => requestFrame(kid, secret, { id: `w${i}` }));
     // Sent in batches across ticks, as TCP delivers them, so the server flushes between batches.
@@ -105,5 +116,57 @@ describe('Connection', () => {
     clientSide.resume();
     for (let i = 0; i < 100 && answered.size < frames.length; i++) await tick();
     expect(answered.size).toBe(frames.length);
+  });
+
+  it('answers every request of a peer that half-closes after sending', async () => {
+    const { clientSide, gates, answers, ended } = setup(4);
+    clientSide.end(Buffer.concat([requestFrame(kid, secret, { id: 'h1', op: 'slow', body: { n: 1 } }), requestFrame(kid, secret, { id: 'h2' })]));
+    await tick();
+    expect(ended()).toBe(false);
+    gates.shift()!();
+    await tick();
+    expect(answers.map((a) => a.id).sort()).toEqual(['h1', 'h2']);
+    expect(ended()).toBe(true);
+  });
+
+  it('dispatches nothing once closing, but answers what is in flight, then sends the diagnostic', async () => {
+    const { conn, clientSide, gates, started, answers } = setup(4);
+    clientSide.write(requestFrame(kid, secret, { id: 'c1', op: 'slow', body: { n: 1 } }));
+    await tick();
+    conn.close({ code: 'SHUTTING_DOWN', message: 'bye' });
+    clientSide.write(requestFrame(kid, secret, { id: 'c2', op: 'slow', body: { n: 2 } }));
+    await tick();
+    expect(started).toEqual(['1']);
+    gates.shift()!();
+    await tick();
+    expect(answers.map((a) => a.id)).toEqual(['c1', '']);
+    expect(answers[1]!.error.code).toBe('SHUTTING_DOWN');
+  });
+
+  it('answers INTERNAL with the request id when an answer cannot be encoded', async () => {
+    const { clientSide, answers } = setup(4);
+    clientSide.write(requestFrame(kid, secret, { id: 'x1', op: 'exotic' }));
+    await tick();
+    expect(answers).toEqual([expect.objectContaining({ id: 'x1', ok: false, error: expect.objectContaining({ code: 'INTERNAL' }) })]);
+  });
+
+  it('closes a connection that sends no verified frame within the handshake deadline', async () => {
+    const { answers, ended } = setup(4, { handshake_timeout_ms: 100 });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(answers).toEqual([expect.objectContaining({ id: '', error: expect.objectContaining({ code: 'BAD_FRAME' }) })]);
+    expect(ended()).toBe(true);
+  });
+
+  it('refuses a first frame above preauth_max_frame_bytes before buffering it, but not a later one', async () => {
+    const big = requestFrame(kid, secret, { id: 'big', op: 'slow', body: { n: 1, pad: 'x'.repeat(100_000) } });
+    const first = setup(4);
+    first.clientSide.write(big.subarray(0, 6));
+    await tick();
+    expect(first.answers[0]!.error.code).toBe('FRAME_TOO_LARGE');
+    const second = setup(4);
+    second.clientSide.write(Buffer.concat([requestFrame(kid, secret, { id: 'hi' }), big]));
+    await tick();
+    expect(second.answers.map((a) => a.id)).toEqual(['hi']);
+    expect(second.started).toEqual(['1']);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { defaultKeyringPath, generateKey, readKeyringFile, writeKeyringFile, type KeyRecord, type Role } from '../../auth/keyring-file.ts';
+import { isTenantName } from '../../domain/tenant.ts';
 import { EXIT, UsageError, print, reportError, showHelp, type Env } from '../common.ts';
 
 export const help = `Usage: ctxd keys create [--tenant T] [--role agent|admin] [--kid KID]
@@ -42,7 +43,7 @@ export async function run(argv: string[], env: Env): Promise<number> {
         const role = (values.role ?? 'agent') as Role;
         if (role !== 'agent' && role !== 'admin') throw new UsageError('--role must be agent or admin');
         const tenant = values.tenant ?? 'default';
-        if (!NAME.test(tenant)) throw new UsageError('--tenant must be 1..64 characters of [A-Za-z0-9._-]');
+        if (!isTenantName(tenant)) throw new UsageError('--tenant must be 1..64 characters of [A-Za-z0-9._-], starting with a letter or digit');
         const key = { ...generateKey(tenant, role), ...(values.kid && { kid: values.kid }) };
         if (!NAME.test(key.kid)) throw new UsageError('--kid must be 1..64 characters of [A-Za-z0-9._-]');
         if (keys.some((k) => k.kid === key.kid)) throw new UsageError(`a key ${key.kid} already exists`);

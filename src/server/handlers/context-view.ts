@@ -1,6 +1,16 @@
 /** A context as the wire shows it (PROTOCOL.md §7.3): snake_case, integers as integers. */
 import type { ContextDoc } from '../../domain/context.ts';
 import type { RetrievedContext } from '../../engine/types.ts';
+import type { Config } from '../../config/schema.ts';
+
+/**
+ * Most bytes one context takes on the wire: its text, its metadata (MessagePack
+ * can take up to 3× the JSON size a float like 0.5 needs), 64 tags of up to 128
+ * four-byte characters, and the fixed fields.
+ */
+export function contextAnswerBytes(config: Pick<Config, 'engine'>): number {
+  return config.engine.max_text_bytes + 3 * config.engine.max_metadata_bytes + 64 * (128 * 4 + 5) + 1024;
+}
 
 /** Millisecond times exceed 32 bits: BigInts here make them int64 on the wire without a copy later (PROTOCOL.md §3). */
 const ms = (t: number): bigint => BigInt(t);

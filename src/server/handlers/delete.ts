@@ -9,6 +9,7 @@ export function deleteHandler(engine: ContextEngine): OpHandler<{ id: string }> 
   return {
     op: 'delete',
     role: 'agent',
+    mutating: true,
     schema: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: contextId } },
     handle: async (body, ctx) => ({ deleted: await engine.delete(ctx.tenant, body.id) }),
   };
@@ -18,6 +19,7 @@ export function deleteWhereHandler(engine: ContextEngine): OpHandler<ContextFilt
   return {
     op: 'delete_where',
     role: 'agent',
+    mutating: true,
     schema: {
       type: 'object',
       additionalProperties: false,
@@ -33,6 +35,7 @@ export function clearHandler(engine: ContextEngine): OpHandler<{ level: Level; s
   return {
     op: 'clear',
     role: 'agent',
+    mutating: true,
     schema: { type: 'object', additionalProperties: false, required: ['level'], properties: { level, session: name } },
     handle: async (body, ctx) => ({ deleted: await engine.clear(ctx.tenant, body.level, body.session) }),
   };

@@ -4,13 +4,18 @@ import type { ContextEngine } from '../../engine/context-engine.ts';
 import type { RetrieveInput } from '../../engine/types.ts';
 import { badRequest } from '../../protocol/errors.ts';
 import type { OpHandler } from '../dispatcher.ts';
-import { retrievedView } from './context-view.ts';
+import { contextAnswerBytes, retrievedView } from './context-view.ts';
+import { packedSize } from '../../protocol/codec.ts';
+
+/** Bound of a retrieve answer without its contexts: level receipts, set_id, degraded, took_ms. */
+const RETRIEVE_FIXED_BYTES = 1024;
 import { level, name, tags, timestamp, where } from './schemas.ts';
 
 export function retrieveHandler(engine: ContextEngine, config: Config): OpHandler<RetrieveInput> {
   return {
     op: 'retrieve',
     role: 'agent',
+    answerBytes: { elastic: true, min: contextAnswerBytes(config) },
     schema: {
       type: 'object',
       additionalProperties: false,
@@ -37,7 +42,8 @@ export function retrieveHandler(engine: ContextEngine, config: Config): OpHandle
       if (body.since !== undefined && body.until !== undefined && body.since > body.until) {
         throw badRequest('body.since', 'body.since is after body.until');
       }
-      const r = await engine.retrieve(ctx.tenant, body);
+      // The receipts and fixed fields take little; contexts get the rest of the room.
+      const r = await engine.retrieve(ctx.tenant, body, { maxBytes: ctx.maxAnswerBytes - RETRIEVE_FIXED_BYTES, sizeOf: (c) => packedSize(retrievedView(c)) });
       const levels: Record<string, unknown> = {};
       for (const [l, receipt] of Object.entries(r.levels)) levels[l] = { ...receipt };
       return {

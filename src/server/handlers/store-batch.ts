@@ -12,6 +12,8 @@ import { schemaError } from '../validation.ts';
 import { checkStoreInput, storeItemSchema } from './schemas.ts';
 
 export const MAX_BATCH_ITEMS = 1000;
+/** Bound of one item's result: an id and counts, or an error with a short message and a field path. */
+const BATCH_RESULT_BYTES = 1024;
 
 const validateItem = new Ajv({ strict: true, allowUnionTypes: true }).compile(storeItemSchema);
 
@@ -19,6 +21,8 @@ export function storeBatchHandler(engine: ContextEngine, config: Config): OpHand
   return {
     op: 'store_batch',
     role: 'agent',
+    mutating: true,
+    answerBytes: MAX_BATCH_ITEMS * BATCH_RESULT_BYTES,
     schema: {
       type: 'object',
       additionalProperties: false,

@@ -9,6 +9,7 @@ export function storeHandler(engine: ContextEngine, config: Config): OpHandler<S
   return {
     op: 'store',
     role: 'agent',
+    mutating: true,
     schema: storeItemSchema,
     async handle(body, ctx) {
       checkStoreInput(body, config, 'body');

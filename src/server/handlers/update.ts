@@ -4,13 +4,15 @@ import type { ContextEngine } from '../../engine/context-engine.ts';
 import type { UpdateInput } from '../../engine/types.ts';
 import { badRequest } from '../../protocol/errors.ts';
 import type { OpHandler } from '../dispatcher.ts';
-import { contextView } from './context-view.ts';
+import { contextAnswerBytes, contextView } from './context-view.ts';
 import { checkMetadata, contextId, level, metadata, tags, ttl } from './schemas.ts';
 
 export function updateHandler(engine: ContextEngine, config: Config): OpHandler<UpdateInput & { id: string }> {
   return {
     op: 'update',
     role: 'agent',
+    mutating: true,
+    answerBytes: contextAnswerBytes(config),
     schema: {
       type: 'object',
       additionalProperties: false,

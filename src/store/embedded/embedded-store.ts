@@ -1,13 +1,19 @@
 /**
  * The default backend: SQLite as system of record, every record's metadata
  * and vector in memory for search (exact for small partitions, HNSW above
- * `ann.threshold`), writes group-committed.
+ * `ann.threshold`), writes group-committed. One process per data dir
+ * (data-dir-lock.ts).
  */
 import { join } from 'node:path';
 import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit, type SearchQuery } from '../../domain/context.ts';
+import { StoreUnavailableError } from '../../domain/errors.ts';
 import { matchesFilter } from '../../domain/filter.ts';
-import type { ScrollPage, StoreHealth, TenantStats, VectorStore } from '../vector-store.ts';
+import type { RequestEntry, RequestJournal } from '../request-journal.ts';
+import type { ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
+import { ensureDataDir } from './data-files.ts';
+import { DataDirLock } from './data-dir-lock.ts';
 import { GroupCommitter } from './group-commit.ts';
+import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
 import type { WriteOp } from './write-ops.ts';
 import { MemoryIndex } from './memory-index.ts';
 import type { AnnOptions } from './partition.ts';
@@ -18,16 +24,26 @@ export interface EmbeddedStoreOptions {
   readonly dims: number;
   readonly durability: Durability;
   readonly ann: AnnOptions;
+  /** Most bytes the database may hold (0 or absent: unlimited); past it writes fail as on a full disk. */
+  readonly maxDbBytes?: number;
+  /** How often a store whose writes fail for the storage's sake tries a write by itself (default 5 s). */
+  readonly probeIntervalMs?: number;
+  /** Today's rules for stored tags and metadata (the wire's, passed in by the composition root); rows failing it are quarantined at load. */
+  readonly admit?: AdmitCheck;
+  /** Called for each row quarantined at load. */
+  readonly onQuarantine?: (entry: QuarantineEntry) => void;
 }
 
 const SCROLL_CHUNK = 512;
 const LOAD_CHUNK = 10_000;
 
-export class EmbeddedStore implements VectorStore {
+export class EmbeddedStore implements VectorStore, RequestJournal {
   readonly name = 'embedded';
   private readonly opts: EmbeddedStoreOptions;
+  private lock: DataDirLock | null = null;
   private file: SqliteFile | null = null;
   private committer: GroupCommitter | null = null;
+  private readonly quarantine = new Quarantine();
   readonly index: MemoryIndex;
 
   constructor(opts: EmbeddedStoreOptions) {
@@ -39,42 +55,67 @@ export class EmbeddedStore implements VectorStore {
     return this.committer?.stats;
   }
 
+  /** Rows left on disk at load because they failed the checks (loader.ts). */
+  get quarantined(): QuarantineReport {
+    return this.quarantine.report;
+  }
+
   async open(): Promise<void> {
-    const path = join(this.opts.dataDir, 'ctxd.sqlite');
-    const file = new SqliteFile(path, this.opts.durability, this.opts.dims);
-    // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
-    let chunk: Array<{ meta: ContextMeta; vector: Float32Array; text: string; textBytes: number }> = [];
-    for (const row of file.loadAll()) {
-      chunk.push(row);
-      if (chunk.length === LOAD_CHUNK) {
-        this.index.insertMany(chunk);
-        chunk = [];
-      }
-    }
-    this.index.insertMany(chunk);
-    this.index.graphBuild.background = true;
-    const committer = new GroupCommitter(path, this.opts.durability, this.opts.dims);
+    const { dataDir, durability, dims, maxDbBytes = 0 } = this.opts;
+    ensureDataDir(dataDir);
+    // First, before reading anything: another daemon on this dir would be writing under our index.
+    const lock = DataDirLock.acquire(dataDir);
+    let file: SqliteFile | null = null;
     try {
-      await committer.started();
+      const path = join(dataDir, 'ctxd.sqlite');
+      file = new SqliteFile(path, durability, dims, { maxDbBytes });
+      // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
+      let chunk: LoadedRow[] = [];
+      for (const row of admitRows(file.loadAll(), dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
+        chunk.push(row);
+        if (chunk.length === LOAD_CHUNK) {
+          this.index.insertMany(chunk);
+          chunk = [];
+        }
+      }
+      this.index.insertMany(chunk);
+      this.index.graphBuild.background = true;
+      const committer = new GroupCommitter({ path, durability, dims, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs });
+      try {
+        await committer.started();
+      } catch (e) {
+        await committer.close().catch(() => {});
+        throw e;
+      }
+      this.committer = committer;
     } catch (e) {
-      file.close();
+      file?.close();
+      lock.release();
       throw e;
     }
     this.file = file;
-    this.committer = committer;
+    this.lock = lock;
   }
 
   async close(): Promise<void> {
-    await this.committer?.close();
-    this.committer = null;
-    this.file?.close();
-    this.file = null;
+    try {
+      await this.committer?.close();
+    } finally {
+      this.committer = null;
+      this.file?.close();
+      this.file = null;
+      this.lock?.release();
+      this.lock = null;
+    }
   }
 
   health(): StoreHealth {
     if (!this.file) return { ok: false, detail: 'closed' };
-    if (!this.committer?.healthy) return { ok: false, detail: 'writer thread failed' };
-    return { ok: true, detail: `${this.index.size} records` };
+    const failure = this.committer?.failure;
+    if (failure) return { ok: false, detail: `writes failing (${failure.reason}): ${failure.message}` };
+    const q = this.quarantine.report;
+    const quarantined = q.count === 0 ? '' : `; ${q.count} quarantined: ${q.sample.map((e) => `${e.id} (${e.reason})`).join(', ')}${q.count > q.sample.length ? ', ...' : ''}`;
+    return { ok: true, detail: `${this.index.size} records${quarantined}` };
   }
 
   private get db(): SqliteFile {
@@ -82,8 +123,8 @@ export class EmbeddedStore implements VectorStore {
     return this.file;
   }
 
-  private write(ops: readonly WriteOp[], apply: () => void): Promise<void> {
-    if (!this.committer) return Promise.reject(new Error('store is not open'));
+  private write(ops: readonly WriteOp[], apply: (changes: number) => void): Promise<void> {
+    if (!this.committer) return Promise.reject(new StoreUnavailableError('closed', 'the store is not open'));
     return this.committer.submit(ops, apply);
   }
 
@@ -207,5 +248,24 @@ export class EmbeddedStore implements VectorStore {
 
   async tenants(): Promise<string[]> {
     return this.index.tenants();
+  }
+
+  usage(tenant: string): TenantUsage {
+    return this.index.usage(tenant);
+  }
+
+  /** Committed through the same FIFO committer as data writes: never after a write submitted later (request-journal.ts). */
+  recordRequest(kid: string, id: string, ts: number): Promise<void> {
+    return this.write([{ kind: 'request', kid, id, ts }], () => {});
+  }
+
+  recentRequests(sinceTs: number): RequestEntry[] {
+    return this.db.recentRequests(sinceTs);
+  }
+
+  async pruneRequests(beforeTs: number): Promise<number> {
+    let pruned = 0;
+    await this.write([{ kind: 'prune_requests', before: beforeTs }], (changes) => (pruned = changes));
+    return pruned;
   }
 }

@@ -6,37 +6,82 @@
  * loop. A write's promise resolves only after its group's COMMIT returned, and
  * its in-memory effect is applied only then, in commit order: nothing
  * uncommitted is ever visible or acknowledged. A failing write fails alone.
+ *
+ * FIFO: groups leave in submission order and a group commits a prefix of its
+ * writes (commit-group.ts), so a write commits in the same group as, or a
+ * later group than, every write submitted before it. The request journal
+ * relies on this.
+ *
+ * Availability: a write failing for the storage's sake (disk full, I/O) is
+ * rejected with StoreUnavailableError and marks the committer unavailable
+ * until a later group proves the database can grow again. While unavailable
+ * and idle it probes by itself every `probeIntervalMs`, because an unhealthy
+ * store gets no traffic (readiness is 503) that could show it recovered.
  */
 import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from '../../domain/errors.ts';
 import type { Durability } from './sqlite-file.ts';
-import type { FromWriter, ToWriter, WriteOp } from './write-ops.ts';
+import { toWriteError } from './write-errors.ts';
+import { onlyFrees, type FromWriter, type ToWriter, type WriteOp } from './write-ops.ts';
 
 interface Pending {
   readonly ops: readonly WriteOp[];
-  readonly apply: () => void;
+  /** Updates memory after the commit; gets the rows the write changed where that is counted (prunes). */
+  readonly apply: (changes: number) => void;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
+  /** A health probe, not a caller's write: not counted in stats. */
+  readonly probe?: boolean;
 }
 
 export interface GroupCommitStats {
   groups: number;
   writes: number;
   failedGroups: number;
+  /** Writes rejected, for any reason. */
+  failedWrites: number;
+  /** Writes rejected because the database (or `maxDbBytes`) was full. */
+  diskFull: number;
+  /** Probes sent while writes were failing. */
+  probes: number;
 }
+
+export interface GroupCommitOptions {
+  readonly path: string;
+  readonly durability: Durability;
+  readonly dims: number;
+  readonly maxDbBytes?: number;
+  readonly probeIntervalMs?: number;
+}
+
+export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
+/** Room a probe must find: recovering on a few free bytes would turn readiness back on only to fail the next write. */
+export const PROBE_BYTES = 64 * 1024;
+
+const noop = () => {};
 
 export class GroupCommitter {
   private readonly worker: Worker;
+  private readonly probeIntervalMs: number;
   private queue: Pending[] = [];
   private inFlight: { seq: number; group: Pending[] } | null = null;
   private scheduled = false;
   private seq = 0;
-  private broken: Error | null = null;
+  /** The writer thread is gone: nothing can commit any more. */
+  private broken: StoreUnavailableError | null = null;
+  /** The last failure for the storage's sake, until a commit proves it over. */
+  private unavailable: StoreUnavailableError | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
   private readonly ready: Promise<void>;
   private closed: Promise<void> | null = null;
-  readonly stats: GroupCommitStats = { groups: 0, writes: 0, failedGroups: 0 };
+  /** The close message went out: new writes are refused. */
+  private stopped = false;
+  readonly stats: GroupCommitStats = { groups: 0, writes: 0, failedGroups: 0, failedWrites: 0, diskFull: 0, probes: 0 };
 
-  constructor(path: string, durability: Durability, dims: number) {
-    this.worker = new Worker(new URL('./writer.worker.ts', import.meta.url), { workerData: { path, durability, dims } });
+  constructor(opts: GroupCommitOptions) {
+    const { path, durability, dims, maxDbBytes = 0 } = opts;
+    this.probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.worker = new Worker(new URL('./writer.worker.ts', import.meta.url), { workerData: { path, durability, dims, maxDbBytes } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', (m: FromWriter) => (m.type === 'ready' ? resolve() : reject(new Error('writer did not start'))));
       this.worker.once('error', reject);
@@ -52,12 +97,18 @@ export class GroupCommitter {
   }
 
   get healthy(): boolean {
-    return this.broken === null;
+    return this.failure === null;
+  }
+
+  /** Why writes fail now (the writer thread is gone, or the last commit failed for the storage's sake); null while they succeed. */
+  get failure(): StoreUnavailableError | null {
+    return this.broken ?? this.unavailable;
   }
 
   /** `ops` are committed by the writer; `apply` updates memory after the commit. */
-  submit(ops: readonly WriteOp[], apply: () => void): Promise<void> {
+  submit(ops: readonly WriteOp[], apply: (changes: number) => void): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
+    if (this.stopped) return Promise.reject(new StoreUnavailableError('closed', 'the store is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, apply, resolve, reject });
       this.schedule();
@@ -75,44 +126,132 @@ export class GroupCommitter {
 
   private send(): void {
     if (this.inFlight || this.queue.length === 0 || this.broken) return;
-    const group = this.queue;
+    const queued = this.queue;
     this.queue = [];
     const seq = ++this.seq;
-    this.inFlight = { seq, group };
-    const message: ToWriter = { type: 'commit', seq, writes: group.map((p) => p.ops) };
-    this.worker.postMessage(message);
+    const group = this.post(seq, queued);
+    if (group.length > 0) this.inFlight = { seq, group };
+  }
+
+  /**
+   * Posts a group; returns the writes that went. Posting clones the data and
+   * throws on what cannot be cloned (nesting thousands deep overflows the
+   * stack): such a throw must not escape (it would end the process from a
+   * setImmediate), nor fail the other writes, so on failure each write is
+   * cloned alone and only the culprits are rejected.
+   */
+  private post(seq: number, group: Pending[]): Pending[] {
+    const message = (writes: Pending[]): ToWriter => ({ type: 'commit', seq, writes: writes.map((p) => p.ops) });
+    try {
+      this.worker.postMessage(message(group));
+      return group;
+    } catch {
+      // Found below, write by write.
+    }
+    const sendable = group.filter((p) => {
+      try {
+        structuredClone(p.ops);
+        return true;
+      } catch (e) {
+        this.rejectWrite(p, new Error(`the write cannot be passed to the writer thread: ${(e as Error).message}`, { cause: e }));
+        return false;
+      }
+    });
+    if (sendable.length === 0) return sendable;
+    try {
+      this.worker.postMessage(message(sendable));
+      return sendable;
+    } catch (e) {
+      const err = new StoreUnavailableError('write_failed', `a commit group could not be passed to the writer thread: ${(e as Error).message}`, { cause: e });
+      for (const p of sendable) this.rejectWrite(p, err);
+      return [];
+    }
+  }
+
+  private rejectWrite(p: Pending, e: Error): void {
+    if (!p.probe) {
+      this.stats.failedWrites++;
+      if (e instanceof StoreUnavailableError && e.reason === 'disk_full') this.stats.diskFull++;
+    }
+    p.reject(e);
   }
 
   private onMessage(m: FromWriter): void {
     if (m.type === 'closed' || m.type === 'ready') return;
     const flight = this.inFlight;
-    if (!flight || flight.seq !== m.seq) return;
+    if (!flight || (m.type !== 'unreadable' && flight.seq !== m.seq)) return;
     this.inFlight = null;
-    if (m.type === 'aborted') {
+    if (m.type === 'unreadable') {
+      // Only the in-flight group can be the unreadable message; the data is at fault, not the storage.
       this.stats.failedGroups++;
-      for (const p of flight.group) p.reject(new Error(`commit failed: ${m.error}`));
+      for (const p of flight.group) this.rejectWrite(p, new Error(`the writer thread could not read the commit group: ${m.error}`));
+    } else if (m.type === 'aborted') {
+      // BEGIN or COMMIT failed: never one write's fault.
+      this.stats.failedGroups++;
+      const e = toWriteError(m.error);
+      const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError('write_failed', `commit failed: ${m.error.message}`, { cause: e });
+      for (const p of flight.group) this.rejectWrite(p, err);
+      this.noteOutcome(err, false);
     } else {
       this.stats.groups++;
+      let unavailable: StoreUnavailableError | null = null;
+      let grew = false;
       flight.group.forEach((p, i) => {
         const failure = m.failed[i];
-        if (failure) return p.reject(new Error(failure));
-        this.stats.writes++;
+        if (failure) {
+          const e = toWriteError(failure);
+          if (e instanceof StoreUnavailableError) unavailable ??= e;
+          return this.rejectWrite(p, e);
+        }
+        if (!onlyFrees(p.ops)) grew = true;
+        if (!p.probe) this.stats.writes++;
         try {
-          p.apply();
+          p.apply(m.changes[i] ?? 0);
           p.resolve();
         } catch (e) {
           p.reject(e);
         }
       });
+      this.noteOutcome(unavailable, grew);
     }
     // Writes that queued during this commit leave now, as the next group.
     this.send();
   }
 
+  /**
+   * Health follows the last group: unavailable after a storage failure; ok
+   * again after a group committed a write that may need room. A group of
+   * deletes only proves nothing (SQLite frees pages even on a full disk), so
+   * it leaves the state as it was.
+   */
+  private noteOutcome(failure: StoreUnavailableError | null, grew: boolean): void {
+    if (failure) {
+      this.unavailable = failure;
+      if (!this.closed) this.probeTimer ??= setInterval(() => this.probe(), this.probeIntervalMs).unref();
+    } else if (grew && this.unavailable) {
+      this.unavailable = null;
+      this.stopProbing();
+    }
+  }
+
+  /** While unavailable and idle, a write that needs PROBE_BYTES of room and leaves nothing behind. */
+  private probe(): void {
+    if (!this.unavailable || this.broken || this.closed || this.inFlight || this.queue.length > 0) return;
+    this.stats.probes++;
+    this.queue.push({ ops: [{ kind: 'probe', bytes: PROBE_BYTES }], apply: noop, resolve: noop, reject: noop, probe: true });
+    this.schedule();
+  }
+
+  private stopProbing(): void {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = null;
+  }
+
   private fail(e: Error): void {
-    if (this.broken || this.closed) return;
-    this.broken = e;
-    for (const p of [...(this.inFlight?.group ?? []), ...this.queue]) p.reject(e);
+    if (this.broken || this.stopped) return;
+    this.broken = new StoreUnavailableError('write_failed', `the writer thread failed: ${e.message}`, { cause: e });
+    this.stopProbing();
+    for (const p of [...(this.inFlight?.group ?? []), ...this.queue]) this.rejectWrite(p, this.broken);
     this.inFlight = null;
     this.queue = [];
   }
@@ -120,10 +259,13 @@ export class GroupCommitter {
   /** Commits what is queued, then stops the writer thread. */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      this.stopProbing();
       while ((this.inFlight || this.queue.length > 0) && !this.broken) {
         this.send();
         await new Promise((r) => setTimeout(r, 5));
       }
+      this.stopped = true;
+      if (this.broken) return void (await this.worker.terminate());
       const done = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
       this.worker.postMessage({ type: 'close' } satisfies ToWriter);
       await done;

@@ -14,6 +14,12 @@ export interface RowContent {
   readonly text: string;
 }
 
+/** What a tenant holds in the index: records (expired ones awaiting GC included) and bytes of their text. */
+interface Usage {
+  contexts: number;
+  textBytes: number;
+}
+
 interface Located {
   readonly partition: Partition;
   readonly key: number;
@@ -26,7 +32,8 @@ export class MemoryIndex {
   readonly graphBuild: GraphBuildMode = { background: false };
   private readonly partitions = new Map<string, Partition>();
   private readonly byId = new Map<string, Located>();
-  private readonly tenantTextBytes = new Map<string, number>();
+  /** Kept up to date on every insert and remove, so per-tenant quotas cost O(1) per write. */
+  private readonly tenantUsage = new Map<string, Usage>();
   private nextKey = 1;
 
   constructor(dims: number, ann: AnnOptions) {
@@ -72,7 +79,7 @@ export class MemoryIndex {
     if (!existing) throw new Error(`no record ${meta.id} to update`);
     if (existing.row.meta.level === meta.level && existing.row.meta.tenant === meta.tenant) {
       if (change.textBytes !== undefined) {
-        this.addBytes(meta.tenant, change.textBytes - existing.row.textBytes);
+        this.addUsage(meta.tenant, 0, change.textBytes - existing.row.textBytes);
         existing.row.textBytes = change.textBytes;
       }
       existing.row.meta = meta;
@@ -99,7 +106,7 @@ export class MemoryIndex {
       group.vectors.push(vector);
       group.texts.push(text);
       this.byId.set(meta.id, { partition, key });
-      this.addBytes(meta.tenant, textBytes);
+      this.addUsage(meta.tenant, 1, textBytes);
     }
     for (const [partition, { rows, vectors, texts }] of byPartition) partition.addMany(rows, vectors, texts);
   }
@@ -109,14 +116,16 @@ export class MemoryIndex {
     if (!at) return undefined;
     const row = at.partition.remove(at.key);
     this.byId.delete(id);
-    if (row) this.addBytes(row.meta.tenant, -row.textBytes);
+    if (row) this.addUsage(row.meta.tenant, -1, -row.textBytes);
     return row?.meta;
   }
 
-  private addBytes(tenant: string, delta: number): void {
-    const next = (this.tenantTextBytes.get(tenant) ?? 0) + delta;
-    if (next === 0) this.tenantTextBytes.delete(tenant);
-    else this.tenantTextBytes.set(tenant, next);
+  private addUsage(tenant: string, contexts: number, textBytes: number): void {
+    let u = this.tenantUsage.get(tenant);
+    if (!u) this.tenantUsage.set(tenant, (u = { contexts: 0, textBytes: 0 }));
+    u.contexts += contexts;
+    u.textBytes += textBytes;
+    if (u.contexts === 0) this.tenantUsage.delete(tenant);
   }
 
   private levelsOf(filter: RecordFilter): readonly Level[] {
@@ -154,7 +163,13 @@ export class MemoryIndex {
   }
 
   textBytes(tenant: string): number {
-    return this.tenantTextBytes.get(tenant) ?? 0;
+    return this.tenantUsage.get(tenant)?.textBytes ?? 0;
+  }
+
+  /** Records and text bytes of `tenant`, in O(1); a copy. */
+  usage(tenant: string): { contexts: number; textBytes: number } {
+    const u = this.tenantUsage.get(tenant);
+    return { contexts: u?.contexts ?? 0, textBytes: u?.textBytes ?? 0 };
   }
 
   tenants(): string[] {

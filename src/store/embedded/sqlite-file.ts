@@ -3,22 +3,29 @@
  * Durability "strict" is synchronous=FULL (each committed group is fsynced);
  * "relaxed" is synchronous=NORMAL (survives a process crash, not power loss).
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { NO_METADATA, NO_TAGS, type ContextMeta, type ContextRecord, type Level, type RecordPatch } from '../../domain/context.ts';
+import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
+import type { RequestEntry } from '../request-journal.ts';
+import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
+export interface SqliteFileOptions {
+  /** Most bytes the database file may hold (0: unlimited); past it writes fail with SQLITE_FULL, as on a full disk. */
+  readonly maxDbBytes?: number;
+}
+
 const SCHEMA_VERSION = '1';
 
-interface Row {
+/** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
+export interface StoredRow {
   id: string;
   tenant: string;
   level: number;
   session: string;
   agent: string | null;
-  text?: string;
+  text: string;
   tags: string;
   metadata: string;
   tokens: number;
@@ -27,7 +34,7 @@ interface Row {
   expires_at: number | null;
   access_count: number;
   version: number;
-  vector?: Uint8Array;
+  vector: Uint8Array;
 }
 
 export function vectorToBlob(v: Float32Array): Uint8Array {
@@ -37,24 +44,6 @@ export function vectorToBlob(v: Float32Array): Uint8Array {
 /** Copies: a blob's offset need not be 4-byte aligned. */
 export function blobToVector(blob: Uint8Array): Float32Array {
   return new Float32Array(blob.slice().buffer);
-}
-
-function toMeta(r: Row): ContextMeta {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    level: r.level as Level,
-    session: r.session,
-    agent: r.agent,
-    tags: r.tags === '[]' ? NO_TAGS : (JSON.parse(r.tags) as string[]),
-    metadata: r.metadata === '{}' ? NO_METADATA : (JSON.parse(r.metadata) as Record<string, unknown>),
-    tokens: r.tokens,
-    createdTs: r.created_ts,
-    ts: r.ts,
-    expiresAt: r.expires_at,
-    accessCount: r.access_count,
-    version: r.version,
-  };
 }
 
 export class SqliteFile {
@@ -67,9 +56,12 @@ export class SqliteFile {
   private readonly getStmt: StatementSync;
   private readonly getManyStmt: StatementSync;
   private readonly idsAfterStmt: StatementSync;
+  private readonly requestStmt: StatementSync;
+  private readonly pruneRequestsStmt: StatementSync;
 
-  constructor(path: string, durability: Durability, dims: number) {
-    mkdirSync(dirname(path), { recursive: true });
+  constructor(path: string, durability: Durability, dims: number, opts: SqliteFileOptions = {}) {
+    ensureDataDir(dirname(path));
+    ensurePrivateDb(path);
     this.db = new DatabaseSync(path);
     this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${durability === 'strict' ? 'FULL' : 'NORMAL'}; PRAGMA busy_timeout = 5000;`);
     this.db.exec(`
@@ -94,9 +86,17 @@ export class SqliteFile {
       CREATE INDEX IF NOT EXISTS contexts_tenant_id ON contexts (tenant, id);
       -- Access counts change on every retrieve: a narrow table, so counting does not rewrite rows with vectors.
       CREATE TABLE IF NOT EXISTS access_counts (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+      -- Request ids per key, for replay protection across restarts (request-journal.ts).
+      CREATE TABLE IF NOT EXISTS request_ids (kid TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (kid, id)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS request_ids_ts ON request_ids (ts);
     `);
     this.checkSetting('schema_version', SCHEMA_VERSION);
     this.checkSetting('dims', String(dims));
+    // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
+    if (opts.maxDbBytes && opts.maxDbBytes > 0) {
+      const { page_size } = this.db.prepare('PRAGMA page_size').get() as { page_size: number };
+      this.db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.ceil(opts.maxDbBytes / page_size))}`);
+    }
     this.upsertStmt = this.db.prepare(`INSERT OR REPLACE INTO contexts
       (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -111,6 +111,8 @@ export class SqliteFile {
     this.getStmt = this.db.prepare('SELECT text FROM contexts WHERE id = ? AND tenant = ?');
     this.getManyStmt = this.db.prepare('SELECT id, text FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND tenant = ?');
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
+    this.requestStmt = this.db.prepare('INSERT OR IGNORE INTO request_ids (kid, id, ts) VALUES (?, ?, ?)');
+    this.pruneRequestsStmt = this.db.prepare('DELETE FROM request_ids WHERE ts < ?');
   }
 
   /** Refuses a database made with other settings (another embedding size) instead of corrupting it. */
@@ -156,13 +158,33 @@ export class SqliteFile {
     return (this.idsAfterStmt.all(tenant, after, limit) as Array<{ id: string }>).map((r) => r.id);
   }
 
-  /** Streams every record (start-up load); the text is for indexing its words, not kept. */
-  *loadAll(): IterableIterator<{ meta: ContextMeta; vector: Float32Array; text: string; textBytes: number }> {
+  /** Streams every stored row as it is (start-up load); the text is for indexing its words, not kept. */
+  *loadAll(): IterableIterator<StoredRow> {
     const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
       access_count + coalesce(a.n, 0) AS access_count, version, vector, text FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
-    for (const r of stmt.iterate() as IterableIterator<Row>) {
-      yield { meta: toMeta(r), vector: blobToVector(r.vector!), text: r.text!, textBytes: Buffer.byteLength(r.text!) };
-    }
+    yield* stmt.iterate() as IterableIterator<StoredRow>;
+  }
+
+  recordRequest(kid: string, id: string, ts: number): void {
+    this.requestStmt.run(kid, id, ts);
+  }
+
+  pruneRequests(beforeTs: number): number {
+    return Number(this.pruneRequestsStmt.run(beforeTs).changes);
+  }
+
+  recentRequests(sinceTs: number): RequestEntry[] {
+    return this.db.prepare('SELECT kid, id, ts FROM request_ids WHERE ts >= ? ORDER BY ts').all(sinceTs) as unknown as RequestEntry[];
+  }
+
+  /**
+   * Proves `bytes` of room: a row that size is written and deleted again, so
+   * the pages must be allocated (SQLITE_FULL if they cannot be) while nothing
+   * stays behind. Run inside the caller's transaction.
+   */
+  probe(bytes: number): void {
+    this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('write_probe', zeroblob(?))").run(bytes);
+    this.db.exec("DELETE FROM settings WHERE key = 'write_probe'");
   }
 
   close(): void {

@@ -9,9 +9,15 @@ export type WriteOp =
   | { readonly kind: 'insert'; readonly record: ContextRecord }
   | { readonly kind: 'patch'; readonly tenant: string; readonly id: string; readonly patch: RecordPatch }
   | { readonly kind: 'delete'; readonly tenant: string; readonly id: string }
-  | { readonly kind: 'access'; readonly id: string; readonly n: number };
+  | { readonly kind: 'access'; readonly id: string; readonly n: number }
+  | { readonly kind: 'request'; readonly kid: string; readonly id: string; readonly ts: number }
+  | { readonly kind: 'prune_requests'; readonly before: number }
+  /** Needs `bytes` of free room and leaves nothing: the committer's health probe. */
+  | { readonly kind: 'probe'; readonly bytes: number };
 
-export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): void {
+/** Runs one write; returns the rows a prune deleted (0 for every other op). */
+export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
+  let changes = 0;
   for (const op of ops) {
     switch (op.kind) {
       case 'insert':
@@ -26,8 +32,30 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): void {
       case 'access':
         db.incrementAccess(op.id, op.n);
         break;
+      case 'request':
+        db.recordRequest(op.kid, op.id, op.ts);
+        break;
+      case 'prune_requests':
+        changes += db.pruneRequests(op.before);
+        break;
+      case 'probe':
+        db.probe(op.bytes);
+        break;
     }
   }
+  return changes;
+}
+
+/** Writes that only free space: they do not show that the database can grow (see group-commit.ts health). */
+export function onlyFrees(ops: readonly WriteOp[]): boolean {
+  return ops.every((op) => op.kind === 'delete' || op.kind === 'prune_requests');
+}
+
+/** Why one write (or a whole group) failed, as it crosses back from the writer thread. */
+export interface WriteFailure {
+  readonly message: string;
+  /** SQLite's result code when SQLite raised it (extended codes included). */
+  readonly errcode?: number;
 }
 
 /** Messages between the store and its writer thread. */
@@ -37,6 +65,9 @@ export type ToWriter =
 
 export type FromWriter =
   | { readonly type: 'ready' }
-  | { readonly type: 'committed'; readonly seq: number; readonly failed: ReadonlyArray<string | null> }
-  | { readonly type: 'aborted'; readonly seq: number; readonly error: string }
+  /** Per write: null (committed) or why it failed; `changes` as `applyWrite` returned them. */
+  | { readonly type: 'committed'; readonly seq: number; readonly failed: ReadonlyArray<WriteFailure | null>; readonly changes: readonly number[] }
+  | { readonly type: 'aborted'; readonly seq: number; readonly error: WriteFailure }
+  /** The writer could not read the last message (the in-flight group): none of it was applied. */
+  | { readonly type: 'unreadable'; readonly error: string }
   | { readonly type: 'closed' };

@@ -1,0 +1,131 @@
+/**
+ * Start-up load with quarantine. Rows stored by older versions may hold what
+ * today's rules reject (metadata nested past the depth limit, odd keys), or be
+ * damaged (unparseable JSON, a vector of the wrong size). Such a row is left on
+ * disk untouched and never enters the index, so nothing serves, filters or GCs
+ * it; it is counted and reported. One bad row never stops the load.
+ *
+ * The store checks only what its own structures need (types, level, vector
+ * size); what clients may store is the wire's rule, passed in as `admit`.
+ */
+import { NO_METADATA, NO_TAGS, type ContextMeta, type Level } from '../../domain/context.ts';
+import { blobToVector, type StoredRow } from './sqlite-file.ts';
+
+/** A record as the admit check sees it: tags and metadata as parsed, unchecked. */
+export interface AdmitInput {
+  readonly id: string;
+  readonly tenant: string;
+  readonly tags: unknown;
+  readonly metadata: unknown;
+}
+
+/** Null to admit the record, or the reason to quarantine it. */
+export type AdmitCheck = (record: AdmitInput) => string | null;
+
+export interface QuarantineEntry {
+  readonly id: string;
+  readonly tenant: string;
+  readonly reason: string;
+}
+
+export interface QuarantineReport {
+  readonly count: number;
+  /** The first few entries (SAMPLE_SIZE), for health and logs. */
+  readonly sample: readonly QuarantineEntry[];
+}
+
+export const SAMPLE_SIZE = 20;
+
+export interface LoadedRow {
+  readonly meta: ContextMeta;
+  readonly vector: Float32Array;
+  readonly text: string;
+  readonly textBytes: number;
+}
+
+export class Quarantine {
+  private n = 0;
+  private readonly first: QuarantineEntry[] = [];
+
+  add(entry: QuarantineEntry): void {
+    this.n++;
+    if (this.first.length < SAMPLE_SIZE) this.first.push(entry);
+  }
+
+  get report(): QuarantineReport {
+    return { count: this.n, sample: [...this.first] };
+  }
+}
+
+function parseJson(what: string, json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch (e) {
+    throw new Error(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The record in `r`, or throws the reason it cannot be loaded. */
+function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined): LoadedRow {
+  if (typeof r.id !== 'string' || typeof r.tenant !== 'string' || typeof r.session !== 'string' || typeof r.text !== 'string') {
+    throw new Error('id, tenant, session or text is not text');
+  }
+  if (r.level !== 1 && r.level !== 2 && r.level !== 3) throw new Error(`level ${String(r.level)} is not 1, 2 or 3`);
+  if (!(r.vector instanceof Uint8Array) || r.vector.byteLength !== dims * 4) {
+    throw new Error(`vector has ${r.vector?.byteLength ?? 0} bytes, expected ${dims * 4}`);
+  }
+  if (typeof r.tags !== 'string' || typeof r.metadata !== 'string') throw new Error('tags or metadata is not text');
+  const tags = r.tags === '[]' ? NO_TAGS : parseJson('tags', r.tags);
+  const metadata = r.metadata === '{}' ? NO_METADATA : parseJson('metadata', r.metadata);
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new Error('tags are not a list of strings');
+  if (!isPlainObject(metadata)) throw new Error('metadata is not an object');
+  const reason = admit?.({ id: r.id, tenant: r.tenant, tags, metadata });
+  if (reason) throw new Error(reason);
+  const meta: ContextMeta = {
+    id: r.id,
+    tenant: r.tenant,
+    level: r.level as Level,
+    session: r.session,
+    agent: r.agent,
+    tags: tags as string[],
+    metadata,
+    tokens: r.tokens,
+    createdTs: r.created_ts,
+    ts: r.ts,
+    expiresAt: r.expires_at,
+    accessCount: r.access_count,
+    version: r.version,
+  };
+  return { meta, vector: blobToVector(r.vector), text: r.text, textBytes: Buffer.byteLength(r.text) };
+}
+
+/** The rows that load; every other one goes to `quarantine` and `onQuarantine`. */
+export function* admitRows(
+  rows: Iterable<StoredRow>,
+  dims: number,
+  quarantine: Quarantine,
+  admit?: AdmitCheck,
+  onQuarantine?: (entry: QuarantineEntry) => void,
+): IterableIterator<LoadedRow> {
+  for (const r of rows) {
+    let loaded: LoadedRow;
+    try {
+      loaded = parseRow(r, dims, admit);
+    } catch (e) {
+      // Anything at all (a RangeError from a parser, a throwing admit check) quarantines this row only.
+      const entry = { id: String(r.id), tenant: String(r.tenant), reason: e instanceof Error ? e.message : String(e) };
+      quarantine.add(entry);
+      try {
+        onQuarantine?.(entry);
+      } catch {
+        // A failing report hook must not stop the load either; the entry is counted above.
+      }
+      continue;
+    }
+    yield loaded;
+  }
+}
