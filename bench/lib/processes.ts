@@ -88,9 +88,16 @@ export interface RunningCtxd extends Running {
   rssBytes(): number;
 }
 
+/**
+ * The load generator drives one key far past the default per-key rate limit
+ * (5,000 requests/s, server.rate_limit_rps), which exists to stop one agent
+ * flooding a shared daemon: benchmarks measure the server, so they turn it off.
+ */
+export const BENCH_LIMITS = ['--set', 'server.rate_limit_rps=0'];
+
 export async function startCtxd(dataDir: string, extra: string[] = []): Promise<RunningCtxd> {
   const t0 = performance.now();
-  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...extra]);
+  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...extra]);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {

@@ -94,7 +94,7 @@ export const configSchema = {
     }),
     workers: section({
       max_threads: int(2, 1, 256, 'Worker threads for tokenising and embedding.'),
-      offload_min_chars: int(16 * 1024, 0, 1_000_000_000, 'Inputs of at least this many characters in total are processed in a worker thread.'),
+      offload_min_chars: int(4 * 1024, 0, 1_000_000_000, 'Inputs of at least this many characters in total are processed in a worker thread.'),
     }),
     quotas: section({
       max_contexts: int(0, 0, Number.MAX_SAFE_INTEGER, 'Contexts one tenant may hold (0 = no quota); a store beyond it is QUOTA_EXCEEDED.'),

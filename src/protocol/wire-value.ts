@@ -21,9 +21,23 @@
  *     and never "__proto__".
  * Everything else is rejected: bin (0xc4–0xc6), ext (0xc7–0xc9), fixext
  * (0xd4–0xd8) and 0xc1. Every length is checked against the bytes left before
- * anything is read, the element count against the limit before any loop, and
- * the walk is iterative (a fixed-size explicit stack), so no input can make it
- * allocate, loop or recurse beyond what its size and the limits allow.
+ * anything is read, declared sizes against the limits as soon as a container
+ * opens (before any of it is walked), and the walk is iterative (an explicit,
+ * reused stack), so no input can make it allocate, loop or recurse beyond what
+ * its size and the limits allow.
+ *
+ * Duplicate keys are rejected, not resolved: decoders disagree on which one
+ * wins (msgpackr and JSON.parse keep the last, others the first or fail), so
+ * a signed body with two `tenant` or `level` keys could mean different things
+ * to the server and to whatever inspects it. They are looked for when the map
+ * closes (pairwise in maps of ≤ 16 keys, in a seeded hash table in larger
+ * ones), so a duplicate is reported after any problem inside the map's values.
+ *
+ * "__proto__" is rejected although msgpackr guards it: in mapsAsObjects mode
+ * it renames the key to "__proto_" (no prototype pollution), which silently
+ * merges it with a real "__proto_" key (last wins); and as an own key (which
+ * JSON.parse of stored data would make) it is a prototype-pollution hazard
+ * for any code that copies maps with `obj[k] = v` or Object.assign.
  *
  * `checkPlainValue` applies the same rules to a JS value (data loaded from
  * disk, outgoing messages before encoding).
@@ -168,12 +182,25 @@ function asBuffer(): Buffer {
   return srcBuffer;
 }
 
+/** Scratch beyond this many entries (raised limits, huge maps) is released after the walk rather than kept. */
+const KEEP_SCRATCH = 1 << 16;
+
 /** Drops the references the walk holds. */
 function finish(): void {
   depth = 0;
   kTop = 0;
   src = EMPTY;
   srcBuffer = null;
+  if (kCap > KEEP_SCRATCH) {
+    kCap = 0;
+    kStart = kLen = new Float64Array(0);
+    kHash = new Int32Array(0);
+    growKeys(1024);
+  }
+  if (tCap > KEEP_SCRATCH) {
+    tCap = 0;
+    tStamp = tKey = new Int32Array(0);
+  }
 }
 
 function pathOfStack(): string {
@@ -312,16 +339,18 @@ function findDuplicateBySet(base: number, n: number): number {
   return -1;
 }
 
-/** Error message of the last failed `readKey`/`readString`. */
+/** Error message (and limit) of the last failed `readKey`/`checkString`. */
 let pendingMessage = '';
 let pendingLimit: WireLimitKind | undefined;
+
+/** The string found by `strHeader`: where its bytes start and how many. */
+let strStart = 0;
+let strLen = 0;
 
 /**
  * Reads a string header at `pos` into strStart/strLen: true if it is one,
  * false if `pos` holds another type, null if the header is truncated.
  */
-let strStart = 0;
-let strLen = 0;
 function strHeader(pos: number, end: number): boolean | null {
   const b = src[pos]!;
   if (b >= 0xa0 && b <= 0xbf) {

@@ -39,6 +39,8 @@ export interface RunningDaemon {
   readonly logs: LogLine[];
   readonly stderr: string[];
   client(opts?: Partial<ClientOptions>): Promise<CtxdClient>;
+  /** Resolves with the first log line with this `msg` (already logged or to come); rejects after `ms`. */
+  waitForLog(msg: string, ms?: number): Promise<LogLine>;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
@@ -58,6 +60,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];
+  const logWaiters: Array<() => void> = [];
   const stderr: string[] = [];
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l));
@@ -70,6 +73,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
         return;
       }
       logs.push(entry);
+      for (const wake of logWaiters.splice(0)) wake();
       if (entry.msg === 'listening') res([entry.port as number, entry.http_port as number]);
     });
     void exited.then((code) => rej(new Error(`daemon exited with ${code} before listening: ${stderr.join('\n')}`)));
@@ -98,6 +102,15 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
     logs,
     stderr,
     exited,
+    waitForLog: async (msg, ms = 20_000) => {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const found = logs.find((l) => l.msg === msg);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no log line ${JSON.stringify(msg)} within ${ms} ms`);
+        await Promise.race([new Promise<void>((r) => logWaiters.push(r)), exited, new Promise((r) => setTimeout(r, 200))]);
+      }
+    },
     client: (o = {}) => CtxdClient.connect({ port, kid: key.kid, secret: key.secret, maxReconnectAttempts: 0, ...o }),
     stop: (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);

@@ -5,7 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CtxdClient } from '../../src/client/index.ts';
 import { startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
+import { RawPeer, requestFrame } from '../helpers/raw-socket.ts';
 import { ctxd } from '../helpers/cli.ts';
 import { syntheticText } from '../helpers/records.ts';
 
@@ -99,68 +101,64 @@ describe('configuration', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('on SIGTERM: not ready at once, SHUTTING_DOWN for new work, every acknowledged store kept, exit 0', async () => {
-    const dataDir = tempDataDir();
-    const d = await startDaemon({ dataDir });
-    const c = await d.client({ timeoutMs: 20_000 });
-    const acked = new Map<string, string>();
-    const refused: string[] = [];
-    let n = 0;
-    let stop = false;
-    const writer = async () => {
-      while (!stop) {
-        const text = `shutdown stream ${n++} ${syntheticText(n, 5)}`;
-        try {
-          const r = (await c.request('store', { text, level: 3 })) as Ctx;
-          if (!r.deduplicated) acked.set(r.id, text);
-        } catch (e) {
-          refused.push((e as { code: string }).code);
-          return;
-        }
-      }
-    };
-    // A big batch keeps the drain busy long enough to watch readiness.
-    const big = c.request('store_batch', { items: Array.from({ length: 1000 }, (_, i) => ({ text: `${syntheticText(900_000 + i, 40)} big ${i}`, level: 3 })) });
-    const writers = Array.from({ length: 8 }, writer);
-    await new Promise((r) => setTimeout(r, 300));
-    d.proc.kill('SIGTERM');
-    const readyDuring = await d.http('/health/ready').catch(() => ({ status: 0, body: {} }));
-    const code = await d.exited;
-    stop = true;
-    await Promise.all(writers);
-    const batch = (await big.catch((e) => e)) as Ctx;
-    await c.close();
+  /** Holds a debug_hold request in flight; resolves once the daemon has dispatched it (a ping behind it was answered). */
+  async function holdOne(c: CtxdClient): Promise<{ held: Promise<Ctx> }> {
+    const held = c.request('debug_hold', {}) as Promise<Ctx>;
+    held.catch(() => {});
+    await c.ping();
+    return { held };
+  }
 
-    expect(code).toBe(0);
-    expect(readyDuring).toMatchObject({ status: 503, body: { reason: 'shutting down' } });
-    expect(refused.every((r) => r === 'SHUTTING_DOWN' || r === 'CONNECTION_CLOSED')).toBe(true);
-    expect(refused).toContain('SHUTTING_DOWN');
-    expect(acked.size).toBeGreaterThan(10);
+  it('on SIGTERM: not ready at once, SHUTTING_DOWN for new work, in-flight answered, a diagnostic before close, nothing lost, exit 0', async () => {
+    const dataDir = tempDataDir();
+    const d = await startDaemon({ dataDir, args: ['--set', 'debug.enable_ops=true', '--set', 'server.shutdown_deadline_ms=60000'] });
+    const c = await d.client({ timeoutMs: 60_000 });
+    const acked = new Map<string, string>();
+    for (let i = 0; i < 20; i++) {
+      const text = `shutdown kept ${i} ${syntheticText(i, 5)}`;
+      const r = (await c.request('store', { text, level: 3 })) as Ctx;
+      acked.set(r.id, text);
+    }
+    const peer = await RawPeer.open(d.port);
+    peer.send(requestFrame(d.kid, d.secret, { id: 'peer-ping' }));
+    await peer.frame(0);
+    const { held } = await holdOne(c);
+
+    d.proc.kill('SIGTERM');
+    await d.waitForLog('shutting down');
+    expect(await d.http('/health/ready')).toMatchObject({ status: 503, body: { reason: 'shutting down' } });
+    // New work on an open connection is refused while the held request is still in flight.
+    expect(await c.request('store', { text: 'too late', level: 3 }).catch((e) => e.code)).toBe('SHUTTING_DOWN');
+    peer.send(requestFrame(d.kid, d.secret, { id: 'peer-late' }));
+    expect((await peer.frame(1)).message).toMatchObject({ id: 'peer-late', ok: false, error: { code: 'SHUTTING_DOWN', retryable: true } });
+
+    d.proc.kill('SIGUSR2');
+    expect(await held).toMatchObject({ held_ms: expect.any(Number) });
+    await peer.closed;
+    // The last frame before the close is the unsigned diagnostic saying why.
+    expect(peer.frames.at(-1)).toMatchObject({ kid: '', message: { id: '', ok: false, error: { code: 'SHUTTING_DOWN' } } });
+    expect(await d.exited).toBe(0);
+    await c.close();
     expect(d.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
 
     const again = await startDaemon({ dataDir });
     const c2 = await again.client();
-    const ids = [...acked.keys()];
-    if (Array.isArray(batch.results)) ids.push(...(batch.results as Ctx[]).map((r) => r.id));
-    const missing = (await Promise.all(ids.map((id) => c2.request('get', { id }).then(() => null, () => id)))).filter(Boolean);
+    const missing = (await Promise.all([...acked.keys()].map((id) => c2.request('get', { id }).then(() => null, () => id)))).filter(Boolean);
     expect(missing).toEqual([]);
+    expect(await c2.request('get', { id: 'too late' }).catch((e) => e.code)).toBe('NOT_FOUND');
     await c2.close();
     await again.stop();
   });
 
   it('exits at once on a second signal', async () => {
-    const d = await startDaemon({ args: ['--set', 'server.shutdown_deadline_ms=60000'] });
+    const d = await startDaemon({ args: ['--set', 'debug.enable_ops=true', '--set', 'server.shutdown_deadline_ms=60000'] });
     const c = await d.client({ timeoutMs: 60_000 });
-    const big = c.request('store_batch', { items: Array.from({ length: 1000 }, (_, i) => ({ text: `${syntheticText(i, 60)} ${i}`, level: 3 })) }).catch(() => {});
-    await new Promise((r) => setTimeout(r, 100));
+    const { held } = await holdOne(c);
     d.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 50));
-    const t = Date.now();
+    await d.waitForLog('shutting down');
     d.proc.kill('SIGTERM');
-    const code = await d.exited;
-    expect(Date.now() - t).toBeLessThan(2000);
-    expect(code).toBe(130);
-    await big;
+    expect(await d.exited).toBe(130);
+    expect(await held.catch((e: { code: string }) => e.code)).toBe('CONNECTION_CLOSED');
     await c.close();
   });
 });

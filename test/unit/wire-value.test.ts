@@ -18,7 +18,8 @@ const moreTypesPackr = new Packr({ useRecords: false, variableMapSize: true, mor
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
-const cat = (...parts: (Buffer | string)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? hex(p) : p)));
+const catList = (parts: (Buffer | string)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? hex(p) : p)));
+const cat = (...parts: (Buffer | string)[]): Buffer => catList(parts);
 const u16 = (n: number): string => n.toString(16).padStart(4, '0');
 const u32 = (n: number): string => n.toString(16).padStart(8, '0');
 /** A fixstr/str8/str16 holding `s` (or raw bytes). */
@@ -35,7 +36,7 @@ const arrayHeader = (n: number, kind: 'fix' | '16' | '32' = n < 16 ? 'fix' : '16
   kind === 'fix' ? (0x90 | n).toString(16) : kind === '16' ? `dc${u16(n)}` : `dd${u32(n)}`;
 /** A map of string keys to already-encoded values. */
 function map(entries: [string | Buffer, Buffer | string][], kind?: 'fix' | '16' | '32'): Buffer {
-  return cat(mapHeader(entries.length, kind), ...entries.flatMap(([k, v]) => [str(k), typeof v === 'string' ? hex(v) : v]));
+  return catList([mapHeader(entries.length, kind), ...entries.flatMap(([k, v]) => [str(k), typeof v === 'string' ? hex(v) : v])]);
 }
 /** `value` nested inside { a: { b: [1, value] } }: its path is "a.b.1". */
 const nested = (value: Buffer | string): Buffer => cat('81 a161 81 a162 92 01', value);
@@ -302,7 +303,8 @@ describe('checkWireValue: map keys and element limits', () => {
     expectRejected(manyKeys(6), { path: '', limit: 'elements' }, limits);
     // 2 (map entry) + 4 (array items) + 4 (inner map entries) = 10
     expectAccepted(map([['a', cat('94 01 02 03', map([['x', '01'], ['y', '02']]))]]), limits);
-    expectRejected(map([['a', cat('94 01 02 03', map([['x', '01'], ['y', '02']]))], ['b', '01']]), { path: '', limit: 'elements' }, limits);
+    // Declared sizes are counted when a container opens: the root's 2 entries (4) + 4 items + 4 = 12 at "a.3".
+    expectRejected(map([['a', cat('94 01 02 03', map([['x', '01'], ['y', '02']]))], ['b', '01']]), { path: 'a.3', limit: 'elements' }, limits);
   });
 
   it('accepts 100,000 elements by default, rejects 100,001', () => {
@@ -345,6 +347,15 @@ describe('checkWireValue: map keys and element limits', () => {
     expectRejected(map([[long('a'), '01'], [long('a'), '02']]), { path: long('a'), message: 'duplicate map key' });
     // equal keys in different maps are fine
     expectAccepted(map([['a', map([['a', '01']])], ['b', map([['a', '01']])]]));
+  });
+
+  it('handles maps far above the default key limit when the limits allow them, then walks normally again', () => {
+    const limits = { maxDepth: 64, maxMapKeys: 1 << 20, maxElements: 1 << 26 };
+    const entries = Array.from({ length: 200_000 }, (_, i): [string, string] => [`k${i}`, '01']);
+    expectAccepted(map(entries, '32'), limits);
+    expectRejected(map([...entries, ['k5', '02']], '32'), { path: 'k5', message: 'duplicate map key' }, limits);
+    expectAccepted(RICH);
+    expectRejected(hex('83 a161 01 a162 02 a161 03'), { path: 'a', message: 'duplicate map key' });
   });
 
   it('finds duplicates in maps around the pairwise/hash-table threshold', () => {
@@ -628,7 +639,7 @@ describe('checkPlainValue', () => {
     expect(checkPlainValue(root)).toMatchObject({ path: Array(32).fill('a').join('.'), message: 'nesting deeper than 32 levels', limit: 'depth' });
     let arr: unknown[] = [];
     const rootArr = arr;
-    for (let i = 0; i < 1_000_000; i++) arr = (arr[0] = []) as unknown[];
+    for (let i = 0; i < 100_000; i++) arr = (arr[0] = []) as unknown[];
     expect(checkPlainValue(rootArr)).toMatchObject({ limit: 'depth' });
     const cyclic: Record<string, unknown> = { x: 1 };
     cyclic.self = cyclic;

@@ -39,7 +39,8 @@ export type CountTokens = (text: string) => number;
  * Longest pre-tokenisation piece (UTF-16 units) that is byte-pair encoded exactly; longer ones count
  * as their UTF-8 bytes. Words, identifiers, URLs, hex hashes and base64 split into pieces far
  * shorter than this. At this length the worst case (a text made only of pieces of exactly this
- * length, of 3-byte characters) costs about 1.2 ms per KiB; see bench/tokenize.ts.
+ * length, of 3-byte characters) costs about 1–1.7 ms per KiB, 0.26–0.44 s for a 256 KiB text, the
+ * same as gpt-tokenizer's own count of it; see bench/tokenize.ts and bench/tokenize.md.
  */
 export const MAX_EXACT_PIECE = 256;
 

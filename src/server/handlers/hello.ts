@@ -2,6 +2,7 @@
 import type { Config } from '../../config/schema.ts';
 import { MAX_ID_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
 import type { OpHandler } from '../dispatcher.ts';
+import { REQUEST_LIMITS } from '../../protocol/codec.ts';
 
 export function helloHandler(config: Config, version: string, ops: () => string[]): OpHandler {
   return {
@@ -23,6 +24,15 @@ export function helloHandler(config: Config, version: string, ops: () => string[
         max_id_bytes: MAX_ID_BYTES,
         idle_timeout_ms: config.server.idle_timeout_ms,
         frame_deadline_ms: config.server.frame_deadline_ms,
+        handshake_timeout_ms: config.server.handshake_timeout_ms,
+        preauth_max_frame_bytes: config.server.preauth_max_frame_bytes,
+        max_depth: REQUEST_LIMITS.maxDepth,
+        max_map_keys: REQUEST_LIMITS.maxMapKeys,
+        max_elements: REQUEST_LIMITS.maxElements,
+        rate_limit_rps: config.server.rate_limit_rps,
+        rate_limit_burst: config.server.rate_limit_burst,
+        replay_max_ids_per_key: config.protocol.replay_max_ids_per_key,
+        answer_queue_bytes_per_connection: config.server.answer_queue_bytes_per_connection,
       },
       ops: ops(),
     }),
