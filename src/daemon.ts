@@ -19,7 +19,7 @@ import { GlobalAnswerBudget } from './server/answer-budget.ts';
 import { debugHoldHandler, HoldGate } from './server/handlers/debug-hold.ts';
 import { checkPlainValue } from './protocol/wire-value.ts';
 import { REQUEST_LIMITS } from './protocol/codec.ts';
-import { dataDirMode, tooOpen } from './store/embedded/data-files.ts';
+import { dataDirMode, ensureDataDir, tooOpen } from './store/embedded/data-files.ts';
 import { ConnectionRegistry } from './server/connection-registry.ts';
 import { Dispatcher } from './server/dispatcher.ts';
 import { clearHandler, deleteHandler, deleteWhereHandler } from './server/handlers/delete.ts';
@@ -92,6 +92,8 @@ export class Daemon {
     this.log = opts.log;
     this.envKey = opts.envKey;
     const { config, log } = this;
+    // Created 0700 before anything writes into it (the keyring, the store).
+    ensureDataDir(config.data_dir);
     this.keyringPath = config.auth.keyring_file || defaultKeyringPath(config.data_dir);
     const { keyring, generatedAt } = loadKeyring({ keyringPath: this.keyringPath, envKey: opts.envKey });
     this.keyring = keyring;
@@ -128,9 +130,7 @@ export class Daemon {
       dispatcher,
       budgets: { preauth: new SharedByteBudget(config.server.preauth_buffered_bytes), main: new SharedByteBudget(config.server.max_buffered_bytes) },
       answers: this.answers,
-      journal: (kid, id, ts) => {
-        store.recordRequest(kid, id, ts).catch((e: unknown) => log.warn({ kid, err: (e as Error).message }, 'request id not journaled'));
-      },
+      journal: (kid, id, ts) => store.recordRequest(kid, id, ts),
       stats: this.stats,
       log,
       isShuttingDown: () => this.shuttingDown,

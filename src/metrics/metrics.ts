@@ -17,7 +17,7 @@ export interface MetricSources {
   readonly embedder: () => Embedder | null;
   readonly gc: () => GcTotals | null;
   readonly engine: () => EngineCounters | null;
-  readonly commits: () => { groups: number; writes: number; failedWrites?: number; diskFull?: number } | undefined;
+  readonly commits: () => { groups: number; writes: number; unavailableWrites?: number; diskFull?: number } | undefined;
   /** Bounds the connection layer holds (read at scrape time). */
   readonly limits: () => LimitReadings;
 }
@@ -104,7 +104,7 @@ export class Metrics {
     mirroredCounter(r, 'ctxd_store_commit_writes_total', 'Writes committed by the embedded store.', [], () => one(src.commits()?.writes));
     mirroredCounter(r, 'ctxd_store_write_failures_total', 'Writes the store could not commit (answered UNAVAILABLE), by reason.', ['reason'], () => [
       [{ reason: 'disk_full' }, src.commits()?.diskFull ?? 0],
-      [{ reason: 'any' }, src.commits()?.failedWrites ?? 0],
+      [{ reason: 'any' }, src.commits()?.unavailableWrites ?? 0],
     ]);
     mirroredCounter(r, 'ctxd_connections_evicted_total', 'Unauthenticated connections closed to make room for new ones.', [], () => one(src.server.connectionsEvicted));
     gauge(r, 'ctxd_answer_queued_bytes', 'Answer bytes queued for peers or reserved by requests in flight, across connections.', () => src.limits().answerQueuedBytes);

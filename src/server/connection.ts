@@ -45,8 +45,12 @@ export interface ConnectionDeps {
   /** Bytes of incomplete frames: before authentication, and after. */
   readonly budgets: { readonly preauth: ByteBudget; readonly main: ByteBudget };
   readonly answers: GlobalAnswerBudget;
-  /** Journals the id of an admitted mutating request (replay protection across restarts, §4.3). */
-  readonly journal?: ((kid: string, id: string, ts: number) => void) | undefined;
+  /**
+   * Journals the id of an admitted mutating request (replay protection across
+   * restarts, §4.3); resolves once committed, which is no later than the
+   * request's own writes. A request is acknowledged only if this resolved.
+   */
+  readonly journal?: ((kid: string, id: string, ts: number) => Promise<void>) | undefined;
   readonly stats: ServerStats;
   readonly log: Logger;
   readonly isShuttingDown: () => boolean;
@@ -258,7 +262,7 @@ export class Connection {
     const { id, op, ts, body } = request;
     this.answers.charge(reserved);
     this.inflight++;
-    if (this.deps.journal && this.deps.dispatcher.isMutating(op)) this.deps.journal(key.kid, id, ts);
+    const journaled = this.deps.journal && this.deps.dispatcher.isMutating(op) ? this.deps.journal(key.kid, id, ts) : null;
     const timed = this.deps.stats.onRequestTimed;
     const started = timed ? performance.now() : 0;
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ remote: this.remote, kid: key.kid, op, id }, 'request');
@@ -270,8 +274,10 @@ export class Connection {
     try {
       result = this.deps.dispatcher.dispatch(op, body, key, id, reserved);
     } catch (error) {
+      journaled?.catch(() => {});
       return finish({ error });
     }
+    if (journaled) result = Promise.all([journaled, result]).then(([, out]) => out);
     if (result instanceof Promise) {
       result.then(
         (out) => finish({ body: out }),

@@ -224,10 +224,11 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
     expect((r1.contexts as Ctx[]).find((x) => x.id === id)?.access_count).toBe(1);
     await retrieve({ query: 'pangolin access counting', levels: [3], max_tokens: 50 });
     expect((await get(id)).access_count).toBe(2);
-    await sleep(100);
+    // Counts are written in batches every access_flush_ms: wait for the write, with a deadline, rather than sleep and hope.
     const db = new DatabaseSync(`${d.dataDir}/ctxd.sqlite`, { readOnly: true });
-    const persisted = db.prepare('SELECT c.access_count + coalesce(a.n, 0) AS n FROM contexts c LEFT JOIN access_counts a ON a.id = c.id WHERE c.id = ?').get(id) as { n: number };
-    expect(persisted.n).toBe(2);
+    const read = () => (db.prepare('SELECT c.access_count + coalesce(a.n, 0) AS n FROM contexts c LEFT JOIN access_counts a ON a.id = c.id WHERE c.id = ?').get(id) as { n: number }).n;
+    for (const deadline = Date.now() + 10_000; read() < 2 && Date.now() < deadline; ) await sleep(20);
+    expect(read()).toBe(2);
     db.close();
   });
 

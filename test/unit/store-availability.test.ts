@@ -65,7 +65,7 @@ describe('a write that cannot be passed to the writer thread', () => {
       expect((b as PromiseRejectedResult).reason).not.toBeInstanceOf(StoreUnavailableError);
       expect(g.status).toBe('fulfilled');
       expect((await s.get('a', [bad.id, good.id])).map((d) => d.id)).toEqual([good.id]);
-      expect(s.commitStats).toMatchObject({ failedWrites: 1, diskFull: 0, writes: 1 });
+      expect(s.commitStats).toMatchObject({ failedWrites: 1, unavailableWrites: 0, diskFull: 0, writes: 1 });
       expect(s.health().ok).toBe(true);
       // The committer still works, and the good record is on disk.
       await s.upsert([makeRecord({ tenant: 'a', text: 'after' })]);
@@ -97,7 +97,7 @@ describe('a full database (maxDbBytes)', () => {
     expect(await s.count('a', {})).toBe(stored.length);
     expect(s.health()).toMatchObject({ ok: false });
     expect(s.health().detail).toContain('disk_full');
-    expect(s.commitStats).toMatchObject({ diskFull: 1, failedWrites: 1 });
+    expect(s.commitStats).toMatchObject({ diskFull: 1, unavailableWrites: 1, failedWrites: 1 });
     // A patch that grows a record and an access count fail the same way or succeed; nothing half-applied either way.
     const grow = await s.patch('a', stored[0]!.id, { text: 'x'.repeat(300_000) }).then(() => null, (e: unknown) => e);
     expect(grow).toBeInstanceOf(StoreUnavailableError);
@@ -137,5 +137,17 @@ describe('a full database (maxDbBytes)', () => {
     const closed = await s.upsert([makeRecord({ tenant: 'a', text: 'late' })]).then(() => null, (e: unknown) => e);
     expect(closed).toBeInstanceOf(StoreUnavailableError);
     expect((closed as StoreUnavailableError).reason).toBe('closed');
+  });
+
+  it('a writer thread that died makes every write StoreUnavailableError write_failed, health off, and close still returns', async () => {
+    const s = await open();
+    const committer = (s as unknown as { committer: { worker: { terminate(): Promise<number> } } }).committer;
+    await committer.worker.terminate();
+    const e = await s.upsert([makeRecord({ tenant: 'a', text: 'after the crash' })]).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(StoreUnavailableError);
+    expect((e as StoreUnavailableError).reason).toBe('write_failed');
+    expect(s.health()).toMatchObject({ ok: false });
+    expect(s.health().detail).toContain('writer thread');
+    await s.close();
   });
 });

@@ -22,6 +22,8 @@ export function updateHandler(engine: ContextEngine, config: Config): OpHandler<
     },
     async handle(body, ctx) {
       const { id, ...changes } = body;
+      // The schema's minProperties counts an admin's `tenant` (stripped before here): a change is still required.
+      if (Object.keys(changes).length === 0) throw badRequest('body', 'update needs at least one change (text, metadata, tags, level or ttl_s)');
       if (changes.text !== undefined && Buffer.byteLength(changes.text) > config.engine.max_text_bytes) {
         throw badRequest('body.text', `body.text exceeds max_text_bytes (${config.engine.max_text_bytes})`);
       }

@@ -3,15 +3,16 @@
  * savepoint, so a write that fails (a constraint, unserialisable data) fails
  * alone and the others commit.
  *
- * Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) make SQLite roll back
- * the whole transaction, not just the statement. Then the writes before the
- * failing one are redone in a new transaction, the failing one fails, and so
- * does every write after it, unattempted. Committed writes thus always form a
- * prefix of the group (less writes that failed alone): the committer stays
- * FIFO, so a request-journal entry never fails while a write submitted after
- * it commits in the same group.
+ * A write failing for the storage's sake (SQLITE_FULL, SQLITE_IOERR, ...)
+ * fails every write after it too, unattempted; and when SQLite rolled back the
+ * whole transaction for it (it does for SQLITE_FULL), the writes before it are
+ * redone in a new transaction. Committed writes thus always form a prefix of
+ * the group (less writes that failed alone): the committer stays FIFO, so a
+ * request-journal entry never fails while a write submitted after it commits
+ * in the same group.
  */
 import type { SqliteFile } from './sqlite-file.ts';
+import { isStorageFailure } from './write-errors.ts';
 import { applyWrite, type WriteFailure, type WriteOp } from './write-ops.ts';
 
 /** A redo can in principle lose its transaction again; after this many attempts the rest fails. */
@@ -32,6 +33,7 @@ export function commitGroup(db: SqliteFile, writes: ReadonlyArray<readonly Write
   const failed: Array<WriteFailure | null> = writes.map(() => null);
   const changes = writes.map(() => 0);
   let end = writes.length;
+  let lost: WriteFailure | null = null;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     db.db.exec('BEGIN IMMEDIATE');
     let lostAt = -1;
@@ -49,17 +51,22 @@ export function commitGroup(db: SqliteFile, writes: ReadonlyArray<readonly Write
         }
         db.db.exec('ROLLBACK TO w');
         db.db.exec('RELEASE w');
+        if (isStorageFailure(failed[i]!)) {
+          notAttempted(failed, i + 1, end, failed[i]!);
+          break;
+        }
       }
     }
     if (lostAt < 0) {
       db.db.exec('COMMIT');
       return { failed, changes };
     }
-    notAttempted(failed, lostAt + 1, end, failed[lostAt]!);
+    lost = failed[lostAt]!;
+    notAttempted(failed, lostAt + 1, end, lost);
     end = lostAt;
   }
   // Every attempt lost its transaction: nothing is committed.
-  notAttempted(failed, 0, end, { message: 'the transaction kept failing' });
+  for (let j = 0; j < end; j++) failed[j] ??= { ...lost!, message: `rolled back, the transaction kept failing: ${lost!.message}` };
   return { failed, changes };
 }
 

@@ -112,7 +112,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   health(): StoreHealth {
     if (!this.file) return { ok: false, detail: 'closed' };
     const failure = this.committer?.failure;
-    if (failure) return { ok: false, detail: `writes failing (${failure.reason}): ${failure.message}` };
+    if (failure) return { ok: false, detail: `writes failing: ${failure.message}` };
     const q = this.quarantine.report;
     const quarantined = q.count === 0 ? '' : `; ${q.count} quarantined: ${q.sample.map((e) => `${e.id} (${e.reason})`).join(', ')}${q.count > q.sample.length ? ', ...' : ''}`;
     return { ok: true, detail: `${this.index.size} records${quarantined}` };

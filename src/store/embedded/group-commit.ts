@@ -38,8 +38,10 @@ export interface GroupCommitStats {
   groups: number;
   writes: number;
   failedGroups: number;
-  /** Writes rejected, for any reason. */
+  /** Writes rejected, for any reason (their own fault included: a constraint, data that cannot be sent). */
   failedWrites: number;
+  /** Writes rejected with StoreUnavailableError (answered UNAVAILABLE). */
+  unavailableWrites: number;
   /** Writes rejected because the database (or `maxDbBytes`) was full. */
   diskFull: number;
   /** Probes sent while writes were failing. */
@@ -76,7 +78,7 @@ export class GroupCommitter {
   private closed: Promise<void> | null = null;
   /** The close message went out: new writes are refused. */
   private stopped = false;
-  readonly stats: GroupCommitStats = { groups: 0, writes: 0, failedGroups: 0, failedWrites: 0, diskFull: 0, probes: 0 };
+  readonly stats: GroupCommitStats = { groups: 0, writes: 0, failedGroups: 0, failedWrites: 0, unavailableWrites: 0, diskFull: 0, probes: 0 };
 
   constructor(opts: GroupCommitOptions) {
     const { path, durability, dims, maxDbBytes = 0 } = opts;
@@ -171,6 +173,7 @@ export class GroupCommitter {
   private rejectWrite(p: Pending, e: Error): void {
     if (!p.probe) {
       this.stats.failedWrites++;
+      if (e instanceof StoreUnavailableError) this.stats.unavailableWrites++;
       if (e instanceof StoreUnavailableError && e.reason === 'disk_full') this.stats.diskFull++;
     }
     p.reject(e);

@@ -12,9 +12,14 @@ const SQLITE_FULL = 13;
 /** Primary result codes of the storage, not of the write: BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOLFS, NOTADB. */
 const UNAVAILABLE = new Set([5, 6, 7, 8, 10, 11, 13, 14, 15, 22, 26]);
 
+/** True when the storage, not the write, failed. */
+export function isStorageFailure(f: WriteFailure): boolean {
+  return f.errcode !== undefined && UNAVAILABLE.has(f.errcode & 0xff);
+}
+
 export function toWriteError(f: WriteFailure): Error {
-  const primary = f.errcode === undefined ? undefined : f.errcode & 0xff;
-  if (primary === undefined || !UNAVAILABLE.has(primary)) return new Error(f.message);
+  if (!isStorageFailure(f)) return new Error(f.message);
+  const primary = f.errcode! & 0xff;
   const cause = Object.assign(new Error(f.message), { errcode: f.errcode });
   const reason = primary === SQLITE_FULL ? 'disk_full' : 'write_failed';
   return new StoreUnavailableError(reason, `the store cannot take writes (${reason}): ${f.message}`, { cause });
