@@ -9,6 +9,7 @@ import { decodeMessage, startsWithMap } from '../protocol/codec.ts';
 import { CtxdProtocolError, type ErrorCode } from '../protocol/errors.ts';
 import type { RawFrame } from '../protocol/frame.ts';
 import { parseRequest, type Request } from '../protocol/messages.ts';
+import { peekRequestId } from '../protocol/peek-id.ts';
 import { verifyTag } from '../protocol/signer.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import type { ReplayGuard } from './replay-guard.ts';
@@ -34,7 +35,7 @@ export function decodeRequest(frame: RawFrame): Decoded {
   const decoded = decodeMessage(frame.body);
   if (decoded.error) {
     const { path, message, limit } = decoded.error;
-    return { id: '', error: new CtxdProtocolError('BAD_REQUEST', `${path || 'message'}: ${message}`, { details: { field: path, ...(limit && { limit }) } }) };
+    return { id: peekRequestId(frame.body) ?? '', error: new CtxdProtocolError('BAD_REQUEST', `${path || 'message'}: ${message}`, { details: { field: path, ...(limit && { limit }) } }) };
   }
   return parseRequest(decoded.value);
 }
