@@ -19,6 +19,7 @@ import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
 import { loadTokenCounter, MAX_EXACT_PIECE, type TokenizerName } from '../src/engine/text/tokenizer.ts';
 import { fmt, median, table } from './lib/report.ts';
+import { seededRandom } from '../test/helpers/records.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -38,16 +39,7 @@ const newCount = await loadTokenCounter(ENCODING);
 const KiB = 1024;
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
-/** Deterministic generator, so every run measures the same texts. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const rng = seededRandom;
 
 /** The first `size` UTF-8 bytes' worth of the text (whole code points), repeating it if short. */
 function toBytes(source: string, size: number): string {

@@ -39,3 +39,14 @@ export function makeRecord(over: Partial<ContextRecord> & { tenant: string; text
     ...over,
   };
 }
+
+/** A deterministic random generator in [0, 1) (mulberry32), so generated texts are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}

@@ -8,6 +8,7 @@ import { countTokens as cl100kExact } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as o200kExact } from 'gpt-tokenizer/encoding/o200k_base';
 import { describe, expect, it } from 'vitest';
 import { loadTokenCounter, MAX_EXACT_PIECE, type TokenizerName } from '../../src/engine/text/tokenizer.ts';
+import { seededRandom } from '../helpers/records.ts';
 
 /** Special-token text counted as ordinary text, which is what the counter does. */
 const ORDINARY = { disallowedSpecial: new Set<string>() };
@@ -17,16 +18,7 @@ const EXACT: Record<TokenizerName, (text: string) => number> = {
 };
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
-/** Deterministic generator for the pathological texts. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const rng = seededRandom;
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
