@@ -4,7 +4,7 @@
  * store and the batch itself, spill the oldest L1 contexts to L2 when a
  * session's L1 is full, and commit everything of the scope in one group.
  */
-import { NO_METADATA, NO_TAGS, type ContextMeta, type ContextRecord, type Level, type RecordPatch } from '../domain/context.ts';
+import { NO_METADATA, NO_TAGS, type ContextMeta, type ContextRecord, type Level, type RecordPatch, type SearchHit } from '../domain/context.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { newContextId } from './ids.ts';
 import type { Analysis } from './text/embedder.ts';
@@ -70,9 +70,15 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   const awaitOthers: Promise<void>[] = [];
   const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
 
-  // One batched search finds every item's nearest stored neighbour (none when dedup is off: threshold above 1).
+  // Batched searches find every item's nearest stored neighbour (none when dedup is off: threshold above 1),
+  // YIELD_EVERY items per native call, so a 1,000-item batch does not hold the event loop for one long search.
   const dedup = config.engine.dedup_threshold <= 1;
-  const nearest = dedup ? await store.searchMany(tenant, items.map((i) => ({ vector: i.analysis.vector, text: i.input.text })), scopeFilter, 1) : [];
+  const nearest: SearchHit[][] = [];
+  for (let at = 0; dedup && at < items.length; at += YIELD_EVERY) {
+    if (at > 0) await new Promise((r) => setImmediate(r));
+    const chunk = items.slice(at, at + YIELD_EVERY);
+    nearest.push(...(await store.searchMany(tenant, chunk.map((i) => ({ vector: i.analysis.vector, text: i.input.text })), scopeFilter, 1)));
+  }
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
     if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));

@@ -65,6 +65,12 @@ const LINGER_MS = 2000;
 const ANSWER_ENVELOPE_BYTES = 512;
 /** Room an error answer needs; a frame is not even looked at without it. */
 const ERROR_ANSWER_BYTES = 4096;
+/**
+ * Frames one connection may take through admission in one turn of the event
+ * loop before it yields: a peer pipelining thousands of requests (refused or
+ * not) must not make every other connection wait for all of them.
+ */
+const FRAMES_PER_TURN = 64;
 
 interface Admitted {
   readonly key: LiveKey;
@@ -102,6 +108,7 @@ export class Connection {
   private pumping = false;
   private pumpAgain = false;
   private waitingForRoom = false;
+  private yieldScheduled = false;
   private closeDiagnostic: Diagnostic | null = null;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private partialTimer: NodeJS.Timeout | null = null;
@@ -121,7 +128,11 @@ export class Connection {
     this.admitDeps = { maxSkewMs: protocol.max_skew_ms, rateLimiter: deps.rateLimiter, replay: deps.replay, isShuttingDown: deps.isShuttingDown };
     this.answers = new ConnectionAnswerBudget(deps.answers, server.answer_queue_bytes_per_connection);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('error', (err) => this.deps.log.debug({ remote, err: err.message }, 'connection error'));
+    stream.on('error', (err) => {
+      this.deps.log.debug({ remote, err: err.message }, 'connection error');
+      // A reset peer is gone: stop at once (its pending writes fail next, and must not start more work).
+      this.cleanup();
+    });
     stream.on('close', () => this.cleanup());
     stream.on('end', () => this.onPeerEnd());
     this.handshakeTimer = setTimeout(() => this.fatal('BAD_FRAME', `no frame verified within handshake_timeout_ms (${server.handshake_timeout_ms}); send hello first`), server.handshake_timeout_ms);
@@ -209,10 +220,13 @@ export class Connection {
   }
 
   private pumpOnce(): void {
-    while (this.state === 'open' && this.inflight < this.maxInflight) {
+    let taken = 0;
+    while (this.state === 'open' && this.inflight < this.maxInflight && !this.stream.destroyed) {
       if (!this.ready) {
         if (this.backlog.length === 0) return;
+        if (taken === FRAMES_PER_TURN) return this.yieldTurn();
         if (this.answers.room(ERROR_ANSWER_BYTES, ERROR_ANSWER_BYTES) === 0) return this.waitForRoom();
+        taken++;
         this.ready = this.prepare(this.backlog.shift()!);
         continue;
       }
@@ -347,6 +361,16 @@ export class Connection {
     this.idleTimer?.refresh();
     // The bytes stay charged until the kernel has taken them.
     this.stream.write(out, () => this.answers.release(out.length));
+  }
+
+  /** Lets other connections' I/O in, then carries on with this backlog. */
+  private yieldTurn(): void {
+    if (this.yieldScheduled) return;
+    this.yieldScheduled = true;
+    setImmediate(() => {
+      this.yieldScheduled = false;
+      if (this.state === 'open') this.pump();
+    });
   }
 
   private waitForRoom(): void {
