@@ -8,6 +8,18 @@ export const LEVELS: readonly Level[] = [1, 2, 3];
 
 export type Metadata = Record<string, unknown>;
 
+/**
+ * Bounds every stored context keeps, whatever merged into it (a dedup refresh,
+ * an update): the wire's limits on one request (PROTOCOL.md §3.1, §7.3), so a
+ * stored record always passes the checks it meets again at load.
+ */
+export const MAX_TAGS = 64;
+export const MAX_METADATA_KEYS = 1024;
+
+export function tagsAndMetadataFit(tags: readonly string[], metadata: Metadata, maxMetadataJsonBytes: number): boolean {
+  return tags.length <= MAX_TAGS && Object.keys(metadata).length <= MAX_METADATA_KEYS && Buffer.byteLength(JSON.stringify(metadata)) <= maxMetadataJsonBytes;
+}
+
 /** Shared empties: most contexts have no tags or metadata, and a million empty objects cost memory. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
 export const NO_METADATA: Metadata = Object.freeze({});

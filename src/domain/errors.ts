@@ -31,6 +31,17 @@ export class NotFoundError extends Error {
   }
 }
 
+/** A request the engine refuses for its content (`field`: the dotted path, as in PROTOCOL.md §4.2). */
+export class InvalidRequestError extends Error {
+  override readonly name = 'InvalidRequestError';
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
 /** A write would take a tenant past one of its quotas. */
 export class QuotaExceededError extends Error {
   override readonly name = 'QuotaExceededError';

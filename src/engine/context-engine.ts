@@ -4,8 +4,8 @@
  * input and a tenant, and map its results to the wire.
  */
 import type { Config } from '../config/schema.ts';
-import type { ContextDoc, Level, Metadata, RecordFilter, RecordPatch } from '../domain/context.ts';
-import { NotFoundError } from '../domain/errors.ts';
+import { MAX_METADATA_KEYS, tagsAndMetadataFit, type ContextDoc, type Level, type Metadata, type RecordFilter, type RecordPatch } from '../domain/context.ts';
+import { InvalidRequestError, NotFoundError } from '../domain/errors.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -97,7 +97,12 @@ export class ContextEngine {
         Object.assign(patch, { text: input.text, vector: analysis!.vector, tokens: analysis!.tokens });
       }
       if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];
-      if (input.metadata !== undefined) patch.metadata = mergeMetadata(current.metadata, input.metadata);
+      if (input.metadata !== undefined) {
+        patch.metadata = mergeMetadata(current.metadata, input.metadata);
+        if (!tagsAndMetadataFit(patch.tags ?? current.tags, patch.metadata, config.engine.max_metadata_bytes)) {
+          throw new InvalidRequestError('body.metadata', `merged into the context's metadata it would exceed ${MAX_METADATA_KEYS} keys or max_metadata_bytes (${config.engine.max_metadata_bytes})`);
+        }
+      }
       if (input.level !== undefined) patch.level = input.level;
       if (input.ttl_s !== undefined || (input.level !== undefined && input.level !== current.level)) {
         // An explicit ttl_s wins; otherwise a level change takes the new level's default expiry.

@@ -4,7 +4,7 @@
  * store and the batch itself, spill the oldest L1 contexts to L2 when a
  * session's L1 is full, and commit everything of the scope in one group.
  */
-import { NO_METADATA, NO_TAGS, type ContextMeta, type ContextRecord, type Level, type RecordPatch, type SearchHit } from '../domain/context.ts';
+import { NO_METADATA, NO_TAGS, tagsAndMetadataFit, type ContextMeta, type ContextRecord, type Level, type RecordPatch, type SearchHit } from '../domain/context.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { newContextId } from './ids.ts';
 import type { Analysis } from './text/embedder.ts';
@@ -87,15 +87,15 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
       // Refresh the existing context: new recency and expiry, tags and metadata merged in.
       const prior = refreshes.get(best.meta.id);
       const base = prior?.meta ?? best.meta;
-      const patch: RecordPatch = {
-        ts: now,
-        expiresAt: expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s) ?? base.expiresAt,
-        tags: mergeTags(prior?.patch.tags ?? base.tags, input.tags),
-        metadata: { ...(prior?.patch.metadata ?? base.metadata), ...input.metadata },
-      };
-      refreshes.set(best.meta.id, { meta: base, patch });
-      results[index] = { id: best.meta.id, level, tokens: best.meta.tokens, deduplicated: true };
-      continue;
+      const tags = mergeTags(prior?.patch.tags ?? base.tags, input.tags);
+      const metadata = { ...(prior?.patch.metadata ?? base.metadata), ...input.metadata };
+      // A merge past the bounds of one context would not load again: store a new context instead.
+      if (tagsAndMetadataFit(tags, metadata, config.engine.max_metadata_bytes)) {
+        const expiresAt = expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s) ?? base.expiresAt;
+        refreshes.set(best.meta.id, { meta: base, patch: { ts: now, expiresAt, tags, metadata } });
+        results[index] = { id: best.meta.id, level, tokens: best.meta.tokens, deduplicated: true };
+        continue;
+      }
     }
     // Within one batch only identical texts are merged (an O(1) check); near-duplicates are
     // caught against what is already stored, or being stored by a concurrent request.
@@ -115,7 +115,8 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
       id: newContextId(now),
       tenant,
       level,
-      session,
+      // Its own session: an L3 scope holds items of many sessions, and L3 keeps it as provenance.
+      session: input.session ?? DEFAULT_SESSION,
       agent: input.agent ?? null,
       text: input.text,
       tags: input.tags?.length ? [...new Set(input.tags)] : NO_TAGS,

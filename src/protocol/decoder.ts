@@ -21,6 +21,8 @@ export interface FramingError {
 export interface DecodeResult {
   readonly frames: RawFrame[];
   readonly error?: FramingError;
+  /** Bytes of the chunk taken: all of it, unless `maxFrames` frames were cut first. */
+  readonly consumed: number;
 }
 
 /** Shared accounting of bytes held for incomplete frames (a global cap across connections). */
@@ -73,11 +75,17 @@ export class FrameDecoder {
     return this.bufferedBytes > 0;
   }
 
-  write(chunk: Buffer): DecodeResult {
+  /**
+   * Takes bytes of `chunk` until it is used up or `maxFrames` frames are cut
+   * (a server that has not authenticated a connection yet cuts one frame, then
+   * checks its key before it buffers anything of the next).
+   */
+  write(chunk: Buffer, maxFrames = Infinity): DecodeResult {
     const frames: RawFrame[] = [];
-    if (this.failure) return { frames, error: this.failure };
+    if (this.failure) return { frames, error: this.failure, consumed: chunk.length };
     let off = 0;
     while (off < chunk.length) {
+      if (frames.length >= maxFrames && !this.partial && this.headerFill === 0) return { frames, consumed: off };
       if (this.partial) {
         const n = Math.min(this.partial.length - this.partialFill, chunk.length - off);
         chunk.copy(this.partial, this.partialFill, off, off + n);
@@ -125,7 +133,7 @@ export class FrameDecoder {
         this.headerFill = 0;
       }
     }
-    return { frames };
+    return { frames, consumed: chunk.length };
   }
 
   /**
@@ -175,7 +183,7 @@ export class FrameDecoder {
   private fail(frames: RawFrame[], err: FramingError): DecodeResult {
     this.failure = err;
     this.destroy();
-    return { frames, error: err };
+    return { frames, error: err, consumed: 0 };
   }
 
   /** Checks the header fields among the first `avail` bytes at `off`. */

@@ -8,7 +8,15 @@
  * started only while its reservation fits both the connection's bound and the
  * global one, so a peer that stops reading stops being served, and queued
  * answers never exceed the bounds by more than one answer's reservation error.
+ *
+ * Each connection may always use GUARANTEED_ANSWER_BYTES, whatever the global
+ * bound says: peers that fill the global bound by not reading must not keep a
+ * new client from its hello and small requests. So the total is at most
+ * answer_queue_bytes_total + connections × GUARANTEED_ANSWER_BYTES.
  */
+
+/** Answer room every connection keeps outside the global bound: a few small requests in flight. */
+export const GUARANTEED_ANSWER_BYTES = 64 * 1024;
 export class GlobalAnswerBudget {
   readonly limit: number;
   private used = 0;
@@ -69,7 +77,9 @@ export class ConnectionAnswerBudget {
 
   /** Room a new request may reserve now: at most `max`, 0 when less than `min` fits. */
   room(min: number, max: number): number {
-    const free = Math.min(this.limit - this.used, this.global.limit - this.global.bytes);
+    const shared = this.global.limit - this.global.bytes;
+    const guaranteed = GUARANTEED_ANSWER_BYTES - this.used;
+    const free = Math.min(this.limit - this.used, Math.max(shared, guaranteed));
     return free >= min ? Math.min(max, free) : 0;
   }
 

@@ -46,7 +46,7 @@ export class ConnectionRegistry {
       stats.rejectFrame('OVERLOADED');
       log.warn({ remote, max_connections: config.server.max_connections }, 'connection refused: max_connections reached');
       const now = (this.deps.now ?? Date.now)();
-      stream.end(encodeFrame('', null, errorResponse('', wireError('OVERLOADED', 'max_connections reached', { retryAfterMs: RETRY_AFTER_MS }), now)));
+      stream.end(encodeFrame('', null, errorResponse('', wireError('OVERLOADED', 'max_connections reached', { retryAfterMs: RETRY_AFTER_MS }), now)), () => stream.destroy());
       setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS).unref();
       return null;
     }
@@ -58,20 +58,27 @@ export class ConnectionRegistry {
     stats.connectionsTotal++;
     log.info({ remote }, 'connection open');
     stream.once('close', () => {
-      this.live.delete(conn);
-      this.unauthenticated.delete(conn);
-      stats.connectionsOpen--;
-      log.info({ remote }, 'connection closed');
+      if (this.forget(conn)) log.info({ remote }, 'connection closed');
     });
     return conn;
   }
 
+  /** Stops counting `conn`; false when it was already forgotten. */
+  private forget(conn: Connection): boolean {
+    this.unauthenticated.delete(conn);
+    if (!this.live.delete(conn)) return false;
+    this.deps.stats.connectionsOpen--;
+    return true;
+  }
+
+  /** Its slot is free at once: the socket is destroyed as soon as the diagnostic is sent. */
   private evictOldestUnauthenticated(): boolean {
     const oldest = this.unauthenticated.values().next().value;
     if (!oldest) return false;
-    this.unauthenticated.delete(oldest);
+    this.forget(oldest);
     this.deps.stats.connectionsEvicted++;
-    oldest.fatal('OVERLOADED', 'too many connections waiting to authenticate: the oldest was closed');
+    this.deps.log.info({ remote: oldest.remote }, 'connection evicted: too many unauthenticated connections');
+    oldest.fatal('OVERLOADED', 'too many connections waiting to authenticate: the oldest was closed', { destroyOnceSent: true });
     return true;
   }
 

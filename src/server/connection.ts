@@ -48,7 +48,8 @@ export interface ConnectionDeps {
   /**
    * Journals the id of an admitted mutating request (replay protection across
    * restarts, §4.3); resolves once committed, which is no later than the
-   * request's own writes. A request is acknowledged only if this resolved.
+   * request's own writes. The answer waits for it; if it failed (a full disk)
+   * while the request's writes committed, the request is still acknowledged.
    */
   readonly journal?: ((kid: string, id: string, ts: number) => Promise<void>) | undefined;
   readonly stats: ServerStats;
@@ -109,6 +110,8 @@ export class Connection {
   private pumpAgain = false;
   private waitingForRoom = false;
   private yieldScheduled = false;
+  /** Bytes after a first frame not yet authenticated: decoded once its key checks out (at most one read's worth). */
+  private held: Buffer | null = null;
   private closeDiagnostic: Diagnostic | null = null;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private partialTimer: NodeJS.Timeout | null = null;
@@ -135,7 +138,10 @@ export class Connection {
     });
     stream.on('close', () => this.cleanup());
     stream.on('end', () => this.onPeerEnd());
-    this.handshakeTimer = setTimeout(() => this.fatal('BAD_FRAME', `no frame verified within handshake_timeout_ms (${server.handshake_timeout_ms}); send hello first`), server.handshake_timeout_ms);
+    this.handshakeTimer = setTimeout(
+      () => this.fatal('BAD_FRAME', `no frame verified within handshake_timeout_ms (${server.handshake_timeout_ms}); send hello first`, { destroyOnceSent: true }),
+      server.handshake_timeout_ms,
+    );
     if (server.idle_timeout_ms > 0) this.idleTimer = setTimeout(() => this.onIdle(), server.idle_timeout_ms);
   }
 
@@ -178,6 +184,7 @@ export class Connection {
     this.closeDiagnostic = diagnostic ?? null;
     this.backlog.clear();
     this.ready = null;
+    this.held = null;
     this.decoder.destroy();
     this.clearTimers();
     this.setPaused(true);
@@ -192,7 +199,13 @@ export class Connection {
     if (this.state !== 'open') return;
     this.deps.stats.bytesIn += chunk.length;
     this.idleTimer?.refresh();
-    const { frames, error } = this.decoder.write(chunk);
+    this.take(chunk);
+  }
+
+  private take(chunk: Buffer): void {
+    // Until a frame has verified, one frame at a time: nothing of the next is buffered or charged to a budget.
+    const { frames, error, consumed } = this.decoder.write(chunk, this.authenticated ? Infinity : 1);
+    if (consumed < chunk.length) this.held = chunk.subarray(consumed);
     for (const frame of frames) this.backlog.push(frame);
     this.pump();
     if (error) return this.fatal(error.code, error.message);
@@ -228,6 +241,7 @@ export class Connection {
         if (this.answers.room(ERROR_ANSWER_BYTES, ERROR_ANSWER_BYTES) === 0) return this.waitForRoom();
         taken++;
         this.ready = this.prepare(this.backlog.shift()!);
+        if (this.held && this.authenticated) this.takeHeld();
         continue;
       }
       const need = this.deps.dispatcher.answerNeed(this.ready.request.op, this.maxAnswerBody);
@@ -261,15 +275,27 @@ export class Connection {
     return { key, request: decoded.request };
   }
 
+  /** Decodes what arrived behind the frame that authenticated, as if it had just arrived. */
+  private takeHeld(): void {
+    const held = this.held!;
+    this.held = null;
+    const { frames, error } = this.decoder.write(held);
+    for (const frame of frames) this.backlog.push(frame);
+    if (error) this.fatal(error.code, error.message);
+    else this.armPartialDeadline(frames.length > 0);
+  }
+
   private becomeAuthenticated(): boolean {
     this.authenticated = true;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.onAuthenticated?.();
     this.onAuthenticated = null;
-    if (this.decoder.switchBudget(this.deps.budgets.main)) return true;
-    this.fatal('OVERLOADED', 'server buffer budget for incomplete frames is exhausted');
-    return false;
+    if (!this.decoder.switchBudget(this.deps.budgets.main)) {
+      this.fatal('OVERLOADED', 'server buffer budget for incomplete frames is exhausted');
+      return false;
+    }
+    return true;
   }
 
   private start({ key, request }: Admitted, reserved: number): void {
@@ -291,7 +317,13 @@ export class Connection {
       journaled?.catch(() => {});
       return finish({ error });
     }
-    if (journaled) result = Promise.all([journaled, result]).then(([, out]) => out);
+    if (journaled) {
+      const unjournaled = (e: unknown) => this.deps.log.warn({ kid: key.kid, id, op, err: describe(e) }, 'request id not journaled: not protected from replay across a restart');
+      result = Promise.resolve(result).then(
+        (out) => journaled.then(() => out, (e: unknown) => (unjournaled(e), out)),
+        (error: unknown) => journaled.then(() => Promise.reject(error), () => Promise.reject(error)),
+      );
+    }
     if (result instanceof Promise) {
       result.then(
         (out) => finish({ body: out }),
@@ -304,7 +336,6 @@ export class Connection {
 
   /** Answers a started request. Never throws: an answer that cannot be encoded becomes INTERNAL. */
   private finish(key: LiveKey, id: string, op: string, reserved: number, outcome: { body: Body } | { error: unknown }): void {
-    this.answers.release(reserved);
     this.inflight--;
     try {
       const label = this.deps.dispatcher.has(op) ? op : '_unknown';
@@ -329,6 +360,9 @@ export class Connection {
     } catch (e) {
       this.deps.log.error({ remote: this.remote, op, id, err: describe(e) }, 'could not answer a request');
     }
+    // The answer is charged before its reservation is given back: releasing first would let a
+    // request woken by the release take that room, and the queue pass its bound by one answer.
+    this.answers.release(reserved);
     if (this.inflight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
     if (this.state === 'closing') this.finishClosing();
     else this.pump();
@@ -386,7 +420,7 @@ export class Connection {
 
   private updateReading(): void {
     if (this.state !== 'open') return;
-    this.setPaused(this.backlog.length > 0 || this.ready !== null || this.inflight >= this.maxInflight);
+    this.setPaused(this.held !== null || this.backlog.length > 0 || this.ready !== null || this.inflight >= this.maxInflight);
   }
 
   private setPaused(pause: boolean): void {
@@ -451,7 +485,7 @@ export class Connection {
    * with kid_len 0, a zero tag and id "", then close. Answers of requests
    * still in flight are dropped.
    */
-  fatal(code: ErrorCode | FramingError['code'], message: string): void {
+  fatal(code: ErrorCode | FramingError['code'], message: string, opts: { readonly destroyOnceSent?: boolean } = {}): void {
     if (this.state === 'closed') return;
     this.deps.stats.rejectFrame(code);
     this.deps.log.info({ remote: this.remote, code, fatal: ERROR_CODES[code].fatal }, 'connection closed by protocol error');
@@ -460,7 +494,8 @@ export class Connection {
     this.state = 'closed';
     this.release();
     this.deps.stats.bytesOut += frame.length;
-    this.stream.end(frame);
+    // A peer that never authenticated gets no linger: its slot is free as soon as the kernel has the diagnostic.
+    this.stream.end(frame, opts.destroyOnceSent ? () => this.stream.destroy() : undefined);
     setTimeout(() => this.stream.destroy(), LINGER_MS).unref();
   }
 
@@ -474,6 +509,7 @@ export class Connection {
     this.decoder.destroy();
     this.backlog.clear();
     this.ready = null;
+    this.held = null;
     this.outbox = [];
     this.clearTimers();
     this.answers.releaseAll();

@@ -5,7 +5,7 @@
  * problems. Anything else is answered INTERNAL, and its cause is logged by the
  * caller, never sent.
  */
-import { NotFoundError, QuotaExceededError, StoreUnavailableError } from '../domain/errors.ts';
+import { InvalidRequestError, NotFoundError, QuotaExceededError, StoreUnavailableError } from '../domain/errors.ts';
 import { CtxdProtocolError, wireError, type WireError } from '../protocol/errors.ts';
 
 /** When a client should try an unavailable store again. */
@@ -13,6 +13,7 @@ const UNAVAILABLE_RETRY_MS = 1000;
 
 export function toWireError(e: unknown): WireError {
   if (e instanceof CtxdProtocolError) return e.toWire();
+  if (e instanceof InvalidRequestError) return wireError('BAD_REQUEST', e.message, { details: { field: e.field } });
   if (e instanceof NotFoundError) return wireError('NOT_FOUND', `no ${e.what} ${JSON.stringify(e.id)}`, { details: { id: e.id } });
   if (e instanceof QuotaExceededError) {
     return wireError('QUOTA_EXCEEDED', `tenant quota ${e.quota} exceeded (limit ${e.limit}, would be ${e.usage})`, { details: { quota: e.quota, limit: e.limit, usage: e.usage } });

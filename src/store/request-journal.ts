@@ -6,9 +6,11 @@
  * Ordering: a backend commits journal entries through the same FIFO write
  * path as its data writes, so an entry recorded before a write is submitted
  * commits in the same commit as that write or an earlier one; never after
- * it. Hence once a request's writes are acknowledged, its id is durable too
- * (provided its recordRequest promise did not reject: the caller must not
- * acknowledge a request whose entry failed).
+ * it. Hence once a request's writes are acknowledged, its id is durable too,
+ * unless its recordRequest promise rejected: on a full disk an entry may fail
+ * while the request's writes (a delete freeing space) commit. The caller then
+ * still acknowledges the committed write, and logs that this id is not
+ * protected across a restart.
  */
 
 export interface RequestEntry {

@@ -164,3 +164,29 @@ describe('FrameDecoder properties (fast-check)', () => {
     );
   });
 });
+
+describe('FrameDecoder before authentication', () => {
+  const key = signingKey(Buffer.alloc(32, 1));
+  const small = encodeFrame('k', key, { id: 'a', ts: 1, op: 'hello' });
+  const big = encodeFrame('k', key, { id: 'b', ts: 1, op: 'store', body: { text: 'x'.repeat(100_000) } });
+
+  it('refuses a first frame above maxFirstFrameBytes on its header, but not a later one', () => {
+    expect(new FrameDecoder({ maxFrameBytes: MAX, maxFirstFrameBytes: 65_536 }).write(big.subarray(0, 6)).error?.code).toBe('FRAME_TOO_LARGE');
+    const d = new FrameDecoder({ maxFrameBytes: MAX, maxFirstFrameBytes: 65_536 });
+    expect(d.write(Buffer.concat([small, big])).frames).toHaveLength(2);
+  });
+
+  it('cuts at most maxFrames frames and says how much it took, buffering nothing of the rest', () => {
+    const reserved: number[] = [];
+    const budget: ByteBudget = { tryReserve: (n) => (reserved.push(n), true), release: () => {} };
+    const d = new FrameDecoder({ maxFrameBytes: MAX, budget });
+    const both = Buffer.concat([small, big.subarray(0, 1000)]);
+    const first = d.write(both, 1);
+    expect(first.frames).toHaveLength(1);
+    expect(first.consumed).toBe(small.length);
+    expect(reserved).toEqual([]);
+    expect(d.write(both.subarray(first.consumed)).frames).toHaveLength(0);
+    expect(reserved).toEqual([big.length]);
+    expect(d.write(big.subarray(1000)).frames).toHaveLength(1);
+  });
+});

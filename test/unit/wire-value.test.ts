@@ -666,3 +666,11 @@ describe('checkPlainValue', () => {
     expect(checkPlainValue({ s: 'éé' }, limits)).toBeNull();
   });
 });
+
+describe('limits shared with the domain', () => {
+  it('a stored context keeps within the wire limits it meets again at load', async () => {
+    const { MAX_METADATA_KEYS } = await import('../../src/domain/context.ts');
+    const { REQUEST_LIMITS } = await import('../../src/protocol/codec.ts');
+    expect(MAX_METADATA_KEYS).toBe(REQUEST_LIMITS.maxMapKeys);
+  });
+});

@@ -7,9 +7,10 @@
  * fails every write after it too, unattempted; and when SQLite rolled back the
  * whole transaction for it (it does for SQLITE_FULL), the writes before it are
  * redone in a new transaction. Committed writes thus always form a prefix of
- * the group (less writes that failed alone): the committer stays FIFO, so a
- * request-journal entry never fails while a write submitted after it commits
- * in the same group.
+ * the group in the order they are applied (less writes that failed alone):
+ * data writes in submission order, then request-journal entries. So a journal
+ * entry commits in the same transaction as the writes submitted after it, or
+ * fails alone (a full disk) without taking a delete that frees space with it.
  */
 import type { SqliteFile } from './sqlite-file.ts';
 import { isStorageFailure } from './write-errors.ts';
@@ -28,16 +29,26 @@ export interface GroupResult {
   readonly changes: number[];
 }
 
-/** Commits what it can of `writes`; throws when BEGIN or COMMIT itself fails (the caller rolls back: nothing committed). */
+const isJournalOnly = (ops: readonly WriteOp[]) => ops.length > 0 && ops.every((op) => op.kind === 'request');
+
+/**
+ * Commits what it can of `writes`; throws when BEGIN or COMMIT itself fails (the caller rolls back: nothing committed).
+ *
+ * Request-journal entries are applied after the data writes of their group: on a full disk a
+ * journal entry then fails alone, after the deletes that free space have committed, instead of
+ * failing them. An entry still commits in the same transaction as the writes after it in the queue.
+ */
 export function commitGroup(db: SqliteFile, writes: ReadonlyArray<readonly WriteOp[]>): GroupResult {
   const failed: Array<WriteFailure | null> = writes.map(() => null);
   const changes = writes.map(() => 0);
-  let end = writes.length;
+  const order = [...writes.keys()].sort((a, b) => Number(isJournalOnly(writes[a]!)) - Number(isJournalOnly(writes[b]!)) || a - b);
+  let end = order.length;
   let lost: WriteFailure | null = null;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     db.db.exec('BEGIN IMMEDIATE');
     let lostAt = -1;
-    for (let i = 0; i < end; i++) {
+    for (let n = 0; n < end; n++) {
+      const i = order[n]!;
       if (failed[i]) continue;
       db.db.exec('SAVEPOINT w');
       try {
@@ -46,13 +57,13 @@ export function commitGroup(db: SqliteFile, writes: ReadonlyArray<readonly Write
       } catch (e) {
         failed[i] = describeFailure(e);
         if (!db.db.isTransaction) {
-          lostAt = i;
+          lostAt = n;
           break;
         }
         db.db.exec('ROLLBACK TO w');
         db.db.exec('RELEASE w');
         if (isStorageFailure(failed[i]!)) {
-          notAttempted(failed, i + 1, end, failed[i]!);
+          notAttempted(failed, order, n + 1, end, failed[i]!);
           break;
         }
       }
@@ -61,17 +72,17 @@ export function commitGroup(db: SqliteFile, writes: ReadonlyArray<readonly Write
       db.db.exec('COMMIT');
       return { failed, changes };
     }
-    lost = failed[lostAt]!;
-    notAttempted(failed, lostAt + 1, end, lost);
+    lost = failed[order[lostAt]!]!;
+    notAttempted(failed, order, lostAt + 1, end, lost);
     end = lostAt;
   }
   // Every attempt lost its transaction: nothing is committed.
-  for (let j = 0; j < end; j++) failed[j] ??= { ...lost!, message: `rolled back, the transaction kept failing: ${lost!.message}` };
+  for (let n = 0; n < end; n++) failed[order[n]!] ??= { ...lost!, message: `rolled back, the transaction kept failing: ${lost!.message}` };
   return { failed, changes };
 }
 
-function notAttempted(failed: Array<WriteFailure | null>, from: number, to: number, cause: WriteFailure): void {
-  for (let j = from; j < to; j++) {
-    failed[j] ??= { ...cause, message: `not attempted, an earlier write in its commit group failed: ${cause.message}` };
+function notAttempted(failed: Array<WriteFailure | null>, order: readonly number[], from: number, to: number, cause: WriteFailure): void {
+  for (let n = from; n < to; n++) {
+    failed[order[n]!] ??= { ...cause, message: `not attempted, an earlier write in its commit group failed: ${cause.message}` };
   }
 }
