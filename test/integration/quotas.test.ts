@@ -1,0 +1,49 @@
+/**
+ * Per-tenant quotas (PROTOCOL.md §7.4): off by default, set per tenant in the
+ * config file; a store that could pass one is refused whole with
+ * QUOTA_EXCEEDED (not retryable), and other tenants are untouched.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CtxdClient, CtxdQuotaError } from '../../src/client/index.ts';
+import { stopAll, tempDataDir } from '../helpers/daemon.ts';
+import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
+
+afterAll(stopAll);
+
+type Ctx = Record<string, any>;
+
+async function clientOf(t: TenantDaemon, tenant: string): Promise<CtxdClient> {
+  const k = t.key(tenant);
+  return CtxdClient.connect({ port: t.d.port, kid: k.kid, secret: k.secret, maxReconnectAttempts: 0 });
+}
+
+describe('tenant quotas', () => {
+  it('refuses stores past a tenant\'s quota with QUOTA_EXCEEDED and its numbers; other tenants and deletes are untouched', async () => {
+    const config = join(tempDataDir(), 'quotas.json');
+    writeFileSync(config, JSON.stringify({ quotas: { tenants: { A: { max_contexts: 3 }, B: { max_text_bytes: 100 } } } }));
+    const t = await startTenantDaemon({ tenants: ['A', 'B', 'C'], args: ['--config', config] });
+    const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => clientOf(t, n)));
+
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(((await a!.request('store', { text: `quota fact number ${i} about otters`, level: 3 })) as Ctx).id);
+    const refused = await a!.request('store', { text: 'one too many', level: 3 }).catch((e) => e);
+    expect(refused).toBeInstanceOf(CtxdQuotaError);
+    expect(refused).toMatchObject({ code: 'QUOTA_EXCEEDED', retryable: false, details: { quota: 'max_contexts', limit: 3, usage: 4 } });
+    // A batch is refused whole: nothing of it is stored.
+    await a!.request('delete', { id: ids[0]! });
+    const batch = await a!.request('store_batch', { items: [{ text: 'batch one', level: 3 }, { text: 'batch two', level: 3 }] }).catch((e) => e.code);
+    expect(batch).toBe('QUOTA_EXCEEDED');
+    expect(((await a!.request('stats', {})) as Ctx).total).toBe(2);
+    expect(((await a!.request('store', { text: 'fits again after a delete', level: 3 })) as Ctx).deduplicated).toBe(false);
+
+    expect(await b!.request('store', { text: 'x'.repeat(60), level: 3 })).toMatchObject({ deduplicated: false });
+    expect(await b!.request('store', { text: 'y'.repeat(60), level: 3 }).catch((e) => e.details)).toEqual({ quota: 'max_text_bytes', limit: 100, usage: 120 });
+
+    for (let i = 0; i < 10; i++) await c!.request('store', { text: `tenant C has no quota ${i}`, level: 3 });
+    expect(((await c!.request('stats', {})) as Ctx).total).toBe(10);
+    await Promise.all([a, b, c].map((x) => x!.close()));
+    await t.d.stop();
+  });
+});
