@@ -33,6 +33,7 @@ import { storeBatchHandler } from './server/handlers/store-batch.ts';
 import { storeHandler } from './server/handlers/store.ts';
 import { updateHandler } from './server/handlers/update.ts';
 import { RateLimiter } from './server/rate-limiter.ts';
+import { RejectionLog } from './server/rejection-log.ts';
 import { RETRY_AFTER_MS } from './server/admission.ts';
 import { ReplayGuard } from './server/replay-guard.ts';
 import { ServerStats } from './server/stats.ts';
@@ -49,6 +50,8 @@ export interface DaemonOptions {
 
 /** How often the keyring file is checked for changes (key rotation without a restart). */
 const KEYRING_POLL_MS = 1000;
+/** Quarantined records logged one by one at start; the rest are counted. */
+const QUARANTINE_LOG_LINES = 20;
 /** How long closing connections get to take their last answers and diagnostic before they are destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -100,6 +103,7 @@ export class Daemon {
     if (generatedAt) log.warn({ keyring: generatedAt }, 'no key configured: generated an admin key (mode 0600); clients and the CLI read it from there');
     log.info({ keys: keyring.size, keyring: this.keyringPath }, 'keyring loaded');
 
+    let quarantineLines = 0;
     const mode = dataDirMode(config.data_dir);
     if (mode !== null && tooOpen(mode)) log.warn({ data_dir: config.data_dir, mode: mode.toString(8) }, 'data dir is readable by group or others; contexts are private data (chmod 700)');
     this.store = new EmbeddedStore({
@@ -108,7 +112,10 @@ export class Daemon {
       durability: config.store.durability,
       maxDbBytes: config.store.max_db_bytes,
       admit: admitStoredRecord,
-      onQuarantine: (q) => log.error({ id: q.id, tenant: q.tenant, reason: q.reason }, 'stored record quarantined: kept on disk, never served'),
+      // The first few one by one; the count is in the 'store open' line, /health and the metrics.
+      onQuarantine: (q) => {
+        if (++quarantineLines <= QUARANTINE_LOG_LINES) log.error({ id: q.id, tenant: q.tenant, reason: q.reason }, 'stored record quarantined: kept on disk, never served');
+      },
       ann: {
         threshold: config.store.ann_threshold,
         connectivity: config.store.ann_connectivity,
@@ -130,6 +137,7 @@ export class Daemon {
       dispatcher,
       budgets: { preauth: new SharedByteBudget(config.server.preauth_buffered_bytes), main: new SharedByteBudget(config.server.max_buffered_bytes) },
       answers: this.answers,
+      rejections: new RejectionLog(log),
       journal: (kid, id, ts) => store.recordRequest(kid, id, ts),
       stats: this.stats,
       log,

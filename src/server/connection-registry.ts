@@ -44,7 +44,7 @@ export class ConnectionRegistry {
     if (this.live.size >= config.server.max_connections && !this.evictOldestUnauthenticated()) {
       stats.connectionsRefused++;
       stats.rejectFrame('OVERLOADED');
-      log.warn({ remote, max_connections: config.server.max_connections }, 'connection refused: max_connections reached');
+      this.deps.rejections.note('', 'OVERLOADED', 'connection refused: max_connections reached', { remote, max_connections: config.server.max_connections });
       const now = (this.deps.now ?? Date.now)();
       stream.end(encodeFrame('', null, errorResponse('', wireError('OVERLOADED', 'max_connections reached', { retryAfterMs: RETRY_AFTER_MS }), now)), () => stream.destroy());
       setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS).unref();
@@ -56,9 +56,12 @@ export class ConnectionRegistry {
     conn.whenAuthenticated(() => this.unauthenticated.delete(conn));
     stats.connectionsOpen++;
     stats.connectionsTotal++;
-    log.info({ remote }, 'connection open');
+    // Connections that never authenticate are counted in metrics, not logged one by one (a flood of them would flood the log).
+    log.debug({ remote }, 'connection open');
     stream.once('close', () => {
-      if (this.forget(conn)) log.info({ remote }, 'connection closed');
+      if (!this.forget(conn)) return;
+      if (conn.isAuthenticated) log.info({ remote, kid: conn.kid }, 'connection closed');
+      else log.debug({ remote }, 'connection closed');
     });
     return conn;
   }
@@ -77,7 +80,7 @@ export class ConnectionRegistry {
     if (!oldest) return false;
     this.forget(oldest);
     this.deps.stats.connectionsEvicted++;
-    this.deps.log.info({ remote: oldest.remote }, 'connection evicted: too many unauthenticated connections');
+    this.deps.rejections.note('', 'OVERLOADED', 'connection evicted: too many unauthenticated connections', { remote: oldest.remote });
     oldest.fatal('OVERLOADED', 'too many connections waiting to authenticate: the oldest was closed', { destroyOnceSent: true });
     return true;
   }

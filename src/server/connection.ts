@@ -33,6 +33,7 @@ import { FrameQueue } from './frame-queue.ts';
 import { toWireError } from './error-mapping.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import type { ReplayGuard } from './replay-guard.ts';
+import type { RejectionLog } from './rejection-log.ts';
 import type { ServerStats } from './stats.ts';
 
 export interface ConnectionDeps {
@@ -54,6 +55,8 @@ export interface ConnectionDeps {
   readonly journal?: ((kid: string, id: string, ts: number) => Promise<void>) | undefined;
   readonly stats: ServerStats;
   readonly log: Logger;
+  /** Throttled lines for refusals (rejection-log.ts). */
+  readonly rejections: RejectionLog;
   readonly isShuttingDown: () => boolean;
   readonly now?: () => number;
 }
@@ -98,6 +101,8 @@ export class Connection {
 
   private state: ConnectionState = 'open';
   private authenticated = false;
+  /** The kid of the first frame that verified ('' before). */
+  private authenticatedKid = '';
   private onAuthenticated: (() => void) | null = null;
   private inflight = 0;
   /** Admitted, waiting for answer room. */
@@ -155,6 +160,11 @@ export class Connection {
 
   get isAuthenticated(): boolean {
     return this.authenticated;
+  }
+
+  /** The key of the first frame that verified, '' if none did. */
+  get kid(): string {
+    return this.authenticatedKid;
   }
 
   /** Called once, when the first frame verifies (the registry stops counting it as unauthenticated). */
@@ -261,7 +271,7 @@ export class Connection {
       return null;
     }
     const { key } = auth;
-    if (!this.authenticated && !this.becomeAuthenticated()) return null;
+    if (!this.authenticated && !this.becomeAuthenticated(key.kid)) return null;
     const decoded = decodeRequest(frame);
     if ('error' in decoded) {
       this.reject(key, decoded.id, decoded.error.code, decoded.error.toWire());
@@ -285,8 +295,9 @@ export class Connection {
     else this.armPartialDeadline(frames.length > 0);
   }
 
-  private becomeAuthenticated(): boolean {
+  private becomeAuthenticated(kid: string): boolean {
     this.authenticated = true;
+    this.authenticatedKid = kid;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
     this.onAuthenticated?.();
@@ -371,7 +382,7 @@ export class Connection {
   /** A request refused before dispatch: counted as a rejected frame, answered signed. */
   private reject(key: LiveKey, id: string, code: ErrorCode, error: ReturnType<typeof wireError>, op?: string): void {
     this.deps.stats.rejectFrame(code);
-    this.deps.log.info({ remote: this.remote, kid: key.kid, code, op }, 'request rejected');
+    this.deps.rejections.note(key.kid, code, 'request rejected', { remote: this.remote, op });
     this.send(encodeFrame(key.kid, key.signingKey, errorResponse(id, error, this.now())));
   }
 
@@ -488,7 +499,7 @@ export class Connection {
   fatal(code: ErrorCode | FramingError['code'], message: string, opts: { readonly destroyOnceSent?: boolean } = {}): void {
     if (this.state === 'closed') return;
     this.deps.stats.rejectFrame(code);
-    this.deps.log.info({ remote: this.remote, code, fatal: ERROR_CODES[code].fatal }, 'connection closed by protocol error');
+    this.deps.rejections.note(this.authenticatedKid, code, 'connection closed by protocol error', { remote: this.remote, fatal: ERROR_CODES[code].fatal });
     this.flush();
     const frame = encodeFrame('', null, errorResponse('', wireError(code, message), this.now()));
     this.state = 'closed';

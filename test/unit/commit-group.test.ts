@@ -40,7 +40,7 @@ describe('commitGroup', () => {
     db.close();
   });
 
-  it('on SQLITE_FULL commits the writes before the failing one and fails every write after it', () => {
+  it('on SQLITE_FULL commits the data writes before the failing one and fails every write after it, journal entries last', () => {
     const db = file(256 * 1024);
     let i = 0;
     try {
@@ -57,19 +57,34 @@ describe('commitGroup', () => {
       [{ kind: 'request', kid: 'k', id: 'r2', ts: 2 }],
     ];
     const { failed } = commitGroup(db, group);
+    // Applied in the order: delete, insert (fails), delete, then the journal entries r1, r2.
     expect(failed[0]).toBeNull();
-    expect(failed[1]).toBeNull();
     expect(failed[2]).toMatchObject({ errcode: 13, message: 'database or disk is full' });
     expect(failed[3]!.message).toMatch(/^not attempted, an earlier write in its commit group failed: database or disk is full/);
+    expect(failed[1]).toMatchObject({ errcode: 13 });
     expect(failed[4]).toMatchObject({ errcode: 13 });
     const e = toWriteError(failed[3]!);
     expect(e).toBeInstanceOf(StoreUnavailableError);
     expect((e as StoreUnavailableError).reason).toBe('disk_full');
-    // The first delete and the first journal entry are committed; nothing after the failure is.
+    // The first delete is committed; nothing after the failure is.
     expect(ids(db)).not.toContain(first);
     expect(ids(db)).toContain(second);
-    expect(db.recentRequests(0).map((r) => r.id)).toEqual(['r1']);
+    expect(db.recentRequests(0)).toEqual([]);
     expect(db.db.isTransaction).toBe(false);
+    db.close();
+  });
+
+  it('on a full database a journal entry submitted before a delete cannot fail the delete', () => {
+    const db = file(256 * 1024);
+    try {
+      for (let i = 0; ; i++) db.insert(makeRecord({ tenant: 'a', text: syntheticText(i, 40) }));
+    } catch {
+      // full
+    }
+    const [first] = ids(db);
+    const { failed } = commitGroup(db, [[{ kind: 'request', kid: 'k', id: 'r1', ts: 1 }], [{ kind: 'delete', tenant: 'a', id: first! }]]);
+    expect(failed[1]).toBeNull();
+    expect(ids(db)).not.toContain(first);
     db.close();
   });
 });

@@ -14,6 +14,7 @@ import { Dispatcher } from '../../src/server/dispatcher.ts';
 import { pingHandler } from '../../src/server/handlers/ping.ts';
 import { ReplayGuard } from '../../src/server/replay-guard.ts';
 import { ServerStats } from '../../src/server/stats.ts';
+import { RejectionLog } from '../../src/server/rejection-log.ts';
 import { requestFrame } from '../helpers/raw-socket.ts';
 
 const secret = Buffer.alloc(32, 3);
@@ -51,6 +52,7 @@ function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
     answers: new GlobalAnswerBudget(config.server.answer_queue_bytes_total),
     stats,
     log: pino({ level: 'silent' }),
+    rejections: new RejectionLog(pino({ level: 'silent' })),
     isShuttingDown: () => false,
   });
   const answers: Array<Record<string, any>> = [];
