@@ -17,7 +17,7 @@ import { Metrics } from './metrics/metrics.ts';
 import { SharedByteBudget } from './server/byte-budget.ts';
 import { GlobalAnswerBudget } from './server/answer-budget.ts';
 import { debugHoldHandler, HoldGate } from './server/handlers/debug-hold.ts';
-import { checkPlainValue } from './protocol/wire-value.ts';
+import { checkPlainValue } from './protocol/plain-value.ts';
 import { REQUEST_LIMITS } from './protocol/codec.ts';
 import { dataDirMode, ensureDataDir, tooOpen } from './store/embedded/data-files.ts';
 import { ConnectionRegistry } from './server/connection-registry.ts';

@@ -2,12 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isUtf8 } from 'node:buffer';
 import { Packr, Unpackr } from 'msgpackr';
-import {
-  checkPlainValue,
-  checkWireValue,
-  DEFAULT_WIRE_LIMITS,
-  type WireLimits,
-} from '../../src/protocol/wire-value.ts';
+import { checkWireValue, DEFAULT_WIRE_LIMITS, type WireLimits } from '../../src/protocol/wire-value.ts';
+import { checkPlainValue } from '../../src/protocol/plain-value.ts';
 import { packMessage, toWireValue } from '../../src/protocol/codec.ts';
 import { validVectors } from '../helpers/vectors.ts';
 
