@@ -234,7 +234,8 @@ export class Connection {
       do {
         this.pumpAgain = false;
         this.pumpOnce();
-      } while (this.pumpAgain && this.state === 'open');
+        // A yield ends this turn, whatever asked for more meanwhile (a synchronous answer does).
+      } while (this.pumpAgain && this.state === 'open' && !this.yieldScheduled);
     } finally {
       this.pumping = false;
     }

@@ -20,6 +20,18 @@ import { requestFrame } from '../helpers/raw-socket.ts';
 const secret = Buffer.alloc(32, 3);
 const kid = 'unit';
 
+/** Counts turns of the event loop (one per check phase), to see how much one connection does per turn. */
+const turns = { n: 0, running: false };
+function countTurns(): () => void {
+  turns.running = true;
+  const step = () => {
+    turns.n++;
+    if (turns.running) setImmediate(step);
+  };
+  setImmediate(step);
+  return () => (turns.running = false);
+}
+
 function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
   const base = defaultConfig();
   const config = { ...base, server: { ...base.server, max_inflight_per_connection: maxInflight, ...server } };
@@ -34,6 +46,11 @@ function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
         started.push(String(body.n));
         gates.push(() => resolve({ n: body.n }));
       }),
+  }).register({
+    op: 'mark',
+    role: 'agent',
+    schema: { type: 'object' },
+    handle: () => ({ turn: turns.n }),
   }).register({
     op: 'exotic',
     role: 'agent',
@@ -118,6 +135,18 @@ describe('Connection', () => {
     clientSide.resume();
     for (let i = 0; i < 100 && answered.size < frames.length; i++) await tick();
     expect(answered.size).toBe(frames.length);
+  });
+
+  it('takes at most 64 frames of one connection per turn of the event loop', async () => {
+    const { clientSide, answers } = setup(64);
+    const stop = countTurns();
+    clientSide.write(Buffer.concat(Array.from({ length: 300 }, (_, i) => requestFrame(kid, secret, { id: `m${i}`, op: 'mark' }))));
+    for (let i = 0; i < 50 && answers.length < 300; i++) await tick();
+    stop();
+    expect(answers).toHaveLength(300);
+    const perTurn = new Map<number, number>();
+    for (const a of answers) perTurn.set(a.body.turn, (perTurn.get(a.body.turn) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).toBe(64);
   });
 
   it('answers every request of a peer that half-closes after sending', async () => {
