@@ -8,6 +8,7 @@
  *   node bench/hostile.ts --only=A,C      some sections only, printed, bench/hostile.md untouched
  *   node bench/hostile.ts --flood=N       pings in section C's flood
  *
+ * A full run takes about 8.5 minutes on the 2-core bench machines, --quick about 2.
  * A. ping latency on one connection, idle against while pathological texts are stored on others.
  * B. ten connections pipeline 1,000 `list` each and never read: memory, the answer-queue gauge, pings.
  * C. with the DEFAULT rate limit, key A (tenant-a) floods pings; key B (tenant-b) pings and retrieves.
@@ -52,6 +53,8 @@ process.once('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 const MiB = 1024 * 1024;
 const mib = (bytes: number) => fmt(bytes / MiB, 1);
+/** Growth in both units: the 400 MB threshold is decimal, the tables are MiB. */
+const grew = (bytes: number) => `${mib(bytes)} MiB (${fmt(bytes / 1e6, 0)} MB)`;
 
 // ------------------------------------------------------------------ texts
 
@@ -369,11 +372,11 @@ interface Daemon {
 }
 
 const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT }).stdout?.toString().trim() ?? '?';
-/** The code each section's daemons ran: HEAD, and uncommitted files in src/ if any. */
+/** The code each section's daemons ran: the last commit that touched src/, and uncommitted files in src/ if any. */
 const codeSeen = new Map<string, Set<string>>();
 let section = '?';
 function noteCode(): void {
-  const head = git(['rev-parse', '--short', 'HEAD']);
+  const head = git(['log', '-1', '--format=%h', '--', 'src']);
   const dirty = git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).map((l) => l.slice(3));
   const v = `\`${head}\`${dirty.length ? ` + uncommitted ${dirty.join(', ')}` : ''}`;
   if (!codeSeen.has(section)) codeSeen.set(section, new Set());
@@ -881,7 +884,7 @@ async function sectionB(RUNS: number, IDLE: number, HOLD: number): Promise<strin
       `${fmt(r.idle.p50, 3)} / ${fmt(r.idle.p99, 3)} / ${fmt(r.idle.max, 1)}`, `${fmt(r.hot.p50, 3)} / ${fmt(r.hot.p99, 3)} / ${fmt(r.hot.max, 1)}`, `${fmt(r.post.p50, 3)} / ${fmt(r.post.p99, 3)} / ${fmt(r.post.max, 1)}`, codesText(errors),
     ]);
     const growth = Math.max(r.peak, r.postPeak) - r.before;
-    if (growth > 400e6) findings.push(`B run ${run + 1}: RSS grew ${mib(growth)} MiB (> 400 MB).`);
+    if (growth > 400e6) findings.push(`B run ${run + 1}: RSS grew ${grew(growth)} (> 400 MB).`);
     if (Math.max(r.hot.max, r.idle.max) > STALL_MS) findings.push(`B run ${run + 1}: while the unread connections were open a ping took ${fmt(Math.max(r.hot.max, r.idle.max), 0)} ms.`);
     if (r.post.max > STALL_MS) findings.push(`B run ${run + 1}: after the unread connections were destroyed a ping took ${fmt(r.post.max, 0)} ms; the daemon answered ${fmt(r.listsAfter, 0)} more \`list\` requests (to the dead connections) and was quiet only ${fmt(r.quietMs / 1000, 1)} s after the close${scrapeFailures ? `; ${scrapeFailures} GET /metrics meanwhile got no answer within 10 s` : ''}.`);
     else if (r.listsAfter > 0) findings.push(`B run ${run + 1}: the daemon answered ${fmt(r.listsAfter, 0)} \`list\` requests after their connections were destroyed.`);
@@ -981,12 +984,12 @@ async function sectionC(RUNS: number, N: number, IDLE: number, SETTLE: number): 
     const bWorst = Math.max(x.floodP.max, x.floodR.max, x.idleP.max, x.idleR.max);
     if (bWorst > STALL_MS) findings.push(`C run ${run + 1}: one of B's requests took ${fmt(bWorst, 0)} ms.`);
     if (other > 0 || r.unanswered > 0 || r.closedByServer > 0) findings.push(`C run ${run + 1}: A got ${other} answers other than ok/RATE_LIMITED (${codesText(r.codes)}), ${r.unanswered} unanswered, ${r.closedByServer} connections closed by the daemon.`);
-    if (Math.max(after, s.rssPeak) - before > 400e6) findings.push(`C run ${run + 1}: RSS grew ${mib(Math.max(after, s.rssPeak) - before)} MiB over the flood (> 400 MB).`);
+    if (Math.max(after, s.rssPeak) - before > 400e6) findings.push(`C run ${run + 1}: RSS grew ${grew(Math.max(after, s.rssPeak) - before)} over the flood (> 400 MB).`);
     if (x.floodP.p50 > 10 * x.idleP.p50 && x.floodP.p50 > 5) findings.push(`C run ${run + 1}: the rate limit kept A to ${fmt(ok / (r.elapsedMs / 1000), 0)} ok/s, but B's ping p50 still went ${fmt(x.idleP.p50, 3)} → ${fmt(x.floodP.p50, 2)} ms and p99 ${fmt(x.idleP.p99, 2)} → ${fmt(x.floodP.p99, 1)} ms (retrieve p50 ${fmt(x.idleR.p50, 2)} → ${fmt(x.floodR.p50, 1)} ms): refusing A costs the daemon about what serving it would (${fmt(r.requests / (r.elapsedMs / 1000), 0)} answers/s), and B's requests queue behind A's.`);
   }
   const rssEnd = d.rss();
   const rssStart = all[0]?.before ?? NaN;
-  // Then B alone (in a full run until every id of the last flood has left the replay window, 2 × max_skew_ms = 60 s).
+  // Then B alone (in a full run until every id of the last flood is forgotten: ids are kept 2–3 × max_skew_ms, 60–90 s).
   log(`C: ${SETTLE / 1000} s of B alone after the last flood`);
   const [sp] = await bLoops(forMs(SETTLE));
   const rssSettled = d.rss();
@@ -1006,7 +1009,9 @@ ${fmt(N, 0)} pings over 4 connections, each keeping up to 1,024 unanswered (the 
 from a nice-10 process on the load-generator core. Key B meanwhile: one connection pings in a closed loop
 with at least ${PACE_MS} ms between sends (≤ ~1,000/s, so B stays far under its own 5,000/s limit), another
 retrieves (max_tokens 1,000) every 100 ms. The reference is ${IDLE / 1000} s of B alone just before; A's
-bucket is given 2.5 s to refill before each flood. ${RUNS} run(s) on one daemon.
+bucket is given 2.5 s to refill before each flood. ${RUNS} run(s) on one daemon. This process reads the
+daemon's stdout (its JSON log) throughout, as bench/lib/processes.ts does, so log lines cannot back up
+in a full pipe; every refusal the daemon logs is in that stream.
 
 Key A's answers:
 
@@ -1020,7 +1025,7 @@ Medians: B ping p50 ${fmt(m((r) => r.idleP.p50), 3)} → ${fmt(m((r) => r.floodP
 p99 ${fmt(m((r) => r.idleP.p99), 3)} → ${fmt(m((r) => r.floodP.p99), 3)} ms (${ratio(m((r) => r.floodP.p99), m((r) => r.idleP.p99))}); B retrieve p50 ${fmt(m((r) => r.idleR.p50), 2)} → ${fmt(m((r) => r.floodR.p50), 2)} ms
 (${ratio(m((r) => r.floodR.p50), m((r) => r.idleR.p50))}), p99 ${fmt(m((r) => r.idleR.p99), 2)} → ${fmt(m((r) => r.floodR.p99), 2)} ms (${ratio(m((r) => r.floodR.p99), m((r) => r.idleR.p99))}); A's answers/s ${fmt(m((r) => r.a.requests / (r.a.elapsedMs / 1000)), 0)}.
 
-After the last flood, ${SETTLE / 1000} s of B alone (${SETTLE >= 60_000 ? 'by then every id of the flood has left the 60 s replay window' : 'less than the 60 s replay window'}): RSS ${mib(rssEnd)} → ${mib(rssSettled)} MiB,
+After the last flood, ${SETTLE / 1000} s of B alone (ids are remembered 2–3 × max_skew_ms, 60–90 s${SETTLE >= 90_000 ? ', so by then every id of the flood is forgotten' : ''}): RSS ${mib(rssEnd)} → ${mib(rssSettled)} MiB,
 \`ctxd_replay_ids\` ${fmt(all.at(-1)?.replay ?? NaN, 0)} → ${fmt(replaySettled, 0)}, B ping p50 / p99 / max ${fmt(pct(sp.lat).p50, 3)} / ${fmt(pct(sp.lat).p99, 3)} / ${fmt(pct(sp.lat).max, 1)} ms.
 `;
 }
@@ -1059,7 +1064,7 @@ async function main(): Promise<void> {
   }
   if (want('C')) {
     section = 'C';
-    sections.push(await sectionC(RUNS_BC, N, QUICK ? 2000 : 5000, QUICK ? 5000 : 65_000));
+    sections.push(await sectionC(RUNS_BC, N, QUICK ? 2000 : 5000, QUICK ? 5000 : 95_000));
     lap('C');
   }
   other.stop();
@@ -1070,7 +1075,7 @@ async function main(): Promise<void> {
 Written by \`node bench/hostile.ts${argv.length ? ' ' + argv.join(' ') : ''}\` on ${started.toISOString()}; the run took ${fmt(runtime / 60, 1)} min.
 Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}; ${pinning}; the
 measuring client and the attacker process share the load-generator core (the attacker at nice ${hasNice ? 10 : 0}).
-Code under test (src/ as each section's daemons started; others were committing to src/ meanwhile): ${[...codeSeen].map(([sec, v]) => `${sec}: ${[...v].join(', then ')}`).join('; ')}.
+Code under test (the last commit touching src/ when each section's daemons started; others were committing meanwhile): ${[...codeSeen].map(([sec, v]) => `${sec}: ${[...v].join(', then ')}`).join('; ')}.
 
 These machines are shared and noisy, and two cores hold the daemon, its worker threads and writer
 thread (core 0) and both clients (core 1): read ratios and medians, not single figures. A closed-loop
