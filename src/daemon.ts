@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { collectKeyRecords, loadKeyring, type Keyring } from './auth/keyring.ts';
 import { defaultKeyringPath } from './auth/keyring-file.ts';
 import type { Config } from './config/schema.ts';
+import { ConfigError } from './config/load.ts';
+import { contextAnswerBytes } from './server/handlers/context-view.ts';
 import { ContextEngine } from './engine/context-engine.ts';
 import { GarbageCollector } from './engine/gc.ts';
 import type { Embedder } from './engine/text/embedder.ts';
@@ -95,6 +97,11 @@ export class Daemon {
     this.log = opts.log;
     this.envKey = opts.envKey;
     const { config, log } = this;
+    // One whole context must fit in an answer frame (get, update, a list page of one).
+    const oneContext = contextAnswerBytes(config) + 1024;
+    if (config.protocol.max_frame_bytes < oneContext) {
+      throw new ConfigError(`config: protocol.max_frame_bytes (${config.protocol.max_frame_bytes}) is too small for one context of engine.max_text_bytes and engine.max_metadata_bytes (needs ${oneContext})`);
+    }
     // Created 0700 before anything writes into it (the keyring, the store).
     ensureDataDir(config.data_dir);
     this.keyringPath = config.auth.keyring_file || defaultKeyringPath(config.data_dir);
