@@ -48,61 +48,90 @@ export class EncodeError extends TypeError {
   }
 }
 
+/** Raised inside the walk; the path is put together only on the way out, so encoding builds no strings. */
+class EncodeFault {
+  readonly path: Array<string | number> = [];
+  readonly what: string;
+
+  constructor(what: string) {
+    this.what = what;
+  }
+}
+
 function isWideInteger(v: number): boolean {
   return (v > UINT32_MAX || v < INT32_MIN) && Number.isSafeInteger(v);
 }
 
-const at = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key));
-
 /** Returns `value` with wide integers as BigInts, sharing unchanged subtrees; throws EncodeError on anything but plain data. */
-export function toWireValue(value: unknown, path = '', depth = 0): unknown {
+export function toWireValue(value: unknown): unknown {
+  try {
+    return wire(value, 0);
+  } catch (e) {
+    if (e instanceof EncodeFault) throw new EncodeError(e.path.join('.'), e.what);
+    throw e;
+  }
+}
+
+function wire(value: unknown, depth: number): unknown {
   switch (typeof value) {
     case 'number':
-      if (!Number.isFinite(value)) throw new EncodeError(path, 'NaN and infinities are not JSON numbers');
+      if (!Number.isFinite(value)) throw new EncodeFault('NaN and infinities are not JSON numbers');
       return isWideInteger(value) ? BigInt(value) : value;
     case 'string':
     case 'boolean':
       return value;
     case 'bigint':
-      if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new EncodeError(path, 'integer beyond ±(2^53-1)');
+      if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw new EncodeFault('integer beyond ±(2^53-1)');
       return value;
     case 'object':
       break;
     default:
-      throw new EncodeError(path, `${typeof value} is not plain data`);
+      throw new EncodeFault(`${typeof value} is not plain data`);
   }
   if (value === null) return null;
-  if (depth >= MAX_ENCODE_DEPTH) throw new EncodeError(path, `nested deeper than ${MAX_ENCODE_DEPTH} levels`);
+  if (depth >= MAX_ENCODE_DEPTH) throw new EncodeFault(`nested deeper than ${MAX_ENCODE_DEPTH} levels`);
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v = value[i];
-      const w = toWireValue(v, at(path, i), depth + 1);
-      if (w !== v) {
-        out ??= value.slice();
-        out[i] = w;
+    let i = 0;
+    try {
+      for (; i < value.length; i++) {
+        const v = value[i];
+        const w = wire(v, depth + 1);
+        if (w !== v) {
+          out ??= value.slice();
+          out[i] = w;
+        }
       }
+    } catch (e) {
+      if (e instanceof EncodeFault) e.path.unshift(i);
+      throw e;
     }
     return out ?? value;
   }
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
-    throw new EncodeError(path, `${(value as object).constructor?.name ?? 'an object'} is not plain data (only maps, arrays, strings, numbers, booleans and nil)`);
+    throw new EncodeFault(`${(value as object).constructor?.name ?? 'an object'} is not plain data (only maps, arrays, strings, numbers, booleans and nil)`);
   }
   let out: Record<string, unknown> | undefined;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const v = obj[k];
-    // Strings, booleans and nil cannot change: skip them without a call.
-    if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
-    if (v === undefined) throw new EncodeError(at(path, k), 'undefined is not plain data');
-    const w = toWireValue(v, at(path, k), depth + 1);
-    if (w !== v) {
-      out ??= { ...obj };
-      out[k] = w;
+  let k = '';
+  try {
+    for (let i = 0; i < keys.length; i++) {
+      k = keys[i]!;
+      const v = obj[k];
+      // Strings, booleans and nil cannot change: skip them without a call.
+      if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
+      if (v === undefined) throw new EncodeFault('undefined is not plain data');
+      const w = wire(v, depth + 1);
+      if (w !== v) {
+        out ??= { ...obj };
+        out[k] = w;
+      }
     }
+  } catch (e) {
+    if (e instanceof EncodeFault) e.path.unshift(k);
+    throw e;
   }
   return out ?? value;
 }

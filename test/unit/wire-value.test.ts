@@ -670,3 +670,21 @@ describe('limits shared with the domain', () => {
     expect(MAX_METADATA_KEYS).toBe(REQUEST_LIMITS.maxMapKeys);
   });
 });
+
+describe('the encoder refuses values outside the model', () => {
+  it('names the path of the first value it cannot encode', async () => {
+    const { packMessage, EncodeError } = await import('../../src/protocol/codec.ts');
+    const bad: Array<[unknown, string]> = [
+      [{ body: { metadata: { x: new Float64Array(2) } } }, 'body.metadata.x'],
+      [{ body: { items: [{ ok: 1 }, { when: new Date(0) }] } }, 'body.items.1.when'],
+      [{ a: [1, 2, [NaN]] }, 'a.2.0'],
+      [{ u: undefined }, 'u'],
+      [new Map(), 'the message'],
+    ];
+    for (const [value, path] of bad) {
+      expect(() => packMessage(value)).toThrow(EncodeError);
+      expect(() => packMessage(value)).toThrow(`cannot encode ${path}:`);
+    }
+    expect(packMessage({ ok: [1, { ts: 1767225600000 }] }).length).toBeGreaterThan(0);
+  });
+});
