@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import usearch from 'usearch';
 import { defaultConfig } from '../src/config/load.ts';
-import { hashEmbed } from '../src/engine/text/hash-embedder.ts';
+import { hashEmbed, hashSpace } from '../src/engine/text/hash-embedder.ts';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.ts';
 
 const [dataDir, file] = process.argv.slice(2);
@@ -18,7 +18,7 @@ const { queries, daemonTop10, tenant } = JSON.parse(readFileSync(file!, 'utf8'))
 const c = defaultConfig();
 const store = new EmbeddedStore({
   dataDir: dataDir!,
-  dims: c.embedder.dims,
+  space: hashSpace(c.embedder.hash.dims),
   durability: 'relaxed',
   ann: { threshold: c.store.ann_threshold, connectivity: c.store.ann_connectivity, expansionAdd: c.store.ann_expansion_add, expansionSearch: c.store.ann_expansion_search },
 });
@@ -39,9 +39,9 @@ const exactSimdMs: number[] = [];
 let rawHits = 0;
 let daemonHits = 0;
 // Warm up the JIT and caches on the first queries.
-for (const q of queries.slice(0, 10)) store.index.search(tenant, { vector: hashEmbed(q, c.embedder.dims), text: q }, filter, k);
+for (const q of queries.slice(0, 10)) store.index.search(tenant, { vector: hashEmbed(q, c.embedder.hash.dims), text: q }, filter, k);
 const n = store.index.size;
-const dims = c.embedder.dims;
+const dims = c.embedder.hash.dims;
 for (const [i, q] of queries.entries()) {
   const vector = hashEmbed(q, dims);
   let t = performance.now();

@@ -11,8 +11,10 @@ import { ConfigError } from './config/load.ts';
 import { contextAnswerBytes } from './server/handlers/context-view.ts';
 import { ContextEngine } from './engine/context-engine.ts';
 import { GarbageCollector } from './engine/gc.ts';
-import type { Embedder } from './engine/text/embedder.ts';
-import { LocalHashEmbedder } from './engine/text/local-embedder.ts';
+import { createTextAnalyzer, minRelevanceOf, spaceOf, type EmbedderSecrets } from './engine/text/registry.ts';
+import type { TextAnalyzer } from './engine/text/text-analyzer.ts';
+import { BreakerRegistry } from './resilience/breaker.ts';
+import { spaceLabel } from './domain/vector-space.ts';
 import { SideServer, type HealthReport } from './http/side-server.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics/metrics.ts';
@@ -48,6 +50,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   /** CTXD_KEY_ID / CTXD_KEY_SECRET, read by the CLI. */
   readonly envKey?: { readonly id: string; readonly secretHex: string } | undefined;
+  /** Secrets of dependencies, read from the environment by the CLI (never logged). */
+  readonly secrets?: EmbedderSecrets;
 }
 
 /** How often the keyring file is checked for changes (key rotation without a restart). */
@@ -86,7 +90,9 @@ export class Daemon {
   private readonly answers: GlobalAnswerBudget;
   private readonly holds = new HoldGate();
   private journalTimer: NodeJS.Timeout | null = null;
-  private embedder: Embedder | null = null;
+  private text: TextAnalyzer | null = null;
+  readonly breakers = new BreakerRegistry();
+  private readonly secrets: EmbedderSecrets;
   private engine: ContextEngine | null = null;
   private gc: GarbageCollector | null = null;
   private shuttingDown = false;
@@ -96,6 +102,7 @@ export class Daemon {
     this.config = opts.config;
     this.log = opts.log;
     this.envKey = opts.envKey;
+    this.secrets = opts.secrets ?? { openaiApiKey: null };
     const { config, log } = this;
     // One whole context must fit in an answer frame (get, update, a list page of one).
     const oneContext = contextAnswerBytes(config) + 1024;
@@ -115,7 +122,7 @@ export class Daemon {
     if (mode !== null && tooOpen(mode)) log.warn({ data_dir: config.data_dir, mode: mode.toString(8) }, 'data dir is readable by group or others; contexts are private data (chmod 700)');
     this.store = new EmbeddedStore({
       dataDir: config.data_dir,
-      dims: config.embedder.dims,
+      space: spaceOf(config),
       durability: config.store.durability,
       maxDbBytes: config.store.max_db_bytes,
       admit: admitStoredRecord,
@@ -154,7 +161,8 @@ export class Daemon {
     this.metrics = new Metrics({
       server: this.stats,
       store: () => (this.storeOpen ? this.store : null),
-      embedder: () => this.embedder,
+      text: () => this.text,
+      breakers: () => this.breakers.all(),
       gc: () => this.gc?.totals ?? null,
       engine: () => this.engine?.deps.counters ?? null,
       commits: () => this.store.commitStats,
@@ -178,16 +186,22 @@ export class Daemon {
     this.storeOpen = true;
     log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.store.quarantined.count }, 'store open');
     this.loadJournal();
-    this.embedder = await LocalHashEmbedder.create({
-      dims: config.embedder.dims,
-      tokenizer: config.embedder.tokenizer,
-      offloadMinChars: config.workers.offload_min_chars,
-      maxThreads: config.workers.max_threads,
-      queryCacheSize: config.embedder.query_cache_size,
+    const started = performance.now();
+    this.text = await createTextAnalyzer({
+      config,
+      secrets: this.secrets,
+      breakers: this.breakers,
+      // The cause only: it never holds texts or the API key (openai-embedder.ts sanitises its messages).
+      onFailure: (err) => log.warn({ embedder: config.embedder.kind, err: err instanceof Error ? err.message : String(err) }, 'embedding failed'),
     });
+    for (const breaker of this.breakers.all()) {
+      breaker.onTransition((state) => log.warn({ dependency: breaker.name, state }, 'circuit breaker changed state'));
+    }
+    log.info({ embedder: spaceLabel(this.text.identity), threads: this.text.embedder.threads, ms: Math.round(performance.now() - started) }, 'embedder ready');
     const engine = new ContextEngine({
       store: this.store,
-      embedder: this.embedder,
+      text: this.text,
+      minRelevance: minRelevanceOf(config),
       config,
       onBackgroundError: (what, err) => log.error({ what, err: err instanceof Error ? err.message : String(err) }, 'background work failed'),
     });
@@ -269,13 +283,33 @@ export class Daemon {
     const quarantined = this.store.quarantined;
     const components: HealthReport['components'] = {
       store: { ok: this.storeOpen && store.ok, backend: this.store.name, detail: store.detail, quarantined: quarantined.count, quarantine_sample: quarantined.sample },
-      embedder: { ok: this.embedder !== null, kind: this.config.embedder.kind, dims: this.config.embedder.dims, tokenizer: this.config.embedder.tokenizer },
+      embedder: this.embedderHealth(),
       index: { ok: this.storeOpen, ann_threshold: this.config.store.ann_threshold },
       listener: { ok: listening && !this.shuttingDown, connections: this.registry.size },
-      worker_pool: { ok: this.embedder !== null, threads: this.embedder?.threads ?? 0, queue: this.embedder?.queueSize ?? 0 },
+      worker_pool: { ok: this.text !== null, threads: this.text?.threads ?? 0, queue: this.text?.queueSize ?? 0 },
+      breakers: { ok: this.breakers.all().every((b) => b.state !== 'open'), ...Object.fromEntries(this.breakers.all().map((b) => [b.name, b.state])) },
     };
     const reason = this.shuttingDown ? 'shutting down' : !this.storeOpen ? 'store not open' : !store.ok ? `store unavailable: ${store.detail}` : !listening ? 'listener not accepting' : '';
     return { ready: reason === '', reason, components };
+  }
+
+  /**
+   * The embedder's state. An open breaker does not make the daemon unready:
+   * retrieves still answer (degraded, from the words) and stores get a
+   * retryable UNAVAILABLE; a restart would not help.
+   */
+  private embedderHealth(): HealthReport['components'][string] {
+    const space = spaceOf(this.config);
+    const breaker = this.breakers.all().find((b) => b.name === 'embedder');
+    return {
+      ok: this.text !== null && (breaker?.state ?? 'closed') !== 'open',
+      kind: space.kind,
+      model: space.model,
+      dims: space.dims,
+      tokenizer: this.config.embedder.tokenizer,
+      ...(breaker && { breaker: breaker.state }),
+      ...(this.text && { failures: this.text.stats.failures }),
+    };
   }
 
   /**
@@ -303,7 +337,8 @@ export class Daemon {
     await this.engine?.flush();
     await this.store.close();
     this.storeOpen = false;
-    await this.embedder?.close();
+    await this.text?.close();
+    for (const b of this.breakers.all()) b.shutdown();
     await this.side.close();
   }
 }

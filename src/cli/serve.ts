@@ -1,6 +1,7 @@
 /** `ctxd serve`: load config once, start the daemon, stop it gracefully on SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../config/load.ts';
+import { VectorSpaceMismatchError } from '../domain/vector-space.ts';
 import { Daemon } from '../daemon.ts';
 import { KeyringError } from '../auth/keyring-file.ts';
 import { createLogger } from '../log.ts';
@@ -34,7 +35,9 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
   try {
     const config = loadConfig({ file: values.config ?? env.CTXD_CONFIG, env, flags: flagsToSettings(values) });
     const envKey = env.CTXD_KEY_ID && env.CTXD_KEY_SECRET ? { id: env.CTXD_KEY_ID, secretHex: env.CTXD_KEY_SECRET } : undefined;
-    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey });
+    // The embedder's API key is read here, from the variable the config names, and never logged.
+    const apiKey = env[config.embedder.openai.api_key_env];
+    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey, secrets: { openaiApiKey: apiKey ? apiKey : null } });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof KeyringError) {
       process.stderr.write(`ctxd: ${e.message}\n`);
@@ -57,7 +60,8 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     await daemon.start();
   } catch (e) {
     process.stderr.write(`ctxd: cannot start: ${(e as Error).message}\n`);
-    return 1;
+    // Vectors of another embedder: a configuration matter (exit 2), not a fault.
+    return e instanceof VectorSpaceMismatchError ? 2 : 1;
   }
 
   return new Promise<number>((resolve) => {

@@ -144,6 +144,13 @@ function checkRelations(c: Config): void {
   if (r.max_tokens > r.max_tokens_limit) {
     throw new ConfigError(`config: retrieval.max_tokens (${r.max_tokens}) exceeds retrieval.max_tokens_limit (${r.max_tokens_limit})`);
   }
+  const o = c.embedder.openai;
+  if (c.embedder.kind === 'openai') {
+    if (!o.base_url) throw new ConfigError('config: embedder.openai.base_url is required when embedder.kind is openai');
+    if (!/^https?:\/\//.test(o.base_url)) throw new ConfigError(`config: embedder.openai.base_url must be an http(s) URL, got ${JSON.stringify(o.base_url)}`);
+    if (!o.model) throw new ConfigError('config: embedder.openai.model is required when embedder.kind is openai');
+    if (o.dims < 8 || o.dims % 4 !== 0) throw new ConfigError(`config: embedder.openai.dims must be the model's dimensions (a multiple of 4, at least 8), got ${o.dims}`);
+  }
 }
 
 /** The defaults alone, as config/default.json holds them. */

@@ -71,12 +71,12 @@ export const configSchema = {
     retrieval: section({
       max_tokens: int(2000, 1, 10_000_000, 'Budget of a retrieve that names none.'),
       max_tokens_limit: int(200_000, 1, 10_000_000, 'Largest budget a retrieve may ask for.'),
-      min_similarity: num(0.15, -1, 1, 'Contexts less similar than this to the query are not candidates (unrelated texts score up to ~0.15 with the hash embedder at 384 dims: its p99 noise).'),
+      lexical_weight: num(0.5, 0, 1, 'Weight w of the lexical channel (BM25, 0..1) in the fused relevance 1 − (1 − cosine) × (1 − w × lexical).'),
       candidates_per_level: int(100, 1, 10_000, 'Most similar contexts each level considers before ranking and budgeting.'),
       share_l1: num(0.3, 0, 1, 'Share of the budget first given to L1.'),
       share_l2: num(0.4, 0, 1, 'Share of the budget first given to L2.'),
       share_l3: num(0.3, 0, 1, 'Share of the budget first given to L3.'),
-      weight_similarity: num(0.5, 0, 1, 'Weight of cosine similarity in the score.'),
+      weight_similarity: num(0.5, 0, 1, 'Weight of the fused relevance (dense + lexical) in the score.'),
       weight_recency: num(0.2, 0, 1, 'Weight of recency (exponential decay) in the score.'),
       weight_level: num(0.2, 0, 1, 'Weight of the level in the score.'),
       weight_frequency: num(0.1, 0, 1, 'Weight of access frequency (log-scaled) in the score.'),
@@ -87,10 +87,35 @@ export const configSchema = {
       frequency_saturation: int(100, 1, 1_000_000_000, 'Access count at which the frequency value reaches 1.'),
     }),
     embedder: section({
-      kind: str('hash', 'hash: deterministic, offline, lexical (feature hashing); not a semantic model.', { enum: ['hash'] }),
-      dims: { ...int(384, 8, 4096, 'Embedding dimensions, a multiple of 4. Fixed for the life of a data dir.'), multipleOf: 4 },
+      kind: str('local', 'local: a sentence encoder (Universal Sentence Encoder lite) run offline in worker threads; openai: an OpenAI-compatible /v1/embeddings endpoint; hash: lexical feature hashing (tests, keyword-only).', { enum: ['local', 'openai', 'hash'] }),
       tokenizer: str('o200k_base', 'BPE encoding used for exact token counts.', { enum: ['o200k_base', 'cl100k_base'] }),
       query_cache_size: int(10_000, 1, 10_000_000, 'Query embeddings kept in the LRU cache.'),
+      local: section({
+        threads: int(0, 0, 256, 'Worker threads running the model, one model copy each (0 = cores − 1, at least 1: one core stays with the event loop).'),
+        batch_size: int(16, 1, 1024, 'Most texts per model call; concurrent stores are micro-batched up to it.'),
+        min_relevance: num(0.4, 0, 1, 'Relevance floor: contexts whose fused relevance is below it are not returned (bench/quality.md shows what each floor separates).'),
+      }),
+      hash: section({
+        dims: { ...int(384, 8, 4096, 'Embedding dimensions, a multiple of 4.'), multipleOf: 4 },
+        min_relevance: num(0.15, 0, 1, 'Relevance floor (unrelated texts score up to ~0.15 with feature hashing at 384 dims: its p99 noise).'),
+      }),
+      openai: section({
+        base_url: str('', 'Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1 or http://localhost:11434/v1 (Ollama).'),
+        model: str('', 'Model name sent with each request, e.g. text-embedding-3-small.'),
+        dims: int(0, 0, 65_536, 'Dimensions the model returns (required): a vector of another length is an error, never stored.'),
+        api_key_env: str('OPENAI_API_KEY', 'Name of the environment variable holding the API key (never logged; unset means no Authorization header).'),
+        batch_size: int(64, 1, 2048, 'Most texts per HTTP request.'),
+        concurrency: int(4, 1, 256, 'HTTP requests in flight at once.'),
+        timeout_ms: int(10_000, 100, 600_000, 'Timeout of each HTTP attempt.'),
+        max_retries: int(5, 0, 100, 'Retries of a failed attempt (network error, timeout, 408, 409, 429, 5xx), with exponential backoff and ±25 % jitter.'),
+        retry_base_ms: int(200, 1, 60_000, 'First retry delay; doubles per retry.'),
+        retry_max_delay_ms: int(30_000, 1, 600_000, 'Cap on one retry delay, Retry-After included.'),
+        min_relevance: num(0.3, 0, 1, 'Relevance floor for this embedder.'),
+        breaker_error_percentage: int(50, 1, 100, 'Failing share of attempts in the rolling window that opens the breaker.'),
+        breaker_volume_threshold: int(5, 1, 1_000_000, 'Attempts in the window before the breaker may open.'),
+        breaker_reset_ms: int(10_000, 10, 3_600_000, 'Time the breaker stays open before one trial attempt (half-open).'),
+        breaker_window_ms: int(10_000, 100, 3_600_000, 'Length of the rolling window the failing share is measured over.'),
+      }),
     }),
     workers: section({
       max_threads: int(2, 1, 256, 'Worker threads for tokenising and embedding.'),
@@ -173,7 +198,7 @@ export interface Config {
   readonly retrieval: {
     readonly max_tokens: number;
     readonly max_tokens_limit: number;
-    readonly min_similarity: number;
+    readonly lexical_weight: number;
     readonly candidates_per_level: number;
     readonly share_l1: number;
     readonly share_l2: number;
@@ -189,10 +214,28 @@ export interface Config {
     readonly frequency_saturation: number;
   };
   readonly embedder: {
-    readonly kind: 'hash';
-    readonly dims: number;
+    readonly kind: 'local' | 'openai' | 'hash';
     readonly tokenizer: 'o200k_base' | 'cl100k_base';
     readonly query_cache_size: number;
+    readonly local: { readonly threads: number; readonly batch_size: number; readonly min_relevance: number };
+    readonly hash: { readonly dims: number; readonly min_relevance: number };
+    readonly openai: {
+      readonly base_url: string;
+      readonly model: string;
+      readonly dims: number;
+      readonly api_key_env: string;
+      readonly batch_size: number;
+      readonly concurrency: number;
+      readonly timeout_ms: number;
+      readonly max_retries: number;
+      readonly retry_base_ms: number;
+      readonly retry_max_delay_ms: number;
+      readonly min_relevance: number;
+      readonly breaker_error_percentage: number;
+      readonly breaker_volume_threshold: number;
+      readonly breaker_reset_ms: number;
+      readonly breaker_window_ms: number;
+    };
   };
   readonly workers: { readonly max_threads: number; readonly offload_min_chars: number };
   readonly quotas: {

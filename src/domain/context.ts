@@ -80,15 +80,39 @@ export interface RecordFilter {
 }
 
 /** What a search looks for: the query's vector and, for lexical candidates, its text. */
+/**
+ * A search by meaning (`vector`) and by words (`text`, the lexical channel).
+ * Either may be missing: no text for a dedup check, no vector when the
+ * embedder is unavailable (a degraded retrieve).
+ */
 export interface SearchQuery {
-  readonly vector: Float32Array;
+  readonly vector: Float32Array | null;
   readonly text?: string;
 }
 
 export interface SearchHit {
   readonly meta: ContextMeta;
-  /** Cosine similarity with the query, in [-1, 1]. */
+  /** Cosine similarity with the query vector, in [-1, 1] (0 without a query vector). */
   readonly similarity: number;
+  /** BM25 score over the query's terms, normalised to [0, 1] (0 without query text; src/domain/lexical.ts). */
+  readonly lexical: number;
+}
+
+/**
+ * The hits of one search: the k best by similarity and, with query text, the
+ * k best by lexical score, each once; best by similarity first.
+ */
+export function unionOfBest(hits: readonly SearchHit[], k: number): SearchHit[] {
+  const byId = new Map<string, SearchHit>();
+  for (const h of [...hits].sort((a, b) => b.similarity - a.similarity).slice(0, k)) byId.set(h.meta.id, h);
+  const lexical = hits.filter((h) => h.lexical > 0).sort((a, b) => b.lexical - a.lexical);
+  let added = 0;
+  for (const h of lexical) {
+    if (added >= k) break;
+    if (!byId.has(h.meta.id)) byId.set(h.meta.id, h);
+    added++;
+  }
+  return [...byId.values()];
 }
 
 /** Changes to one record; undefined fields stay as they are. */

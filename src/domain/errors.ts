@@ -58,3 +58,16 @@ export class QuotaExceededError extends Error {
     this.usage = usage;
   }
 }
+
+/** A dependency the request needs (the embedder, a remote store) cannot answer now; retrying later may succeed. */
+export class DependencyUnavailableError extends Error {
+  override readonly name = 'DependencyUnavailableError';
+  readonly dependency: string;
+  readonly retryAfterMs: number;
+
+  constructor(dependency: string, retryAfterMs: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.dependency = dependency;
+    this.retryAfterMs = retryAfterMs;
+  }
+}

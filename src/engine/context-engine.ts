@@ -14,7 +14,7 @@ import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
 import { retrieve, type AnswerBound } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
-import type { Embedder } from './text/embedder.ts';
+import type { TextAnalyzer } from './text/text-analyzer.ts';
 import {
   DEFAULT_SESSION,
   type ContextFilterInput,
@@ -30,8 +30,10 @@ import {
 
 export interface EngineOptions {
   readonly store: VectorStore;
-  readonly embedder: Embedder;
+  readonly text: TextAnalyzer;
   readonly config: Pick<Config, 'engine' | 'retrieval' | 'quotas'>;
+  /** The relevance floor of the configured embedder. */
+  readonly minRelevance: number;
   readonly now?: () => number;
   readonly onBackgroundError?: (what: string, err: unknown) => void;
 }
@@ -47,10 +49,11 @@ export class ContextEngine {
     const onBackgroundError = opts.onBackgroundError ?? (() => {});
     this.deps = {
       store: opts.store,
-      embedder: opts.embedder,
+      text: opts.text,
       config: opts.config,
+      minRelevance: opts.minRelevance,
       quotas: new QuotaGuard(opts.config.quotas, (tenant) => opts.store.usage(tenant)),
-      counters: { dedupHits: 0 },
+      counters: { dedupHits: 0, dedupKeyMismatches: 0, degradedRetrieves: 0 },
       locks: new KeyedLock(),
       pending: new PendingWrites(),
       access: new AccessCounter(opts.store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
@@ -93,7 +96,7 @@ export class ContextEngine {
       const level = input.level ?? current.level;
       const patch: { -readonly [K in keyof RecordPatch]: RecordPatch[K] } = { ts: now };
       if (input.text !== undefined && input.text !== current.text) {
-        const [analysis] = await this.deps.embedder.analyze([input.text]);
+        const [analysis] = await this.deps.text.analyze([input.text]);
         Object.assign(patch, { text: input.text, vector: analysis!.vector, tokens: analysis!.tokens });
       }
       if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];

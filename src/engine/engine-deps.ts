@@ -1,7 +1,7 @@
-/** What every engine part needs: the store, the embedder, the settings, a clock. */
+/** What every engine part needs: the store, the text analyzer (embedder), the settings, a clock. */
 import type { Config } from '../config/schema.ts';
 import type { Level } from '../domain/context.ts';
-import type { Embedder } from './text/embedder.ts';
+import type { TextAnalyzer } from './text/text-analyzer.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import type { PendingWrites } from './pending-writes.ts';
@@ -11,13 +11,19 @@ import type { QuotaGuard } from './quota.ts';
 /** Counters the metrics read at scrape time. */
 export interface EngineCounters {
   dedupHits: number;
+  /** Near-duplicates (similar enough) left unmerged because their key tokens differ. */
+  dedupKeyMismatches: number;
+  /** Retrieves answered from the lexical channel alone. */
+  degradedRetrieves: number;
 }
 
 export interface EngineDeps {
   readonly counters: EngineCounters;
   readonly store: VectorStore;
-  readonly embedder: Embedder;
+  readonly text: TextAnalyzer;
   readonly config: Pick<Config, 'engine' | 'retrieval'>;
+  /** The relevance floor of the configured embedder (PROTOCOL.md §7.5). */
+  readonly minRelevance: number;
   readonly quotas: QuotaGuard;
   readonly locks: KeyedLock;
   readonly pending: PendingWrites;

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Level, RecordFilter, SearchHit } from '../domain/context.ts';
 import { allocateBudget } from './budget.ts';
 import type { EngineDeps } from './engine-deps.ts';
+import { fuse, type Relevance } from './relevance.ts';
 import { scoreContext, type Scored, type ScoreWeights } from './scoring.ts';
 import { DEFAULT_SESSION, type LevelReceipt, type RetrieveInput, type RetrieveResult, type RetrievedContext } from './types.ts';
 
@@ -39,7 +40,7 @@ export function levelFilter(level: Level, input: RetrieveInput, now: number): Re
   };
 }
 
-type Candidate = SearchHit & Scored;
+type Candidate = SearchHit & Scored & { readonly relevance: Relevance };
 
 /** Bounds on the answer beyond tokens: the server's frame size (PROTOCOL.md §7.5, `omitted`). */
 export interface AnswerBound {
@@ -55,21 +56,26 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   const levels = [...new Set(input.levels ?? ALL_LEVELS)].sort();
   const maxTokens = input.max_tokens ?? config.retrieval.max_tokens;
   const weights = scoreWeights(config.retrieval);
-  const query = await deps.embedder.embedQuery(input.query);
+  // Null when the embedder cannot answer: the words alone rank (PROTOCOL.md §7.5 "degraded").
+  const query = await deps.text.embedQuery(input.query);
+  const degraded = query === null ? ['embedder'] : [];
+  if (query === null) deps.counters.degradedRetrieves++;
   const k = config.retrieval.candidates_per_level;
-  // Search results come best first, so dropping the dissimilar tail never cuts a match.
-  const minSimilarity = input.min_similarity ?? config.retrieval.min_similarity;
+  const minRelevance = input.min_similarity ?? deps.minRelevance;
+  const lexicalWeight = config.retrieval.lexical_weight;
 
   const perLevel = await Promise.all(
     levels.map(async (level) => {
       const hits = await store.search(tenant, { vector: query, text: input.query }, levelFilter(level, input, now), k);
       const scored: Candidate[] = hits.map((h) => {
         const meta = { ...h.meta, accessCount: h.meta.accessCount + deps.access.pendingFor(tenant, h.meta.id) };
-        return { meta, similarity: h.similarity, ...scoreContext(meta, h.similarity, now, weights) };
+        const relevance = fuse(h, lexicalWeight, query !== null);
+        return { meta, similarity: h.similarity, lexical: h.lexical, relevance, ...scoreContext(meta, relevance.value, now, weights) };
       });
       const minScore = input.min_score ?? -Infinity;
-      const kept = scored.filter((c) => c.similarity >= minSimilarity && c.score >= minScore);
-      return kept.sort((a, b) => b.score - a.score);
+      const kept = scored.filter((c) => c.relevance.value >= minRelevance && c.score >= minScore);
+      // The best by score within the level's candidate count (a search returns dense and lexical bests).
+      return kept.sort((a, b) => b.score - a.score).slice(0, k);
     }),
   );
 
@@ -96,7 +102,7 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
     // Deleted between search and read: leave it out rather than return a ghost.
     if (!record) continue;
     // The count shown includes this retrieval.
-    const context = { record: { ...record, accessCount: c.meta.accessCount + 1 }, score: c.score, parts: c.parts, similarity: c.similarity };
+    const context = { record: { ...record, accessCount: c.meta.accessCount + 1 }, score: c.score, parts: c.parts, relevance: c.relevance };
     if (bound) {
       // What does not fit in the answer's bytes is omitted like what does not fit the tokens.
       const size = bound.sizeOf(context);
@@ -117,7 +123,7 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
     totalTokens,
     levels: receipts,
     setId: setIdOf(contexts),
-    degraded: [],
+    degraded,
     tookMs: performance.now() - started,
   };
 }

@@ -7,7 +7,8 @@
 import { NO_METADATA, NO_TAGS, tagsAndMetadataFit, type ContextMeta, type ContextRecord, type Level, type RecordPatch, type SearchHit } from '../domain/context.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { newContextId } from './ids.ts';
-import type { Analysis } from './text/embedder.ts';
+import { sameKeyTokens } from '../domain/lexical.ts';
+import type { Analysis } from './text/text-analyzer.ts';
 import { DEFAULT_SESSION, type StoreInput, type StoreResult } from './types.ts';
 
 const YIELD_EVERY = 64;
@@ -30,7 +31,7 @@ export async function storeContexts(deps: EngineDeps, tenant: string, inputs: re
 }
 
 async function storeWithinQuota(deps: EngineDeps, tenant: string, inputs: readonly StoreInput[]): Promise<StoreResult[]> {
-  const analyses = await deps.embedder.analyze(inputs.map((i) => i.text));
+  const analyses = await deps.text.analyze(inputs.map((i) => i.text));
   const scopes = new Map<string, Item[]>();
   inputs.forEach((input, index) => {
     const key = scopeKey(tenant, input.level, input.session ?? DEFAULT_SESSION);
@@ -77,13 +78,14 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   for (let at = 0; dedup && at < items.length; at += YIELD_EVERY) {
     if (at > 0) await new Promise((r) => setImmediate(r));
     const chunk = items.slice(at, at + YIELD_EVERY);
-    nearest.push(...(await store.searchMany(tenant, chunk.map((i) => ({ vector: i.analysis.vector, text: i.input.text })), scopeFilter, 1)));
+    nearest.push(...(await store.searchMany(tenant, chunk.map((i) => ({ vector: i.analysis.vector })), scopeFilter, 1)));
   }
+  const mergeable = await mergeableNeighbours(deps, tenant, items, nearest);
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
     if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-    const best = nearest[n]?.[0];
-    if (best && best.similarity >= config.engine.dedup_threshold) {
+    const best = mergeable[n];
+    if (best) {
       // Refresh the existing context: new recency and expiry, tags and metadata merged in.
       const prior = refreshes.get(best.meta.id);
       const base = prior?.meta ?? best.meta;
@@ -152,6 +154,30 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: normalizedText(record.text), committed: committed.catch(() => undefined) }));
   deps.pending.add(scope, mine);
   return { committed: committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined) };
+}
+
+/**
+ * The dedup rule (README "Dedup"): an item merges into its nearest stored
+ * neighbour when their normalised texts are equal, or when the neighbour is
+ * at least dedup_threshold similar AND both texts have the same key tokens
+ * (numbers, identifiers, names, dates, negations: src/domain/lexical.ts), so
+ * "ticket ABC-1234" never swallows "ticket ABC-1235".
+ */
+async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: readonly Item[], nearest: readonly SearchHit[][]): Promise<Array<SearchHit | undefined>> {
+  const threshold = deps.config.engine.dedup_threshold;
+  const close = items.map((_, n) => nearest[n]?.[0]).map((h) => (h && h.similarity >= threshold ? h : undefined));
+  const ids = [...new Set(close.filter((h): h is SearchHit => h !== undefined).map((h) => h.meta.id))];
+  if (ids.length === 0) return close;
+  const texts = new Map((await deps.store.get(tenant, ids)).map((d) => [d.id, d.text]));
+  return close.map((h, n) => {
+    if (!h) return undefined;
+    const stored = texts.get(h.meta.id);
+    if (stored === undefined) return undefined; // deleted meanwhile
+    const text = items[n]!.input.text;
+    if (normalizedText(text) === normalizedText(stored) || sameKeyTokens(text, stored)) return h;
+    deps.counters.dedupKeyMismatches++;
+    return undefined;
+  });
 }
 
 /**

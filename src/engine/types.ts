@@ -1,5 +1,6 @@
 /** Inputs and outputs of the engine's operations (the server maps them to and from the wire). */
 import type { ContextDoc, Level, Metadata } from '../domain/context.ts';
+import type { Relevance } from './relevance.ts';
 import type { ScoreParts } from './scoring.ts';
 
 export const DEFAULT_SESSION = 'default';
@@ -37,7 +38,7 @@ export interface RetrieveInput extends ContextFilterInput {
   readonly max_tokens?: number;
   readonly levels?: readonly Level[];
   readonly min_score?: number;
-  /** Overrides retrieval.min_similarity for this request. */
+  /** Overrides the embedder's relevance floor for this request. */
   readonly min_similarity?: number;
 }
 
@@ -45,7 +46,8 @@ export interface RetrievedContext {
   readonly record: ContextDoc;
   readonly score: number;
   readonly parts: ScoreParts;
-  readonly similarity: number;
+  /** The fused relevance and its two channels (relevance.ts). */
+  readonly relevance: Relevance;
 }
 
 export interface LevelReceipt {

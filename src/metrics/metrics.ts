@@ -7,14 +7,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ALL_ERROR_CODES } from '../protocol/errors.ts';
 import type { ServerStats } from '../server/stats.ts';
 import type { VectorStore } from '../store/vector-store.ts';
-import type { Embedder } from '../engine/text/embedder.ts';
+import type { TextAnalyzer } from '../engine/text/text-analyzer.ts';
+import type { Breaker, BreakerState } from '../resilience/breaker.ts';
 import type { GcTotals } from '../engine/gc.ts';
 import type { EngineCounters } from '../engine/engine-deps.ts';
 
 export interface MetricSources {
   readonly server: ServerStats;
   readonly store: () => VectorStore | null;
-  readonly embedder: () => Embedder | null;
+  readonly text: () => TextAnalyzer | null;
+  /** Every circuit breaker (one per remote dependency). */
+  readonly breakers: () => readonly Breaker[];
   readonly gc: () => GcTotals | null;
   readonly engine: () => EngineCounters | null;
   readonly commits: () => { groups: number; writes: number; unavailableWrites?: number; diskFull?: number } | undefined;
@@ -42,6 +45,9 @@ function gauge(registry: Registry, name: string, help: string, read: () => numbe
 }
 
 type Labels = Record<string, string>;
+
+const BREAKER_STATES: readonly BreakerState[] = ['closed', 'half_open', 'open'];
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 /** A counter whose value lives elsewhere: at each scrape it is advanced by what was added since. */
 function mirroredCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<[Labels, number]>): void {
@@ -94,12 +100,32 @@ export class Metrics {
     mirroredCounter(r, 'ctxd_gc_promoted_total', 'L2 contexts promoted to L3 by garbage collection.', [], () => one(src.gc()?.promoted));
     mirroredCounter(r, 'ctxd_gc_passes_total', 'Garbage collection passes completed.', [], () => one(src.gc()?.passes));
     mirroredCounter(r, 'ctxd_dedup_hits_total', 'Stores answered with an existing context instead of a copy.', [], () => one(src.engine()?.dedupHits));
-    mirroredCounter(r, 'ctxd_embed_cache_hits_total', 'Query embeddings served from the cache.', [], () => one(src.embedder()?.stats.queryCacheHits));
-    mirroredCounter(r, 'ctxd_embed_cache_misses_total', 'Query embeddings computed.', [], () => one(src.embedder()?.stats.queryCacheMisses));
-    mirroredCounter(r, 'ctxd_text_tasks_total', 'Tokenise-and-embed tasks, by where they ran.', ['where'], () => [
-      [{ where: 'inline' }, src.embedder()?.stats.inlineTasks ?? 0],
-      [{ where: 'worker' }, src.embedder()?.stats.offloadedTasks ?? 0],
+    mirroredCounter(r, 'ctxd_dedup_key_mismatches_total', 'Near-duplicate stores kept apart because their numbers, identifiers or names differ.', [], () => one(src.engine()?.dedupKeyMismatches));
+    mirroredCounter(r, 'ctxd_retrieve_degraded_total', 'Retrieves answered from the lexical channel alone (embedder unavailable).', [], () => one(src.engine()?.degradedRetrieves));
+    mirroredCounter(r, 'ctxd_embed_cache_hits_total', 'Query embeddings served from the cache.', [], () => one(src.text()?.stats.queryCacheHits));
+    mirroredCounter(r, 'ctxd_embed_cache_misses_total', 'Query embeddings computed.', [], () => one(src.text()?.stats.queryCacheMisses));
+    mirroredCounter(r, 'ctxd_embed_failures_total', 'Embedding requests (stores or queries) the embedder could not serve.', [], () => one(src.text()?.stats.failures));
+    mirroredCounter(r, 'ctxd_embed_calls_total', 'Calls to the embedder (micro-batches).', [], () => one(src.text()?.batches.calls));
+    mirroredCounter(r, 'ctxd_embed_texts_total', 'Texts embedded; divided by ctxd_embed_calls_total, the mean micro-batch size.', [], () => one(src.text()?.batches.texts));
+    mirroredCounter(r, 'ctxd_text_tasks_total', 'Tokenise (and hash) tasks, by where they ran.', ['where'], () => [
+      [{ where: 'inline' }, src.text()?.workerStats.inlineTasks ?? 0],
+      [{ where: 'worker' }, src.text()?.workerStats.offloadedTasks ?? 0],
     ]);
+    new Gauge({
+      name: 'ctxd_breaker_state',
+      help: 'Circuit breaker state by dependency: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['dependency'],
+      registers: [r],
+      collect() {
+        for (const b of src.breakers()) this.set({ dependency: b.name }, BREAKER_STATE_VALUE[b.state]);
+      },
+    });
+    mirroredCounter(r, 'ctxd_breaker_transitions_total', 'Circuit breaker state changes, by dependency and the state entered.', ['dependency', 'state'], function* () {
+      for (const b of src.breakers()) for (const state of BREAKER_STATES) yield [{ dependency: b.name, state }, b.stats.transitions[state]];
+    });
+    mirroredCounter(r, 'ctxd_breaker_rejections_total', 'Calls refused without trying because the breaker was open.', ['dependency'], function* () {
+      for (const b of src.breakers()) yield [{ dependency: b.name }, b.stats.rejections];
+    });
     mirroredCounter(r, 'ctxd_store_commit_groups_total', 'Group commits (transactions) of the embedded store.', [], () => one(src.commits()?.groups));
     mirroredCounter(r, 'ctxd_store_commit_writes_total', 'Writes committed by the embedded store.', [], () => one(src.commits()?.writes));
     mirroredCounter(r, 'ctxd_store_write_failures_total', 'Writes the store could not commit (answered UNAVAILABLE), by reason.', ['reason'], () => [
@@ -113,7 +139,7 @@ export class Metrics {
     gauge(r, 'ctxd_replay_ids', 'Request ids remembered for replay detection, across keys.', () => src.limits().replayIds);
     gauge(r, 'ctxd_quarantined_records', 'Stored records refused at load (kept on disk, never served).', () => src.limits().quarantinedRecords);
     gauge(r, 'ctxd_connections_open', 'Open client connections.', () => src.server.connectionsOpen);
-    gauge(r, 'ctxd_worker_queue_depth', 'Tokenise-and-embed tasks waiting for a worker thread.', () => src.embedder()?.queueSize ?? 0);
+    gauge(r, 'ctxd_worker_queue_depth', 'Texts waiting for the embedder, and tasks waiting for a worker thread.', () => src.text()?.queueSize ?? 0);
     new Gauge({
       name: 'ctxd_contexts',
       help: 'Live contexts, by level, across tenants.',

@@ -5,7 +5,7 @@
  * problems. Anything else is answered INTERNAL, and its cause is logged by the
  * caller, never sent.
  */
-import { InvalidRequestError, NotFoundError, QuotaExceededError, StoreUnavailableError } from '../domain/errors.ts';
+import { DependencyUnavailableError, InvalidRequestError, NotFoundError, QuotaExceededError, StoreUnavailableError } from '../domain/errors.ts';
 import { CtxdProtocolError, wireError, type WireError } from '../protocol/errors.ts';
 
 /** When a client should try an unavailable store again. */
@@ -20,6 +20,9 @@ export function toWireError(e: unknown): WireError {
   }
   if (e instanceof StoreUnavailableError) {
     return wireError('UNAVAILABLE', `the store cannot take writes right now (${e.reason})`, { retryAfterMs: UNAVAILABLE_RETRY_MS, details: { reason: e.reason } });
+  }
+  if (e instanceof DependencyUnavailableError) {
+    return wireError('UNAVAILABLE', `the ${e.dependency} is not available right now; nothing was stored`, { retryAfterMs: e.retryAfterMs, details: { dependency: e.dependency } });
   }
   return wireError('INTERNAL', 'internal error');
 }

@@ -56,7 +56,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
   const dataDir = opts.dataDir ?? tempDataDir();
   const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...(opts.args ?? [])], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
+    // Tests run the small hash embedder unless they ask for another (test/integration/meaning.test.ts runs the default).
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CTXD_EMBEDDER_KIND: 'hash', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];

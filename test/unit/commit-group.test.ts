@@ -4,6 +4,7 @@
  * rolls back the whole transaction (SQLITE_FULL) leaves the writes before it
  * committed and fails every write after it, so the committer stays FIFO.
  */
+import { hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 function file(maxDbBytes = 0): SqliteFile {
   const dir = mkdtempSync(join(tmpdir(), 'ctxd-group-'));
   dirs.push(dir);
-  return new SqliteFile(join(dir, 'ctxd.sqlite'), 'relaxed', 384, { maxDbBytes });
+  return new SqliteFile(join(dir, 'ctxd.sqlite'), 'relaxed', hashSpace(384), { maxDbBytes });
 }
 
 const ids = (db: SqliteFile) => db.idsAfter('a', '', 100_000);

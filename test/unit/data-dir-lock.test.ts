@@ -1,3 +1,4 @@
+import { hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ function tempDir(): string {
   return d;
 }
 
-const store = (dataDir: string) => new EmbeddedStore({ dataDir, dims: 384, durability: 'relaxed', ann });
+const store = (dataDir: string) => new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann });
 
 /** Starts a process holding `dir`'s lock; resolves with its first line ("locked" or "busy ..."). */
 function holder(dir: string): Promise<{ child: ChildProcess; line: string }> {

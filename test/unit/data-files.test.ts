@@ -1,3 +1,4 @@
+import { hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ afterAll(() => {
 });
 
 async function openWrite(dataDir: string): Promise<EmbeddedStore> {
-  const s = new EmbeddedStore({ dataDir, dims: 384, durability: 'relaxed', ann });
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann });
   await s.open();
   await s.upsert([makeRecord({ tenant: 'a', text: 'private words' })]);
   return s;

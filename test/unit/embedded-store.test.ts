@@ -3,14 +3,14 @@ import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
 import type { VectorStore } from '../../src/store/vector-store.ts';
 import { vectorStoreContract } from '../contract/vector-store.contract.ts';
 import { removeDir, tempDataDir } from '../helpers/daemon.ts';
-import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
+import { hashEmbed, hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
 
 const dirs: string[] = [];
 const ann = { threshold: 20_000, connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
 
 function openAt(dataDir: string, annThreshold = ann.threshold): Promise<EmbeddedStore> {
-  const s = new EmbeddedStore({ dataDir, dims: 384, durability: 'relaxed', ann: { ...ann, threshold: annThreshold } });
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: annThreshold } });
   return s.open().then(() => s);
 }
 

@@ -1,3 +1,4 @@
+import { hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 async function openAt(dataDir: string): Promise<EmbeddedStore> {
-  const s = new EmbeddedStore({ dataDir, dims: 384, durability: 'relaxed', ann });
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann });
   await s.open();
   return s;
 }

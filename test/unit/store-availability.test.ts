@@ -5,6 +5,7 @@
  * A full disk is made with `maxDbBytes` (SQLite's max_page_count), which
  * fails writes with SQLITE_FULL exactly as a full disk does.
  */
+import { hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 async function open(over: Partial<EmbeddedStoreOptions> = {}): Promise<EmbeddedStore> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ctxd-avail-'));
   dirs.push(dataDir);
-  const s = new EmbeddedStore({ dataDir, dims: 384, durability: 'relaxed', ann, ...over });
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann, ...over });
   await s.open();
   return s;
 }
@@ -71,7 +72,7 @@ describe('a write that cannot be passed to the writer thread', () => {
       await s.upsert([makeRecord({ tenant: 'a', text: 'after' })]);
       const path = (s as unknown as { opts: EmbeddedStoreOptions }).opts.dataDir;
       await s.close();
-      const again = new EmbeddedStore({ dataDir: path, dims: 384, durability: 'relaxed', ann });
+      const again = new EmbeddedStore({ dataDir: path, space: hashSpace(384), durability: 'relaxed', ann });
       await again.open();
       expect(await again.count('a', {})).toBe(2);
       await again.close();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContextRecord } from '../../src/domain/context.ts';
-import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
+import { hashEmbed, hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
 import type { AdmitInput, QuarantineEntry } from '../../src/store/embedded/loader.ts';
 import { makeRecord } from '../helpers/records.ts';
@@ -38,13 +38,13 @@ function admit(r: AdmitInput): string | null {
 }
 
 const open = (dataDir: string, onQuarantine?: (e: QuarantineEntry) => void) => {
-  const s = new EmbeddedStore({ dataDir, dims: 384, durability: 'relaxed', ann, admit, onQuarantine });
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann, admit, onQuarantine });
   return s.open().then(() => s);
 };
 
 function insertRaw(db: DatabaseSync, r: ContextRecord, over: { tags?: string; metadata?: string; vector?: Uint8Array } = {}): void {
-  db.prepare(`INSERT INTO contexts (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.tenant, r.level, r.session, r.agent, r.text,
+  db.prepare(`INSERT INTO contexts (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM vector_spaces WHERE kind = 'hash'))`).run(r.id, r.tenant, r.level, r.session, r.agent, r.text,
     over.tags ?? JSON.stringify(r.tags), over.metadata ?? JSON.stringify(r.metadata), r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version,
     over.vector ?? new Uint8Array(r.vector.buffer));
 }
@@ -116,7 +116,7 @@ describe('quarantine at load', () => {
     await s.upsert([makeRecord({ tenant: 'a', text: 'one', id: 'boom' }), makeRecord({ tenant: 'a', text: 'two', id: 'fine' })]);
     await s.close();
     s = new EmbeddedStore({
-      dataDir: dir, dims: 384, durability: 'relaxed', ann,
+      dataDir: dir, space: hashSpace(384), durability: 'relaxed', ann,
       admit: (r) => {
         if (r.id === 'boom') throw new RangeError('Maximum call stack size exceeded');
         return null;

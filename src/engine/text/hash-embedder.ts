@@ -1,10 +1,13 @@
 /**
- * The default embedder: signed feature hashing of word unigrams, word bigrams
- * and character trigrams, L2-normalised. Deterministic and offline. It measures
- * lexical overlap (shared words and word pieces), not meaning: "car" and
- * "automobile" are unrelated to it.
+ * The `hash` embedder: signed feature hashing of word unigrams, word bigrams
+ * and character trigrams, L2-normalised. Deterministic, offline and tiny; it
+ * measures lexical overlap (shared words and word pieces), not meaning: "car"
+ * and "automobile" are unrelated to it. For tests and keyword-only
+ * deployments; the default is the local sentence encoder.
  */
 import { hash32, words as wordsOf } from '../../domain/words.ts';
+import type { Embedder, EmbedderIdentity } from './embedder.ts';
+import type { TextWorkers } from './text-workers.ts';
 
 const UNIGRAM_WEIGHT = 1.0;
 const BIGRAM_WEIGHT = 0.7;
@@ -34,4 +37,33 @@ export function hashEmbed(text: string, dims: number): Float32Array {
     for (let i = 0; i < dims; i++) v[i]! *= inv;
   }
   return v;
+}
+
+/** The vector space of feature hashing at `dims`. */
+export function hashSpace(dims: number): EmbedderIdentity {
+  return { kind: 'hash', model: 'feature-hash-v1', dims };
+}
+
+/** Largest batch one call takes: hashing is cheap, a call is split only to bound one worker task. */
+const HASH_BATCH = 1024;
+
+export class HashEmbedder implements Embedder {
+  readonly identity: EmbedderIdentity;
+  readonly maxBatch = HASH_BATCH;
+  readonly concurrency = 4;
+  readonly threads = 0;
+  private readonly workers: TextWorkers;
+
+  constructor(dims: number, workers: TextWorkers) {
+    this.identity = hashSpace(dims);
+    this.workers = workers;
+  }
+
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    const dims = this.identity.dims;
+    const rows = await this.workers.run<Float32Array>({ kind: 'hash', texts, dims });
+    return texts.map((_, i) => rows.subarray(i * dims, (i + 1) * dims));
+  }
+
+  async close(): Promise<void> {}
 }

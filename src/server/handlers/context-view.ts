@@ -42,6 +42,8 @@ export function retrievedView(c: RetrievedContext): Record<string, unknown> {
     // The score is the sum of the parts as shown (to 1e-6), so a reader can check it.
     score: round(parts.similarity + parts.recency + parts.level + parts.frequency),
     score_parts: parts,
-    similarity: round(c.similarity),
+    // The fused relevance the floor applies to, and its two channels (PROTOCOL.md §7.5).
+    similarity: round(c.relevance.value),
+    relevance: { dense: round(c.relevance.dense), lexical: round(c.relevance.lexical) },
   };
 }

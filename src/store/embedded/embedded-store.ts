@@ -18,10 +18,12 @@ import type { WriteOp } from './write-ops.ts';
 import { MemoryIndex } from './memory-index.ts';
 import type { AnnOptions } from './partition.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
+import { VectorSpaceMismatchError, type VectorSpace } from '../../domain/vector-space.ts';
 
 export interface EmbeddedStoreOptions {
   readonly dataDir: string;
-  readonly dims: number;
+  /** The configured embedder's vector space: the store refuses to open on vectors of another (VectorSpaceMismatchError). */
+  readonly space: VectorSpace;
   readonly durability: Durability;
   readonly ann: AnnOptions;
   /** Most bytes the database may hold (0 or absent: unlimited); past it writes fail as on a full disk. */
@@ -48,7 +50,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   constructor(opts: EmbeddedStoreOptions) {
     this.opts = opts;
-    this.index = new MemoryIndex(opts.dims, opts.ann);
+    this.index = new MemoryIndex(opts.space.dims, opts.ann);
   }
 
   get commitStats() {
@@ -61,17 +63,20 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   async open(): Promise<void> {
-    const { dataDir, durability, dims, maxDbBytes = 0 } = this.opts;
+    const { dataDir, durability, space, maxDbBytes = 0 } = this.opts;
     ensureDataDir(dataDir);
     // First, before reading anything: another daemon on this dir would be writing under our index.
     const lock = DataDirLock.acquire(dataDir);
     let file: SqliteFile | null = null;
     try {
       const path = join(dataDir, 'ctxd.sqlite');
-      file = new SqliteFile(path, durability, dims, { maxDbBytes });
+      file = new SqliteFile(path, durability, space, { maxDbBytes });
+      // Vectors of two embedders are never compared: refuse until they are re-embedded.
+      const foreign = file.foreignSpaces();
+      if (foreign.length > 0) throw new VectorSpaceMismatchError(space, foreign);
       // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
       let chunk: LoadedRow[] = [];
-      for (const row of admitRows(file.loadAll(), dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
+      for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
         chunk.push(row);
         if (chunk.length === LOAD_CHUNK) {
           this.index.insertMany(chunk);
@@ -80,7 +85,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       }
       this.index.insertMany(chunk);
       this.index.graphBuild.background = true;
-      const committer = new GroupCommitter({ path, durability, dims, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs });
+      const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs });
       try {
         await committer.started();
       } catch (e) {

@@ -23,6 +23,7 @@ import { StoreUnavailableError } from '../../domain/errors.ts';
 import type { Durability } from './sqlite-file.ts';
 import { toWriteError } from './write-errors.ts';
 import { onlyFrees, type FromWriter, type ToWriter, type WriteOp } from './write-ops.ts';
+import type { VectorSpace } from '../../domain/vector-space.ts';
 
 interface Pending {
   readonly ops: readonly WriteOp[];
@@ -51,7 +52,7 @@ export interface GroupCommitStats {
 export interface GroupCommitOptions {
   readonly path: string;
   readonly durability: Durability;
-  readonly dims: number;
+  readonly space: VectorSpace;
   readonly maxDbBytes?: number;
   readonly probeIntervalMs?: number;
 }
@@ -81,9 +82,9 @@ export class GroupCommitter {
   readonly stats: GroupCommitStats = { groups: 0, writes: 0, failedGroups: 0, failedWrites: 0, unavailableWrites: 0, diskFull: 0, probes: 0 };
 
   constructor(opts: GroupCommitOptions) {
-    const { path, durability, dims, maxDbBytes = 0 } = opts;
+    const { path, durability, space, maxDbBytes = 0 } = opts;
     this.probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
-    this.worker = new Worker(new URL('./writer.worker.ts', import.meta.url), { workerData: { path, durability, dims, maxDbBytes } });
+    this.worker = new Worker(new URL('./writer.worker.ts', import.meta.url), { workerData: { path, durability, space, maxDbBytes } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', (m: FromWriter) => (m.type === 'ready' ? resolve() : reject(new Error('writer did not start'))));
       this.worker.once('error', reject);

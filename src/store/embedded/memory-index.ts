@@ -4,7 +4,7 @@
  * returns are read from disk.
  */
 import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
-import { LEVELS } from '../../domain/context.ts';
+import { LEVELS, unionOfBest } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import { TopK } from './top-k.ts';
 import { Partition, type AnnOptions, type GraphBuildMode, type Row } from './partition.ts';
@@ -102,7 +102,7 @@ export class MemoryIndex {
       let group = byPartition.get(partition);
       if (!group) byPartition.set(partition, (group = { rows: [], vectors: [], texts: [] }));
       const key = this.nextKey++;
-      group.rows.push({ meta, key, textBytes });
+      group.rows.push({ meta, key, textBytes, terms: 0 });
       group.vectors.push(vector);
       group.texts.push(text);
       this.byId.set(meta.id, { partition, key });
@@ -135,9 +135,7 @@ export class MemoryIndex {
   search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
     const parts = this.levelsOf(filter).map((l) => this.partition(tenant, l, false)).filter((p): p is Partition => p !== undefined);
     if (parts.length === 1) return parts[0]!.search(query, filter, k);
-    const best = new TopK<SearchHit>(k);
-    for (const p of parts) for (const hit of p.search(query, filter, k)) best.push(hit.similarity, hit);
-    return best.result().map((r) => r.item);
+    return unionOfBest(parts.flatMap((p) => p.search(query, filter, k)), k);
   }
 
   searchMany(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {

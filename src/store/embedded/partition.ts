@@ -17,6 +17,8 @@ export interface Row {
   /** Stable key in the ANN graph. */
   readonly key: number;
   textBytes: number;
+  /** Distinct lexical terms of its text (its BM25 length). */
+  terms: number;
 }
 
 /** Shared by a store's partitions: once the store is open, graphs are built in steps between requests. */
@@ -43,10 +45,10 @@ const PLAIN_MARGIN = 8;
 const GRAPH_THREADS = 0;
 /** Rows added to a graph per step of a background build: a few tens of ms, then other work runs. */
 const GRAPH_STEP = 128;
-/** Most lexical candidates scored exactly per graph search. */
+/** Most rows the lexical channel scores per query (rarest terms first). */
 const LEXICAL_LIMIT = 2048;
 
-function concat(queries: readonly SearchQuery[], dims: number): Float32Array {
+function concat(queries: ReadonlyArray<{ vector: Float32Array }>, dims: number): Float32Array {
   const out = new Float32Array(queries.length * dims);
   queries.forEach((q, i) => out.set(q.vector, i * dims));
   return out;
@@ -106,7 +108,7 @@ export class Partition {
       this.vectors.set(vectors[i]!, slot * this.dims);
       this.rows.push(row);
       this.slotByKey.set(row.key, slot);
-      this.postings.add(row.key, texts[i]!);
+      row.terms = this.postings.add(row.key, texts[i]!);
     });
     if (this.backlog) {
       for (const r of rows) this.backlog.push(r.key);
@@ -121,7 +123,8 @@ export class Partition {
   /** Replaces a row's vector and words (its text changed; stale words only add candidates). */
   setText(key: number, vector: Float32Array, text: string): void {
     const slot = this.slotByKey.get(key)!;
-    this.postings.add(key, text);
+    const row = this.rows[slot]!;
+    row.terms = this.postings.replace(key, row.terms, text);
     this.vectors.set(vector, slot * this.dims);
     // A key still in the backlog enters the graph later, with its vector as it is then.
     if (this.graph && (!this.backlog || this.graph.contains(BigInt(key)))) {
@@ -149,11 +152,11 @@ export class Partition {
     this.rows.pop();
     this.slotByKey.delete(key);
     this.graph?.remove(BigInt(key));
-    this.postings.removed(this.rows.length, (k) => this.slotByKey.has(k));
+    this.postings.removed(row.terms, (k) => this.slotByKey.has(k));
     return row;
   }
 
-  /** The k rows most similar to `query` among those matching `filter`, best first. */
+  /** The k rows most similar to `query` and, with query text, the k best by BM25 (`unionOfBest`). */
   search(query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
     return this.searchMany([query], filter, k)[0]!;
   }
@@ -163,29 +166,37 @@ export class Partition {
    * multi-threaded call instead of one per query. A filter that names only
    * level and liveness is checked on a slightly larger native result; any
    * other filter is evaluated row by row inside the scan (or the widening
-   * graph search), so it is never applied after a top-k cut.
+   * graph search), so it is never applied after a top-k cut. Queries with
+   * text add the lexical channel's best rows.
    */
   searchMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {
     if (k <= 0 || this.rows.length === 0) return queries.map(() => []);
+    const dense = this.denseMany(queries, filter, k);
+    return queries.map((q, i) => this.withLexical(q, filter, k, dense[i]!));
+  }
+
+  private denseMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {
+    const withVector = queries.filter((q): q is SearchQuery & { vector: Float32Array } => q.vector !== null);
+    if (withVector.length !== queries.length) return queries.map((q) => (q.vector ? this.denseMany([q], filter, k)[0]! : []));
     const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
-    if (!plain) return queries.map((q) => this.filteredSearch(q, filter, k));
+    if (!plain) return withVector.map((q) => this.filteredSearch(q.vector, filter, k));
     const want = Math.min(this.rows.length, k + PLAIN_MARGIN);
-    const matrix = queries.length === 1 ? queries[0]!.vector : concat(queries, this.dims);
-    const threads = queries.length > 1 ? 0 : 1;
+    const matrix = withVector.length === 1 ? withVector[0]!.vector : concat(withVector, this.dims);
+    const threads = withVector.length > 1 ? 0 : 1;
     const graphed = this.useGraph;
     const found = graphed
       ? this.graph!.search(matrix, want, GRAPH_THREADS)
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
-    return queries.map((q, i) => {
+    return withVector.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
       const hits: SearchHit[] = [];
       for (let j = 0; j < m.keys.length && hits.length < k; j++) {
         const row = graphed ? this.rowByKey(Number(m.keys[j])) : this.rows[Number(m.keys[j])];
-        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - m.distances[j]! });
+        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - m.distances[j]!, lexical: 0 });
       }
       // Many expired rows among the nearest: widen through the filtered path.
-      if (hits.length < k && m.keys.length === want && want < this.rows.length) return this.filteredSearch(q, filter, k);
-      return graphed ? this.withLexical(q, filter, k, hits) : hits;
+      if (hits.length < k && m.keys.length === want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k);
+      return hits;
     });
   }
 
@@ -198,43 +209,50 @@ export class Partition {
    * wider if too few pass; a filter too selective for that falls back to the
    * exact scan. Small partitions are scanned exactly.
    */
-  private filteredSearch(query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
-    if (!this.useGraph) return this.exact(query.vector, filter, k);
+  private filteredSearch(vector: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
+    if (!this.useGraph) return this.exact(vector, filter, k);
     let want = Math.min(this.rows.length, k * OVERFETCH);
     for (;;) {
-      const found = this.graph!.search(query.vector, want, GRAPH_THREADS);
+      const found = this.graph!.search(vector, want, GRAPH_THREADS);
       const hits: SearchHit[] = [];
       for (let i = 0; i < found.keys.length && hits.length < k; i++) {
         const row = this.rowByKey(Number(found.keys[i]));
-        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - found.distances[i]! });
+        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - found.distances[i]!, lexical: 0 });
       }
-      if (hits.length >= k || found.keys.length < want || want >= this.rows.length) return this.withLexical(query, filter, k, hits);
-      if (want * OVERFETCH > this.rows.length / 8) return this.exact(query.vector, filter, k);
+      if (hits.length >= k || found.keys.length < want || want >= this.rows.length) return hits;
+      if (want * OVERFETCH > this.rows.length / 8) return this.exact(vector, filter, k);
       want *= OVERFETCH;
     }
   }
 
-  /** Merges the graph's hits with exactly scored rows that share the query's rarer words. */
-  private withLexical(query: SearchQuery, filter: RecordFilter, k: number, hits: SearchHit[]): SearchHit[] {
-    if (!query.text) return hits;
-    const keys = this.postings.candidates(query.text, this.rows.length, LEXICAL_LIMIT);
-    if (keys.length === 0) return hits;
-    const best = new TopK<SearchHit>(k);
-    const seen = new Set<string>();
-    for (const h of hits) {
-      best.push(h.similarity, h);
-      seen.add(h.meta.id);
-    }
-    for (const key of keys) {
+  /**
+   * Adds the lexical channel: every dense hit gets its BM25 score, and the k
+   * rows best by BM25 that the dense search missed join with their exact
+   * similarity. This also finds what a graph walk cannot reach (a fact whose
+   * words nothing else shares).
+   */
+  private withLexical(query: SearchQuery, filter: RecordFilter, k: number, dense: SearchHit[]): SearchHit[] {
+    if (!query.text) return dense;
+    const scores = this.postings.score(query.text, (key) => this.rowByKey(key)?.terms, LEXICAL_LIMIT);
+    if (scores.size === 0) return dense;
+    const best = new TopK<{ slot: number; lexical: number }>(k);
+    const lexicalOf = new Map<string, number>();
+    for (const [key, lexical] of scores) {
       const slot = this.slotByKey.get(key);
       if (slot === undefined) continue;
       const meta = this.rows[slot]!.meta;
-      if (seen.has(meta.id) || !matchesFilter(meta, filter)) continue;
-      seen.add(meta.id);
-      const similarity = this.dotAt(query.vector, slot);
-      best.push(similarity, { meta, similarity });
+      if (!matchesFilter(meta, filter)) continue;
+      lexicalOf.set(meta.id, lexical);
+      best.push(lexical, { slot, lexical });
     }
-    return best.result().map((r) => r.item);
+    const out: SearchHit[] = dense.map((h) => ({ ...h, lexical: lexicalOf.get(h.meta.id) ?? 0 }));
+    const seen = new Set(dense.map((h) => h.meta.id));
+    for (const { item } of best.result()) {
+      const meta = this.rows[item.slot]!.meta;
+      if (seen.has(meta.id)) continue;
+      out.push({ meta, similarity: query.vector ? this.dotAt(query.vector, item.slot) : 0, lexical: item.lexical });
+    }
+    return out;
   }
 
   private dotAt(query: Float32Array, slot: number): number {
@@ -260,7 +278,7 @@ export class Partition {
       const meta = this.rows[slot]!.meta;
       if (matchesFilter(meta, filter)) best.push(this.dotAt(query, slot), meta);
     }
-    return best.result().map(({ score, item }) => ({ meta: item, similarity: score }));
+    return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }
 
   private buildGraph(): void {

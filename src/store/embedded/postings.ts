@@ -1,62 +1,101 @@
 /**
- * Word postings of one partition: which rows contain a word. HNSW cannot find
- * an outlier: with lexical hash vectors most texts are nearly orthogonal, and
- * a context whose words nothing else shares (a unique fact) is a point the
- * greedy graph walk never reaches. Rows sharing a query's rarer words are
- * therefore added to the graph's candidates and scored exactly.
+ * The lexical channel of one partition: which rows contain each term
+ * (src/domain/lexical.ts), scored by BM25 with IDF (PROTOCOL.md §7.5
+ * "relevance"). It also rescues what a graph walk cannot reach: a context
+ * whose words nothing else shares is a point HNSW's greedy walk may never
+ * visit, but its rare terms find it here.
  * Deleted rows stay in the lists until a compaction removes them.
  */
-import { hash32, words } from '../../domain/words.ts';
+import { idf, lexicalTerms, termFactor } from '../../domain/lexical.ts';
+import { hash32 } from '../../domain/words.ts';
 
-/** Words in more than this share of rows (and at least MIN_COMMON rows) do not discriminate. */
+/** Terms in more than this share of rows (and at least MIN_COMMON rows) are too common to discriminate, and too long to walk. */
 const COMMON_SHARE = 0.05;
 const MIN_COMMON = 256;
 
+export function termHashes(text: string): number[] {
+  return lexicalTerms(text).map((t) => hash32(t));
+}
+
 export class Postings {
   private readonly lists = new Map<number, number[]>();
-  private entries = 0;
   private deadRows = 0;
+  /** Terms of the live rows, for the average length. */
+  private totalTerms = 0;
+  private liveRows = 0;
 
-  add(key: number, text: string): void {
-    for (const h of new Set(words(text).map((w) => hash32(w)))) {
+  /** Indexes a row's terms; returns how many distinct terms it has (its BM25 length). */
+  add(key: number, text: string): number {
+    const terms = [...new Set(termHashes(text))];
+    for (const h of terms) {
       let list = this.lists.get(h);
       if (!list) this.lists.set(h, (list = []));
       list.push(key);
-      this.entries++;
     }
+    this.totalTerms += terms.length;
+    this.liveRows++;
+    return terms.length;
+  }
+
+  /** A row's text was replaced: its new terms are added (stale ones only add candidates, scored by their length). */
+  replace(key: number, oldLength: number, text: string): number {
+    this.totalTerms -= oldLength;
+    this.liveRows--;
+    return this.add(key, text);
   }
 
   /** Counts a removed row; compacts once dead rows outnumber live ones. */
-  removed(liveRows: number, isLive: (key: number) => boolean): void {
+  removed(length: number, isLive: (key: number) => boolean): void {
+    this.totalTerms -= length;
+    this.liveRows--;
     this.deadRows++;
-    if (this.deadRows > Math.max(64, liveRows)) this.compact(isLive);
+    if (this.deadRows > Math.max(64, this.liveRows)) this.compact(isLive);
   }
 
   private compact(isLive: (key: number) => boolean): void {
-    this.entries = 0;
     for (const [h, list] of this.lists) {
       const kept = list.filter(isLive);
       if (kept.length === 0) this.lists.delete(h);
       else this.lists.set(h, kept);
-      this.entries += kept.length;
     }
     this.deadRows = 0;
   }
 
-  /** Keys of rows sharing the query's discriminating words, rarest words first, at most `limit`. */
-  candidates(query: string, rows: number, limit: number): number[] {
+  /**
+   * BM25 of every row sharing a discriminating query term, divided by the
+   * query's total IDF (so 1 means "has every query term, at average length or
+   * shorter"). Terms in more than 5 % of rows are left out of both sums: they
+   * rank nothing and their lists are the long ones. Rarest terms first, at
+   * most `limit` rows.
+   */
+  score(query: string, lengthOf: (key: number) => number | undefined, limit: number): Map<number, number> {
+    const rows = this.liveRows;
+    const out = new Map<number, number>();
+    if (rows === 0) return out;
+    const average = this.totalTerms / rows;
     const maxList = Math.max(MIN_COMMON, rows * COMMON_SHARE);
-    const lists = [...new Set(words(query).map((w) => hash32(w)))]
-      .map((h) => this.lists.get(h))
-      .filter((l): l is number[] => l !== undefined && l.length <= maxList)
-      .sort((a, b) => a.length - b.length);
-    const out = new Set<number>();
-    for (const list of lists) {
+    const weighted: Array<{ list: number[] | undefined; weight: number }> = [];
+    let total = 0;
+    for (const h of new Set(termHashes(query))) {
+      const list = this.lists.get(h);
+      const df = Math.min(rows, list?.length ?? 0);
+      if (df > maxList) continue;
+      const weight = idf(rows, df);
+      weighted.push({ list, weight });
+      total += weight;
+    }
+    if (total === 0) return out;
+    weighted.sort((a, b) => (a.list?.length ?? 0) - (b.list?.length ?? 0));
+    for (const { list, weight } of weighted) {
+      if (!list) continue;
       for (const key of list) {
-        out.add(key);
-        if (out.size >= limit) return [...out];
+        const length = lengthOf(key);
+        if (length === undefined) continue; // removed
+        const prior = out.get(key);
+        if (prior === undefined && out.size >= limit) continue;
+        out.set(key, (prior ?? 0) + (weight * termFactor(length, average)) / total);
       }
     }
-    return [...out];
+    return out;
   }
 }

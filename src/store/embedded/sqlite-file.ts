@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
+import type { VectorSpace } from '../../domain/vector-space.ts';
 import type { RequestEntry } from '../request-journal.ts';
 import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
 
@@ -16,7 +17,9 @@ export interface SqliteFileOptions {
   readonly maxDbBytes?: number;
 }
 
-const SCHEMA_VERSION = '1';
+/** 2: vectors carry their vector space (`space`, PROTOCOL.md §5.4). Version 1 files are migrated: their vectors were all feature hashing. */
+const SCHEMA_VERSION = '2';
+const LEGACY_SPACE_MODEL = 'feature-hash-v1';
 
 /** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
 export interface StoredRow {
@@ -59,7 +62,10 @@ export class SqliteFile {
   private readonly requestStmt: StatementSync;
   private readonly pruneRequestsStmt: StatementSync;
 
-  constructor(path: string, durability: Durability, dims: number, opts: SqliteFileOptions = {}) {
+  /** Id of the configured embedder's vector space: every vector written gets it. */
+  readonly spaceId: number;
+
+  constructor(path: string, durability: Durability, space: VectorSpace, opts: SqliteFileOptions = {}) {
     ensureDataDir(dirname(path));
     ensurePrivateDb(path);
     this.db = new DatabaseSync(path);
@@ -81,8 +87,10 @@ export class SqliteFile {
         expires_at INTEGER,
         access_count INTEGER NOT NULL,
         version INTEGER NOT NULL,
-        vector BLOB NOT NULL
+        vector BLOB NOT NULL,
+        space INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS vector_spaces (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, dims INTEGER NOT NULL, UNIQUE (kind, model, dims));
       CREATE INDEX IF NOT EXISTS contexts_tenant_id ON contexts (tenant, id);
       -- Access counts change on every retrieve: a narrow table, so counting does not rewrite rows with vectors.
       CREATE TABLE IF NOT EXISTS access_counts (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
@@ -90,21 +98,21 @@ export class SqliteFile {
       CREATE TABLE IF NOT EXISTS request_ids (kid TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (kid, id)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS request_ids_ts ON request_ids (ts);
     `);
-    this.checkSetting('schema_version', SCHEMA_VERSION);
-    this.checkSetting('dims', String(dims));
+    this.migrate();
+    this.spaceId = this.ensureSpace(space);
     // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
     if (opts.maxDbBytes && opts.maxDbBytes > 0) {
       const { page_size } = this.db.prepare('PRAGMA page_size').get() as { page_size: number };
       this.db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.ceil(opts.maxDbBytes / page_size))}`);
     }
     this.upsertStmt = this.db.prepare(`INSERT OR REPLACE INTO contexts
-      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // Only the fields a patch names change, so patches and access counts committed in one group compose.
     this.updateMetaStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), session = coalesce(?, session),
       tags = coalesce(?, tags), metadata = coalesce(?, metadata), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
       expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + 1,
-      text = coalesce(?, text), vector = coalesce(?, vector) WHERE id = ? AND tenant = ?`);
+      text = coalesce(?, text), vector = coalesce(?, vector), space = CASE WHEN ? THEN ? ELSE space END WHERE id = ? AND tenant = ?`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
     this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
@@ -115,24 +123,78 @@ export class SqliteFile {
     this.pruneRequestsStmt = this.db.prepare('DELETE FROM request_ids WHERE ts < ?');
   }
 
-  /** Refuses a database made with other settings (another embedding size) instead of corrupting it. */
-  private checkSetting(key: string, value: string): void {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
-    if (!row) this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?)').run(key, value);
-    else if (row.value !== value) throw new Error(`store was created with ${key}=${row.value}, but the configuration says ${value}`);
+  private setting(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** Brings an older file to SCHEMA_VERSION in one transaction; refuses a newer one. */
+  private migrate(): void {
+    const version = this.setting('schema_version');
+    if (version === SCHEMA_VERSION) return;
+    if (version !== undefined && version !== '1') throw new Error(`store schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const columns = this.db.prepare('PRAGMA table_info(contexts)').all() as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === 'space')) {
+        // Version 1 stored feature-hash vectors of the `dims` setting.
+        const dims = Number(this.setting('dims') ?? 0);
+        const legacy = this.ensureSpace({ kind: 'hash', model: LEGACY_SPACE_MODEL, dims });
+        this.db.exec(`ALTER TABLE contexts ADD COLUMN space INTEGER NOT NULL DEFAULT ${legacy}`);
+      }
+      this.db.prepare("DELETE FROM settings WHERE key = 'dims'").run();
+      this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  private ensureSpace(space: VectorSpace): number {
+    this.db.prepare('INSERT OR IGNORE INTO vector_spaces (kind, model, dims) VALUES (?, ?, ?)').run(space.kind, space.model, space.dims);
+    return Number((this.db.prepare('SELECT id FROM vector_spaces WHERE kind = ? AND model = ? AND dims = ?').get(space.kind, space.model, space.dims) as { id: number }).id);
+  }
+
+  /** Contexts whose vectors are of another space than the configured one, by space (empty when all match). */
+  foreignSpaces(tenant?: string): Array<{ space: VectorSpace; contexts: number }> {
+    const rows = this.db
+      .prepare(`SELECT s.kind, s.model, s.dims, count(*) AS n FROM contexts c JOIN vector_spaces s ON s.id = c.space
+        WHERE c.space != ? ${tenant === undefined ? '' : 'AND c.tenant = ?'} GROUP BY c.space`)
+      .all(...(tenant === undefined ? [this.spaceId] : [this.spaceId, tenant])) as Array<{ kind: string; model: string; dims: number; n: number }>;
+    return rows.map((r) => ({ space: { kind: r.kind, model: r.model, dims: Number(r.dims) }, contexts: Number(r.n) }));
+  }
+
+  /** Up to `limit` contexts still to re-embed into the configured space, in id order (reindex). */
+  toReindex(limit: number, tenant?: string): Array<{ id: string; text: string }> {
+    return this.db
+      .prepare(`SELECT id, text FROM contexts WHERE space != ? ${tenant === undefined ? '' : 'AND tenant = ?'} ORDER BY id LIMIT ?`)
+      .all(...(tenant === undefined ? [this.spaceId, limit] : [this.spaceId, tenant, limit])) as Array<{ id: string; text: string }>;
+  }
+
+  /** Replaces vectors with ones of the configured space, in one transaction (a killed reindex loses at most this batch's work). */
+  setVectors(items: ReadonlyArray<{ id: string; vector: Float32Array }>): void {
+    const stmt = this.db.prepare('UPDATE contexts SET vector = ?, space = ? WHERE id = ?');
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const { id, vector } of items) stmt.run(vectorToBlob(vector), this.spaceId, id);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
   }
 
   insert(r: ContextRecord): void {
     // A replaced record carries its whole access count: drop any counted on the side.
     this.deleteAccessStmt.run(r.id);
     this.upsertStmt.run(r.id, r.tenant, r.level, r.session, r.agent, r.text, JSON.stringify(r.tags), JSON.stringify(r.metadata),
-      r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector));
+      r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector), this.spaceId);
   }
 
   patch(tenant: string, id: string, p: RecordPatch): void {
     this.updateMetaStmt.run(p.level ?? null, p.session ?? null, p.tags ? JSON.stringify(p.tags) : null,
       p.metadata ? JSON.stringify(p.metadata) : null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null,
-      p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, id, tenant);
+      p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, p.vector ? 1 : 0, this.spaceId, id, tenant);
   }
 
   delete(tenant: string, id: string): void {

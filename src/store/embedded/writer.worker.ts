@@ -8,9 +8,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { commitGroup, describeFailure } from './commit-group.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
 import type { FromWriter, ToWriter } from './write-ops.ts';
+import type { VectorSpace } from '../../domain/vector-space.ts';
 
-const { path, durability, dims, maxDbBytes } = workerData as { path: string; durability: Durability; dims: number; maxDbBytes: number };
-const db = new SqliteFile(path, durability, dims, { maxDbBytes });
+const { path, durability, space, maxDbBytes } = workerData as { path: string; durability: Durability; space: VectorSpace; maxDbBytes: number };
+const db = new SqliteFile(path, durability, space, { maxDbBytes });
 const port = parentPort!;
 const send = (m: FromWriter) => port.postMessage(m);
 
