@@ -5,6 +5,7 @@ import * as ping from './commands/ping.ts';
 import * as contexts from './commands/contexts.ts';
 import * as keys from './commands/keys.ts';
 import * as config from './commands/config.ts';
+import * as reindex from './commands/reindex.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   delete: { summary: 'delete one context', help: contexts.deleteHelp, run: contexts.del },
   stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
   keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
+  reindex: { summary: 're-embed stored contexts with the configured embedder (daemon stopped)', help: reindex.help, run: reindex.run },
   config: { summary: 'print the effective configuration', help: config.help, run: config.run },
 };
 

@@ -18,13 +18,26 @@ const STOP_WORDS = new Set(
   s t d ll m re ve y let lets`.split(/\s+/),
 );
 
-/** Runs of letters and digits joined by - _ . : / # with at least one digit: ticket ids, versions, hosts, addresses. */
-const IDENTIFIER = /[\p{L}\p{N}]+(?:[-_.:/#][\p{L}\p{N}]+)+/gu;
+/**
+ * Runs of letters and digits joined by - _ . : / # with at least one digit:
+ * ticket ids, versions, hosts, addresses. Matched per whitespace-separated
+ * token, anchored, and only on tokens up to MAX_IDENTIFIER chars: an
+ * unanchored search would backtrack quadratically over a long run of letters
+ * (a hostile 200,000-letter "word").
+ */
+const IDENTIFIER = /^[\p{L}\p{N}]+(?:[-_.:/#][\p{L}\p{N}]+)+$/u;
+const EDGE_PUNCTUATION = /^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu;
+const MAX_IDENTIFIER = 128;
 const DIGIT = /\p{N}/u;
 
 export function identifiers(text: string): string[] {
-  const found = text.normalize('NFKC').toLowerCase().match(IDENTIFIER) ?? [];
-  return found.filter((t) => DIGIT.test(t));
+  const found: string[] = [];
+  for (const raw of text.normalize('NFKC').toLowerCase().split(/\s+/)) {
+    if (raw.length === 0 || raw.length > MAX_IDENTIFIER + 8) continue;
+    const token = raw.replace(EDGE_PUNCTUATION, '');
+    if (token.length <= MAX_IDENTIFIER && DIGIT.test(token) && IDENTIFIER.test(token)) found.push(token);
+  }
+  return found;
 }
 
 /** The distinct terms a text is indexed (and a query searched) by. */
@@ -83,7 +96,10 @@ export function keyTokens(text: string): Set<string> {
 export function sameKeyTokens(a: string, b: string): boolean {
   const ka = keyTokens(a);
   const kb = keyTokens(b);
-  if (ka.size !== kb.size) return false;
-  for (const k of ka) if (!kb.has(k)) return false;
+  const wordsA = new Set(words(a));
+  const wordsB = new Set(words(b));
+  // A name capitalised in one text only ("Ticket …" / "ticket …") is still the same word.
+  for (const k of ka) if (!kb.has(k) && !wordsB.has(k)) return false;
+  for (const k of kb) if (!ka.has(k) && !wordsA.has(k)) return false;
   return true;
 }

@@ -12,6 +12,8 @@ import type { Analysis } from './text/text-analyzer.ts';
 import { DEFAULT_SESSION, type StoreInput, type StoreResult } from './types.ts';
 
 const YIELD_EVERY = 64;
+/** Nearest neighbours at least this similar are read to see whether they are the same text (an exact duplicate). */
+const EXACT_LOOKUP_SIMILARITY = 0.8;
 
 interface Item {
   readonly index: number;
@@ -165,7 +167,9 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
  */
 async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: readonly Item[], nearest: readonly SearchHit[][]): Promise<Array<SearchHit | undefined>> {
   const threshold = deps.config.engine.dedup_threshold;
-  const close = items.map((_, n) => nearest[n]?.[0]).map((h) => (h && h.similarity >= threshold ? h : undefined));
+  if (threshold > 1) return items.map(() => undefined);
+  // Case and spacing move a vector a little: an exact duplicate is looked for a bit below the threshold.
+  const close = items.map((_, n) => nearest[n]?.[0]).map((h) => (h && h.similarity >= Math.min(threshold, EXACT_LOOKUP_SIMILARITY) ? h : undefined));
   const ids = [...new Set(close.filter((h): h is SearchHit => h !== undefined).map((h) => h.meta.id))];
   if (ids.length === 0) return close;
   const texts = new Map((await deps.store.get(tenant, ids)).map((d) => [d.id, d.text]));
@@ -174,7 +178,9 @@ async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: read
     const stored = texts.get(h.meta.id);
     if (stored === undefined) return undefined; // deleted meanwhile
     const text = items[n]!.input.text;
-    if (normalizedText(text) === normalizedText(stored) || sameKeyTokens(text, stored)) return h;
+    if (normalizedText(text) === normalizedText(stored)) return h;
+    if (h.similarity < threshold) return undefined;
+    if (sameKeyTokens(text, stored)) return h;
     deps.counters.dedupKeyMismatches++;
     return undefined;
   });

@@ -50,7 +50,8 @@ describe('case 9a: disk full', () => {
     expect((await a.request(A, 'stats', {})).message!.body.total).toBe(ids.length);
     const b = await Peer.open(d.port, { keys: [t.key('B')] });
     expect(codeOf(await b.request(t.key('B'), 'list', {}))).toBe('ok');
-    expect(codeOf(await b.request(t.key('B'), 'store', { text: 'b while full', level: 3 }))).toBe('UNAVAILABLE');
+    // As big as the write that failed: a smaller one could still fit in a page's leftover room.
+    expect(codeOf(await b.request(t.key('B'), 'store', { text: `b while full ${randomBytes(1500).toString('hex')}`, level: 3 }))).toBe('UNAVAILABLE');
     b.destroy();
 
     // Free half, then wait (poll, with a deadline) for the daemon's own probe to find room.

@@ -20,8 +20,8 @@ import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 afterAll(stopAll);
 
 function insertRaw(db: DatabaseSync, r: ContextRecord, over: { tags?: string; metadata?: string; vector?: Uint8Array; level?: number; text?: string } = {}): void {
-  db.prepare(`INSERT INTO contexts (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  db.prepare(`INSERT INTO contexts (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM vector_spaces WHERE kind = 'hash'))`).run(
     r.id, r.tenant, over.level ?? r.level, r.session, r.agent, over.text ?? r.text,
     over.tags ?? JSON.stringify(r.tags), over.metadata ?? JSON.stringify(r.metadata), r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version,
     over.vector ?? new Uint8Array(r.vector.buffer, r.vector.byteOffset, r.vector.byteLength));

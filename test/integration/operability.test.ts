@@ -52,7 +52,7 @@ describe('side HTTP server', () => {
     expect(sample(after, 'ctxd_frames_rejected_total{reason="BAD_SIGNATURE"}')).toBe(0);
     expect(sample(after, 'ctxd_dedup_hits_total')).toBe(1);
     expect(sample(after, 'ctxd_contexts{level="3"}')).toBe(201);
-    expect(sample(after, 'ctxd_text_tasks_total{where="worker"}')).toBe(1);
+    expect(sample(after, 'ctxd_text_tasks_total{where="worker"}')).toBe(2); // the batch's token counts and its hash vectors, one worker task each
     expect(sample(after, 'ctxd_received_bytes_total')).toBeGreaterThan(sample(before, 'ctxd_received_bytes_total'));
     expect(sample(after, 'ctxd_sent_bytes_total')).toBeGreaterThan(0);
     expect(sample(after, 'ctxd_request_duration_seconds_count{op="retrieve"}')).toBe(1);

@@ -77,6 +77,13 @@ export class TextAnalyzer {
     return texts.map((_, i) => ({ vector: vectors[i]!, tokens: tokens[i]! }));
   }
 
+  /** Vectors only (re-embedding stored texts: `ctxd reindex`); DependencyUnavailableError when the embedder cannot answer. */
+  async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
+    return this.batcher.embed(texts).catch((err: unknown) => {
+      throw this.unavailable(err);
+    });
+  }
+
   /** The query's vector (cached), or null when the embedder cannot answer: the caller searches by words alone. */
   async embedQuery(query: string): Promise<Float32Array | null> {
     const hit = this.queryCache.get(query);

@@ -1,0 +1,91 @@
+/**
+ * `ctxd reindex`: re-embeds stored contexts with the configured embedder, so
+ * a data dir can move to another embedder (PROTOCOL.md §5.4). Runs on the
+ * data dir with the daemon stopped (the data dir lock says if it is not).
+ * Contexts are taken in id order in batches; each batch's vectors and their
+ * new vector space are committed in one transaction, so a killed run loses
+ * at most one batch of work and a second run resumes where it stopped:
+ * whatever is still in another space is what is left to do.
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { loadConfig } from '../../config/load.ts';
+import { spaceLabel } from '../../domain/vector-space.ts';
+import { isTenantName } from '../../domain/tenant.ts';
+import { createTextAnalyzer, spaceOf } from '../../engine/text/registry.ts';
+import { BreakerRegistry } from '../../resilience/breaker.ts';
+import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
+import { SqliteFile } from '../../store/embedded/sqlite-file.ts';
+import { EXIT, UsageError, print, reportError, showHelp, type Env } from '../common.ts';
+import { SERVE_OPTIONS, flagsToSettings } from '../serve-flags.ts';
+
+export const help = `Usage: ctxd reindex [--tenant T] [--batch N] [serve flags]
+
+Re-embeds every stored context whose vector was made by another embedder than
+the configured one (the configuration 'ctxd serve' would load with the same
+flags and environment). Stop the daemon first. Shows a progress bar; safe to
+kill: run it again and it resumes.
+
+  --tenant T           only this tenant's contexts
+  --batch N            contexts per committed batch (default 64)
+  --json               print the result as JSON
+  (serve flags: --data-dir, --config, --set PATH=VALUE, ...)
+  -h, --help           this help
+`;
+
+function bar(done: number, total: number): string {
+  const width = 30;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+}
+
+export async function run(argv: string[], env: Env): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { ...SERVE_OPTIONS, tenant: { type: 'string' }, batch: { type: 'string' }, json: { type: 'boolean' } },
+    });
+    if (values.help) return showHelp(help);
+    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const tenant = values.tenant;
+    if (tenant !== undefined && !isTenantName(tenant)) throw new UsageError('--tenant must be a tenant name');
+    const batch = Number(values.batch ?? 64);
+    if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) throw new UsageError('--batch must be an integer from 1 to 10000');
+    const config = loadConfig({ file: values.config ?? env.CTXD_CONFIG, env, flags: flagsToSettings(values) });
+    const space = spaceOf(config);
+
+    const lock = DataDirLock.acquire(config.data_dir);
+    const file = new SqliteFile(join(config.data_dir, 'ctxd.sqlite'), config.store.durability, space);
+    const apiKey = env[config.embedder.openai.api_key_env];
+    const breakers = new BreakerRegistry();
+    const text = await createTextAnalyzer({ config, secrets: { openaiApiKey: apiKey ? apiKey : null }, breakers });
+    try {
+      const total = file.foreignSpaces(tenant).reduce((n, s) => n + s.contexts, 0);
+      const live = process.stderr.isTTY;
+      let done = 0;
+      const started = performance.now();
+      process.stderr.write(`re-embedding ${total} contexts with ${spaceLabel(space)}${tenant ? ` (tenant ${tenant})` : ''}\n`);
+      for (;;) {
+        const rows = file.toReindex(batch, tenant);
+        if (rows.length === 0) break;
+        const vectors = await text.embedTexts(rows.map((r) => r.text));
+        file.setVectors(rows.map((r, i) => ({ id: r.id, vector: vectors[i]! })));
+        done += rows.length;
+        process.stderr.write(live ? `\r${bar(done, total)}` : `${bar(done, total)}\n`);
+      }
+      if (live && total > 0) process.stderr.write('\n');
+      const seconds = (performance.now() - started) / 1000;
+      print(values.json, { reindexed: done, embedder: spaceLabel(space), seconds: +seconds.toFixed(2) }, () => `re-embedded ${done} contexts in ${seconds.toFixed(1)} s; the data dir is now all ${spaceLabel(space)}${tenant ? ` for tenant ${tenant}` : ''}`);
+      return EXIT.ok;
+    } finally {
+      await text.close();
+      for (const b of breakers.all()) b.shutdown();
+      file.close();
+      lock.release();
+    }
+  } catch (e) {
+    return reportError('reindex', e);
+  }
+}

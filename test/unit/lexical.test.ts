@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { identifiers, keyTokens, lexicalTerms, sameKeyTokens } from '../../src/domain/lexical.ts';
+import { fuse } from '../../src/engine/relevance.ts';
+import { Postings } from '../../src/store/embedded/postings.ts';
+
+describe('lexical terms', () => {
+  it('drops stop words and keeps identifiers whole beside their parts', () => {
+    expect(lexicalTerms('The ticket ABC-1234 is blocked')).toEqual(['ticket', 'abc', '1234', 'blocked', 'abc-1234']);
+    expect(identifiers('deploy v2.3.1 to db-07 at 10.0.0.7, not v2')).toEqual(['v2.3.1', 'db-07', '10.0.0.7']);
+  });
+});
+
+describe('dedup key tokens', () => {
+  it.each([
+    ['Ticket ABC-1234 is blocked waiting on payments.', 'Ticket ABC-1235 is blocked waiting on payments.'],
+    ['The release ships on Tuesday.', 'The release ships on Thursday.'],
+    ['Alice approved the budget.', 'Alicia approved the budget.'],
+    ['The cluster has 12 nodes.', 'The cluster has 13 nodes.'],
+    ['The build is passing.', 'The build is not passing.'],
+    ["The build is passing.", "The build isn't passing."],
+    ['Meeting on March 3.', 'Meeting on March 4.'],
+  ])('%j and %j differ', (a, b) => {
+    expect(sameKeyTokens(a, b)).toBe(false);
+  });
+  it('lets texts that differ in wording only agree', () => {
+    expect(sameKeyTokens('Ticket ABC-1234 is blocked.', 'ticket abc-1234 is blocked!')).toBe(true);
+    expect(sameKeyTokens('the user prefers dark mode', 'the user likes the dark mode')).toBe(true);
+    expect([...keyTokens('Bob said no on Friday')].sort()).toEqual(['bob', 'friday', 'no']);
+  });
+});
+
+describe('BM25 postings', () => {
+  const p = new Postings();
+  const texts = ['ticket ABC-1234 blocked on payments', 'ticket ABC-1235 blocked on payments', 'lunch menu pizza', 'weekly payments report'];
+  const lengths = new Map(texts.map((t, i) => [i + 1, p.add(i + 1, t)]));
+  const score = (q: string) => p.score(q, (k) => lengths.get(k), 100);
+
+  it('ranks the exact identifier first among texts differing only in it', () => {
+    const s = score('status of ABC-1235');
+    expect(s.get(2)!).toBeGreaterThan(s.get(1) ?? 0);
+    expect(s.get(3)).toBeUndefined();
+  });
+  it('normalises by the query: all terms matched at average length is about 1', () => {
+    expect(score('lunch pizza menu').get(3)!).toBeGreaterThan(0.9);
+    expect(score('lunch pizza menu').get(3)!).toBeLessThanOrEqual(1);
+    expect(score('unrelated words').size).toBe(0);
+  });
+});
+
+describe('fusion (relevance.ts)', () => {
+  const hit = (similarity: number, lexical: number) => ({ meta: {} as never, similarity, lexical });
+  it('is the cosine without lexical evidence, and rises with it', () => {
+    expect(fuse(hit(0.5, 0), 0.5, true).value).toBeCloseTo(0.5);
+    expect(fuse(hit(0.5, 1), 0.5, true).value).toBeCloseTo(0.75);
+    expect(fuse(hit(-0.2, 0), 0.5, true).value).toBe(0);
+  });
+  it('is the lexical channel alone without a query vector (degraded)', () => {
+    expect(fuse(hit(0, 0.6), 0.5, false).value).toBeCloseTo(0.6);
+  });
+});
+
+describe('hostile texts', () => {
+  // Each finishes at once; a backtracking pattern would take minutes on these and time the test out.
+  it.each([['a', 200_000], ['a-', 100_000], ['1.', 100_000], ['漢字', 50_000], ['\u0301', 60_000]])('terms of %j × %i', (piece, n) => {
+    const text = piece.repeat(n);
+    expect(lexicalTerms(text).length).toBeLessThanOrEqual(3);
+    expect(keyTokens(text).size).toBeLessThanOrEqual(2);
+  });
+});
