@@ -34,7 +34,7 @@ import { unpackMessage } from '../src/protocol/codec.ts';
 import { FrameDecoder } from '../src/protocol/decoder.ts';
 import { encodeFrame } from '../src/protocol/frame.ts';
 import { computeTag, signingKey } from '../src/protocol/signer.ts';
-import { BENCH_LIMITS, LOADGEN_CORE, ROOT, SERVER_CORE, pinned, pinning, tempDir } from './lib/processes.ts';
+import { BENCH_LIMITS, STORE_BENCH_EMBEDDER, LOADGEN_CORE, ROOT, SERVER_CORE, pinned, pinning, tempDir } from './lib/processes.ts';
 import { fmt, median, table } from './lib/report.ts';
 
 const log = (s: string) => process.stderr.write(`hostile: ${s}\n`);
@@ -385,7 +385,7 @@ function noteCode(): void {
 
 /** Spawns `ctxd serve` pinned to the server core, as processes.ts's startCtxd does; `defaults` leaves BENCH_LIMITS out. */
 async function startDaemon(dataDir: string, opts: { defaults?: boolean } = {}): Promise<Daemon> {
-  const args = [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...(opts.defaults ? [] : BENCH_LIMITS)];
+  const args = [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...STORE_BENCH_EMBEDDER, ...(opts.defaults ? [] : BENCH_LIMITS)];
   const [cmd, argv] = pinned(SERVER_CORE, process.execPath, args);
   noteCode();
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });

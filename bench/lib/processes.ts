@@ -97,9 +97,16 @@ export interface RunningCtxd extends Running {
  */
 export const BENCH_LIMITS = ['--set', 'server.rate_limit_rps=0', '--set', 'protocol.replay_max_ids_per_key=10000000'];
 
+/**
+ * These benchmarks measure the protocol, the store and the index, so they run
+ * the hash embedder: the default sentence encoder (~150 texts/s on one core)
+ * would measure the model instead. bench/embedder.ts measures the default.
+ */
+export const STORE_BENCH_EMBEDDER = ['--set', 'embedder.kind=hash'];
+
 export async function startCtxd(dataDir: string, extra: string[] = []): Promise<RunningCtxd> {
   const t0 = performance.now();
-  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...extra]);
+  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...STORE_BENCH_EMBEDDER, ...extra]);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {

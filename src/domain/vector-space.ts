@@ -1,5 +1,5 @@
 /**
- * Which embedder made a vector (PROTOCOL.md §5.4): its kind, model and
+ * Which embedder made a vector (PROTOCOL.md §5.1): its kind, model and
  * dimensions. Stored with every vector, so vectors of two embedders are never
  * compared; a store refuses to open on vectors of another space until they
  * are re-embedded (`ctxd reindex`).

@@ -46,6 +46,27 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    it('searches by words too: BM25 beside the cosine, and by words alone without a query vector', async () => {
+      const s = await factory.open();
+      const near = Array.from({ length: 20 }, (_, i) => makeRecord({ tenant: 'a', text: `ticket ABC-${1200 + i} is blocked on the payments team` }));
+      const far = makeRecord({ tenant: 'a', text: 'the zephyr quartz memo' });
+      await s.upsert([...near, far]);
+      const query = 'status of ABC-1207';
+      const hits = await s.search('a', { vector: hashEmbed(query, 384), text: query }, {}, 5);
+      const best = [...hits].sort((x, y) => y.lexical - x.lexical)[0]!;
+      expect(best.meta.id).toBe(near[7]!.id);
+      expect(best.lexical).toBeGreaterThan(0);
+      // A word-only match the dense top-k need not hold still comes back, with its cosine.
+      const rare = await s.search('a', { vector: hashEmbed('payments blocked', 384), text: 'zephyr' }, {}, 3);
+      expect(rare.find((h) => h.meta.id === far.id)).toMatchObject({ lexical: expect.any(Number) });
+      // Degraded: no vector, the lexical channel alone.
+      const words = await s.search('a', { vector: null, text: 'quartz memo' }, {}, 3);
+      expect(words.map((h) => h.meta.id)).toEqual([far.id]);
+      expect(words[0]).toMatchObject({ similarity: 0 });
+      expect(await s.search('b', { vector: null, text: 'quartz memo' }, {}, 3)).toEqual([]);
+      await s.close();
+    });
+
     it('applies every filter inside the search, not after a top-k cut', async () => {
       const s = await factory.open();
       const now = Date.now();

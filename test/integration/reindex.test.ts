@@ -1,5 +1,5 @@
 /**
- * Switching embedders on an existing data dir (PROTOCOL.md §5.4): the daemon
+ * Switching embedders on an existing data dir (PROTOCOL.md §5.1): the daemon
  * refuses to mix vector spaces with a one-line message naming both, and
  * `ctxd reindex` re-embeds with a progress bar, survives kill -9 mid-run and
  * resumes, losing nothing.

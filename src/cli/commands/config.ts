@@ -10,7 +10,7 @@ environment (defaults < --config FILE < CTXD_* environment < flags), as JSON.
 A bad setting is reported in one line, with exit code 2.
 `;
 
-const SECRET = /secret|password|api_key/i;
+const SECRET = /secret|password|api_key(?!_env)/i;
 
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);

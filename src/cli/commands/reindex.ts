@@ -1,6 +1,6 @@
 /**
  * `ctxd reindex`: re-embeds stored contexts with the configured embedder, so
- * a data dir can move to another embedder (PROTOCOL.md §5.4). Runs on the
+ * a data dir can move to another embedder (PROTOCOL.md §5.1). Runs on the
  * data dir with the daemon stopped (the data dir lock says if it is not).
  * Contexts are taken in id order in batches; each batch's vectors and their
  * new vector space are committed in one transaction, so a killed run loses

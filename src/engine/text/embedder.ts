@@ -8,7 +8,7 @@
 
 import type { VectorSpace } from '../../domain/vector-space.ts';
 
-/** Which vector space an embedder's vectors belong to: stored with every vector (PROTOCOL.md §5.4). */
+/** Which vector space an embedder's vectors belong to: stored with every vector (PROTOCOL.md §5.1). */
 export type EmbedderIdentity = VectorSpace;
 
 export interface EmbedOptions {

@@ -17,7 +17,7 @@ export interface SqliteFileOptions {
   readonly maxDbBytes?: number;
 }
 
-/** 2: vectors carry their vector space (`space`, PROTOCOL.md §5.4). Version 1 files are migrated: their vectors were all feature hashing. */
+/** 2: vectors carry their vector space (`space`, PROTOCOL.md §5.1). Version 1 files are migrated: their vectors were all feature hashing. */
 const SCHEMA_VERSION = '2';
 const LEGACY_SPACE_MODEL = 'feature-hash-v1';
 
