@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { CtxdClient } from '../src/client/index.ts';
 import { syntheticText } from '../test/helpers/records.ts';
 import type { LoadResult, LoadSpec } from './loadgen.ts';
-import { BENCH_LIMITS, ROOT, findRedis, loadgen, pinning, runNode, startCtxd, startRedis, tempDir, type RunningCtxd } from './lib/processes.ts';
+import { BENCH_LIMITS, STORE_BENCH_EMBEDDER, ROOT, findRedis, loadgen, pinning, runNode, startCtxd, startRedis, tempDir, type RunningCtxd } from './lib/processes.ts';
 import { fmt, latencyPlot, median, table, verdict } from './lib/report.ts';
 
 const argv = new Set(process.argv.slice(2));
@@ -247,6 +247,7 @@ Written by \`npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv
 Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB, Node ${process.version}, ${haveRedis ? `Redis ${redis.version}` : 'no Redis'}; ${pinning}.
 These machines are shared and noisy: read ratios and medians, not single figures.
 The daemon runs with \`${BENCH_LIMITS.join(' ')}\`: one benchmark key drives it far past the default per-key rate limit (5,000 requests/s), which exists to stop one agent flooding a shared daemon.
+It also runs \`${STORE_BENCH_EMBEDDER.join(' ')}\`: these sections measure the protocol, the store and the index; the default sentence encoder is measured in bench/embedder.md.
 
 ## Goals
 
