@@ -91,7 +91,7 @@ export const configSchema = {
       tokenizer: str('o200k_base', 'BPE encoding used for exact token counts.', { enum: ['o200k_base', 'cl100k_base'] }),
       query_cache_size: int(10_000, 1, 10_000_000, 'Query embeddings kept in the LRU cache.'),
       local: section({
-        threads: int(0, 0, 256, 'Worker threads running the model, one model copy each (0 = cores − 1, at least 1: one core stays with the event loop).'),
+        threads: int(0, 0, 256, 'Worker threads running the model, one model copy (~180 MB) each (0 = cores − 1, from 1 to 4: one core stays with the event loop).'),
         batch_size: int(16, 1, 1024, 'Most texts per model call; concurrent stores are micro-batched up to it.'),
         min_relevance: num(0.4, 0, 1, 'Relevance floor: contexts whose fused relevance is below it are not returned (bench/quality.md shows what each floor separates).'),
       }),

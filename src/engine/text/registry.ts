@@ -28,9 +28,16 @@ export interface TextAnalyzerSetup {
   readonly onFailure?: (err: unknown) => void;
 }
 
-/** Worker threads for the local model: every core but one, which stays with the event loop. */
+/**
+ * Most model threads chosen automatically: each holds its own copy of the
+ * model (~180 MB), and in a container the core count is the node's, not the
+ * pod's share. More must be asked for (embedder.local.threads).
+ */
+const AUTO_THREADS_MAX = 4;
+
+/** Worker threads for the local model: every core but one, which stays with the event loop (at most AUTO_THREADS_MAX). */
 export function localModelThreads(configured: number): number {
-  return configured > 0 ? configured : Math.max(1, availableParallelism() - 1);
+  return configured > 0 ? configured : Math.min(AUTO_THREADS_MAX, Math.max(1, availableParallelism() - 1));
 }
 
 /** The vector space of the configured embedder, known before it is built (the store opens first). */
