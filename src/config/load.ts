@@ -147,7 +147,15 @@ function checkRelations(c: Config): void {
   const o = c.embedder.openai;
   if (c.embedder.kind === 'openai') {
     if (!o.base_url) throw new ConfigError('config: embedder.openai.base_url is required when embedder.kind is openai');
-    if (!/^https?:\/\//.test(o.base_url)) throw new ConfigError(`config: embedder.openai.base_url must be an http(s) URL, got ${JSON.stringify(o.base_url)}`);
+    let url: URL;
+    try {
+      url = new URL(o.base_url);
+    } catch {
+      throw new ConfigError('config: embedder.openai.base_url is not a URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`config: embedder.openai.base_url must be http(s), got ${url.protocol}`);
+    // Credentials go in the environment variable api_key_env names, never in the URL (which is logged and printed).
+    if (url.username || url.password || url.search) throw new ConfigError('config: embedder.openai.base_url must not carry credentials or a query string; put the key in the variable embedder.openai.api_key_env names');
     if (!o.model) throw new ConfigError('config: embedder.openai.model is required when embedder.kind is openai');
     if (o.dims < 8 || o.dims % 4 !== 0) throw new ConfigError(`config: embedder.openai.dims must be the model's dimensions (a multiple of 4, at least 8), got ${o.dims}`);
   }

@@ -105,6 +105,7 @@ export const configSchema = {
         dims: int(0, 0, 65_536, 'Dimensions the model returns (required): a vector of another length is an error, never stored.'),
         api_key_env: str('OPENAI_API_KEY', 'Name of the environment variable holding the API key (never logged; unset means no Authorization header).'),
         batch_size: int(64, 1, 2048, 'Most texts per HTTP request.'),
+        max_input_chars: int(8_000, 100, 1_000_000, 'Longest input sent to the model; longer texts are embedded in windows of this size, averaged (~2,000 tokens of English by default).'),
         concurrency: int(4, 1, 256, 'HTTP requests in flight at once.'),
         timeout_ms: int(10_000, 100, 600_000, 'Timeout of each HTTP attempt.'),
         max_retries: int(5, 0, 100, 'Retries of a failed attempt (network error, timeout, 408, 409, 429, 5xx), with exponential backoff and ±25 % jitter.'),
@@ -225,6 +226,7 @@ export interface Config {
       readonly dims: number;
       readonly api_key_env: string;
       readonly batch_size: number;
+      readonly max_input_chars: number;
       readonly concurrency: number;
       readonly timeout_ms: number;
       readonly max_retries: number;

@@ -46,13 +46,19 @@ export interface ContextRecord {
   /** Bumped on every change; `set_id` hashes (id, version) pairs. */
   readonly version: number;
   readonly vector: Float32Array;
+  /**
+   * The text's lexical term hashes (lexical.ts termHashes), when the engine
+   * already computed them off the event loop; derived, never stored. A store
+   * computes them from the text when absent.
+   */
+  readonly terms?: Uint32Array;
 }
 
 /** A record without its text and vector: what an index keeps in memory per row. */
-export type ContextMeta = Omit<ContextRecord, 'text' | 'vector'>;
+export type ContextMeta = Omit<ContextRecord, 'text' | 'vector' | 'terms'>;
 
 /** A record with its text but not its vector: what reads return. */
-export type ContextDoc = Omit<ContextRecord, 'vector'>;
+export type ContextDoc = Omit<ContextRecord, 'vector' | 'terms'>;
 
 /**
  * A conjunction of conditions on records of one tenant. Stores evaluate it
@@ -119,6 +125,8 @@ export function unionOfBest(hits: readonly SearchHit[], k: number): SearchHit[] 
 export interface RecordPatch {
   readonly text?: string;
   readonly vector?: Float32Array;
+  /** The new text's term hashes (see ContextRecord.terms). */
+  readonly terms?: Uint32Array;
   readonly tokens?: number;
   readonly tags?: readonly string[];
   readonly metadata?: Metadata;

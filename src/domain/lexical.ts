@@ -6,7 +6,7 @@
  * BM25's term weight lives here too, so every backend scores alike
  * (PROTOCOL.md §7.5 "relevance").
  */
-import { words } from './words.ts';
+import { hash32, words } from './words.ts';
 
 /** Function words that say nothing about what a text is about. */
 const STOP_WORDS = new Set(
@@ -46,6 +46,11 @@ export function lexicalTerms(text: string): string[] {
   for (const w of words(text)) if (!STOP_WORDS.has(w)) terms.add(w);
   for (const id of identifiers(text)) terms.add(id);
   return [...terms];
+}
+
+/** The hashed lexical terms of a text: what the stores' postings index. Computed off the event loop for large texts. */
+export function termHashes(text: string): Uint32Array {
+  return Uint32Array.from(lexicalTerms(text), (t) => hash32(t));
 }
 
 /** BM25's usual constants: term-frequency saturation and length normalisation. */

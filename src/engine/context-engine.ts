@@ -97,7 +97,7 @@ export class ContextEngine {
       const patch: { -readonly [K in keyof RecordPatch]: RecordPatch[K] } = { ts: now };
       if (input.text !== undefined && input.text !== current.text) {
         const [analysis] = await this.deps.text.analyze([input.text]);
-        Object.assign(patch, { text: input.text, vector: analysis!.vector, tokens: analysis!.tokens });
+        Object.assign(patch, { text: input.text, vector: analysis!.vector, tokens: analysis!.tokens, terms: analysis!.terms });
       }
       if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];
       if (input.metadata !== undefined) {

@@ -14,6 +14,8 @@ import { DEFAULT_SESSION, type StoreInput, type StoreResult } from './types.ts';
 const YIELD_EVERY = 64;
 /** Nearest neighbours at least this similar are read to see whether they are the same text (an exact duplicate). */
 const EXACT_LOOKUP_SIMILARITY = 0.8;
+/** Longer texts are merged only with an identical one (no case or spacing folding, no near-duplicates). */
+const NEAR_DUP_MAX_CHARS = 8192;
 
 interface Item {
   readonly index: number;
@@ -51,6 +53,11 @@ async function storeWithinQuota(deps: EngineDeps, tenant: string, inputs: readon
 
 function normalizedText(text: string): string {
   return text.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/** What identical texts share: the normalised text, or for a long text the text itself (NFKC can expand a text 18-fold). */
+function dedupKey(text: string): string {
+  return text.length > NEAR_DUP_MAX_CHARS ? `\u0000${text}` : normalizedText(text);
 }
 
 function mergeTags(a: readonly string[], b: readonly string[] | undefined): readonly string[] {
@@ -103,7 +110,7 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
     }
     // Within one batch only identical texts are merged (an O(1) check); near-duplicates are
     // caught against what is already stored, or being stored by a concurrent request.
-    const normalized = normalizedText(input.text);
+    const normalized = dedupKey(input.text);
     const twin = batchTexts.get(normalized);
     if (twin) {
       results[index] = { id: twin.id, level: twin.level, tokens: twin.tokens, deduplicated: true };
@@ -132,6 +139,7 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
       accessCount: 0,
       version: 1,
       vector: analysis.vector,
+      terms: analysis.terms,
     };
     fresh.push(record);
     batchTexts.set(normalized, record);
@@ -153,7 +161,7 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
     if (spills.has(r.id)) results[item.index] = { ...r, level: 2 };
   }
   const committed = Promise.all(writes).then(() => undefined);
-  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: normalizedText(record.text), committed: committed.catch(() => undefined) }));
+  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: dedupKey(record.text), committed: committed.catch(() => undefined) }));
   deps.pending.add(scope, mine);
   return { committed: committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined) };
 }
@@ -163,7 +171,8 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
  * neighbour when their normalised texts are equal, or when the neighbour is
  * at least dedup_threshold similar AND both texts have the same key tokens
  * (numbers, identifiers, names, dates, negations: src/domain/lexical.ts), so
- * "ticket ABC-1234" never swallows "ticket ABC-1235".
+ * "ticket ABC-1234" never swallows "ticket ABC-1235". Texts over
+ * NEAR_DUP_MAX_CHARS merge only when identical.
  */
 async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: readonly Item[], nearest: readonly SearchHit[][]): Promise<Array<SearchHit | undefined>> {
   const threshold = deps.config.engine.dedup_threshold;
@@ -178,6 +187,9 @@ async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: read
     const stored = texts.get(h.meta.id);
     if (stored === undefined) return undefined; // deleted meanwhile
     const text = items[n]!.input.text;
+    if (text === stored) return h;
+    // Long texts merge only when identical: comparing their words here would hold the event loop.
+    if (text.length > NEAR_DUP_MAX_CHARS || stored.length > NEAR_DUP_MAX_CHARS) return undefined;
     if (normalizedText(text) === normalizedText(stored)) return h;
     if (h.similarity < threshold) return undefined;
     if (sameKeyTokens(text, stored)) return h;

@@ -67,6 +67,32 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    it('searches with a query vector that is a view into a larger buffer as with its copy', async () => {
+      const s = await factory.open();
+      const recs = ['apple pie recipe with cinnamon', 'kubernetes pod eviction policy', 'quarterly tax filing deadline'].map((text) => makeRecord({ tenant: 'a', text }));
+      await s.upsert(recs);
+      const buffer = new Float32Array(384 * 3);
+      buffer.set(hashEmbed('kubernetes pods', 384), 0);
+      buffer.set(hashEmbed('apple pie', 384), 384);
+      const view = buffer.subarray(384, 768);
+      expect((await s.search('a', { vector: view }, {}, 1))[0]!.meta.id).toBe(recs[0]!.id);
+      expect((await s.search('a', { vector: view.slice() }, {}, 1))[0]!.meta.id).toBe(recs[0]!.id);
+      await s.close();
+    });
+
+    it('finds a changed text by its new words only, with a lexical score of at most 1', async () => {
+      const s = await factory.open();
+      const r = makeRecord({ tenant: 'a', text: 'alpha bravo charlie' });
+      await s.upsert([r, makeRecord({ tenant: 'a', text: 'unrelated filler words' })]);
+      for (const text of ['omega sigma', 'alpha bravo charlie', 'omega sigma']) await s.patch('a', r.id, { text, vector: hashEmbed(text, 384) });
+      const old = await s.search('a', { vector: null, text: 'alpha' }, {}, 5);
+      expect(old.find((h) => h.meta.id === r.id)).toBeUndefined();
+      const now = await s.search('a', { vector: null, text: 'omega sigma' }, {}, 5);
+      expect(now[0]!.meta.id).toBe(r.id);
+      expect(now[0]!.lexical).toBeLessThanOrEqual(1);
+      await s.close();
+    });
+
     it('applies every filter inside the search, not after a top-k cut', async () => {
       const s = await factory.open();
       const now = Date.now();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { identifiers, keyTokens, lexicalTerms, sameKeyTokens } from '../../src/domain/lexical.ts';
+import { identifiers, keyTokens, lexicalTerms, sameKeyTokens, termHashes } from '../../src/domain/lexical.ts';
 import { fuse } from '../../src/engine/relevance.ts';
 import { Postings } from '../../src/store/embedded/postings.ts';
 
@@ -32,7 +32,13 @@ describe('dedup key tokens', () => {
 describe('BM25 postings', () => {
   const p = new Postings();
   const texts = ['ticket ABC-1234 blocked on payments', 'ticket ABC-1235 blocked on payments', 'lunch menu pizza', 'weekly payments report'];
-  const lengths = new Map(texts.map((t, i) => [i + 1, p.add(i + 1, t)]));
+  const lengths = new Map(
+    texts.map((t, i) => {
+      const terms = termHashes(t);
+      p.add(i + 1, terms);
+      return [i + 1, terms.length];
+    }),
+  );
   const score = (q: string) => p.score(q, (k) => lengths.get(k), 100);
 
   it('ranks the exact identifier first among texts differing only in it', () => {

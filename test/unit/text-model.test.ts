@@ -22,12 +22,12 @@ describe('SentencePiece (USE lite vocabulary)', () => {
 });
 
 describe('long texts (chunking.ts)', () => {
-  const rule = { windowWords: 4, maxWindows: 3 };
+  const rule = { windowWords: 4, windowChars: 20, maxWindows: 3 };
   it('keeps a short text whole', () => {
     expect(windowsOf('one two three', rule)).toEqual({ texts: ['one two three'], weights: [1] });
   });
-  it('splits into windows weighted by their words', () => {
-    expect(windowsOf('a b c d e f', rule)).toEqual({ texts: ['a b c d', 'e f'], weights: [4, 2] });
+  it('splits into windows weighted by their lengths', () => {
+    expect(windowsOf('a b c d e f', rule)).toEqual({ texts: ['a b c d', 'e f'], weights: [7, 3] });
   });
   it('spreads at most maxWindows windows over a very long text, its end included', () => {
     const words = Array.from({ length: 40 }, (_, i) => `w${i}`);
@@ -36,6 +36,13 @@ describe('long texts (chunking.ts)', () => {
     expect(w.texts[0]).toBe('w0 w1 w2 w3');
     expect(w.texts.at(-1)!.split(' ').some((x) => Number(x.slice(1)) >= 24)).toBe(true);
   });
+  it('cuts a run without spaces into windows of windowChars: no model input is longer', () => {
+    const w = windowsOf('x'.repeat(50), rule);
+    expect(w.texts).toEqual(['x'.repeat(20), 'x'.repeat(20), 'x'.repeat(10)]);
+    expect(windowsOf('aaaaaaaaaa bbbbbbbbbb cc', rule).texts).toEqual(['aaaaaaaaaa', 'bbbbbbbbbb cc']);
+    expect(windowsOf('y'.repeat(10_000_000), rule).texts.every((t) => t.length <= 20)).toBe(true);
+  });
+
   it('pools windows into a weighted unit mean', () => {
     const rows = Float32Array.from([1, 0, 0, 1]);
     const v = pooled(rows, 0, [3, 1], 2);

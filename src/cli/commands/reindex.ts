@@ -13,6 +13,7 @@ import { loadConfig } from '../../config/load.ts';
 import { spaceLabel } from '../../domain/vector-space.ts';
 import { isTenantName } from '../../domain/tenant.ts';
 import { createTextAnalyzer, spaceOf } from '../../engine/text/registry.ts';
+import type { TextAnalyzer } from '../../engine/text/text-analyzer.ts';
 import { BreakerRegistry } from '../../resilience/breaker.ts';
 import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
 import { SqliteFile } from '../../store/embedded/sqlite-file.ts';
@@ -57,11 +58,13 @@ export async function run(argv: string[], env: Env): Promise<number> {
     const space = spaceOf(config);
 
     const lock = DataDirLock.acquire(config.data_dir);
-    const file = new SqliteFile(join(config.data_dir, 'ctxd.sqlite'), config.store.durability, space);
-    const apiKey = env[config.embedder.openai.api_key_env];
     const breakers = new BreakerRegistry();
-    const text = await createTextAnalyzer({ config, secrets: { openaiApiKey: apiKey ? apiKey : null }, breakers });
+    let file: SqliteFile | null = null;
+    let text: TextAnalyzer | null = null;
     try {
+      file = new SqliteFile(join(config.data_dir, 'ctxd.sqlite'), config.store.durability, space, { allowForeignSpaces: true });
+      const apiKey = env[config.embedder.openai.api_key_env];
+      text = await createTextAnalyzer({ config, secrets: { openaiApiKey: apiKey ? apiKey : null }, breakers });
       const total = file.foreignSpaces(tenant).reduce((n, s) => n + s.contexts, 0);
       const live = process.stderr.isTTY;
       let done = 0;
@@ -80,9 +83,9 @@ export async function run(argv: string[], env: Env): Promise<number> {
       print(values.json, { reindexed: done, embedder: spaceLabel(space), seconds: +seconds.toFixed(2) }, () => `re-embedded ${done} contexts in ${seconds.toFixed(1)} s; the data dir is now all ${spaceLabel(space)}${tenant ? ` for tenant ${tenant}` : ''}`);
       return EXIT.ok;
     } finally {
-      await text.close();
+      await text?.close();
       for (const b of breakers.all()) b.shutdown();
-      file.close();
+      file?.close();
       lock.release();
     }
   } catch (e) {

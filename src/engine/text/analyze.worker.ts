@@ -1,6 +1,6 @@
 /** Piscina worker entry: runs `analyze` off the main thread. */
-import { analyze, type AnalyzeTask } from './analyze.ts';
+import { analyze, type AnalyzeOutput, type AnalyzeTask } from './analyze.ts';
 
-export default function run(task: AnalyzeTask): Promise<Int32Array | Float32Array> {
+export default function run(task: AnalyzeTask): Promise<AnalyzeOutput> {
   return analyze(task);
 }

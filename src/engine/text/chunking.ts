@@ -1,14 +1,17 @@
 /**
  * How a text longer than a model's input window is embedded (README "How
- * retrieval works"): split into windows of at most `windowWords` words, each
- * window embedded, and the window vectors averaged, weighted by their word
- * counts, into one unit vector. A text of more than `maxWindows` windows is
- * represented by `maxWindows` windows spread evenly over it (the lexical
- * channel still indexes every word). Nothing is cut silently to its start.
+ * retrieval works"): split into windows of at most `windowWords` words and
+ * `windowChars` characters (a longer run without spaces is cut into pieces of
+ * `windowChars`), each window embedded, and the window vectors averaged,
+ * weighted by their lengths, into one unit vector. A text of more than
+ * `maxWindows` windows is represented by `maxWindows` windows spread evenly
+ * over it (the lexical channel still indexes every word). Nothing is cut
+ * silently to its start, and no model input exceeds a window.
  */
 
 export interface ChunkRule {
   readonly windowWords: number;
+  readonly windowChars: number;
   readonly maxWindows: number;
 }
 
@@ -18,19 +21,47 @@ export interface Windows {
 }
 
 export function windowsOf(text: string, rule: ChunkRule): Windows {
-  const words = text.split(/\s+/).filter((w) => w.length > 0);
-  if (words.length <= rule.windowWords) return { texts: [text], weights: [1] };
-  const total = Math.ceil(words.length / rule.windowWords);
+  if (text.length <= rule.windowChars && !hasMoreWords(text, rule.windowWords)) return { texts: [text], weights: [1] };
+  // Every window, as [start, end) word ranges over pieces no longer than windowChars.
+  const pieces: string[] = [];
+  for (const word of text.split(/\s+/)) {
+    if (word.length === 0) continue;
+    for (let at = 0; at < word.length; at += rule.windowChars) pieces.push(word.slice(at, at + rule.windowChars));
+  }
+  const bounds: Array<[number, number, number]> = [];
+  let start = 0;
+  let chars = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const add = pieces[i]!.length + (i > start ? 1 : 0);
+    if (i > start && (i - start >= rule.windowWords || chars + add > rule.windowChars)) {
+      bounds.push([start, i, chars]);
+      start = i;
+      chars = 0;
+    }
+    chars += pieces[i]!.length + (i > start ? 1 : 0);
+  }
+  if (start < pieces.length) bounds.push([start, pieces.length, chars]);
+  const step = bounds.length <= rule.maxWindows ? 1 : bounds.length / rule.maxWindows;
   const texts: string[] = [];
   const weights: number[] = [];
-  const step = total <= rule.maxWindows ? 1 : total / rule.maxWindows;
-  for (let i = 0; i < Math.min(total, rule.maxWindows); i++) {
-    const start = Math.floor(i * step) * rule.windowWords;
-    const slice = words.slice(start, start + rule.windowWords);
-    texts.push(slice.join(' '));
-    weights.push(slice.length);
+  for (let w = 0; w < Math.min(bounds.length, rule.maxWindows); w++) {
+    const [from, to, length] = bounds[Math.floor(w * step)]!;
+    texts.push(pieces.slice(from, to).join(' '));
+    weights.push(length);
   }
   return { texts, weights };
+}
+
+/** Whether `text` has more than `n` whitespace-separated words, without splitting all of it. */
+function hasMoreWords(text: string, n: number): boolean {
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const space = text.charCodeAt(i) <= 32;
+    if (!space && !inWord && ++words > n) return true;
+    inWord = !space;
+  }
+  return false;
 }
 
 /** The weighted mean of `count` row-major vectors of `dims`, starting at row `first`, normalised. */

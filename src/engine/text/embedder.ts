@@ -2,11 +2,12 @@
  * What turns texts into vectors. One implementation per kind (hash, the local
  * sentence encoder, an OpenAI-compatible endpoint), picked by `embedder.kind`
  * (registry.ts). Token counting, the query cache, micro-batching and the
- * degraded mode are shared around them (text-analyzer.ts), so an embedder
- * only embeds.
+ * degraded mode, and the windowing of long texts are shared around them
+ * (text-analyzer.ts), so an embedder only embeds texts that fit its input.
  */
 
 import type { VectorSpace } from '../../domain/vector-space.ts';
+import type { ChunkRule } from './chunking.ts';
 
 /** Which vector space an embedder's vectors belong to: stored with every vector (PROTOCOL.md §5.1). */
 export type EmbedderIdentity = VectorSpace;
@@ -24,6 +25,8 @@ export interface Embedder {
   readonly concurrency: number;
   /** Worker threads running (0 for a remote embedder), for /health and metrics. */
   readonly threads: number;
+  /** How longer texts are split into model inputs (chunking.ts); null: any length in one input. */
+  readonly chunkRule: ChunkRule | null;
   /**
    * L2-normalised vectors of `texts`, in order (a text without content may give a zero vector).
    * Rejects when the embedder cannot answer; callers treat any rejection as "embedder unavailable".

@@ -52,6 +52,8 @@ export class HashEmbedder implements Embedder {
   readonly maxBatch = HASH_BATCH;
   readonly concurrency = 4;
   readonly threads = 0;
+  /** Hashing takes any length in one pass. */
+  readonly chunkRule = null;
   private readonly workers: TextWorkers;
 
   constructor(dims: number, workers: TextWorkers) {
@@ -62,7 +64,9 @@ export class HashEmbedder implements Embedder {
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const dims = this.identity.dims;
     const rows = await this.workers.run<Float32Array>({ kind: 'hash', texts, dims });
-    return texts.map((_, i) => rows.subarray(i * dims, (i + 1) * dims));
+    // Copies, not views: a view would pin the whole call's buffer (in the query cache too), and usearch's
+    // exactSearch reads a typed array from its buffer's start, ignoring the view's offset.
+    return texts.map((_, i) => rows.slice(i * dims, (i + 1) * dims));
   }
 
   async close(): Promise<void> {}

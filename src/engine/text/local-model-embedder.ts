@@ -3,10 +3,10 @@
  * (piscina), so embedding never runs on the event loop. One call of up to
  * `maxBatch` windows is one task; the micro-batcher (micro-batcher.ts) fills
  * calls from concurrent stores, and `concurrency` tasks run at once, one per
- * thread.
+ * thread. Texts arrive already windowed (chunking.ts, LOCAL_CHUNK_RULE).
  */
 import { Piscina } from 'piscina';
-import { pooled, windowsOf, type ChunkRule } from './chunking.ts';
+import type { ChunkRule } from './chunking.ts';
 import type { Embedder, EmbedderIdentity } from './embedder.ts';
 import type { EncodeTask } from './sentence-encoder.worker.ts';
 
@@ -14,8 +14,8 @@ import type { EncodeTask } from './sentence-encoder.worker.ts';
 export const SENTENCE_ENCODER_MODEL = 'universal-sentence-encoder-lite';
 export const SENTENCE_ENCODER_DIMS = 512;
 
-/** About 128 vocabulary pieces: the length the model was trained on. */
-export const LOCAL_CHUNK_RULE: ChunkRule = { windowWords: 96, maxWindows: 16 };
+/** About 128 vocabulary pieces, the length the model was trained on; at most 16 windows a text. */
+export const LOCAL_CHUNK_RULE: ChunkRule = { windowWords: 96, windowChars: 768, maxWindows: 16 };
 
 export interface LocalModelOptions {
   readonly threads: number;
@@ -26,6 +26,7 @@ export class LocalModelEmbedder implements Embedder {
   readonly identity: EmbedderIdentity = { kind: 'local', model: SENTENCE_ENCODER_MODEL, dims: SENTENCE_ENCODER_DIMS };
   readonly maxBatch: number;
   readonly concurrency: number;
+  readonly chunkRule = LOCAL_CHUNK_RULE;
   private readonly pool: Piscina;
 
   private constructor(opts: LocalModelOptions) {
@@ -43,7 +44,12 @@ export class LocalModelEmbedder implements Embedder {
   /** Starts the threads and loads the model in each, so the first store is not slow and a broken install fails at start. */
   static async create(opts: LocalModelOptions): Promise<LocalModelEmbedder> {
     const embedder = new LocalModelEmbedder(opts);
-    await Promise.all(Array.from({ length: opts.threads }, () => embedder.pool.run({ texts: ['warm up'] } satisfies EncodeTask)));
+    try {
+      await Promise.all(Array.from({ length: opts.threads }, () => embedder.pool.run({ texts: ['warm up'] } satisfies EncodeTask)));
+    } catch (e) {
+      await embedder.close();
+      throw e;
+    }
     return embedder;
   }
 
@@ -53,20 +59,14 @@ export class LocalModelEmbedder implements Embedder {
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const dims = this.identity.dims;
-    const windows = texts.map((t) => windowsOf(t, LOCAL_CHUNK_RULE));
-    const flat = windows.flatMap((w) => w.texts);
-    // Long texts can make one call's windows exceed maxBatch: split it into tasks run side by side.
+    // A call larger than maxBatch (reindex, a direct caller) is split into tasks run side by side.
     const parts: Promise<Float32Array>[] = [];
-    for (let at = 0; at < flat.length; at += this.maxBatch) parts.push(this.pool.run({ texts: flat.slice(at, at + this.maxBatch) } satisfies EncodeTask));
-    const rows = new Float32Array(flat.length * dims);
-    (await Promise.all(parts)).forEach((part, i) => rows.set(part, i * this.maxBatch * dims));
-    let row = 0;
-    return windows.map((w) => {
-      const first = row;
-      row += w.texts.length;
-      // One window: the model's own unit vector, copied out of the shared buffer.
-      return w.texts.length === 1 ? rows.slice(first * dims, (first + 1) * dims) : pooled(rows, first, w.weights, dims);
-    });
+    for (let at = 0; at < texts.length; at += this.maxBatch) parts.push(this.pool.run({ texts: texts.slice(at, at + this.maxBatch) } satisfies EncodeTask));
+    const vectors: Float32Array[] = [];
+    for (const rows of await Promise.all(parts)) {
+      for (let at = 0; at < rows.length; at += dims) vectors.push(rows.slice(at, at + dims));
+    }
+    return vectors;
   }
 
   async close(): Promise<void> {

@@ -68,28 +68,40 @@ export class MicroBatcher {
     }
   }
 
-  /** Up to `max` texts: queries first, then stores a fair share per request in turn. */
+  /**
+   * Up to `max` texts: queries first, then stores, a fair share per request in
+   * turn. Requests still holding texts go to the back of their queue, so the
+   * next call starts with the ones this call did not serve.
+   */
   private take(max: number): Slice[] {
     const slices: Slice[] = [];
     let room = max;
+    const now = Date.now();
     for (const queue of [this.queries, this.stores]) {
+      // Waited past its deadline: its caller has given up (a query answers from words); no call is spent on it.
+      for (const r of queue.filter((q) => q.deadline !== undefined && q.deadline <= now)) this.fail(r, new Error('the embedding deadline passed while queued'));
+      const served = new Set<Pending>();
       while (room > 0 && queue.length > 0) {
         const share = Math.max(1, Math.floor(room / queue.length));
         let progressed = false;
-        for (let i = 0; i < queue.length && room > 0; ) {
+        for (let i = 0; i < queue.length && room > 0; i++) {
           const r = queue[i]!;
           const n = Math.min(share, room, r.texts.length - r.next);
-          if (n > 0) {
-            slices.push({ request: r, from: r.next, to: r.next + n });
-            r.next += n;
-            room -= n;
-            progressed = true;
-          }
-          // Fully handed out: leaves the queue (its answer comes from the calls).
-          if (r.next === r.texts.length) queue.splice(i, 1);
-          else i++;
+          if (n === 0) continue;
+          slices.push({ request: r, from: r.next, to: r.next + n });
+          r.next += n;
+          room -= n;
+          progressed = true;
+          served.add(r);
         }
+        // Fully handed out: leaves the queue (its answer comes from the calls).
+        for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.next === queue[i]!.texts.length) queue.splice(i, 1);
         if (!progressed) break;
+      }
+      if (served.size > 0) {
+        const waiting = queue.filter((r) => !served.has(r));
+        const back = queue.filter((r) => served.has(r));
+        queue.splice(0, queue.length, ...waiting, ...back);
       }
     }
     return slices;

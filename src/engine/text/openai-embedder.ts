@@ -10,6 +10,7 @@
  * leaves room for another attempt.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises';
+import type { ChunkRule } from './chunking.ts';
 import type { Breaker } from '../../resilience/breaker.ts';
 import { normalize, type EmbedOptions, type Embedder, type EmbedderIdentity } from './embedder.ts';
 import { EmbedderError } from './embedder-error.ts';
@@ -22,6 +23,8 @@ export { EmbedderError, type EmbedderErrorCode } from './embedder-error.ts';
  * daemon is still retrying it.
  */
 export const DEFAULT_EMBED_DEADLINE_MS = 25_000;
+/** About 2,000 tokens of English: inside every common embedding model's window (OpenAI's is 8,191). */
+export const DEFAULT_MAX_INPUT_CHARS = 8_000;
 
 /** Another attempt is only worth starting with at least this much time left after the backoff. */
 const MIN_ATTEMPT_MS = 100;
@@ -39,6 +42,8 @@ export interface OpenAiEmbedderOptions {
   readonly apiKey: string | null;
   /** Most texts per HTTP call. */
   readonly batchSize: number;
+  /** Longest input sent; longer texts are windowed (chunking.ts). Default DEFAULT_MAX_INPUT_CHARS. */
+  readonly maxInputChars?: number;
   /** Timeout of one HTTP call. */
   readonly timeoutMs: number;
   /** Most HTTP calls in flight at once, across all `embed` calls. */
@@ -161,6 +166,8 @@ export class OpenAiEmbedder implements Embedder {
   readonly maxBatch: number;
   readonly concurrency: number;
   readonly threads = 0;
+  /** Inputs beyond the model's window would be refused (HTTP 400) or truncated by the server: windows of maxInputChars. */
+  readonly chunkRule: ChunkRule;
   /** requests: HTTP attempts made; retries: attempts that were retries; failures: attempts that failed. */
   readonly stats = { requests: 0, retries: 0, failures: 0 };
 
@@ -183,6 +190,7 @@ export class OpenAiEmbedder implements Embedder {
     this.opts = opts;
     this.identity = { kind: 'openai', model: opts.model, dims: opts.dims };
     this.maxBatch = opts.batchSize;
+    this.chunkRule = { windowWords: Number.MAX_SAFE_INTEGER, windowChars: opts.maxInputChars ?? DEFAULT_MAX_INPUT_CHARS, maxWindows: 16 };
     this.concurrency = opts.concurrency;
     this.url = opts.baseUrl.replace(/\/+$/, '') + '/embeddings';
     let parsed: URL;

@@ -82,6 +82,7 @@ async function createEmbedder(setup: TextAnalyzerSetup, workers: TextWorkers): P
         dims: e.openai.dims,
         apiKey: setup.secrets.openaiApiKey,
         batchSize: e.openai.batch_size,
+        maxInputChars: e.openai.max_input_chars,
         timeoutMs: e.openai.timeout_ms,
         concurrency: e.openai.concurrency,
         maxRetries: e.openai.max_retries,
@@ -98,7 +99,13 @@ export async function createTextAnalyzer(setup: TextAnalyzerSetup): Promise<Text
   // Load the tokenizer tables once up front, so the first store is not slow.
   await loadTokenCounter(config.embedder.tokenizer);
   const workers = new TextWorkers({ offloadMinChars: config.workers.offload_min_chars, maxThreads: config.workers.max_threads });
-  const embedder = await createEmbedder(setup, workers);
+  let embedder: Embedder;
+  try {
+    embedder = await createEmbedder(setup, workers);
+  } catch (e) {
+    await workers.close();
+    throw e;
+  }
   return new TextAnalyzer({
     embedder,
     workers,

@@ -2,7 +2,8 @@
  * What the engine asks of text: a vector and an exact token count per stored
  * text, a vector per query. Wraps the configured embedder with what every
  * kind shares: micro-batching of concurrent stores, token counting (inline or
- * in the worker pool), the query-embedding cache (lru-cache), and the
+ * in the worker pool), the windowing of long texts (chunking.ts), the
+ * query-embedding cache (lru-cache), deadlines counted from arrival, and the
  * failure rule of PROTOCOL.md §7.5 "degraded": a store whose text cannot be
  * embedded fails with DependencyUnavailableError (UNAVAILABLE on the wire,
  * nothing written), a query that cannot be embedded is searched by its words
@@ -10,6 +11,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { DependencyUnavailableError } from '../../domain/errors.ts';
+import type { TextFacts } from './analyze.ts';
+import { pooled, windowsOf, type Windows } from './chunking.ts';
 import type { Embedder, EmbedderIdentity } from './embedder.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 import type { TextWorkers } from './text-workers.ts';
@@ -18,10 +21,20 @@ import type { TokenizerName } from './tokenizer.ts';
 export interface Analysis {
   readonly vector: Float32Array;
   readonly tokens: number;
+  /** Lexical term hashes, computed beside the token count (off the event loop for large texts). */
+  readonly terms: Uint32Array;
 }
 
 /** When a client should retry a store the embedder could not serve, unless the breaker knows better. */
 const EMBEDDER_RETRY_MS = 1000;
+/**
+ * How long a stored text may take to embed, from its arrival, queueing
+ * included: below the TS client's 30 s default timeout, so a client never
+ * re-sends while the daemon still works on it.
+ */
+const STORE_DEADLINE_MS = 25_000;
+/** A query waits at most this long for its vector; then the retrieve answers from words (degraded). */
+const QUERY_DEADLINE_MS = 5_000;
 
 export interface TextAnalyzerOptions {
   readonly embedder: Embedder;
@@ -68,20 +81,20 @@ export class TextAnalyzer {
   }
 
   async analyze(texts: readonly string[]): Promise<Analysis[]> {
-    const [tokens, vectors] = await Promise.all([
-      this.opts.workers.run<Int32Array>({ kind: 'tokens', texts, tokenizer: this.opts.tokenizer }),
-      this.batcher.embed(texts).catch((err: unknown) => {
-        throw this.unavailable(err);
-      }),
+    const [facts, vectors] = await Promise.all([
+      this.opts.workers.run<TextFacts>({ kind: 'text', texts, tokenizer: this.opts.tokenizer }),
+      this.embedTexts(texts),
     ]);
-    return texts.map((_, i) => ({ vector: vectors[i]!, tokens: tokens[i]! }));
+    return texts.map((_, i) => ({ vector: vectors[i]!, tokens: facts.tokens[i]!, terms: facts.terms[i]! }));
   }
 
-  /** Vectors only (re-embedding stored texts: `ctxd reindex`); DependencyUnavailableError when the embedder cannot answer. */
+  /** Vectors only (also for re-embedding stored texts: `ctxd reindex`); DependencyUnavailableError when the embedder cannot answer. */
   async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
-    return this.batcher.embed(texts).catch((err: unknown) => {
+    try {
+      return await this.embedWindowed(texts, { deadline: Date.now() + STORE_DEADLINE_MS });
+    } catch (err) {
       throw this.unavailable(err);
-    });
+    }
   }
 
   /** The query's vector (cached), or null when the embedder cannot answer: the caller searches by words alone. */
@@ -93,13 +106,34 @@ export class TextAnalyzer {
     }
     this.stats.queryCacheMisses++;
     try {
-      const [vector] = await this.batcher.embed([query], { query: true });
+      const [vector] = await this.embedWindowed([query], { query: true, deadline: Date.now() + QUERY_DEADLINE_MS });
       this.queryCache.set(query, vector!);
       return vector!;
     } catch (err) {
       this.unavailable(err);
       return null;
     }
+  }
+
+  /** Texts longer than the embedder's input are embedded as windows, pooled back into one vector each (chunking.ts). */
+  private async embedWindowed(texts: readonly string[], opts: { query?: boolean; deadline: number }): Promise<Float32Array[]> {
+    const rule = this.opts.embedder.chunkRule;
+    const windows: Windows[] | null = rule ? texts.map((t) => windowsOf(t, rule)) : null;
+    if (!windows || windows.every((w, i) => w.texts.length === 1 && w.texts[0] === texts[i])) {
+      return this.batcher.embed(texts, opts);
+    }
+    const flat = windows.flatMap((w) => w.texts);
+    const vectors = await this.batcher.embed(flat, opts);
+    const dims = this.identity.dims;
+    let at = 0;
+    return windows.map((w) => {
+      const first = at;
+      at += w.texts.length;
+      if (w.texts.length === 1) return vectors[first]!;
+      const rows = new Float32Array(w.texts.length * dims);
+      for (let i = 0; i < w.texts.length; i++) rows.set(vectors[first + i]!, i * dims);
+      return pooled(rows, 0, w.weights, dims);
+    });
   }
 
   private unavailable(err: unknown): DependencyUnavailableError {

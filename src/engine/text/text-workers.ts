@@ -5,7 +5,7 @@
  * retrievals on other connections.
  */
 import { Piscina } from 'piscina';
-import { analyze, type AnalyzeTask } from './analyze.ts';
+import { analyze, type AnalyzeOutput, type AnalyzeTask } from './analyze.ts';
 
 export interface TextWorkersOptions {
   /** Inputs of at least this many UTF-16 units in total go to the pool. */
@@ -36,7 +36,7 @@ export class TextWorkers {
     return this.pool.threads.length;
   }
 
-  async run<T extends Int32Array | Float32Array>(task: AnalyzeTask): Promise<T> {
+  async run<T extends AnalyzeOutput>(task: AnalyzeTask): Promise<T> {
     let chars = 0;
     for (const t of task.texts) chars += t.length;
     if (chars < this.opts.offloadMinChars) {

@@ -18,7 +18,7 @@ import type { WriteOp } from './write-ops.ts';
 import { MemoryIndex } from './memory-index.ts';
 import type { AnnOptions } from './partition.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
-import { VectorSpaceMismatchError, type VectorSpace } from '../../domain/vector-space.ts';
+import type { VectorSpace } from '../../domain/vector-space.ts';
 
 export interface EmbeddedStoreOptions {
   readonly dataDir: string;
@@ -70,10 +70,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     let file: SqliteFile | null = null;
     try {
       const path = join(dataDir, 'ctxd.sqlite');
+      // Vectors of two embedders are never compared: it refuses (VectorSpaceMismatchError) until they are re-embedded.
       file = new SqliteFile(path, durability, space, { maxDbBytes });
-      // Vectors of two embedders are never compared: refuse until they are re-embedded.
-      const foreign = file.foreignSpaces();
-      if (foreign.length > 0) throw new VectorSpaceMismatchError(space, foreign);
       // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
       let chunk: LoadedRow[] = [];
       for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
@@ -136,7 +134,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   upsert(records: readonly ContextRecord[]): Promise<void> {
     return this.write(
       records.map((record) => ({ kind: 'insert', record })),
-      () => this.index.insertMany(records.map(({ text, vector, ...meta }) => ({ meta, vector, text, textBytes: Buffer.byteLength(text) }))),
+      () => this.index.insertMany(records.map(({ text, vector, terms, ...meta }) => ({ meta, vector, text, terms, textBytes: Buffer.byteLength(text) }))),
     );
   }
 
@@ -155,7 +153,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         const vector = patch.vector ?? (moves ? this.index.vector(tenant, id) : undefined);
         this.index.put(result, {
           ...(patch.text !== undefined && { textBytes: Buffer.byteLength(patch.text) }),
-          ...(text !== undefined && vector !== undefined && { content: { text, vector } }),
+          ...(text !== undefined && vector !== undefined && { content: { text, vector, terms: patch.text !== undefined ? patch.terms : undefined } }),
         });
       },
     );

@@ -6,12 +6,15 @@
 import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { LEVELS, unionOfBest } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
+import { termHashes } from '../../domain/lexical.ts';
 import { TopK } from './top-k.ts';
 import { Partition, type AnnOptions, type GraphBuildMode, type Row } from './partition.ts';
 
 export interface RowContent {
   readonly vector: Float32Array;
   readonly text: string;
+  /** termHashes(text), when already computed off the event loop. */
+  readonly terms?: Uint32Array | undefined;
 }
 
 /** What a tenant holds in the index: records (expired ones awaiting GC included) and bytes of their text. */
@@ -77,38 +80,41 @@ export class MemoryIndex {
   put(meta: ContextMeta, change: { textBytes?: number; content?: RowContent } = {}): void {
     const existing = this.row(meta.id);
     if (!existing) throw new Error(`no record ${meta.id} to update`);
-    if (existing.row.meta.level === meta.level && existing.row.meta.tenant === meta.tenant) {
+    // A new text re-enters its partition under a new key, so its postings hold only its current words.
+    if (existing.row.meta.level === meta.level && existing.row.meta.tenant === meta.tenant && !change.content) {
       if (change.textBytes !== undefined) {
         this.addUsage(meta.tenant, 0, change.textBytes - existing.row.textBytes);
         existing.row.textBytes = change.textBytes;
       }
       existing.row.meta = meta;
-      if (change.content) existing.partition.setText(existing.key, change.content.vector, change.content.text);
       return;
     }
     if (!change.content) throw new Error(`moving ${meta.id} to another level needs its vector and text`);
     const textBytes = change.textBytes ?? existing.row.textBytes;
+    // Same text (a level move): its terms move with it, never recomputed on the event loop.
+    const terms = change.content.terms ?? (change.textBytes === undefined ? existing.row.terms : undefined);
     this.remove(meta.id);
-    this.insertMany([{ meta, textBytes, ...change.content }]);
+    this.insertMany([{ meta, textBytes, ...change.content, terms }]);
   }
 
   /** Inserts many new records (ids not yet present), a partition at a time. */
   insertMany(items: ReadonlyArray<{ meta: ContextMeta; textBytes: number } & RowContent>): void {
-    const byPartition = new Map<Partition, { rows: Row[]; vectors: Float32Array[]; texts: string[] }>();
-    for (const { meta, vector, text, textBytes } of items) {
+    const byPartition = new Map<Partition, { rows: Row[]; vectors: Float32Array[]; terms: Uint32Array[] }>();
+    for (const { meta, vector, text, terms, textBytes } of items) {
       // A replaced record (upsert of an existing id) is reinserted whole.
       if (this.byId.has(meta.id)) this.remove(meta.id);
       const partition = this.partition(meta.tenant, meta.level, true)!;
       let group = byPartition.get(partition);
-      if (!group) byPartition.set(partition, (group = { rows: [], vectors: [], texts: [] }));
+      if (!group) byPartition.set(partition, (group = { rows: [], vectors: [], terms: [] }));
       const key = this.nextKey++;
-      group.rows.push({ meta, key, textBytes, terms: 0 });
+      const hashes = terms ?? termHashes(text);
+      group.rows.push({ meta, key, textBytes, terms: hashes });
       group.vectors.push(vector);
-      group.texts.push(text);
+      group.terms.push(hashes);
       this.byId.set(meta.id, { partition, key });
       this.addUsage(meta.tenant, 1, textBytes);
     }
-    for (const [partition, { rows, vectors, texts }] of byPartition) partition.addMany(rows, vectors, texts);
+    for (const [partition, { rows, vectors, terms }] of byPartition) partition.addMany(rows, vectors, terms);
   }
 
   remove(id: string): ContextMeta | undefined {

@@ -17,8 +17,8 @@ export interface Row {
   /** Stable key in the ANN graph. */
   readonly key: number;
   textBytes: number;
-  /** Distinct lexical terms of its text (its BM25 length). */
-  terms: number;
+  /** Distinct lexical term hashes of its text (their count is its BM25 length), kept so a level move re-indexes without re-reading the text. */
+  terms: Uint32Array;
 }
 
 /** Shared by a store's partitions: once the store is open, graphs are built in steps between requests. */
@@ -91,8 +91,8 @@ export class Partition {
     yield* this.rows;
   }
 
-  /** Adds rows (with their texts, for the word postings); the graph takes them in one multi-threaded call. */
-  addMany(rows: readonly Row[], vectors: readonly Float32Array[], texts: readonly string[]): void {
+  /** Adds rows (with their texts' term hashes, for the postings); the graph takes them in one multi-threaded call. */
+  addMany(rows: readonly Row[], vectors: readonly Float32Array[], terms: readonly Uint32Array[]): void {
     const first = this.rows.length;
     const needed = (first + rows.length) * this.dims;
     if (needed > this.vectors.length) {
@@ -108,7 +108,8 @@ export class Partition {
       this.vectors.set(vectors[i]!, slot * this.dims);
       this.rows.push(row);
       this.slotByKey.set(row.key, slot);
-      row.terms = this.postings.add(row.key, texts[i]!);
+      row.terms = terms[i]!;
+      this.postings.add(row.key, row.terms);
     });
     if (this.backlog) {
       for (const r of rows) this.backlog.push(r.key);
@@ -117,19 +118,6 @@ export class Partition {
       this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), GRAPH_THREADS);
     } else if (this.rows.length >= this.ann.threshold) {
       this.buildGraph();
-    }
-  }
-
-  /** Replaces a row's vector and words (its text changed; stale words only add candidates). */
-  setText(key: number, vector: Float32Array, text: string): void {
-    const slot = this.slotByKey.get(key)!;
-    const row = this.rows[slot]!;
-    row.terms = this.postings.replace(key, row.terms, text);
-    this.vectors.set(vector, slot * this.dims);
-    // A key still in the backlog enters the graph later, with its vector as it is then.
-    if (this.graph && (!this.backlog || this.graph.contains(BigInt(key)))) {
-      this.graph.remove(BigInt(key));
-      this.graph.add(BigInt(key), vector, GRAPH_THREADS);
     }
   }
 
@@ -152,7 +140,7 @@ export class Partition {
     this.rows.pop();
     this.slotByKey.delete(key);
     this.graph?.remove(BigInt(key));
-    this.postings.removed(row.terms, (k) => this.slotByKey.has(k));
+    this.postings.removed(row.terms.length, (k) => this.slotByKey.has(k));
     return row;
   }
 
@@ -181,7 +169,9 @@ export class Partition {
     const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
     if (!plain) return withVector.map((q) => this.filteredSearch(q.vector, filter, k));
     const want = Math.min(this.rows.length, k + PLAIN_MARGIN);
-    const matrix = withVector.length === 1 ? withVector[0]!.vector : concat(withVector, this.dims);
+    // usearch's exactSearch reads from the buffer's start: a view at an offset is copied (concat copies too).
+    const single = withVector[0]!.vector;
+    const matrix = withVector.length > 1 ? concat(withVector, this.dims) : single.byteOffset === 0 ? single : single.slice();
     const threads = withVector.length > 1 ? 0 : 1;
     const graphed = this.useGraph;
     const found = graphed
@@ -233,7 +223,7 @@ export class Partition {
    */
   private withLexical(query: SearchQuery, filter: RecordFilter, k: number, dense: SearchHit[]): SearchHit[] {
     if (!query.text) return dense;
-    const scores = this.postings.score(query.text, (key) => this.rowByKey(key)?.terms, LEXICAL_LIMIT);
+    const scores = this.postings.score(query.text, (key) => this.rowByKey(key)?.terms.length, LEXICAL_LIMIT);
     if (scores.size === 0) return dense;
     const best = new TopK<{ slot: number; lexical: number }>(k);
     const lexicalOf = new Map<string, number>();

@@ -6,16 +6,14 @@
  * visit, but its rare terms find it here.
  * Deleted rows stay in the lists until a compaction removes them.
  */
-import { idf, lexicalTerms, termFactor } from '../../domain/lexical.ts';
-import { hash32 } from '../../domain/words.ts';
+import { idf, termFactor, termHashes } from '../../domain/lexical.ts';
 
 /** Terms in more than this share of rows (and at least MIN_COMMON rows) are too common to discriminate, and too long to walk. */
 const COMMON_SHARE = 0.05;
 const MIN_COMMON = 256;
-
-export function termHashes(text: string): number[] {
-  return lexicalTerms(text).map((t) => hash32(t));
-}
+/** Distinct query terms looked up (the rarest-first walk needs no more), and postings visited per query: a bound on one search's work whatever the query or the data. */
+const MAX_QUERY_TERMS = 64;
+const MAX_VISITS = 65_536;
 
 export class Postings {
   private readonly lists = new Map<number, number[]>();
@@ -24,9 +22,8 @@ export class Postings {
   private totalTerms = 0;
   private liveRows = 0;
 
-  /** Indexes a row's terms; returns how many distinct terms it has (its BM25 length). */
-  add(key: number, text: string): number {
-    const terms = [...new Set(termHashes(text))];
+  /** Indexes a row's distinct term hashes (termHashes of its text); their count is its BM25 length. */
+  add(key: number, terms: Uint32Array): void {
     for (const h of terms) {
       let list = this.lists.get(h);
       if (!list) this.lists.set(h, (list = []));
@@ -34,14 +31,6 @@ export class Postings {
     }
     this.totalTerms += terms.length;
     this.liveRows++;
-    return terms.length;
-  }
-
-  /** A row's text was replaced: its new terms are added (stale ones only add candidates, scored by their length). */
-  replace(key: number, oldLength: number, text: string): number {
-    this.totalTerms -= oldLength;
-    this.liveRows--;
-    return this.add(key, text);
   }
 
   /** Counts a removed row; compacts once dead rows outnumber live ones. */
@@ -66,7 +55,8 @@ export class Postings {
    * query's total IDF (so 1 means "has every query term, at average length or
    * shorter"). Terms in more than 5 % of rows are left out of both sums: they
    * rank nothing and their lists are the long ones. Rarest terms first, at
-   * most `limit` rows.
+   * most `limit` rows, at most MAX_QUERY_TERMS terms, and no further list once
+   * MAX_VISITS postings were walked.
    */
   score(query: string, lengthOf: (key: number) => number | undefined, limit: number): Map<number, number> {
     const rows = this.liveRows;
@@ -76,7 +66,7 @@ export class Postings {
     const maxList = Math.max(MIN_COMMON, rows * COMMON_SHARE);
     const weighted: Array<{ list: number[] | undefined; weight: number }> = [];
     let total = 0;
-    for (const h of new Set(termHashes(query))) {
+    for (const h of [...new Set(termHashes(query))].slice(0, MAX_QUERY_TERMS)) {
       const list = this.lists.get(h);
       const df = Math.min(rows, list?.length ?? 0);
       if (df > maxList) continue;
@@ -86,8 +76,11 @@ export class Postings {
     }
     if (total === 0) return out;
     weighted.sort((a, b) => (a.list?.length ?? 0) - (b.list?.length ?? 0));
+    let visits = 0;
     for (const { list, weight } of weighted) {
       if (!list) continue;
+      if (visits >= MAX_VISITS) break;
+      visits += list.length;
       for (const key of list) {
         const length = lengthOf(key);
         if (length === undefined) continue; // removed

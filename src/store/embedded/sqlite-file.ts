@@ -6,13 +6,15 @@
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
-import type { VectorSpace } from '../../domain/vector-space.ts';
+import { sameSpace, VectorSpaceMismatchError, type VectorSpace } from '../../domain/vector-space.ts';
 import type { RequestEntry } from '../request-journal.ts';
 import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
 export interface SqliteFileOptions {
+  /** Open even when stored vectors are of another space (`ctxd reindex`); otherwise VectorSpaceMismatchError. */
+  readonly allowForeignSpaces?: boolean;
   /** Most bytes the database file may hold (0: unlimited); past it writes fail with SQLITE_FULL, as on a full disk. */
   readonly maxDbBytes?: number;
 }
@@ -98,6 +100,14 @@ export class SqliteFile {
       CREATE TABLE IF NOT EXISTS request_ids (kid TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (kid, id)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS request_ids_ts ON request_ids (ts);
     `);
+    // Refused before anything is written, so a file left as it was still opens with the embedder it was made with.
+    if (!opts.allowForeignSpaces) {
+      const foreign = this.storedSpaces().filter((s) => !sameSpace(s.space, space));
+      if (foreign.length > 0) {
+        this.db.close();
+        throw new VectorSpaceMismatchError(space, foreign);
+      }
+    }
     this.migrate();
     this.spaceId = this.ensureSpace(space);
     // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
@@ -153,6 +163,19 @@ export class SqliteFile {
   private ensureSpace(space: VectorSpace): number {
     this.db.prepare('INSERT OR IGNORE INTO vector_spaces (kind, model, dims) VALUES (?, ?, ?)').run(space.kind, space.model, space.dims);
     return Number((this.db.prepare('SELECT id FROM vector_spaces WHERE kind = ? AND model = ? AND dims = ?').get(space.kind, space.model, space.dims) as { id: number }).id);
+  }
+
+  /** Spaces of the stored vectors and their counts, read without changing the file (a version 1 file's are all feature hashing). */
+  private storedSpaces(): Array<{ space: VectorSpace; contexts: number }> {
+    const columns = this.db.prepare('PRAGMA table_info(contexts)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'space')) {
+      const n = Number((this.db.prepare('SELECT count(*) AS n FROM contexts').get() as { n: number }).n);
+      return n === 0 ? [] : [{ space: { kind: 'hash', model: LEGACY_SPACE_MODEL, dims: Number(this.setting('dims') ?? 0) }, contexts: n }];
+    }
+    const rows = this.db
+      .prepare('SELECT s.kind, s.model, s.dims, count(*) AS n FROM contexts c JOIN vector_spaces s ON s.id = c.space GROUP BY c.space')
+      .all() as Array<{ kind: string; model: string; dims: number; n: number }>;
+    return rows.map((r) => ({ space: { kind: r.kind, model: r.model, dims: Number(r.dims) }, contexts: Number(r.n) }));
   }
 
   /** Contexts whose vectors are of another space than the configured one, by space (empty when all match). */
