@@ -14,6 +14,14 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { SentencePiece, type Vocabulary } from './sentencepiece.ts';
 
 const require = createRequire(import.meta.url);
+/**
+ * Most vocabulary pieces one input gives the model. Windows (chunking.ts, 96
+ * words / 768 characters) of ordinary text stay far below it; only a run of
+ * characters the vocabulary knows one by one gets near 768 pieces, and
+ * attention's memory grows with the square of the length (the WASM heap
+ * never shrinks), so such a window is cut here.
+ */
+const MAX_PIECES = 256;
 
 interface ModelJson {
   readonly modelTopology: unknown;
@@ -80,7 +88,7 @@ export class SentenceEncoder {
     const values: number[] = [];
     texts.forEach((text, row) => {
       // An empty input would leave its row out of the sparse batch: give it the word-start mark.
-      const ids = this.tokenizer.encode(text);
+      const ids = this.tokenizer.encode(text).slice(0, MAX_PIECES);
       if (ids.length === 0) ids.push(this.tokenizer.encode(' ')[0] ?? 0);
       ids.forEach((id, col) => {
         indices.push(row, col);
