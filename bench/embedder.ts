@@ -16,14 +16,12 @@
 import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { CtxdClient, keyFromDataDir } from '../src/client/index.ts';
+import { CtxdClient } from '../src/client/index.ts';
 import { LocalModelEmbedder } from '../src/engine/text/local-model-embedder.ts';
 import { localModelThreads } from '../src/engine/text/registry.ts';
 import { loadConfig } from '../src/config/load.ts';
 import type { LoadResult, LoadSpec } from './loadgen.ts';
-import { BENCH_LIMITS, ROOT, tempDir } from './lib/processes.ts';
+import { ROOT, loadgen as runLoadgen, startCtxd, tempDir } from './lib/processes.ts';
 import { fmt, median, table, verdict } from './lib/report.ts';
 import { englishLike } from './lib/texts.ts';
 
@@ -37,33 +35,9 @@ const defaults = loadConfig({});
 const threads = localModelThreads(defaults.embedder.local.threads);
 const batchSize = defaults.embedder.local.batch_size;
 
-/** Starts the daemon with the default embedder, unpinned. */
-async function startDaemon(dataDir: string): Promise<{ port: number; kid: string; secretHex: string; stop: () => Promise<void> }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((res, rej) => {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      try {
-        const e = JSON.parse(line) as { msg: string; port: number };
-        if (e.msg === 'listening') res(e.port);
-      } catch {
-        // not a log line
-      }
-    });
-    proc.once('exit', (code) => rej(new Error(`ctxd exited with ${code}`)));
-  });
-  const key = keyFromDataDir(dataDir)!;
-  const stop = () => new Promise<void>((res) => (proc.once('exit', () => res()), proc.kill('SIGTERM')));
-  return { port, kid: key.kid, secretHex: key.secret.toString('hex'), stop };
-}
-
-function loadgen(spec: LoadSpec): Promise<LoadResult> {
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bench/loadgen.ts'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d));
-    p.once('exit', (code) => (code === 0 ? res(JSON.parse(out) as LoadResult) : rej(new Error(`loadgen exited with ${code}`))));
-  });
-}
+/** The daemon with the default embedder, and load generators, unpinned. */
+const startDaemon = (dataDir: string) => startCtxd(dataDir, [], { pin: false, hashEmbedder: false });
+const loadgen = (spec: LoadSpec) => runLoadgen(spec, { pin: false });
 
 /** The model alone: full batches, `threads` calls in flight, for `ms`; texts per second. */
 async function modelThroughput(model: LocalModelEmbedder, ms: number): Promise<number> {

@@ -104,9 +104,17 @@ export const BENCH_LIMITS = ['--set', 'server.rate_limit_rps=0', '--set', 'proto
  */
 export const STORE_BENCH_EMBEDDER = ['--set', 'embedder.kind=hash'];
 
-export async function startCtxd(dataDir: string, extra: string[] = []): Promise<RunningCtxd> {
+export interface StartCtxdOptions {
+  /** Pin to SERVER_CORE (default true); bench/embedder.ts lets the model thread use both cores. */
+  readonly pin?: boolean;
+  /** Run the hash embedder (default true); false: the default embedder. */
+  readonly hashEmbedder?: boolean;
+}
+
+export async function startCtxd(dataDir: string, extra: string[] = [], opts: StartCtxdOptions = {}): Promise<RunningCtxd> {
   const t0 = performance.now();
-  const [cmd, argv] = pinned(SERVER_CORE, process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...STORE_BENCH_EMBEDDER, ...extra]);
+  const args = [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...(opts.hashEmbedder === false ? [] : STORE_BENCH_EMBEDDER), ...extra];
+  const [cmd, argv] = opts.pin === false ? [process.execPath, args] : pinned(SERVER_CORE, process.execPath, args);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -136,8 +144,9 @@ export async function startCtxd(dataDir: string, extra: string[] = []): Promise<
   };
 }
 
-export function loadgen(spec: LoadSpec): Promise<LoadResult> {
-  const [cmd, argv] = pinned(LOADGEN_CORE, process.execPath, [join(ROOT, 'bench/loadgen.ts'), JSON.stringify(spec)]);
+export function loadgen(spec: LoadSpec, opts: { pin?: boolean } = {}): Promise<LoadResult> {
+  const args = [join(ROOT, 'bench/loadgen.ts'), JSON.stringify(spec)];
+  const [cmd, argv] = opts.pin === false ? [process.execPath, args] : pinned(LOADGEN_CORE, process.execPath, args);
   return new Promise((res, rej) => {
     const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

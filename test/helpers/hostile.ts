@@ -558,6 +558,29 @@ export async function expectServes(d: RunningDaemon, key: TenantKey, check: Heal
   }
 }
 
+/** Pings back to back on a connection of its own until `stop()`, each answered ok; the latencies for a report. */
+export async function pingMeanwhile(port: number, key: TenantKey, ms = 60_000): Promise<{ latencies: number[]; stop(): Promise<void> }> {
+  const pinger = await Peer.open(port, { keys: [key], keepRaw: false });
+  expect(codeOf(await pinger.request(key, 'hello'))).toBe('ok');
+  const latencies: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      expect(codeOf(await pinger.request(key, 'ping', undefined, { ms }))).toBe('ok');
+      latencies.push(performance.now() - t0);
+    }
+  })();
+  return {
+    latencies,
+    async stop() {
+      stopped = true;
+      await loop;
+      pinger.destroy();
+    },
+  };
+}
+
 /** Ping round trip on an open peer, in ms. */
 export async function pingMs(peer: Peer, key: TenantKey, ms = 15_000): Promise<number> {
   const t = performance.now();

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll } from '../helpers/daemon.ts';
-import { codeOf, expectServes, expectWellFormed, Peer, percentile, rssBytes } from '../helpers/hostile.ts';
+import { codeOf, expectServes, expectWellFormed, Peer, percentile, pingMeanwhile, rssBytes } from '../helpers/hostile.ts';
 import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 
 let t: TenantDaemon;
@@ -22,17 +22,8 @@ describe('case 11: worst-case texts for the sentence encoder and the lexical cha
   it('stores them, answers pings meanwhile, and retrieves by meaning afterwards', async () => {
     const A = t.key('A');
     const C = t.key('C');
-    const pinger = await Peer.open(t.d.port, { keys: [C], keepRaw: false });
-    expect(codeOf(await pinger.request(C, 'hello'))).toBe('ok');
-    const latencies: number[] = [];
-    let stop = false;
-    const pings = (async () => {
-      while (!stop) {
-        const t0 = performance.now();
-        expect(codeOf(await pinger.request(C, 'ping', undefined, { ms: 30_000 }))).toBe('ok');
-        latencies.push(performance.now() - t0);
-      }
-    })();
+    const pings = await pingMeanwhile(t.d.port, C);
+    const latencies = pings.latencies;
     const rss0 = rssBytes(t.d);
     const a = await Peer.open(t.d.port, { keys: [A], keepRaw: false });
     expect(codeOf(await a.request(A, 'hello'))).toBe('ok');
@@ -56,10 +47,8 @@ describe('case 11: worst-case texts for the sentence encoder and the lexical cha
       const exact = await a.request(A, 'retrieve', { query: 'ABC-19999', max_tokens: 200_000 }, { ms: 60_000 });
       expect(codeOf(exact)).toBe('ok');
     } finally {
-      stop = true;
-      await pings;
+      await pings.stop();
       a.destroy();
-      pinger.destroy();
     }
     console.log(`[case 11] pings answered meanwhile: ${latencies.length}, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${percentile(latencies, 100).toFixed(1)} ms; RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rssBytes(t.d) / 2 ** 20).toFixed(0)} MiB`);
     expect(latencies.length).toBeGreaterThan(0);

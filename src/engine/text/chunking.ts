@@ -9,6 +9,8 @@
  * silently to its start, and no model input exceeds a window.
  */
 
+import { normalize } from './embedder.ts';
+
 export interface ChunkRule {
   readonly windowWords: number;
   readonly windowChars: number;
@@ -71,11 +73,5 @@ export function pooled(rows: Float32Array, first: number, weights: readonly numb
     const base = (first + i) * dims;
     for (let d = 0; d < dims; d++) out[d]! += w * rows[base + d]!;
   });
-  let norm = 0;
-  for (let d = 0; d < dims; d++) norm += out[d]! * out[d]!;
-  if (norm > 0) {
-    const inv = 1 / Math.sqrt(norm);
-    for (let d = 0; d < dims; d++) out[d]! *= inv;
-  }
-  return out;
+  return normalize(out);
 }

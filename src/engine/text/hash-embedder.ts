@@ -6,7 +6,7 @@
  * deployments; the default is the local sentence encoder.
  */
 import { hash32, words as wordsOf } from '../../domain/words.ts';
-import type { Embedder, EmbedderIdentity } from './embedder.ts';
+import { normalize, type Embedder, type EmbedderIdentity } from './embedder.ts';
 import type { TextWorkers } from './text-workers.ts';
 
 const UNIGRAM_WEIGHT = 1.0;
@@ -30,13 +30,7 @@ export function hashEmbed(text: string, dims: number): Float32Array {
     const padded = '#' + w + '#';
     for (let j = 0; j + 3 <= padded.length; j++) addFeature(v, 'c\u0000' + padded.slice(j, j + 3), TRIGRAM_WEIGHT);
   }
-  let norm = 0;
-  for (let i = 0; i < dims; i++) norm += v[i]! * v[i]!;
-  if (norm > 0) {
-    const inv = 1 / Math.sqrt(norm);
-    for (let i = 0; i < dims; i++) v[i]! *= inv;
-  }
-  return v;
+  return normalize(v);
 }
 
 /** The vector space of feature hashing at `dims`. */
