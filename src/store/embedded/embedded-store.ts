@@ -133,7 +133,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   upsert(records: readonly ContextRecord[]): Promise<void> {
     return this.write(
-      records.map((record) => ({ kind: 'insert', record })),
+      // Term hashes are for the in-memory index only: they do not cross to the writer thread.
+      records.map(({ terms: _terms, ...record }) => ({ kind: 'insert', record })),
       () => this.index.insertMany(records.map(({ text, vector, terms, ...meta }) => ({ meta, vector, text, terms, textBytes: Buffer.byteLength(text) }))),
     );
   }
@@ -141,8 +142,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   async patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null> {
     if (!this.index.meta(tenant, id)) return null;
     let result: ContextMeta | null = null;
+    const { terms: _terms, ...stored } = patch;
     await this.write(
-      [{ kind: 'patch', tenant, id, patch }],
+      [{ kind: 'patch', tenant, id, patch: stored }],
       () => {
         // Applied in commit order onto the then-current row, as SQLite applied it.
         const current = this.index.meta(tenant, id);
