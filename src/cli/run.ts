@@ -6,6 +6,7 @@ import * as contexts from './commands/contexts.ts';
 import * as keys from './commands/keys.ts';
 import * as config from './commands/config.ts';
 import * as reindex from './commands/reindex.ts';
+import * as mcp from './commands/mcp.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   delete: { summary: 'delete one context', help: contexts.deleteHelp, run: contexts.del },
   stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
   keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
+  mcp: { summary: 'serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', help: mcp.help, run: mcp.run },
   reindex: { summary: 're-embed stored contexts with the configured embedder (daemon stopped)', help: reindex.help, run: reindex.run },
   config: { summary: 'print the effective configuration', help: config.help, run: config.run },
 };
