@@ -7,6 +7,7 @@ import * as keys from './commands/keys.ts';
 import * as config from './commands/config.ts';
 import * as reindex from './commands/reindex.ts';
 import * as mcp from './commands/mcp.ts';
+import * as manage from './commands/manage.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -23,6 +24,11 @@ const COMMANDS: Record<string, Command> = {
   query: { summary: 'retrieve the best contexts for a query under a token budget', help: contexts.queryHelp, run: contexts.query },
   get: { summary: 'print one context', help: contexts.getHelp, run: contexts.get },
   delete: { summary: 'delete one context', help: contexts.deleteHelp, run: contexts.del },
+  'store-batch': { summary: 'store many contexts from a file or standard input (JSONL or lines)', help: manage.storeBatchHelp, run: manage.storeBatch },
+  list: { summary: 'list contexts page by page (--all follows the cursors)', help: manage.listHelp, run: manage.list },
+  update: { summary: 'change one context', help: manage.updateHelp, run: manage.update },
+  'delete-where': { summary: 'delete every context matching conditions', help: manage.deleteWhereHelp, run: manage.deleteWhere },
+  clear: { summary: 'delete a level (of a session), after confirmation', help: manage.clearHelp, run: manage.clear },
   stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
   keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
   mcp: { summary: 'serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', help: mcp.help, run: mcp.run },
@@ -35,8 +41,21 @@ function usage(): string {
   return `Usage: ctxd <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'ctxd <command> --help' for a command's flags.\n`;
 }
 
+/** Flags that take a value (so the word after them is not the command): every command's shared flags. */
+const VALUE_FLAGS = new Set(['--host', '--port', '--data-dir', '--kid', '--secret', '--timeout-ms', '--config', '--log-level', '--http-port', '--set']);
+
+/** The command and the other arguments: global flags may stand before the command as well as after it. */
+function splitCommand(argv: readonly string[]): [string | undefined, string[]] {
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '-' && !(argv[i] === '--help' || argv[i] === '-h')) {
+    i += VALUE_FLAGS.has(argv[i]!) ? 2 : 1;
+  }
+  if (i >= argv.length) return [argv[0], argv.slice(1)];
+  return [argv[i], [...argv.slice(0, i), ...argv.slice(i + 1)]];
+}
+
 export async function runCli(argv: string[], env: Env): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, rest] = splitCommand(argv);
   if (name === 'help' && rest[0] && COMMANDS[rest[0]]) {
     process.stdout.write(COMMANDS[rest[0]]!.help);
     return 0;

@@ -53,7 +53,7 @@ describe('ctxd CLI', () => {
   });
 
   it('has --help on every command', async () => {
-    for (const cmd of ['serve', 'ping', 'store', 'query', 'get', 'delete', 'stats', 'keys', 'config']) {
+    for (const cmd of ['serve', 'ping', 'store', 'query', 'get', 'delete', 'stats', 'keys', 'config', 'list', 'update', 'delete-where', 'clear', 'store-batch', 'mcp', 'reindex']) {
       const r = await ctxd([cmd, '--help'], env);
       expect(r.code, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/^Usage: ctxd /);
@@ -84,5 +84,49 @@ describe('ctxd CLI', () => {
     expect(refused.stderr).toContain('UNKNOWN_KEY');
     const only = (await ctxd(['keys', 'list', '--json', '--data-dir', d.dataDir])).stdout;
     expect(await ctxd(['keys', 'revoke', JSON.parse(only)[0].kid, '--data-dir', d.dataDir])).toMatchObject({ code: 2, stderr: expect.stringContaining('last key') });
+  });
+});
+
+describe('ctxd CLI: every op', () => {
+  const flags = () => ['--port', String(d.port), '--data-dir', d.dataDir];
+
+  it('takes global flags before or after the command', async () => {
+    expect((await ctxd([...flags(), 'ping'])).code).toBe(0);
+    expect((await ctxd(['ping', ...flags()])).code).toBe(0);
+    expect((await ctxd(['--port', String(d.port), 'stats', '--json', '--data-dir', d.dataDir])).code).toBe(0);
+    expect((await ctxd(['--port', String(d.port), 'frobnicate'])).code).toBe(2);
+  });
+
+  it('store-batch reads JSONL and plain lines, names refused lines, lists, updates, deletes where, clears', async () => {
+    const input = ['batch plain one', '{"text":"batch json two","level":1,"session":"b1","tags":["x"]}', '', '{"text":"bad level","level":7}', 'batch plain three'].join('\n');
+    const batch = await ctxd(['store-batch', ...flags()], {}, input);
+    expect(batch.code).toBe(1);
+    expect(batch.stdout).toBe('stored 3 of 4 (0 deduplicated)\nline 4: BAD_REQUEST: body.items.2.level must be equal to one of the allowed values\n');
+    expect(batch.stderr).toContain('4/4');
+
+    const all = JSON.parse((await ctxd(['list', '--all', '--limit', '1', '--json', ...flags()])).stdout);
+    const texts = all.items.map((x: { text: string }) => x.text);
+    expect(texts).toEqual(expect.arrayContaining(['batch plain one', 'batch json two', 'batch plain three']));
+    expect(all.next_cursor).toBeNull();
+    const page = JSON.parse((await ctxd(['list', '--limit', '1', '--json', ...flags()])).stdout);
+    expect(page.items).toHaveLength(1);
+    expect(page.next_cursor).toBe(page.items[0].id);
+
+    const one = all.items.find((x: { text: string }) => x.text === 'batch plain one');
+    const updated = JSON.parse((await ctxd(['update', one.id, '--text', 'batch plain one, corrected', '--meta', 'k=1', '--json', ...flags()])).stdout);
+    expect(updated).toMatchObject({ id: one.id, text: 'batch plain one, corrected', metadata: { k: 1 }, version: 2 });
+    expect((await ctxd(['update', one.id, ...flags()])).code).toBe(2);
+
+    expect((await ctxd(['delete-where', '--session', 'b1', '--level', '1', ...flags()])).stdout).toBe('deleted 1 contexts\n');
+    expect((await ctxd(['delete-where', ...flags()])).code).toBe(2);
+
+    // No terminal to ask on: refused without --yes, nothing deleted.
+    const refused = await ctxd(['clear', '--level', '3', ...flags()]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    const before = JSON.parse((await ctxd(['stats', '--json', ...flags()])).stdout).levels['3'];
+    expect(before).toBeGreaterThan(0);
+    expect((await ctxd(['clear', '--level', '3', '--yes', ...flags()])).stdout).toBe(`deleted ${before} contexts\n`);
+    expect(JSON.parse((await ctxd(['stats', '--json', ...flags()])).stdout).levels['3']).toBe(0);
   });
 });

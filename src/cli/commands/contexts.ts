@@ -4,20 +4,20 @@ import { CONNECTION_HELP, showHelp, UsageError, parse, print, reportError, withC
 
 type Ctx = Record<string, any>;
 
-function level(value: string | undefined, fallback?: number): number | undefined {
+export function level(value: string | undefined, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
   if (!['1', '2', '3'].includes(value)) throw new UsageError(`--level must be 1, 2 or 3, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
-function positiveInt(value: string | undefined, name: string): number | undefined {
+export function positiveInt(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[1-9]\d*$/.test(value)) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
 /** `k=v` pairs; values that parse as JSON (numbers, true, null) keep their type. */
-function metadata(pairs: string[] | undefined): Record<string, unknown> | undefined {
+export function metadata(pairs: string[] | undefined): Record<string, unknown> | undefined {
   if (!pairs?.length) return undefined;
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
@@ -40,7 +40,7 @@ function oneText(positionals: string[], what: string): string {
   return positionals.length === 1 && positionals[0] === '-' ? readFileSync(0, 'utf8') : positionals.join(' ');
 }
 
-function describe(x: Ctx): string {
+export function describe(x: Ctx): string {
   const when = new Date(x.ts).toISOString();
   return `${x.id}  L${x.level}  ${x.tokens} tok  ${when}  session=${x.session}${x.agent ? ` agent=${x.agent}` : ''}${x.tags.length ? ` tags=${x.tags.join(',')}` : ''}\n  ${x.text.replaceAll('\n', '\n  ')}`;
 }
