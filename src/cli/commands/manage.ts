@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
+import { progress, progressDone } from '../progress.ts';
 import { CONNECTION_HELP, EXIT, showHelp, UsageError, parse, print, reportError, withClient, type Env } from '../common.ts';
 import { describe, level, metadata, positiveInt } from './contexts.ts';
 
@@ -164,11 +165,6 @@ level, session, agent, tags, metadata, ttl_s), or plain text.
 
 ${CONNECTION_HELP}`;
 
-function bar(done: number, total: number): string {
-  const width = 30;
-  const filled = total === 0 ? width : Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
-}
 
 export async function storeBatch(argv: string[], env: Env): Promise<number> {
   try {
@@ -192,13 +188,12 @@ export async function storeBatch(argv: string[], env: Env): Promise<number> {
     let refused = 0;
     const code = await withClient('store-batch', values, env, async (c) => {
       const results: Ctx[] = [];
-      const live = process.stderr.isTTY;
       for (let at = 0; at < items.length; at += BATCH_ITEMS) {
         const r = (await c.request('store_batch', { items: items.slice(at, at + BATCH_ITEMS) })) as Ctx;
         results.push(...(r.results as Ctx[]));
-        process.stderr.write(live ? `\r${bar(results.length, items.length)}` : `${bar(results.length, items.length)}\n`);
+        progress(results.length, items.length);
       }
-      if (live && items.length > 0) process.stderr.write('\n');
+      progressDone(items.length);
       const failed = results.map((r, i) => ({ line: lines[i]!.number, ...r }) as Ctx).filter((r) => r.error);
       refused = failed.length;
       print(values.json, { results }, () =>

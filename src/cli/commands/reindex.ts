@@ -17,6 +17,7 @@ import type { TextAnalyzer } from '../../engine/text/text-analyzer.ts';
 import { BreakerRegistry } from '../../resilience/breaker.ts';
 import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
 import { SqliteFile } from '../../store/embedded/sqlite-file.ts';
+import { progress, progressDone } from '../progress.ts';
 import { EXIT, UsageError, print, reportError, showHelp, type Env } from '../common.ts';
 import { SERVE_OPTIONS, flagsToSettings } from '../serve-flags.ts';
 
@@ -34,11 +35,6 @@ kill: run it again and it resumes.
   -h, --help           this help
 `;
 
-function bar(done: number, total: number): string {
-  const width = 30;
-  const filled = total === 0 ? width : Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
-}
 
 export async function run(argv: string[], env: Env): Promise<number> {
   try {
@@ -66,7 +62,6 @@ export async function run(argv: string[], env: Env): Promise<number> {
       const apiKey = env[config.embedder.openai.api_key_env];
       text = await createTextAnalyzer({ config, secrets: { openaiApiKey: apiKey ? apiKey : null }, breakers });
       const total = file.foreignSpaces(tenant).reduce((n, s) => n + s.contexts, 0);
-      const live = process.stderr.isTTY;
       let done = 0;
       const started = performance.now();
       process.stderr.write(`re-embedding ${total} contexts with ${spaceLabel(space)}${tenant ? ` (tenant ${tenant})` : ''}\n`);
@@ -76,9 +71,9 @@ export async function run(argv: string[], env: Env): Promise<number> {
         const vectors = await text.embedTexts(rows.map((r) => r.text));
         file.setVectors(rows.map((r, i) => ({ id: r.id, vector: vectors[i]! })));
         done += rows.length;
-        process.stderr.write(live ? `\r${bar(done, total)}` : `${bar(done, total)}\n`);
+        progress(done, total);
       }
-      if (live && total > 0) process.stderr.write('\n');
+      progressDone(total);
       const seconds = (performance.now() - started) / 1000;
       print(values.json, { reindexed: done, embedder: spaceLabel(space), seconds: +seconds.toFixed(2) }, () => `re-embedded ${done} contexts in ${seconds.toFixed(1)} s; the data dir is now all ${spaceLabel(space)}${tenant ? ` for tenant ${tenant}` : ''}`);
       return EXIT.ok;
