@@ -94,6 +94,21 @@ function nextState(b: Breaker, state: BreakerState): Promise<void> {
   });
 }
 
+
+/** A clock that the embedder's backoff sleeps advance at once, recording each delay. */
+function virtualClock(): { now: () => number; sleep: (ms: number) => Promise<void>; sleeps: number[] } {
+  let t = Date.now();
+  const sleeps: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      t += ms;
+    },
+    sleeps,
+  };
+}
+
 describe('OpenAiEmbedder: requests and responses', () => {
   it('has the openai identity and its batch/concurrency settings', async () => {
     const { e } = make({ batchSize: 16, concurrency: 3 });
@@ -288,19 +303,16 @@ describe('OpenAiEmbedder: timeouts and deadlines', () => {
   });
 
   it('stops retrying when the next attempt would not fit before the deadline', async () => {
-    let t = Date.now();
-    const sleeps: number[] = [];
+    const clock = virtualClock();
+    const sleeps = clock.sleeps;
     const { e } = make({
-      now: () => t,
-      sleep: async (ms) => {
-        sleeps.push(ms);
-        t += ms;
-      },
+      now: clock.now,
+      sleep: clock.sleep,
       retryBaseMs: 1_000,
       maxRetries: 10,
     });
     fake.setMode('fail500');
-    const err = await failure(e.embed(['a'], { deadline: t + 5_000 }));
+    const err = await failure(e.embed(['a'], { deadline: clock.now() + 5_000 }));
     expect(err.status).toBe(500);
     // 1 s and 2 s fit (t+3 s); the next 4 s would end past the deadline
     expect(sleeps).toEqual([1_000, 2_000]);
@@ -309,14 +321,11 @@ describe('OpenAiEmbedder: timeouts and deadlines', () => {
 
   it(`uses a ${DEFAULT_EMBED_DEADLINE_MS} ms deadline when none is given`, async () => {
     expect(DEFAULT_EMBED_DEADLINE_MS).toBe(25_000);
-    let t = Date.now();
-    const sleeps: number[] = [];
+    const clock = virtualClock();
+    const sleeps = clock.sleeps;
     const { e } = make({
-      now: () => t,
-      sleep: async (ms) => {
-        sleeps.push(ms);
-        t += ms;
-      },
+      now: clock.now,
+      sleep: clock.sleep,
       retryBaseMs: 10_000,
       maxRetries: 10,
     });
