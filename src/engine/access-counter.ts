@@ -11,6 +11,8 @@ export class AccessCounter {
   private readonly flushMs: number;
   private readonly onError: (err: unknown) => void;
   private pending = new Map<string, Map<string, number>>();
+  /** Batches being written: still counted until the store has them (its in-memory rows are updated on commit). */
+  private readonly writing = new Set<Map<string, Map<string, number>>>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(store: VectorStore, flushMs: number, onError: (err: unknown) => void) {
@@ -19,9 +21,11 @@ export class AccessCounter {
     this.onError = onError;
   }
 
-  /** Counts recorded but not yet written. */
+  /** Counts recorded but not yet committed (queued, or in a write under way). */
   pendingFor(tenant: string, id: string): number {
-    return this.pending.get(tenant)?.get(id) ?? 0;
+    let n = this.pending.get(tenant)?.get(id) ?? 0;
+    for (const batch of this.writing) n += batch.get(tenant)?.get(id) ?? 0;
+    return n;
   }
 
   record(tenant: string, ids: readonly string[]): void {
@@ -37,6 +41,11 @@ export class AccessCounter {
     const batch = this.pending;
     if (batch.size === 0) return;
     this.pending = new Map();
-    await Promise.all([...batch].map(([tenant, counts]) => this.store.incrementAccess(tenant, counts)));
+    this.writing.add(batch);
+    try {
+      await Promise.all([...batch].map(([tenant, counts]) => this.store.incrementAccess(tenant, counts)));
+    } finally {
+      this.writing.delete(batch);
+    }
   }
 }
