@@ -130,7 +130,7 @@ ${table(
   const client = await CtxdClient.connect({ port: r.port, kid: r.kid, secret: r.secretHex, timeoutMs: 120_000 });
   const loadStarted = performance.now();
   for (let at = 0; at < CONTEXTS; at += 500) {
-    await client.request('store_batch', { items: Array.from({ length: 500 }, (_, i) => ({ text: englishLike(at + i, TEXT_BYTES), level: 3 })) });
+    await client.storeBatch(Array.from({ length: 500 }, (_, i) => ({ text: englishLike(at + i, TEXT_BYTES), level: 3 })));
   }
   const loadSeconds = (performance.now() - loadStarted) / 1000;
   await client.close();

@@ -809,9 +809,9 @@ async function sectionB(RUNS: number, IDLE: number, HOLD: number): Promise<strin
   log(`B unread answers: ${RUNS} × (${IDLE / 1000} s idle, ${HOLD / 1000} s with 10 unread connections)`);
   const d = await startDaemon(tempDir('ctxd-hostile-b-'));
   const c = await connectClient(d);
-  const seed = (await c.request('store_batch', { items: Array.from({ length: 1000 }, () => ({ text: prose(1000), level: 3 })) })) as { results: Array<{ error?: unknown }> };
-  const seeded = seed.results.filter((r) => !r.error).length;
-  const firstPage = (await c.request('list', { limit: 1000 })) as { items: unknown[]; truncated: boolean };
+  const seed = await c.storeBatch(Array.from({ length: 1000 }, () => ({ text: prose(1000), level: 3 })));
+  const seeded = seed.results.filter((r) => !('error' in r)).length;
+  const firstPage = await c.listPage({ limit: 1000 });
   await loop(forMs(1000), () => c.ping(), PACE_MS);
   const gauges = ['ctxd_answer_queued_bytes', 'ctxd_answer_queued_bytes_limit', 'ctxd_connections_open'];
   const rows: Array<Array<string | number>> = [];
@@ -930,11 +930,11 @@ async function sectionC(RUNS: number, N: number, IDLE: number, SETTLE: number): 
   const pinger = await connectClient(d, keyB.kid, keyB.secret);
   const retriever = await connectClient(d, keyB.kid, keyB.secret);
   const hello = (await pinger.hello()) as { tenant: string; limits: { rate_limit_rps: number; rate_limit_burst: number; replay_max_ids_per_key: number } };
-  await retriever.request('store_batch', { items: Array.from({ length: 500 }, () => ({ text: prose(400), level: 3 })) });
+  await retriever.storeBatch(Array.from({ length: 500 }, () => ({ text: prose(400), level: 3 })));
   const queries = Array.from({ length: 100 }, () => prose(40).replace(/^Note \d+:/, '').trim());
   let q = 0;
   const bLoops = (stop: () => boolean) =>
-    Promise.all([loop(stop, () => pinger.ping(), PACE_MS), loop(stop, () => retriever.request('retrieve', { query: queries[q++ % queries.length]!, max_tokens: 1000 }), 100)]);
+    Promise.all([loop(stop, () => pinger.ping(), PACE_MS), loop(stop, () => retriever.retrieve({ query: queries[q++ % queries.length]!, max_tokens: 1000 }), 100)]);
   await bLoops(forMs(1000));
   const rows: Array<Array<string | number>> = [];
   const aRows: Array<Array<string | number>> = [];

@@ -116,7 +116,7 @@ ${table(['workload', 'ctxd /s', 'ctxd p50 ms', 'ctxd p99 ms', 'Redis /s', 'Redis
 async function load(c: CtxdClient, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i += 1000) {
     const n = Math.min(1000, to - i);
-    await c.request('store_batch', { items: Array.from({ length: n }, (_, j) => ({ text: `${syntheticText(i + j, 16)} #${i + j}`, level: 3 })) });
+    await c.storeBatch(Array.from({ length: n }, (_, j) => ({ text: `${syntheticText(i + j, 16)} #${i + j}`, level: 3 })));
   }
 }
 
@@ -125,7 +125,7 @@ async function daemonTop10(ctxd: RunningCtxd, queries: string[]): Promise<string
   const answers: string[][] = [];
   for (const q of queries) {
     // Every candidate fits this budget, so the ten most similar answers are the search's top ten.
-    const r = (await c.request('retrieve', { query: q, levels: [3], max_tokens: 100_000, min_similarity: -1 })) as { contexts: Array<{ id: string; similarity: number }> };
+    const r = await c.retrieve({ query: q, levels: [3], max_tokens: 100_000, min_similarity: -1 });
     answers.push([...r.contexts].sort((a, b) => b.similarity - a.similarity).slice(0, 10).map((x) => x.id));
   }
   await c.close();

@@ -6,9 +6,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
-import { CtxdClient, keyFromDataDir } from '../src/client/index.ts';
-
-type Ctx = Record<string, any>;
+import { CtxdClient, keyFromDataDir, type StoreRequest } from '../src/client/index.ts';
 
 const folder = process.argv[2];
 if (!folder) {
@@ -52,10 +50,10 @@ for (let i = 0; i < files.length; i += BATCH) {
     if (!ok) failed.push(`${relative(folder, f)}: empty or over ${MAX_BYTES} bytes`);
     return ok;
   });
-  const items = chunk.map((f) => ({ text: readFileSync(f, 'utf8'), level: 3, tags: ['import'], metadata: { path: relative(folder, f) } }));
-  const r = items.length ? ((await ctxd.request('store_batch', { items })) as Ctx) : { results: [] };
-  (r.results as Ctx[]).forEach((res, j) => {
-    if (res.error) failed.push(`${relative(folder, chunk[j]!)}: ${res.error.code} ${res.error.message}`);
+  const items = chunk.map((f): StoreRequest => ({ text: readFileSync(f, 'utf8'), level: 3, tags: ['import'], metadata: { path: relative(folder, f) } }));
+  const { results } = items.length ? await ctxd.storeBatch(items) : { results: [] };
+  results.forEach((res, j) => {
+    if ('error' in res) failed.push(`${relative(folder, chunk[j]!)}: ${res.error.code} ${res.error.message}`);
     else if (res.deduplicated) deduplicated++;
     else stored++;
   });

@@ -1,255 +1,108 @@
 /**
- * The ctxd client (PROTOCOL.md §4): one TCP connection, many pipelined
- * requests correlated by id, every answer's tag verified, typed errors,
- * per-request timeouts, reconnect with exponential backoff. Every connection
- * starts with `hello`, as the server's handshake deadline asks (§2.3); other
- * requests may be pipelined behind it at once.
+ * The typed ctxd client: one method per op (PROTOCOL.md §7), each taking and
+ * returning the types derived from the schemas the server validates with
+ * (src/protocol/ops), so a change to an op's schema fails `tsc` here and in
+ * every caller. The connection underneath (connection.ts) pipelines, verifies,
+ * times out and reconnects.
  */
-import { randomBytes } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
-import { EncodeError, unpackMessage } from '../protocol/codec.ts';
-import { FrameDecoder } from '../protocol/decoder.ts';
-import { encodeFrame, type RawFrame } from '../protocol/frame.ts';
-import { isPlainMap, type Body } from '../protocol/messages.ts';
-import { signingKey, verifyTag, type SigningKey } from '../protocol/signer.ts';
-import type { WireError } from '../protocol/errors.ts';
-import { CtxdConnectionError, CtxdError, CtxdRequestError, CtxdTimeoutError, CtxdAuthError, errorFromWire } from './errors.ts';
+import type { OpAnswer, OpName, OpRequest, StoreRequest, TenantScope } from '../protocol/ops/index.ts';
+import { ClientConnection, type ClientOptions, type RequestOptions } from './connection.ts';
 
-export interface ClientOptions {
-  readonly host?: string;
-  readonly port?: number;
-  readonly kid: string;
-  /** The key's secret: raw bytes or hex. */
-  readonly secret: Uint8Array | string;
-  /** Default per-request timeout. */
-  readonly timeoutMs?: number;
-  /** Reconnect attempts per outage before requests fail (0 disables reconnecting). */
-  readonly maxReconnectAttempts?: number;
-  readonly reconnectBaseMs?: number;
-  readonly reconnectMaxMs?: number;
-  readonly connectTimeoutMs?: number;
-  /** Largest answer accepted; the server's own limit by default once `hello` ran. */
-  readonly maxFrameBytes?: number;
-}
+export type { ClientOptions, RequestOptions } from './connection.ts';
 
-export interface RequestOptions {
-  readonly timeoutMs?: number;
-}
+/** Options of a request that has no body of its own: a timeout, and the tenant an admin key acts on. */
+export type ScopedOptions = RequestOptions & TenantScope;
 
-interface Pending {
-  readonly resolve: (body: Body) => void;
-  readonly reject: (err: CtxdError) => void;
-  readonly timer: NodeJS.Timeout;
-}
+/** A request body of `op`, with the admin's optional `tenant`. */
+export type Request<O extends OpName> = OpRequest<O> & TenantScope;
 
-const DEFAULTS = {
-  host: '127.0.0.1',
-  port: 7411,
-  timeoutMs: 30_000,
-  maxReconnectAttempts: 8,
-  reconnectBaseMs: 50,
-  reconnectMaxMs: 5_000,
-  connectTimeoutMs: 5_000,
-  maxFrameBytes: 64 * 1024 * 1024,
-};
+export type ListPage = OpAnswer<'list'>;
+/** What `list` pages through: its filters and an optional cursor to start after. */
+export type ListRequest = Request<'list'>;
 
-export class CtxdClient {
-  private readonly opts: Required<ClientOptions>;
-  private readonly key: SigningKey;
-  private readonly idPrefix = randomBytes(6).toString('base64url');
-  private seq = 0;
-  private socket: Socket | null = null;
-  private connecting: Promise<Socket> | null = null;
-  private readonly pending = new Map<string, Pending>();
-  private closed = false;
-  private server: Body | null = null;
-
-  private constructor(opts: ClientOptions) {
-    this.opts = { ...DEFAULTS, ...opts } as Required<ClientOptions>;
-    const secret = typeof opts.secret === 'string' ? Buffer.from(opts.secret, 'hex') : opts.secret;
-    this.key = signingKey(secret);
-  }
-
+export class CtxdClient extends ClientConnection {
   /** Connects (retrying with backoff) and returns a ready client. */
   static async connect(opts: ClientOptions): Promise<CtxdClient> {
     const client = new CtxdClient(opts);
-    await client.ensureSocket();
+    await client.open();
     return client;
   }
 
-  get inflight(): number {
-    return this.pending.size;
+  /** Sends `op` with a typed body and resolves with its typed answer. */
+  call<O extends OpName>(op: O, body: Request<O>, opts?: RequestOptions): Promise<OpAnswer<O>> {
+    return this.request<OpAnswer<O>>(op, body, opts);
   }
 
-  /** The answer to the `hello` sent on the current connection, once it arrived (limits, ops, the key's tenant). */
-  get serverInfo(): Body | null {
-    return this.server;
+  hello(opts?: RequestOptions): Promise<OpAnswer<'hello'>> {
+    return this.call('hello', {}, opts);
   }
 
-  hello(): Promise<Body> {
-    return this.request('hello', {});
+  ping(opts?: RequestOptions): Promise<OpAnswer<'ping'>> {
+    return this.call('ping', {}, opts);
   }
 
-  ping(opts?: RequestOptions): Promise<Body> {
-    return this.request('ping', {}, opts);
+  /** Stores one context (§7.4); an exact or near duplicate refreshes the one already stored. */
+  store(body: Request<'store'>, opts?: RequestOptions): Promise<OpAnswer<'store'>> {
+    return this.call('store', body, opts);
   }
 
-  /** Sends one request; resolves with the answer's body or rejects with a CtxdError. */
-  async request<T extends Body = Body>(op: string, body: Body = {}, opts: RequestOptions = {}): Promise<T> {
-    if (this.closed) throw new CtxdConnectionError('CONNECTION_CLOSED', 'client is closed', { retryable: false });
-    const socket = this.socket && !this.socket.destroyed ? this.socket : await this.ensureSocket();
-    return this.send<T>(socket, op, body, opts);
+  /** Stores up to 1,000 contexts; each item is answered with its result or its own error, in order (§7.4). */
+  storeBatch(items: StoreRequest[], opts?: ScopedOptions): Promise<OpAnswer<'store_batch'>> {
+    return this.call('store_batch', { items, ...tenantOf(opts) }, opts);
   }
 
-  private send<T extends Body>(socket: Socket, op: string, body: Body, opts: RequestOptions): Promise<T> {
-    const id = `${this.idPrefix}-${(this.seq++).toString(36)}`;
-    let frame: Buffer;
-    try {
-      frame = encodeFrame(this.opts.kid, this.key, { id, ts: Date.now(), op, body });
-    } catch (e) {
-      // Values outside the wire model (typed arrays, Dates, Maps, undefined…) never leave the client.
-      if (e instanceof EncodeError) return Promise.reject(new CtxdRequestError('BAD_REQUEST', e.message.replace('cannot encode ', 'cannot encode message field '), { retryable: false }));
-      throw e;
-    }
-    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new CtxdTimeoutError('TIMEOUT', `${op} got no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (b: Body) => void, reject, timer });
-      socket.write(frame);
-    });
+  /** The most relevant contexts that fit `max_tokens` (§7.5). */
+  retrieve(body: Request<'retrieve'>, opts?: RequestOptions): Promise<OpAnswer<'retrieve'>> {
+    return this.call('retrieve', body, opts);
   }
 
-  /** Closes the connection; pending requests fail with CONNECTION_CLOSED. */
-  async close(): Promise<void> {
-    this.closed = true;
-    const socket = this.socket;
-    this.socket = null;
-    this.failAll(new CtxdConnectionError('CONNECTION_CLOSED', 'client closed', { retryable: false }));
-    if (socket && !socket.destroyed) {
-      await new Promise<void>((resolve) => {
-        socket.once('close', () => resolve());
-        socket.end();
-        setTimeout(() => socket.destroy(), 1000).unref();
-      });
-    }
+  /** One context by id; NOT_FOUND if it does not exist in this tenant (§7.6). */
+  get(id: string, opts?: ScopedOptions): Promise<OpAnswer<'get'>> {
+    return this.call('get', { id, ...tenantOf(opts) }, opts);
   }
 
-  private ensureSocket(): Promise<Socket> {
-    if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
-    this.connecting ??= this.connectWithBackoff().finally(() => {
-      this.connecting = null;
-    });
-    return this.connecting;
+  /** Changes a context; metadata is merged and a null value removes its key (§7.6). */
+  update(id: string, changes: Omit<Request<'update'>, 'id'>, opts?: RequestOptions): Promise<OpAnswer<'update'>> {
+    return this.call('update', { ...changes, id }, opts);
   }
 
-  private async connectWithBackoff(): Promise<Socket> {
-    let attempt = 0;
+  /** Deletes one context; NOT_FOUND if it does not exist in this tenant (§7.7). */
+  delete(id: string, opts?: ScopedOptions): Promise<OpAnswer<'delete'>> {
+    return this.call('delete', { id, ...tenantOf(opts) }, opts);
+  }
+
+  /** Deletes every context that matches; at least one filter is required (§7.7). */
+  deleteWhere(filter: Request<'delete_where'>, opts?: RequestOptions): Promise<OpAnswer<'delete_where'>> {
+    return this.call('delete_where', filter, opts);
+  }
+
+  /** Deletes a level, or one session's part of it (§7.7). */
+  clear(body: Request<'clear'>, opts?: RequestOptions): Promise<OpAnswer<'clear'>> {
+    return this.call('clear', body, opts);
+  }
+
+  /** One page of contexts in id order (§7.8). */
+  listPage(body: ListRequest = {}, opts?: RequestOptions): Promise<ListPage> {
+    return this.call('list', body, opts);
+  }
+
+  /** Every page of contexts in id order, following the cursors until the last page (§7.8). */
+  async *list(body: ListRequest = {}, opts?: RequestOptions): AsyncGenerator<ListPage, void, undefined> {
+    let cursor = body.cursor;
     for (;;) {
-      try {
-        const socket = await this.openSocket();
-        this.attach(socket);
-        this.server = null;
-        this.send(socket, 'hello', { client: 'ctxd-ts' }, {}).then(
-          (info) => {
-            if (this.socket === socket) this.server = info;
-          },
-          () => {},
-        );
-        return socket;
-      } catch (e) {
-        if (this.closed || attempt >= this.opts.maxReconnectAttempts) {
-          throw new CtxdConnectionError('CONNECTION_CLOSED', `cannot connect to ${this.opts.host}:${this.opts.port}: ${(e as Error).message}`);
-        }
-        const backoff = Math.min(this.opts.reconnectMaxMs, this.opts.reconnectBaseMs * 2 ** attempt);
-        attempt++;
-        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
-      }
+      const page = await this.listPage(cursor === undefined ? body : { ...body, cursor }, opts);
+      yield page;
+      if (page.next_cursor === null) return;
+      cursor = page.next_cursor;
     }
   }
 
-  private openSocket(): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: this.opts.host, port: this.opts.port, noDelay: true });
-      const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), this.opts.connectTimeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+  /** How much the tenant holds (§7.9). */
+  stats(opts?: ScopedOptions): Promise<OpAnswer<'stats'>> {
+    return this.call('stats', { ...tenantOf(opts) }, opts);
   }
+}
 
-  private attach(socket: Socket): void {
-    this.socket = socket;
-    const decoder = new FrameDecoder({ maxFrameBytes: this.opts.maxFrameBytes, acceptDiagnostics: true });
-    socket.on('data', (chunk: Buffer) => {
-      const { frames, error } = decoder.write(chunk);
-      for (const frame of frames) this.onFrame(socket, frame);
-      if (error) this.drop(socket, new CtxdConnectionError('CONNECTION_CLOSED', `server sent a bad frame: ${error.message}`));
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      decoder.destroy();
-      if (this.socket === socket) this.socket = null;
-      this.failAll(new CtxdConnectionError('CONNECTION_CLOSED', 'connection closed before the answer arrived'));
-    });
-  }
-
-  private onFrame(socket: Socket, frame: RawFrame): void {
-    let message: unknown;
-    if (frame.kid === '') {
-      // A diagnostic (PROTOCOL.md §6.1): unsigned, the server is closing; fail everything with its code.
-      try {
-        message = unpackMessage(frame.body);
-      } catch {
-        message = undefined;
-      }
-      const err = isPlainMap(message) ? (message.error as WireError | undefined) : undefined;
-      return this.drop(socket, errorFromWire(err));
-    }
-    if (frame.kid !== this.opts.kid || !verifyTag(this.key, frame.signed, frame.tag)) {
-      return this.drop(socket, new CtxdAuthError('BAD_SIGNATURE', 'an answer from the server did not verify with this key'));
-    }
-    try {
-      message = unpackMessage(frame.body);
-    } catch {
-      return this.drop(socket, new CtxdConnectionError('CONNECTION_CLOSED', 'server sent an undecodable answer'));
-    }
-    if (!isPlainMap(message) || typeof message.id !== 'string') return;
-    const id = message.id;
-    const waiter = this.pending.get(id);
-    // An answer to no pending request (timed out, or id "" for an unreadable envelope) is dropped.
-    if (!waiter) return;
-    if (message.ok === true) {
-      this.pending.delete(id);
-      clearTimeout(waiter.timer);
-      waiter.resolve(isPlainMap(message.body) ? message.body : {});
-    } else {
-      this.settle(id, errorFromWire(message.error as WireError));
-    }
-  }
-
-  private settle(id: string, err: CtxdError): void {
-    const waiter = this.pending.get(id);
-    if (!waiter) return;
-    this.pending.delete(id);
-    clearTimeout(waiter.timer);
-    waiter.reject(err);
-  }
-
-  private drop(socket: Socket, err: CtxdError): void {
-    this.failAll(err);
-    socket.destroy();
-  }
-
-  private failAll(err: CtxdError): void {
-    for (const id of [...this.pending.keys()]) this.settle(id, err);
-  }
+function tenantOf(opts: TenantScope | undefined): TenantScope {
+  return opts?.tenant === undefined ? {} : { tenant: opts.tenant };
 }

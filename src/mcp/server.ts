@@ -12,7 +12,7 @@ import { VERSION } from '../version.ts';
 import { TOOLS } from './tools.ts';
 
 /** A tool's answer: the protocol answer as JSON text, and as structured content. */
-function answer(body: Record<string, unknown>): CallToolResult {
+function answer(body: { [key: string]: unknown }): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(body) }], structuredContent: body };
 }
 
@@ -29,9 +29,8 @@ export function createMcpServer(client: CtxdClient): McpServer {
   const server = new McpServer({ name: 'ctxd', version: VERSION });
   for (const tool of TOOLS) {
     server.registerTool(tool.name, { title: tool.title, description: tool.description, inputSchema: tool.input }, async (args: Record<string, unknown>) => {
-      const { op, body } = tool.request(args);
       try {
-        return answer((await client.request(op, body)) as Record<string, unknown>);
+        return answer(await tool.call(client, args));
       } catch (e) {
         return refusal(e);
       }

@@ -5,22 +5,39 @@
  * what the levels mean.
  */
 import { z } from 'zod';
+import type { CtxdClient, OpAnswer, OpName, Request } from '../client/index.ts';
+import { contextId, level as levelSchema, name, tags as tagsSchema } from '../protocol/ops/fields.ts';
+import { getRequest, listRequest, retrieveRequest, storeRequest, updateRequest } from '../protocol/ops/requests.ts';
 
-const level = z.union([z.literal(1), z.literal(2), z.literal(3)]);
-const session = z.string().min(1).max(256).describe('Conversation or task the memory belongs to (L1/L2 are per session; L3 is shared by every session).');
+/**
+ * A tool argument checked by the protocol's own schema fragment (one source
+ * of truth with the server's validation), with a description for the model.
+ */
+function arg(schema: object, description?: string): z.ZodType {
+  const field = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+  return description === undefined ? field : field.describe(description);
+}
+
+const level = (description?: string) => arg(levelSchema, description);
+const session = () => arg(name, 'Conversation or task the memory belongs to (L1/L2 are per session; L3 is shared by every session).');
 
 export interface ToolSpec {
   readonly name: string;
   readonly title: string;
   readonly description: string;
   readonly input: z.ZodRawShape;
-  /** The protocol op and its body for these arguments. */
-  readonly request: (args: Record<string, unknown>) => { op: string; body: Record<string, unknown> };
+  /** Sends the tool's protocol request; `args` passed `input`, whose fields are the op's own schema fragments. */
+  readonly call: (client: CtxdClient, args: Record<string, unknown>) => Promise<OpAnswer<OpName>>;
 }
 
 /** Drops undefined arguments: the protocol refuses explicit nulls for absent fields. */
 function defined(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** Arguments checked against the op's schema fragments, as that op's request. */
+function as<O extends OpName>(_op: O, args: Record<string, unknown>): Request<O> {
+  return defined(args) as Request<O>;
 }
 
 export const TOOLS: readonly ToolSpec[] = [
@@ -32,13 +49,13 @@ export const TOOLS: readonly ToolSpec[] = [
       'level 3 (default): long-term, shared by every session; level 2: short-term, expires after a day; level 1: working memory of this session. ' +
       'Storing the same fact again refreshes it instead of duplicating it.',
     input: {
-      text: z.string().min(1).describe('The memory, in plain language.'),
-      level: level.optional().describe('1 working memory, 2 short-term, 3 long-term (default 3).'),
-      session: session.optional(),
-      tags: z.array(z.string().min(1).max(256)).max(64).optional().describe('Labels to filter by later.'),
+      text: arg(storeRequest.properties.text, 'The memory, in plain language.'),
+      level: level('1 working memory, 2 short-term, 3 long-term (default 3).').optional(),
+      session: session().optional(),
+      tags: arg(tagsSchema, 'Labels to filter by later.').optional(),
       metadata: z.record(z.string(), z.unknown()).optional().describe('Structured fields (JSON values) to filter by later.'),
     },
-    request: (a) => ({ op: 'store', body: defined({ text: a.text, level: a.level ?? 3, session: a.session, tags: a.tags, metadata: a.metadata }) }),
+    call: (c, a) => c.store(as('store', { text: a.text, level: a.level ?? 3, session: a.session, tags: a.tags, metadata: a.metadata })),
   },
   {
     name: 'retrieve_context',
@@ -47,58 +64,61 @@ export const TOOLS: readonly ToolSpec[] = [
       'Find the memories most relevant to a question or task, by meaning (they need not share words with it) and by exact names and ids, ' +
       'ranked by relevance, recency, level and use, within a token budget. Call it before answering anything that may depend on what was learned earlier.',
     input: {
-      query: z.string().min(1).max(32_768).describe('What you need to know, in your own words.'),
-      max_tokens: z.number().int().min(1).max(200_000).optional().describe('Token budget for the memories returned (default 2000).'),
-      session: session.optional(),
-      levels: z.array(level).optional().describe('Levels to search (default all).'),
-      tags_any: z.array(z.string()).optional().describe('Only memories with at least one of these tags.'),
+      query: arg(retrieveRequest.properties.query, 'What you need to know, in your own words.'),
+      max_tokens: arg(retrieveRequest.properties.max_tokens, 'Token budget for the memories returned (default 2000).').optional(),
+      session: session().optional(),
+      levels: arg(retrieveRequest.properties.levels, 'Levels to search (default all).').optional(),
+      tags_any: arg(tagsSchema, 'Only memories with at least one of these tags.').optional(),
     },
-    request: (a) => ({ op: 'retrieve', body: defined({ query: a.query, max_tokens: a.max_tokens, session: a.session, levels: a.levels, tags_any: a.tags_any }) }),
+    call: (c, a) => c.retrieve(as('retrieve', { query: a.query, max_tokens: a.max_tokens, session: a.session, levels: a.levels, tags_any: a.tags_any })),
   },
   {
     name: 'get_memory',
     title: 'Get one memory',
     description: 'Read one memory by its id, with its level, tags, metadata and timestamps.',
-    input: { id: z.string().min(1).max(64).describe('The id store_memory or retrieve_context returned.') },
-    request: (a) => ({ op: 'get', body: { id: a.id } }),
+    input: { id: arg(getRequest.properties.id, 'The id store_memory or retrieve_context returned.') },
+    call: (c, a) => c.get(as('get', { id: a.id }).id),
   },
   {
     name: 'update_memory',
     title: 'Update a memory',
     description: 'Correct or extend a memory: replace its text, change its level, or merge tags and metadata. Give the id and only what changes.',
     input: {
-      id: z.string().min(1).max(64),
-      text: z.string().min(1).optional().describe('The new text.'),
-      level: level.optional(),
-      tags: z.array(z.string().min(1).max(256)).max(64).optional().describe('Replaces the tags.'),
+      id: arg(contextId),
+      text: arg(updateRequest.properties.text, 'The new text.').optional(),
+      level: level().optional(),
+      tags: arg(tagsSchema, 'Replaces the tags.').optional(),
       metadata: z.record(z.string(), z.unknown()).optional().describe('Merged into the metadata; a null value removes its key.'),
     },
-    request: (a) => ({ op: 'update', body: defined({ id: a.id, text: a.text, level: a.level, tags: a.tags, metadata: a.metadata }) }),
+    call: (c, a) => {
+      const { id, ...changes } = as('update', { id: a.id, text: a.text, level: a.level, tags: a.tags, metadata: a.metadata });
+      return c.update(id, changes);
+    },
   },
   {
     name: 'delete_memory',
     title: 'Delete a memory',
     description: 'Forget one memory for good, by its id (for example when the user asks you to forget it, or it is wrong).',
-    input: { id: z.string().min(1).max(64) },
-    request: (a) => ({ op: 'delete', body: { id: a.id } }),
+    input: { id: arg(contextId) },
+    call: (c, a) => c.delete(as('delete', { id: a.id }).id),
   },
   {
     name: 'list_session',
     title: 'List a session’s memories',
     description: 'List the memories of one session and level, oldest id first, a page at a time (pass the cursor returned to go on).',
     input: {
-      session: session.optional(),
-      level: level.optional().describe('Default: every level.'),
-      cursor: z.string().optional(),
-      limit: z.number().int().min(1).max(1000).optional(),
+      session: session().optional(),
+      level: level('Default: every level.').optional(),
+      cursor: arg(listRequest.properties.cursor, 'The next_cursor of the previous page.').optional(),
+      limit: arg(listRequest.properties.limit, 'Memories per page (default 100).').optional(),
     },
-    request: (a) => ({ op: 'list', body: defined({ session: a.session, level: a.level, cursor: a.cursor, limit: a.limit }) }),
+    call: (c, a) => c.listPage(as('list', { session: a.session, level: a.level, cursor: a.cursor, limit: a.limit })),
   },
   {
     name: 'memory_stats',
     title: 'Memory statistics',
     description: 'How many memories are held at each level, and how many sessions.',
     input: {},
-    request: () => ({ op: 'stats', body: {} }),
+    call: (c) => c.stats(),
   },
 ];

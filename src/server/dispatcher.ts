@@ -4,13 +4,14 @@
  * typed, checked input. Handlers may answer synchronously (ping stays off the
  * promise path) or with a promise.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { Principal } from '../auth/keyring.ts';
 import type { Role } from '../auth/keyring-file.ts';
 import { CtxdProtocolError } from '../protocol/errors.ts';
 import type { Body } from '../protocol/messages.ts';
+import { OP_SCHEMAS, type Encodable, type OpAnswer, type OpName, type OpRequest } from '../protocol/ops/index.ts';
 import { TENANT_PATTERN_SOURCE } from '../domain/tenant.ts';
-import { schemaError } from './validation.ts';
+import { ajv, schemaError } from './validation.ts';
 
 export interface RequestContext {
   readonly principal: Principal;
@@ -47,13 +48,25 @@ export interface OpHandler<B = Body> {
   handle(body: B, ctx: RequestContext): Body | Promise<Body>;
 }
 
+/**
+ * A handler of one of the protocol's ops (PROTOCOL.md §7): its request schema
+ * is the op's in protocol/ops, and its body and answer are typed from the
+ * same schemas the client's types come from, so tsc catches any drift.
+ */
+export function opHandler<O extends OpName>(
+  op: O,
+  spec: Omit<OpHandler, 'op' | 'schema' | 'handle'> & {
+    handle(body: OpRequest<O>, ctx: RequestContext): Encodable<OpAnswer<O>> | Promise<Encodable<OpAnswer<O>>>;
+  },
+): OpHandler<never> {
+  return { ...spec, op, schema: OP_SCHEMAS[op].request, handle: spec.handle as OpHandler<never>['handle'] };
+}
+
 /** The room an op needs before it may start: at least `min`, at most `max` bytes of answer. */
 export interface AnswerNeed {
   readonly min: number;
   readonly max: number;
 }
-
-const ajv = new Ajv({ allErrors: false, strict: true, strictRequired: false, allowUnionTypes: true, coerceTypes: false, useDefaults: false });
 
 interface Entry {
   readonly handler: OpHandler;

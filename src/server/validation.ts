@@ -1,6 +1,9 @@
 /** Turns a JSON-schema (ajv) error into BAD_REQUEST with a dotted field path (PROTOCOL.md §4.2). */
-import type { ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { CtxdProtocolError } from '../protocol/errors.ts';
+
+/** The one schema compiler: strict (unknown keywords are bugs), no coercion, no defaults (a body is taken as sent). */
+export const ajv = new Ajv({ allErrors: false, strict: true, strictRequired: false, allowUnionTypes: true, coerceTypes: false, useDefaults: false });
 
 export function fieldPath(err: ErrorObject, root: string): string {
   const base = [root, ...err.instancePath.split('/').slice(1)].join('.');

@@ -1,13 +1,18 @@
 /** `ctxd store`, `query`, `get`, `delete`, `stats`: the context ops from a terminal. */
 import { readFileSync } from 'node:fs';
+import type { ContextAnswer, RequestOptions } from '../../client/index.ts';
+import type { CtxdClient } from '../../client/client.ts';
 import { CONNECTION_HELP, showHelp, UsageError, parse, print, reportError, withClient, type Env } from '../common.ts';
 
-type Ctx = Record<string, any>;
+export type Level = ContextAnswer['level'];
 
-export function level(value: string | undefined, fallback?: number): number | undefined {
+export function level(value: string): Level;
+export function level(value: string | undefined, fallback: Level): Level;
+export function level(value: string | undefined, fallback?: Level): Level | undefined;
+export function level(value: string | undefined, fallback?: Level): Level | undefined {
   if (value === undefined) return fallback;
-  if (!['1', '2', '3'].includes(value)) throw new UsageError(`--level must be 1, 2 or 3, got ${JSON.stringify(value)}`);
-  return Number(value);
+  if (value !== '1' && value !== '2' && value !== '3') throw new UsageError(`--level must be 1, 2 or 3, got ${JSON.stringify(value)}`);
+  return Number(value) as Level;
 }
 
 export function positiveInt(value: string | undefined, name: string): number | undefined {
@@ -40,7 +45,7 @@ function oneText(positionals: string[], what: string): string {
   return positionals.length === 1 && positionals[0] === '-' ? readFileSync(0, 'utf8') : positionals.join(' ');
 }
 
-export function describe(x: Ctx): string {
+export function describe(x: ContextAnswer): string {
   const when = new Date(x.ts).toISOString();
   return `${x.id}  L${x.level}  ${x.tokens} tok  ${when}  session=${x.session}${x.agent ? ` agent=${x.agent}` : ''}${x.tags.length ? ` tags=${x.tags.join(',')}` : ''}\n  ${x.text.replaceAll('\n', '\n  ')}`;
 }
@@ -75,7 +80,7 @@ export async function store(argv: string[], env: Env): Promise<number> {
       ...(values.ttl && { ttl_s: positiveInt(values.ttl, '--ttl') }),
     };
     return await withClient('store', values, env, async (c) => {
-      const r = (await c.request('store', body)) as Ctx;
+      const r = await c.store(body);
       print(values.json, r, () => `${r.deduplicated ? 'deduplicated into' : 'stored'} ${r.id} (level ${r.level}, ${r.tokens} tokens)`);
     });
   } catch (e) {
@@ -115,10 +120,10 @@ export async function query(argv: string[], env: Env): Promise<number> {
       ...(minScore !== undefined && { min_score: minScore }),
     };
     return await withClient('query', values, env, async (c) => {
-      const r = (await c.request('retrieve', body)) as Ctx;
+      const r = await c.retrieve(body);
       print(values.json, r, () => {
-        const lines = (r.contexts as Ctx[]).map((x) => `[${x.score.toFixed(3)}] ${describe(x)}`);
-        const receipt = Object.entries(r.levels as Record<string, Ctx>).map(([l, s]) => `L${l} ${s.used}/${s.allocated} tok, ${s.omitted} omitted`).join('; ');
+        const lines = r.contexts.map((x) => `[${x.score.toFixed(3)}] ${describe(x)}`);
+        const receipt = Object.entries(r.levels).map(([l, s]) => `L${l} ${s.used}/${s.allocated} tok, ${s.omitted} omitted`).join('; ');
         return [...lines, `${r.contexts.length} contexts, ${r.total_tokens} tokens (${receipt}); set ${r.set_id}; ${r.took_ms} ms`].join('\n');
       });
     });
@@ -128,7 +133,7 @@ export async function query(argv: string[], env: Env): Promise<number> {
 }
 
 /** A command that takes exactly one context id and sends one op with it. */
-function byId(command: string, op: string, help: string, human: (r: Ctx, id: string) => string) {
+function byId<A>(command: string, send: (c: CtxdClient, id: string, opts?: RequestOptions) => Promise<A>, help: string, human: (r: A, id: string) => string) {
   return async (argv: string[], env: Env): Promise<number> => {
     try {
       const { values, positionals } = parse(argv, {});
@@ -136,7 +141,7 @@ function byId(command: string, op: string, help: string, human: (r: Ctx, id: str
       if (positionals.length !== 1) throw new UsageError('give exactly one context id');
       const id = positionals[0]!;
       return await withClient(command, values, env, async (c) => {
-        const r = (await c.request(op, { id })) as Ctx;
+        const r = await send(c, id);
         print(values.json, r, () => human(r, id));
       });
     } catch (e) {
@@ -147,12 +152,12 @@ function byId(command: string, op: string, help: string, human: (r: Ctx, id: str
 
 export const getHelp = `Usage: ctxd get [flags] ID\n\nPrints one context.\n\n${CONNECTION_HELP}`;
 
-export const get = byId('get', 'get', getHelp, (r) =>
+export const get = byId('get', (c, id) => c.get(id), getHelp, (r) =>
   `${describe(r)}\n  access_count=${r.access_count} version=${r.version}${r.expires_at ? ` expires=${new Date(r.expires_at).toISOString()}` : ''} metadata=${JSON.stringify(r.metadata)}`);
 
 export const deleteHelp = `Usage: ctxd delete [flags] ID\n\nDeletes one context.\n\n${CONNECTION_HELP}`;
 
-export const del = byId('delete', 'delete', deleteHelp, (_r, id) => `deleted ${id}`);
+export const del = byId('delete', (c, id) => c.delete(id), deleteHelp, (_r, id) => `deleted ${id}`);
 
 export const statsHelp = `Usage: ctxd stats [flags]\n\nCounts of live contexts per level, text bytes and sessions of your tenant.\n\n${CONNECTION_HELP}`;
 
@@ -161,7 +166,7 @@ export async function stats(argv: string[], env: Env): Promise<number> {
     const { values } = parse(argv, {}, false);
     if (values.help) return showHelp(statsHelp);
     return await withClient('stats', values, env, async (c) => {
-      const r = (await c.request('stats', {})) as Ctx;
+      const r = await c.stats();
       print(values.json, r, () => `tenant ${r.tenant}: L1 ${r.levels['1']}, L2 ${r.levels['2']}, L3 ${r.levels['3']} (${r.total} contexts, ${r.text_bytes} bytes of text, ${r.sessions} sessions)`);
     });
   } catch (e) {

@@ -6,9 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { progress, progressDone } from '../progress.ts';
 import { CONNECTION_HELP, EXIT, showHelp, UsageError, parse, print, reportError, withClient, type Env } from '../common.ts';
+import type { ContextAnswer, OpAnswer, Request, StoreRequest } from '../../client/index.ts';
 import { describe, level, metadata, positiveInt } from './contexts.ts';
-
-type Ctx = Record<string, any>;
 
 /** A batch of store_batch never exceeds this many items (PROTOCOL.md §7.4). */
 const BATCH_ITEMS = 100;
@@ -37,13 +36,12 @@ export async function list(argv: string[], env: Env): Promise<number> {
       ...(values.limit && { limit: positiveInt(values.limit, '--limit') }),
     };
     return await withClient('list', values, env, async (c) => {
-      const items: Ctx[] = [];
+      const items: ContextAnswer[] = [];
       let cursor = values.cursor ?? null;
-      for (;;) {
-        const page = (await c.request('list', { ...base, ...(cursor && { cursor }) })) as Ctx;
-        items.push(...(page.items as Ctx[]));
-        cursor = page.next_cursor ?? null;
-        if (!values.all || !cursor) break;
+      for await (const page of c.list({ ...base, ...(cursor && { cursor }) })) {
+        items.push(...page.items);
+        cursor = page.next_cursor;
+        if (!values.all) break;
       }
       print(values.json, { items, next_cursor: cursor }, () => [...items.map(describe), `${items.length} contexts${cursor ? `; next page: --cursor ${cursor}` : ''}`].join('\n'));
     });
@@ -70,17 +68,17 @@ export async function update(argv: string[], env: Env): Promise<number> {
     if (values.help) return showHelp(updateHelp);
     if (positionals.length !== 1) throw new UsageError('give exactly one context id');
     const ttl = values.ttl === undefined ? undefined : values.ttl === '0' ? null : positiveInt(values.ttl, '--ttl');
-    const body = {
-      id: positionals[0]!,
+    const id = positionals[0]!;
+    const changes = {
       ...(values.text !== undefined && { text: values.text === '-' ? readFileSync(0, 'utf8') : values.text }),
       ...(values.level && { level: level(values.level) }),
       ...(values.tag && { tags: values.tag }),
       ...(metadata(values.meta) && { metadata: metadata(values.meta) }),
       ...(ttl !== undefined && { ttl_s: ttl }),
     };
-    if (Object.keys(body).length === 1) throw new UsageError('nothing to change: give --text, --level, --tag, --meta or --ttl');
+    if (Object.keys(changes).length === 0) throw new UsageError('nothing to change: give --text, --level, --tag, --meta or --ttl');
     return await withClient('update', values, env, async (c) => {
-      const r = (await c.request('update', body)) as Ctx;
+      const r = await c.update(id, changes);
       print(values.json, r, () => `updated ${r.id} (version ${r.version})\n${describe(r)}`);
     });
   } catch (e) {
@@ -100,20 +98,37 @@ Deletes every context matching all the conditions given (at least one).
 
 ${CONNECTION_HELP}`;
 
+type DeleteWhere = Request<'delete_where'>;
+
+/** The rule of the delete_where schema (PROTOCOL.md §7.7): at least one condition. */
+function hasCondition(body: Partial<DeleteWhere>): body is DeleteWhere {
+  return body.level !== undefined || body.session !== undefined || body.agent !== undefined || body.tags_any !== undefined || body.where !== undefined;
+}
+
+/** `--meta` pairs as equality conditions: delete_where compares scalars only. */
+function scalars(pairs: string[]): NonNullable<DeleteWhere['where']> {
+  const out: NonNullable<DeleteWhere['where']> = {};
+  for (const [key, value] of Object.entries(metadata(pairs) ?? {})) {
+    if (value !== null && typeof value === 'object') throw new UsageError(`--meta ${key}: a condition compares a string, number, true, false or null`);
+    out[key] = value as string | number | boolean | null;
+  }
+  return out;
+}
+
 export async function deleteWhere(argv: string[], env: Env): Promise<number> {
   try {
     const { values } = parse(argv, { level: { type: 'string' }, session: { type: 'string' }, agent: { type: 'string' }, tag: { type: 'string', multiple: true }, meta: { type: 'string', multiple: true } }, false);
     if (values.help) return showHelp(deleteWhereHelp);
-    const body = {
+    const body: Partial<DeleteWhere> = {
       ...(values.level && { level: level(values.level) }),
       ...(values.session && { session: values.session }),
       ...(values.agent && { agent: values.agent }),
       ...(values.tag && { tags_any: values.tag }),
-      ...(metadata(values.meta) && { where: metadata(values.meta) }),
+      ...(values.meta && { where: scalars(values.meta) }),
     };
-    if (Object.keys(body).length === 0) throw new UsageError('give at least one condition (--level, --session, --agent, --tag, --meta)');
+    if (!hasCondition(body)) throw new UsageError('give at least one condition (--level, --session, --agent, --tag, --meta)');
     return await withClient('delete-where', values, env, async (c) => {
-      const r = (await c.request('delete_where', body)) as Ctx;
+      const r = await c.deleteWhere(body);
       print(values.json, r, () => `deleted ${r.deleted} contexts`);
     });
   } catch (e) {
@@ -146,7 +161,7 @@ export async function clear(argv: string[], env: Env): Promise<number> {
       }
     }
     return await withClient('clear', values, env, async (c) => {
-      const r = (await c.request('clear', body)) as Ctx;
+      const r = await c.clear(body);
       print(values.json, r, () => `deleted ${r.deleted} contexts`);
     });
   } catch (e) {
@@ -174,7 +189,7 @@ export async function storeBatch(argv: string[], env: Env): Promise<number> {
     const file = positionals[0] ?? '-';
     const lines = readFileSync(file === '-' ? 0 : file, 'utf8').split('\n').map((text, i) => ({ text, number: i + 1 })).filter((l) => l.text.trim().length > 0);
     const defaults = { level: level(values.level, 3), ...(values.session && { session: values.session }) };
-    const items = lines.map(({ text: line, number }) => {
+    const items = lines.map(({ text: line, number }): StoreRequest => {
       if (!line.trimStart().startsWith('{')) return { ...defaults, text: line };
       let item: unknown;
       try {
@@ -182,23 +197,26 @@ export async function storeBatch(argv: string[], env: Env): Promise<number> {
       } catch (e) {
         throw new UsageError(`line ${number}: not JSON: ${(e as Error).message}`);
       }
-      if (!item || typeof item !== 'object' || typeof (item as Ctx).text !== 'string') throw new UsageError(`line ${number}: a JSON line needs a "text" string`);
-      return { ...defaults, ...(item as Ctx) };
+      if (!item || typeof item !== 'object' || Array.isArray(item) || typeof (item as { text?: unknown }).text !== 'string') {
+        throw new UsageError(`line ${number}: a JSON line needs a "text" string`);
+      }
+      // The daemon checks every field of every item against the store schema; a bad one is answered with its own error.
+      return { ...defaults, ...(item as StoreRequest) };
     });
     let refused = 0;
     const code = await withClient('store-batch', values, env, async (c) => {
-      const results: Ctx[] = [];
+      const results: Array<OpAnswer<'store_batch'>['results'][number]> = [];
       for (let at = 0; at < items.length; at += BATCH_ITEMS) {
-        const r = (await c.request('store_batch', { items: items.slice(at, at + BATCH_ITEMS) })) as Ctx;
-        results.push(...(r.results as Ctx[]));
+        const r = await c.storeBatch(items.slice(at, at + BATCH_ITEMS));
+        results.push(...r.results);
         progress(results.length, items.length);
       }
       progressDone(items.length);
-      const failed = results.map((r, i) => ({ line: lines[i]!.number, ...r }) as Ctx).filter((r) => r.error);
+      const failed = results.flatMap((r, i) => ('error' in r ? [{ line: lines[i]!.number, error: r.error }] : []));
       refused = failed.length;
       print(values.json, { results }, () =>
         [
-          `stored ${results.length - failed.length} of ${items.length} (${results.filter((r) => r.deduplicated).length} deduplicated)`,
+          `stored ${results.length - failed.length} of ${items.length} (${results.filter((r) => 'deduplicated' in r && r.deduplicated).length} deduplicated)`,
           ...failed.map((f) => `line ${f.line}: ${f.error.code}: ${f.error.message}`),
         ].join('\n'),
       );

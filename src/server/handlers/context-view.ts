@@ -2,6 +2,7 @@
 import type { ContextDoc } from '../../domain/context.ts';
 import type { RetrievedContext } from '../../engine/types.ts';
 import type { Config } from '../../config/schema.ts';
+import type { ContextAnswer, Encodable, RetrievedAnswer } from '../../protocol/ops/index.ts';
 
 /**
  * Most bytes one context takes on the wire: its text, its metadata (MessagePack
@@ -15,7 +16,7 @@ export function contextAnswerBytes(config: Pick<Config, 'engine'>): number {
 /** Millisecond times exceed 32 bits: BigInts here make them int64 on the wire without a copy later (PROTOCOL.md §3). */
 const ms = (t: number): bigint => BigInt(t);
 
-export function contextView(r: ContextDoc): Record<string, unknown> {
+export function contextView(r: ContextDoc): Encodable<ContextAnswer> {
   return {
     id: r.id,
     level: r.level,
@@ -35,7 +36,7 @@ export function contextView(r: ContextDoc): Record<string, unknown> {
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
-export function retrievedView(c: RetrievedContext): Record<string, unknown> {
+export function retrievedView(c: RetrievedContext): Encodable<RetrievedAnswer> {
   const parts = { similarity: round(c.parts.similarity), recency: round(c.parts.recency), level: round(c.parts.level), frequency: round(c.parts.frequency) };
   return {
     ...contextView(c.record),

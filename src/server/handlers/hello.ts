@@ -1,16 +1,14 @@
 /** `hello` (PROTOCOL.md §7.1): who the server is, who the key is, and the limits a client must respect. */
 import type { Config } from '../../config/schema.ts';
 import { MAX_ID_BYTES, PROTOCOL_VERSION } from '../../protocol/constants.ts';
-import type { OpHandler } from '../dispatcher.ts';
+import { opHandler } from '../dispatcher.ts';
 import { REQUEST_LIMITS } from '../../protocol/codec.ts';
 
-export function helloHandler(config: Config, version: string, ops: () => string[]): OpHandler {
-  return {
-    op: 'hello',
+export function helloHandler(config: Config, version: string, ops: () => string[]) {
+  return opHandler('hello', {
     role: 'agent',
-    schema: { type: 'object', additionalProperties: false, properties: { client: { type: 'string', maxLength: 256 } } },
     handle: (_body, ctx) => ({
-      server: 'ctxd',
+      server: 'ctxd' as const,
       version,
       protocol: PROTOCOL_VERSION,
       max_frame_bytes: config.protocol.max_frame_bytes,
@@ -36,5 +34,5 @@ export function helloHandler(config: Config, version: string, ops: () => string[
       },
       ops: ops(),
     }),
-  };
+  });
 }

@@ -5,29 +5,22 @@
  */
 import type { Config } from '../../config/schema.ts';
 import type { ContextEngine } from '../../engine/context-engine.ts';
-import type { ListInput } from '../../engine/types.ts';
 import { packedSize } from '../../protocol/codec.ts';
-import type { OpHandler } from '../dispatcher.ts';
+import type { ContextAnswer, Encodable } from '../../protocol/ops/index.ts';
+import { opHandler } from '../dispatcher.ts';
 import { contextAnswerBytes, contextView } from './context-view.ts';
-import { contextId, level, name } from './schemas.ts';
 
 /** Bound of a list answer without its items: the map, next_cursor, truncated. */
 const LIST_FIXED_BYTES = 256;
 
-export function listHandler(engine: ContextEngine, config: Pick<Config, 'engine'>): OpHandler<ListInput> {
-  return {
-    op: 'list',
+export function listHandler(engine: ContextEngine, config: Pick<Config, 'engine'>) {
+  return opHandler('list', {
     role: 'agent',
     answerBytes: { elastic: true, min: contextAnswerBytes(config) },
-    schema: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { level, session: name, agent: name, cursor: contextId, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
-    },
     async handle(body, ctx) {
       const page = await engine.list(ctx.tenant, body);
       const room = ctx.maxAnswerBytes - LIST_FIXED_BYTES;
-      const items: Array<Record<string, unknown>> = [];
+      const items: Array<Encodable<ContextAnswer>> = [];
       let bytes = 0;
       for (const doc of page.items) {
         const view = contextView(doc);
@@ -39,5 +32,5 @@ export function listHandler(engine: ContextEngine, config: Pick<Config, 'engine'
       }
       return { items, next_cursor: page.nextCursor, truncated: false };
     },
-  };
+  });
 }

@@ -1,13 +1,8 @@
 /** `ping` (PROTOCOL.md §7.2): answers at once, synchronously, with an empty body. */
-import type { OpHandler } from '../dispatcher.ts';
+import { opHandler } from '../dispatcher.ts';
 
 const EMPTY = Object.freeze({});
 
-export function pingHandler(): OpHandler {
-  return {
-    op: 'ping',
-    role: 'agent',
-    schema: { type: 'object', additionalProperties: false, properties: {} },
-    handle: () => EMPTY,
-  };
+export function pingHandler() {
+  return opHandler('ping', { role: 'agent', handle: () => EMPTY });
 }

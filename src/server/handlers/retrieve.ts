@@ -1,40 +1,19 @@
 /** `retrieve` (PROTOCOL.md §7.5): the most relevant contexts that fit a token budget. */
 import type { Config } from '../../config/schema.ts';
 import type { ContextEngine } from '../../engine/context-engine.ts';
-import type { RetrieveInput } from '../../engine/types.ts';
 import { badRequest } from '../../protocol/errors.ts';
-import type { OpHandler } from '../dispatcher.ts';
+import type { Encodable, OpAnswer } from '../../protocol/ops/index.ts';
+import { opHandler } from '../dispatcher.ts';
 import { contextAnswerBytes, retrievedView } from './context-view.ts';
 import { packedSize } from '../../protocol/codec.ts';
 
 /** Bound of a retrieve answer without its contexts: level receipts, set_id, degraded, took_ms. */
 const RETRIEVE_FIXED_BYTES = 1024;
-import { level, name, tags, timestamp, where } from './schemas.ts';
 
-export function retrieveHandler(engine: ContextEngine, config: Config): OpHandler<RetrieveInput> {
-  return {
-    op: 'retrieve',
+export function retrieveHandler(engine: ContextEngine, config: Config) {
+  return opHandler('retrieve', {
     role: 'agent',
     answerBytes: { elastic: true, min: contextAnswerBytes(config) },
-    schema: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['query'],
-      properties: {
-        query: { type: 'string', minLength: 1, maxLength: 32_768 },
-        max_tokens: { type: 'integer', minimum: 1 },
-        levels: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: level },
-        session: name,
-        agent: name,
-        tags_any: tags,
-        tags_all: tags,
-        where,
-        since: timestamp,
-        until: timestamp,
-        min_score: { type: 'number', minimum: 0, maximum: 1 },
-        min_similarity: { type: 'number', minimum: -1, maximum: 1 },
-      },
-    },
     async handle(body, ctx) {
       if (body.max_tokens !== undefined && body.max_tokens > config.retrieval.max_tokens_limit) {
         throw badRequest('body.max_tokens', `body.max_tokens exceeds max_tokens_limit (${config.retrieval.max_tokens_limit})`);
@@ -44,7 +23,7 @@ export function retrieveHandler(engine: ContextEngine, config: Config): OpHandle
       }
       // The receipts and fixed fields take little; contexts get the rest of the room.
       const r = await engine.retrieve(ctx.tenant, body, { maxBytes: ctx.maxAnswerBytes - RETRIEVE_FIXED_BYTES, sizeOf: (c) => packedSize(retrievedView(c)) });
-      const levels: Record<string, unknown> = {};
+      const levels: Encodable<OpAnswer<'retrieve'>['levels']> = {};
       for (const [l, receipt] of Object.entries(r.levels)) levels[l] = { ...receipt };
       return {
         contexts: r.contexts.map(retrievedView),
@@ -55,5 +34,5 @@ export function retrieveHandler(engine: ContextEngine, config: Config): OpHandle
         took_ms: Math.round(r.tookMs * 1000) / 1000,
       };
     },
-  };
+  });
 }

@@ -1,12 +1,10 @@
 /** `stats` (PROTOCOL.md §7.9): how much the tenant holds. */
 import type { ContextEngine } from '../../engine/context-engine.ts';
-import type { OpHandler } from '../dispatcher.ts';
+import { opHandler } from '../dispatcher.ts';
 
-export function statsHandler(engine: ContextEngine): OpHandler {
-  return {
-    op: 'stats',
+export function statsHandler(engine: ContextEngine) {
+  return opHandler('stats', {
     role: 'agent',
-    schema: { type: 'object', additionalProperties: false, properties: {} },
     async handle(_body, ctx) {
       const s = await engine.stats(ctx.tenant);
       return {
@@ -17,5 +15,5 @@ export function statsHandler(engine: ContextEngine): OpHandler {
         sessions: s.sessions,
       };
     },
-  };
+  });
 }

@@ -1,0 +1,23 @@
+/**
+ * JSON-schema fragments the op bodies share (PROTOCOL.md §7.3). They are
+ * `as const` so the TypeScript types of requests and answers are derived from
+ * the very objects the server validates with (ops/index.ts).
+ */
+
+export const name = { type: 'string', minLength: 1, maxLength: 128 } as const;
+export const level = { type: 'integer', enum: [1, 2, 3] } as const;
+export const tags = { type: 'array', maxItems: 64, items: name } as const;
+export const metadata = { type: 'object' } as const;
+export const timestamp = { type: 'integer', minimum: 0 } as const;
+export const contextId = { type: 'string', minLength: 1, maxLength: 64 } as const;
+/** Metadata equality filters compare scalars. */
+export const where = {
+  type: 'object',
+  maxProperties: 32,
+  additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+} as const;
+/** Seconds; at most ten years. */
+export const ttl = { type: 'integer', minimum: 1, maximum: 315_360_000 } as const;
+export const count = { type: 'integer', minimum: 0 } as const;
+/** A map with no fields: ops that take no arguments. */
+export const empty = { type: 'object', additionalProperties: false, properties: {} } as const;
