@@ -4,6 +4,7 @@
  */
 import { watchFile, unwatchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { collectKeyRecords, loadKeyring, type Keyring } from './auth/keyring.ts';
 import { defaultKeyringPath } from './auth/keyring-file.ts';
 import type { Config } from './config/schema.ts';
@@ -36,6 +37,10 @@ import { statsHandler } from './server/handlers/stats.ts';
 import { storeBatchHandler } from './server/handlers/store-batch.ts';
 import { storeHandler } from './server/handlers/store.ts';
 import { updateHandler } from './server/handlers/update.ts';
+import { backupHandler } from './server/handlers/backup.ts';
+import { exportHandler } from './server/handlers/export.ts';
+import { importHandler } from './server/handlers/import.ts';
+import { purgeHandler } from './server/handlers/purge.ts';
 import { RateLimiter } from './server/rate-limiter.ts';
 import { RejectionLog } from './server/rejection-log.ts';
 import { RETRY_AFTER_MS } from './server/admission.ts';
@@ -215,7 +220,11 @@ export class Daemon {
       .register(deleteWhereHandler(engine))
       .register(clearHandler(engine))
       .register(listHandler(engine, config))
-      .register(statsHandler(engine));
+      .register(statsHandler(engine))
+      .register(exportHandler(engine, config))
+      .register(importHandler(engine, config))
+      .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant)))
+      .register(backupHandler({ backup: () => this.store.backup(config.store.backup_dir || join(config.data_dir, 'backups')) }));
     this.engine = engine;
     this.gc = new GarbageCollector(engine.deps);
     this.gc.start();

@@ -52,8 +52,9 @@ export class Keyring {
     return this.keys.size;
   }
 
-  kids(): string[] {
-    return [...this.keys.keys()];
+  /** The ids of the tenant's live keys (a purge forgets their request ids). */
+  kidsOf(tenant: string): string[] {
+    return [...this.keys.values()].filter((k) => k.tenant === tenant).map((k) => k.kid);
   }
 
   /** Swaps in a new key set (rotation); connections keep working with keys still present. */

@@ -5,7 +5,7 @@
  * every caller. The connection underneath (connection.ts) pipelines, verifies,
  * times out and reconnects.
  */
-import type { OpAnswer, OpName, OpRequest, StoreRequest, TenantScope } from '../protocol/ops/index.ts';
+import type { ImportItem, OpAnswer, OpName, OpRequest, StoreRequest, TenantScope } from '../protocol/ops/index.ts';
 import { ClientConnection, type ClientOptions, type RequestOptions } from './connection.ts';
 
 export type { ClientOptions, RequestOptions } from './connection.ts';
@@ -95,6 +95,37 @@ export class CtxdClient extends ClientConnection {
       if (page.next_cursor === null) return;
       cursor = page.next_cursor;
     }
+  }
+
+  /** One page of contexts as stored, with their tenant, versions, times and, if asked, vectors (admin; §7.11). */
+  exportPage(body: Request<'export'> = {}, opts?: RequestOptions): Promise<OpAnswer<'export'>> {
+    return this.call('export', body, opts);
+  }
+
+  /** Every page of an export, following the cursors (admin; §7.11). */
+  async *export(body: Request<'export'> = {}, opts?: RequestOptions): AsyncGenerator<OpAnswer<'export'>, void, undefined> {
+    let cursor = body.cursor;
+    for (;;) {
+      const page = await this.exportPage(cursor === undefined ? body : { ...body, cursor }, opts);
+      yield page;
+      if (page.next_cursor === null) return;
+      cursor = page.next_cursor;
+    }
+  }
+
+  /** Writes up to 1,000 exported contexts back with their ids; idempotent by id and version (admin; §7.11). */
+  import(items: ImportItem[], opts?: ScopedOptions & { vectorSpace?: string }): Promise<OpAnswer<'import'>> {
+    return this.call('import', { items, ...(opts?.vectorSpace !== undefined && { vector_space: opts.vectorSpace }), ...tenantOf(opts) }, opts);
+  }
+
+  /** Deletes everything of `tenant` (admin; §7.12). */
+  purge(tenant: string, opts?: RequestOptions): Promise<OpAnswer<'purge'>> {
+    return this.call('purge', { tenant }, opts);
+  }
+
+  /** Has the daemon write a consistent online copy of its data on its host (admin; §7.13). */
+  backup(opts?: RequestOptions): Promise<OpAnswer<'backup'>> {
+    return this.call('backup', {}, opts);
   }
 
   /** How much the tenant holds (§7.9). */

@@ -52,6 +52,7 @@ export const configSchema = {
       backend: str('embedded', 'Where contexts live. Only the embedded SQLite store in this build (Qdrant is planned).', { enum: ['embedded'] }),
       durability: str('strict', 'strict: every committed group is fsynced; relaxed: survives a process crash, not power loss.', { enum: ['strict', 'relaxed'] }),
       max_db_bytes: int(0, 0, Number.MAX_SAFE_INTEGER, 'Cap on the database file size (0 = none); writes beyond it fail as on a full disk (UNAVAILABLE).'),
+      backup_dir: str('', 'Directory the backup op writes online copies into, on the daemon\'s host; empty means <data_dir>/backups.'),
       ann_threshold: int(16_384, 1, 1_000_000_000, 'A (tenant, level) with at least this many contexts is searched through an HNSW graph; below it, exactly.'),
       ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
       ann_expansion_add: int(128, 8, 4096, 'HNSW candidate list size while inserting (efConstruction).'),
@@ -180,6 +181,7 @@ export interface Config {
     readonly backend: 'embedded';
     readonly durability: 'strict' | 'relaxed';
     readonly max_db_bytes: number;
+    readonly backup_dir: string;
     readonly ann_threshold: number;
     readonly ann_connectivity: number;
     readonly ann_expansion_add: number;

@@ -5,7 +5,7 @@
  */
 
 /** Why the store cannot take writes: the disk (or `store.max_db_bytes`) is full, a write failed below SQL, or the store is closed. */
-export type UnavailableReason = 'disk_full' | 'write_failed' | 'closed';
+export type UnavailableReason = 'disk_full' | 'write_failed' | 'closed' | 'backup_failed';
 
 /** The store could not commit: nothing of the write was applied or acknowledged; retrying later may succeed. */
 export class StoreUnavailableError extends Error {

@@ -14,6 +14,7 @@ import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
 import { retrieve, type AnswerBound } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
+import { exportPage, importRecords, type ExportInput, type ExportPage, type ImportRecord, type ImportResult } from './transfer.ts';
 import type { TextAnalyzer } from './text/text-analyzer.ts';
 import {
   DEFAULT_SESSION,
@@ -153,6 +154,21 @@ export class ContextEngine {
     const page = await this.deps.store.scroll(tenant, filter, input.cursor ?? null, input.limit ?? 100);
     const records = await this.deps.store.get(tenant, page.items.map((m) => m.id));
     return { items: records.map((r) => this.withPending(r)), nextCursor: page.next };
+  }
+
+  /** A page of contexts as stored, for moving them elsewhere (transfer.ts). */
+  export(tenant: string, input: ExportInput): Promise<ExportPage> {
+    return exportPage(this.deps, tenant, input);
+  }
+
+  /** Writes exported contexts back, idempotently by id (transfer.ts). */
+  import(tenant: string, items: readonly ImportRecord[], vectorSpace: string | undefined): Promise<ImportResult> {
+    return importRecords(this.deps, tenant, items, vectorSpace);
+  }
+
+  /** Deletes every context of the tenant, whatever its level, session or expiry; resolves to how many. */
+  purge(tenant: string): Promise<number> {
+    return this.deps.store.deleteWhere(tenant, {});
   }
 
   async stats(tenant: string): Promise<EngineStats> {

@@ -46,6 +46,13 @@ export interface VectorStore {
   patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null>;
   /** Adds `n` to the access count of each record that exists, for every (id, n). */
   incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * Where each id that exists lives, whatever its tenant (ids are unique
+   * across tenants): import must not take over another tenant's id.
+   */
+  locate(ids: readonly string[]): Promise<Map<string, { readonly tenant: string; readonly version: number }>>;
+  /** The stored vectors of the tenant's `ids` that exist (export). */
+  vectors(tenant: string, ids: readonly string[]): Promise<Map<string, Float32Array>>;
   /** Records with their text, in the order of `ids`, skipping absent ones. */
   get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]>;
   delete(tenant: string, ids: readonly string[]): Promise<number>;

@@ -81,11 +81,13 @@ export class TextAnalyzer {
   }
 
   async analyze(texts: readonly string[]): Promise<Analysis[]> {
-    const [facts, vectors] = await Promise.all([
-      this.opts.workers.run<TextFacts>({ kind: 'text', texts, tokenizer: this.opts.tokenizer }),
-      this.embedTexts(texts),
-    ]);
+    const [facts, vectors] = await Promise.all([this.facts(texts), this.embedTexts(texts)]);
     return texts.map((_, i) => ({ vector: vectors[i]!, tokens: facts.tokens[i]!, terms: facts.terms[i]! }));
+  }
+
+  /** Token counts and term hashes without vectors (an import that brings its own vectors). */
+  facts(texts: readonly string[]): Promise<TextFacts> {
+    return this.opts.workers.run<TextFacts>({ kind: 'text', texts, tokenizer: this.opts.tokenizer });
   }
 
   /** Vectors only (also for re-embedding stored texts: `ctxd reindex`); DependencyUnavailableError when the embedder cannot answer. */

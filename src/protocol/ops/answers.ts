@@ -181,3 +181,56 @@ export const helloAnswer = {
 } as const;
 
 export const pingAnswer = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+/** An exported context: the context as stored, its tenant, and its vector when asked for (§7.11). */
+export const exportedAnswer = {
+  ...contextAnswer,
+  required: [...contextAnswer.required, 'tenant'],
+  properties: { ...contextAnswer.properties, tenant: name, vector: { type: 'string' } },
+} as const;
+
+export const exportAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['items', 'next_cursor', 'vector_space'],
+  properties: {
+    items: { type: 'array', items: exportedAnswer },
+    next_cursor: { anyOf: [{ type: 'string' }, { type: 'null' }] },
+    /** The embedder identity of every vector in the page (§5.1). */
+    vector_space: { type: 'string' },
+  },
+} as const;
+
+/** Per item, in order: inserted, replaced (an older version), kept (the same or a newer version is stored), or its error. */
+export const importAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['results', 'reembedded'],
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        anyOf: [
+          { type: 'object', additionalProperties: false, required: ['id', 'status'], properties: { id: contextId, status: { type: 'string', enum: ['inserted', 'replaced', 'kept'] } } },
+          { type: 'object', additionalProperties: false, required: ['error'], properties: { error: wireErrorAnswer } },
+        ],
+      },
+    },
+    /** Items whose vector was made again because it was missing or of another embedder. */
+    reembedded: count,
+  },
+} as const;
+
+export const purgeAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tenant', 'contexts', 'replay_ids'],
+  properties: { tenant: name, contexts: count, replay_ids: count },
+} as const;
+
+export const backupAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path', 'bytes', 'sha256', 'took_ms'],
+  properties: { path: { type: 'string' }, bytes: count, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, took_ms: { type: 'number', minimum: 0 } },
+} as const;

@@ -21,6 +21,10 @@ export const OP_SCHEMAS = {
   clear: { request: R.clearRequest, answer: A.deletedAnswer },
   list: { request: R.listRequest, answer: A.listAnswer },
   stats: { request: R.statsRequest, answer: A.statsAnswer },
+  export: { request: R.exportRequest, answer: A.exportAnswer },
+  import: { request: R.importRequest, answer: A.importAnswer },
+  purge: { request: R.purgeRequest, answer: A.purgeAnswer },
+  backup: { request: R.backupRequest, answer: A.backupAnswer },
 } as const;
 
 export type OpName = keyof typeof OP_SCHEMAS;
@@ -33,6 +37,7 @@ type Op<S extends { readonly request: JSONSchema; readonly answer: JSONSchema }>
 type Schemas = typeof OP_SCHEMAS;
 
 export type StoreRequest = FromSchema<typeof R.storeRequest>;
+export type ImportItem = FromSchema<typeof R.importItem>;
 
 interface OpTypes {
   hello: Op<Schemas['hello']>;
@@ -48,6 +53,11 @@ interface OpTypes {
   clear: Op<Schemas['clear']>;
   list: Op<Schemas['list']>;
   stats: Op<Schemas['stats']>;
+  export: Op<Schemas['export']>;
+  // As store_batch: items are validated one by one against importItem.
+  import: { request: { items: ImportItem[]; vector_space?: string }; answer: FromSchema<Schemas['import']['answer']> };
+  purge: Op<Schemas['purge']>;
+  backup: Op<Schemas['backup']>;
 }
 
 /** The request body of `op`, without the admin's `tenant` (see TenantScope). */
@@ -59,7 +69,10 @@ export type OpAnswer<O extends OpName> = OpTypes[O]['answer'];
 /** store_batch's typed items must be what its envelope schema accepts. */
 type _BatchFitsEnvelope = OpRequest<'store_batch'> extends FromSchema<Schemas['store_batch']['request']> ? true : never;
 const _batchFitsEnvelope: _BatchFitsEnvelope = true;
+type _ImportFitsEnvelope = OpRequest<'import'> extends FromSchema<Schemas['import']['request']> ? true : never;
+const _importFitsEnvelope: _ImportFitsEnvelope = true;
 void _batchFitsEnvelope;
+void _importFitsEnvelope;
 
 /** Any op's body may name another tenant when the key is an admin's (§5). */
 // A type, not an interface: bodies must stay assignable to an index-signature map.
@@ -69,6 +82,7 @@ export type ContextAnswer = FromSchema<typeof A.contextAnswer>;
 export type RetrievedAnswer = FromSchema<typeof A.retrievedAnswer>;
 export type StoreAnswer = OpAnswer<'store'>;
 export type WireErrorAnswer = FromSchema<typeof A.wireErrorAnswer>;
+export type ExportedAnswer = FromSchema<typeof A.exportedAnswer>;
 
 /**
  * What a handler may return for an answer of type T: the same shape, where any

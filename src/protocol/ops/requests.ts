@@ -4,7 +4,7 @@
  * client's request types are derived from the same objects (ops/index.ts).
  * `tenant` is accepted on every op for admin keys and added by the dispatcher.
  */
-import { contextId, empty, level, metadata, name, tags, timestamp, ttl, where } from './fields.ts';
+import { contextId, count, empty, level, metadata, name, tags, timestamp, ttl, where } from './fields.ts';
 
 /** Most items one store_batch may carry (§7.4). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -80,3 +80,65 @@ export const listRequest = {
 export const helloRequest = { type: 'object', additionalProperties: false, properties: { client: { type: 'string', maxLength: 256 } } } as const;
 export const pingRequest = empty;
 export const statsRequest = empty;
+
+/** Most items one export page or import request carries (§7.11). */
+export const MAX_TRANSFER_ITEMS = 1000;
+/** A vector as base64 of little-endian float32s (§7.11): the wire has no bin type (§3.1). */
+export const vectorBase64 = { type: 'string', maxLength: 65_536, pattern: '^[A-Za-z0-9+/]*={0,2}$' } as const;
+/** `kind:model:dims`, the embedder a vector was made with (§5.1). */
+export const vectorSpaceId = { type: 'string', minLength: 1, maxLength: 256 } as const;
+
+/**
+ * A page of one tenant's contexts (or, with all_tenants, of every tenant's)
+ * in id order, expired ones included, as they are stored (§7.11).
+ */
+export const exportRequest = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    session: name,
+    level,
+    all_tenants: { type: 'boolean' },
+    cursor: { type: 'string', minLength: 1, maxLength: 256 },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_TRANSFER_ITEMS },
+    vectors: { type: 'boolean' },
+  },
+} as const;
+
+/** One context as export wrote it; import keeps its id, version and times (§7.11). */
+export const importItem = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'level', 'text', 'session', 'ts', 'created_ts', 'version'],
+  properties: {
+    id: contextId,
+    level,
+    text: { type: 'string', minLength: 1 },
+    session: name,
+    agent: { anyOf: [name, { type: 'null' }] },
+    tags,
+    metadata,
+    ts: timestamp,
+    created_ts: timestamp,
+    expires_at: { anyOf: [timestamp, { type: 'null' }] },
+    access_count: count,
+    version: { type: 'integer', minimum: 1 },
+    vector: vectorBase64,
+    // Read and ignored: an export of every tenant names each item's; the request's tenant is where it goes.
+    tenant: name,
+    tokens: count,
+  },
+} as const;
+
+/** Items are checked one by one against importItem so one bad item fails alone, as in store_batch. */
+export const importRequest = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['items'],
+  properties: { items: { type: 'array', minItems: 1, maxItems: MAX_TRANSFER_ITEMS }, vector_space: vectorSpaceId },
+} as const;
+
+/** Deletes everything of one tenant; the tenant must be named, even one's own (§7.12). */
+export const purgeRequest = { type: 'object', additionalProperties: false, required: ['tenant'], properties: { tenant: name } } as const;
+
+export const backupRequest = empty;

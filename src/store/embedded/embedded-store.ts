@@ -4,13 +4,15 @@
  * `ann.threshold`), writes group-committed. One process per data dir
  * (data-dir-lock.ts).
  */
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit, type SearchQuery } from '../../domain/context.ts';
 import { StoreUnavailableError } from '../../domain/errors.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import type { RequestEntry, RequestJournal } from '../request-journal.ts';
 import type { ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
-import { ensureDataDir } from './data-files.ts';
+import { ensureDataDir, ensurePrivateFile } from './data-files.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
@@ -46,6 +48,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private file: SqliteFile | null = null;
   private committer: GroupCommitter | null = null;
   private readonly quarantine = new Quarantine();
+  private backups = 0;
   readonly index: MemoryIndex;
 
   constructor(opts: EmbeddedStoreOptions) {
@@ -177,6 +180,25 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     );
   }
 
+  async locate(ids: readonly string[]): Promise<Map<string, { tenant: string; version: number }>> {
+    const out = new Map<string, { tenant: string; version: number }>();
+    for (const id of ids) {
+      const at = this.index.locate(id);
+      if (at) out.set(id, at);
+    }
+    return out;
+  }
+
+  async vectors(tenant: string, ids: readonly string[]): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const id of ids) {
+      const v = this.index.vector(tenant, id);
+      // A copy: the index's rows may share one buffer that later inserts overwrite.
+      if (v) out.set(id, v.slice());
+    }
+    return out;
+  }
+
   async get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]> {
     const texts = ids.length === 1 ? new Map([[ids[0]!, this.db.text(tenant, ids[0]!)]]) : this.db.texts(tenant, ids);
     const out: ContextDoc[] = [];
@@ -259,6 +281,28 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     return this.index.usage(tenant);
   }
 
+  /**
+   * Writes a consistent online copy of the database into `dir` (backup.worker.ts):
+   * every write committed before the call is in it. Serving goes on meanwhile.
+   */
+  async backup(dir: string): Promise<{ path: string; bytes: number; sha256: string }> {
+    if (!this.file) throw new StoreUnavailableError('closed', 'the store is not open');
+    ensureDataDir(dir);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const target = join(dir, `ctxd-${stamp}-${process.pid}-${(this.backups++).toString(36)}.sqlite`);
+    const worker = new Worker(new URL('./backup.worker.ts', import.meta.url), { workerData: { source: join(this.opts.dataDir, 'ctxd.sqlite'), target } });
+    const answer = await new Promise<{ ok: true; bytes: number; sha256: string } | { ok: false; message: string }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the backup thread exited (${code})`)));
+    });
+    if (!answer.ok) throw new StoreUnavailableError('backup_failed', `backup failed: ${answer.message}`);
+    // The copy is a secret like the database: owner-only, with its checksum beside it (sha256sum's format).
+    ensurePrivateFile(target);
+    writeFileSync(`${target}.sha256`, `${answer.sha256}  ${basename(target)}\n`, { mode: 0o600 });
+    return { path: target, bytes: answer.bytes, sha256: answer.sha256 };
+  }
+
   /** Committed through the same FIFO committer as data writes: never after a write submitted later (request-journal.ts). */
   recordRequest(kid: string, id: string, ts: number): Promise<void> {
     return this.write([{ kind: 'request', kid, id, ts }], () => {});
@@ -266,6 +310,13 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   recentRequests(sinceTs: number): RequestEntry[] {
     return this.db.recentRequests(sinceTs);
+  }
+
+  async forgetRequests(kids: readonly string[]): Promise<number> {
+    if (kids.length === 0) return 0;
+    let forgotten = 0;
+    await this.write([{ kind: 'forget_requests', kids }], (changes) => (forgotten = changes));
+    return forgotten;
   }
 
   async pruneRequests(beforeTs: number): Promise<number> {

@@ -67,6 +67,12 @@ export class MemoryIndex {
     return r && r.row.meta.tenant === tenant ? r.row.meta : undefined;
   }
 
+  /** The tenant and version of `id`, whichever tenant holds it. */
+  locate(id: string): { tenant: string; version: number } | undefined {
+    const meta = this.row(id)?.row.meta;
+    return meta && { tenant: meta.tenant, version: meta.version };
+  }
+
   vector(tenant: string, id: string): Float32Array | undefined {
     const r = this.row(id);
     return r && r.row.meta.tenant === tenant ? r.partition.vectorOf(r.key) : undefined;

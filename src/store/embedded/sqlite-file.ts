@@ -254,6 +254,10 @@ export class SqliteFile {
     this.requestStmt.run(kid, id, ts);
   }
 
+  forgetRequests(kids: readonly string[]): number {
+    return Number(this.db.prepare('DELETE FROM request_ids WHERE kid IN (SELECT value FROM json_each(?))').run(JSON.stringify(kids)).changes);
+  }
+
   pruneRequests(beforeTs: number): number {
     return Number(this.pruneRequestsStmt.run(beforeTs).changes);
   }

@@ -12,10 +12,11 @@ export type WriteOp =
   | { readonly kind: 'access'; readonly id: string; readonly n: number }
   | { readonly kind: 'request'; readonly kid: string; readonly id: string; readonly ts: number }
   | { readonly kind: 'prune_requests'; readonly before: number }
+  | { readonly kind: 'forget_requests'; readonly kids: readonly string[] }
   /** Needs `bytes` of free room and leaves nothing: the committer's health probe. */
   | { readonly kind: 'probe'; readonly bytes: number };
 
-/** Runs one write; returns the rows a prune deleted (0 for every other op). */
+/** Runs one write; returns the rows a prune or forget deleted (0 for every other op). */
 export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
   let changes = 0;
   for (const op of ops) {
@@ -38,6 +39,9 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
       case 'prune_requests':
         changes += db.pruneRequests(op.before);
         break;
+      case 'forget_requests':
+        changes += db.forgetRequests(op.kids);
+        break;
       case 'probe':
         db.probe(op.bytes);
         break;
@@ -48,7 +52,7 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
 
 /** Writes that only free space: they do not show that the database can grow (see group-commit.ts health). */
 export function onlyFrees(ops: readonly WriteOp[]): boolean {
-  return ops.every((op) => op.kind === 'delete' || op.kind === 'prune_requests');
+  return ops.every((op) => op.kind === 'delete' || op.kind === 'prune_requests' || op.kind === 'forget_requests');
 }
 
 /** Why one write (or a whole group) failed, as it crosses back from the writer thread. */

@@ -1,0 +1,81 @@
+/**
+ * `import` (PROTOCOL.md §7.11): up to 1,000 exported contexts written back
+ * with their ids, versions and times. Each item is validated on its own and
+ * answered with its outcome or its error, in order, as in store_batch.
+ */
+import type { Config } from '../../config/schema.ts';
+import type { ContextEngine } from '../../engine/context-engine.ts';
+import type { ImportRecord } from '../../engine/transfer.ts';
+import { CtxdProtocolError, badRequest } from '../../protocol/errors.ts';
+import { MAX_TRANSFER_ITEMS, importItem } from '../../protocol/ops/requests.ts';
+import type { Encodable, ImportItem, OpAnswer } from '../../protocol/ops/index.ts';
+import { opHandler } from '../dispatcher.ts';
+import { ajv, schemaError } from '../validation.ts';
+import { checkStoreInput } from './byte-limits.ts';
+import { vectorFromBase64 } from './vector-wire.ts';
+
+/** Bound of one item's result: an id and a status, or an error with a short message and a field path. */
+const IMPORT_RESULT_BYTES = 1024;
+
+const validateItem = ajv.compile<ImportItem>(importItem);
+
+type Result = Encodable<OpAnswer<'import'>>['results'][number];
+
+function toRecord(item: ImportItem, field: string): ImportRecord {
+  if (item.created_ts > item.ts) throw badRequest(`${field}.created_ts`, `${field}.created_ts is after ${field}.ts`);
+  const vector = item.vector === undefined ? undefined : vectorFromBase64(item.vector);
+  if (item.vector !== undefined && !vector) throw badRequest(`${field}.vector`, `${field}.vector is not base64 of float32s`);
+  return {
+    id: item.id,
+    level: item.level,
+    text: item.text,
+    session: item.session,
+    agent: item.agent ?? null,
+    tags: item.tags ?? [],
+    metadata: item.metadata ?? {},
+    ts: item.ts,
+    createdTs: item.created_ts,
+    expiresAt: item.expires_at ?? null,
+    accessCount: item.access_count ?? 0,
+    version: item.version,
+    ...(vector && { vector }),
+  };
+}
+
+export function importHandler(engine: ContextEngine, config: Config) {
+  return opHandler('import', {
+    role: 'admin',
+    mutating: true,
+    answerBytes: MAX_TRANSFER_ITEMS * IMPORT_RESULT_BYTES,
+    async handle(body, ctx) {
+      const items: unknown[] = body.items;
+      const results = new Array<Result>(items.length);
+      const valid: Array<{ index: number; record: ImportRecord }> = [];
+      items.forEach((item, index) => {
+        const field = `body.items.${index}`;
+        try {
+          if (!validateItem(item)) throw schemaError(validateItem.errors![0]!, field);
+          checkStoreInput(item, config, field);
+          valid.push({ index, record: toRecord(item, field) });
+        } catch (e) {
+          if (!(e instanceof CtxdProtocolError)) throw e;
+          results[index] = { error: e.toWire() };
+        }
+      });
+      let reembedded = 0;
+      if (valid.length > 0) {
+        const r = await engine.import(ctx.tenant, valid.map((v) => v.record), body.vector_space);
+        reembedded = r.reembedded;
+        r.outcomes.forEach((o, i) => {
+          const index = valid[i]!.index;
+          if (!('refused' in o)) results[index] = o;
+          else {
+            const field = `body.items.${index}.id`;
+            results[index] = { error: badRequest(field, o.refused === 'duplicate' ? `${field} appears twice in this request` : `${field} is held by another tenant`).toWire() };
+          }
+        });
+      }
+      return { results, reembedded };
+    },
+  });
+}
