@@ -3,6 +3,7 @@
  * environment, then the local data dir), output in human or JSON form, and
  * exit codes scripts can rely on.
  */
+import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CtxdClient, CtxdError, keyFromDataDir } from '../client/index.ts';
 import { ConfigError } from '../config/load.ts';
@@ -68,6 +69,21 @@ export async function connect(flags: ConnectionFlags, env: Env): Promise<CtxdCli
 
 export function parse<O extends ParseArgsConfig['options']>(argv: string[], options: O, allowPositionals = true) {
   return parseArgs({ args: argv, options: { ...CONNECTION_OPTIONS, ...options }, allowPositionals, strict: true });
+}
+
+/**
+ * Asks on a terminal before something that cannot be undone; without a
+ * terminal, `--yes` is required. Resolves to whether it was confirmed.
+ */
+export async function confirm(what: string, yes: boolean | undefined): Promise<boolean> {
+  if (yes) return true;
+  if (!process.stdin.isTTY) throw new UsageError(`this deletes ${what}: pass --yes to confirm`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`Delete ${what}? Type "yes" to confirm: `);
+  rl.close();
+  if (answer.trim() === 'yes') return true;
+  process.stderr.write('not confirmed; nothing deleted\n');
+  return false;
 }
 
 export function showHelp(text: string): number {

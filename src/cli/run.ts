@@ -8,6 +8,8 @@ import * as config from './commands/config.ts';
 import * as reindex from './commands/reindex.ts';
 import * as mcp from './commands/mcp.ts';
 import * as manage from './commands/manage.ts';
+import * as transfer from './commands/transfer.ts';
+import * as backup from './commands/backup.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -30,6 +32,11 @@ const COMMANDS: Record<string, Command> = {
   'delete-where': { summary: 'delete every context matching conditions', help: manage.deleteWhereHelp, run: manage.deleteWhere },
   clear: { summary: 'delete a level (of a session), after confirmation', help: manage.clearHelp, run: manage.clear },
   stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
+  export: { summary: 'write contexts as JSONL (a tenant, a session or every tenant; admin)', help: transfer.exportHelp, run: transfer.exportCommand },
+  import: { summary: 'write an export back, idempotently by id (admin)', help: transfer.importHelp, run: transfer.importCommand },
+  purge: { summary: 'delete everything of one tenant, after confirmation (admin)', help: transfer.purgeHelp, run: transfer.purgeCommand },
+  backup: { summary: 'have the daemon write an online copy of its data (admin)', help: backup.backupHelp, run: backup.backupCommand },
+  restore: { summary: 'bring a stopped data dir back from a backup copy', help: backup.restoreHelp, run: backup.restoreCommand },
   keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
   mcp: { summary: 'serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', help: mcp.help, run: mcp.run },
   reindex: { summary: 're-embed stored contexts with the configured embedder (daemon stopped)', help: reindex.help, run: reindex.run },

@@ -3,9 +3,8 @@
  * the context ops from a terminal (PROTOCOL.md §7.4–7.8), one command each.
  */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import { progress, progressDone } from '../progress.ts';
-import { CONNECTION_HELP, EXIT, showHelp, UsageError, parse, print, reportError, withClient, type Env } from '../common.ts';
+import { CONNECTION_HELP, confirm, EXIT, showHelp, UsageError, parse, print, reportError, withClient, type Env } from '../common.ts';
 import type { ContextAnswer, OpAnswer, Request, StoreRequest } from '../../client/index.ts';
 import { describe, level, metadata, positiveInt } from './contexts.ts';
 
@@ -150,16 +149,7 @@ export async function clear(argv: string[], env: Env): Promise<number> {
     if (!values.level) throw new UsageError('--level is required');
     const body = { level: level(values.level), ...(values.session && { session: values.session }) };
     const what = `every level ${body.level} context${values.session ? ` of session ${values.session}` : body.level === 3 ? ' of the tenant' : ' of session default'}`;
-    if (!values.yes) {
-      if (!process.stdin.isTTY) throw new UsageError(`clear deletes ${what}: pass --yes to confirm`);
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      const answer = await rl.question(`Delete ${what}? Type "yes" to confirm: `);
-      rl.close();
-      if (answer.trim() !== 'yes') {
-        process.stderr.write('not confirmed; nothing deleted\n');
-        return EXIT.failed;
-      }
-    }
+    if (!(await confirm(what, values.yes))) return EXIT.failed;
     return await withClient('clear', values, env, async (c) => {
       const r = await c.clear(body);
       print(values.json, r, () => `deleted ${r.deleted} contexts`);

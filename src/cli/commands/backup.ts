@@ -1,0 +1,99 @@
+/**
+ * `ctxd backup` (a running daemon writes an online copy on its own host,
+ * PROTOCOL.md §7.13) and `ctxd restore` (a stopped data dir brought back
+ * from such a copy, its checksum verified first).
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, fsyncSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
+import { ensureDataDir, ensurePrivateFile } from '../../store/embedded/data-files.ts';
+import { CONNECTION_HELP, parse, print, reportError, showHelp, UsageError, withClient, EXIT, type Env } from '../common.ts';
+
+export const backupHelp = `Usage: ctxd backup [flags]
+
+Has the running daemon write a consistent copy of its data into its backup
+directory (store.backup_dir, default <data_dir>/backups), on the daemon's host,
+while it keeps serving. Prints the copy's path, size and SHA-256 (also written
+beside it as FILE.sha256). Needs an admin key.
+
+${CONNECTION_HELP}`;
+
+export async function backupCommand(argv: string[], env: Env): Promise<number> {
+  try {
+    const { values } = parse(argv, {}, false);
+    if (values.help) return showHelp(backupHelp);
+    return await withClient('backup', values, env, async (c) => {
+      const r = await c.backup({ timeoutMs: 600_000 });
+      print(values.json, r, () => `backup written: ${r.path} (${r.bytes} bytes, sha256 ${r.sha256}, ${r.took_ms} ms)`);
+    });
+  } catch (e) {
+    return reportError('backup', e);
+  }
+}
+
+export const restoreHelp = `Usage: ctxd restore --from FILE [--data-dir DIR] [--force]
+
+Brings a stopped daemon's data dir back from a copy made by ctxd backup. The
+copy's SHA-256 is checked against FILE.sha256 (or --sha256) before anything is
+written. A data dir holding data is refused unless --force (its keyring,
+keys.json, is kept either way).
+
+  --from FILE          the backup copy
+  --sha256 HEX         the expected checksum, when FILE.sha256 is not beside it
+  --data-dir DIR       the data dir to restore into (CTXD_DATA_DIR, default ./data)
+  --force              replace the data already in DIR
+  --json               machine-readable output
+`;
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Data files of a data dir: what a restore replaces (the keyring and the lock file are not data). */
+const DATA_FILES = ['ctxd.sqlite', 'ctxd.sqlite-wal', 'ctxd.sqlite-shm'];
+
+export async function restoreCommand(argv: string[], env: Env): Promise<number> {
+  try {
+    const { values } = parse(argv, { from: { type: 'string' }, sha256: { type: 'string' }, force: { type: 'boolean' } }, false);
+    if (values.help) return showHelp(restoreHelp);
+    if (!values.from) throw new UsageError('--from FILE is required');
+    const from = values.from;
+    const dir = values['data-dir'] ?? env.CTXD_DATA_DIR ?? './data';
+    if (!existsSync(from)) throw new UsageError(`no backup at ${from}`);
+    const expected = values.sha256 ?? (existsSync(`${from}.sha256`) ? readFileSync(`${from}.sha256`, 'utf8').trim().split(/\s+/)[0] : undefined);
+    if (!expected || !/^[0-9a-f]{64}$/i.test(expected)) throw new UsageError(`no checksum: ${from}.sha256 is missing; pass --sha256`);
+    const actual = await sha256Of(from);
+    if (actual !== expected.toLowerCase()) {
+      process.stderr.write(`ctxd restore: ${from} does not match its checksum (expected ${expected}, got ${actual}); nothing restored\n`);
+      return EXIT.failed;
+    }
+    ensureDataDir(dir);
+    // A running daemon holds this lock: restoring under it would corrupt what it serves.
+    const lock = DataDirLock.acquire(dir);
+    try {
+      const present = readdirSync(dir).filter((f) => DATA_FILES.includes(f));
+      if (present.length > 0 && !values.force) throw new UsageError(`${dir} already holds data (${present.join(', ')}): pass --force to replace it`);
+      const partial = join(dir, `ctxd.sqlite.restore-${process.pid}`);
+      copyFileSync(from, partial);
+      ensurePrivateFile(partial);
+      const fd = openSync(partial, 'r+');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      // The old WAL belongs to the old database: left beside the new one, SQLite would replay it into it.
+      for (const f of DATA_FILES) rmSync(join(dir, f), { force: true });
+      renameSync(partial, join(dir, 'ctxd.sqlite'));
+    } finally {
+      lock.release();
+    }
+    print(values.json, { restored: from, data_dir: dir, sha256: actual }, () => `restored ${basename(from)} into ${dir} (sha256 ${actual} verified)`);
+    return EXIT.ok;
+  } catch (e) {
+    return reportError('restore', e);
+  }
+}
