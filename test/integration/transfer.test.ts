@@ -127,7 +127,8 @@ describe('export, purge, import', () => {
     const rerun = await ctxd(['import', '--json', plain], envOf(again));
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(JSON.parse(rerun.stdout)).toMatchObject({ inserted: N - 2000, kept: 2000, replaced: 0, refused: [] });
-    expect(await exportAll(c)).toEqual(snapshot);
+    // Exactly the file's contexts (the source's access counts have moved on since the snapshot).
+    expect(await exportAll(c)).toEqual(text.slice(1).map((l) => JSON.parse(l) as ExportedAnswer));
     await c.close();
   }, 180_000);
 
