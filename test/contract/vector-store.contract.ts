@@ -32,6 +32,19 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    it('locates ids whatever their tenant, and hands out vectors only to their own tenant', async () => {
+      const s = await factory.open();
+      const a = makeRecord({ tenant: 'a', text: 'foxtrot golf' });
+      const b = makeRecord({ tenant: 'b', text: 'hotel india', version: 4 });
+      await s.upsert([a, b]);
+      const at = await s.locate([a.id, b.id, 'no-such-id']);
+      expect(Object.fromEntries(at)).toEqual({ [a.id]: { tenant: 'a', version: 1 }, [b.id]: { tenant: 'b', version: 4 } });
+      const vectors = await s.vectors('a', [a.id, b.id]);
+      expect([...vectors.keys()]).toEqual([a.id]);
+      expect([...vectors.get(a.id)!]).toEqual([...a.vector]);
+      await s.close();
+    });
+
     it('patches bump the version and compose with access increments committed together', async () => {
       const s = await factory.open();
       const r = makeRecord({ tenant: 'a', text: 'delta echo' });
