@@ -6,11 +6,12 @@
 import type { Config } from '../../config/schema.ts';
 import type { ContextEngine } from '../../engine/context-engine.ts';
 import type { ImportRecord } from '../../engine/transfer.ts';
-import { CtxdProtocolError, badRequest } from '../../protocol/errors.ts';
+import { badRequest } from '../../protocol/errors.ts';
 import { MAX_TRANSFER_ITEMS, importItem } from '../../protocol/ops/requests.ts';
 import type { Encodable, ImportItem, OpAnswer } from '../../protocol/ops/index.ts';
 import { opHandler } from '../dispatcher.ts';
-import { ajv, schemaError } from '../validation.ts';
+import { ajv } from '../validation.ts';
+import { checkEach } from './per-item.ts';
 import { checkStoreInput } from './byte-limits.ts';
 import { vectorFromBase64 } from './vector-wire.ts';
 
@@ -50,21 +51,14 @@ export function importHandler(engine: ContextEngine, config: Config) {
     async handle(body, ctx) {
       const items: unknown[] = body.items;
       const results = new Array<Result>(items.length);
-      const valid: Array<{ index: number; record: ImportRecord }> = [];
-      items.forEach((item, index) => {
-        const field = `body.items.${index}`;
-        try {
-          if (!validateItem(item)) throw schemaError(validateItem.errors![0]!, field);
-          checkStoreInput(item, config, field);
-          valid.push({ index, record: toRecord(item, field) });
-        } catch (e) {
-          if (!(e instanceof CtxdProtocolError)) throw e;
-          results[index] = { error: e.toWire() };
-        }
+      const { valid, refused } = checkEach(items, validateItem, (item, field) => {
+        checkStoreInput(item, config, field);
+        return toRecord(item, field);
       });
+      for (const [index, error] of refused) results[index] = { error };
       let reembedded = 0;
       if (valid.length > 0) {
-        const r = await engine.import(ctx.tenant, valid.map((v) => v.record), body.vector_space);
+        const r = await engine.import(ctx.tenant, valid.map((v) => v.value), body.vector_space);
         reembedded = r.reembedded;
         r.outcomes.forEach((o, i) => {
           const index = valid[i]!.index;

@@ -4,11 +4,11 @@
  */
 import type { ContextEngine } from '../../engine/context-engine.ts';
 import type { Config } from '../../config/schema.ts';
-import { CtxdProtocolError } from '../../protocol/errors.ts';
 import { MAX_BATCH_ITEMS, storeRequest } from '../../protocol/ops/requests.ts';
 import type { Encodable, OpAnswer, StoreRequest } from '../../protocol/ops/index.ts';
 import { opHandler } from '../dispatcher.ts';
-import { ajv, schemaError } from '../validation.ts';
+import { ajv } from '../validation.ts';
+import { checkEach } from './per-item.ts';
 import { checkStoreInput } from './byte-limits.ts';
 
 /** Bound of one item's result: an id and counts, or an error with a short message and a field path. */
@@ -27,20 +27,13 @@ export function storeBatchHandler(engine: ContextEngine, config: Config) {
       // Items arrive unchecked (the envelope schema leaves them open); their type is what they must prove.
       const items: unknown[] = body.items;
       const results = new Array<BatchResult>(items.length);
-      const valid: Array<{ index: number; input: StoreRequest }> = [];
-      items.forEach((item, index) => {
-        const field = `body.items.${index}`;
-        try {
-          if (!validateItem(item)) throw schemaError(validateItem.errors![0]!, field);
-          checkStoreInput(item, config, field);
-          valid.push({ index, input: item });
-        } catch (e) {
-          if (!(e instanceof CtxdProtocolError)) throw e;
-          results[index] = { error: e.toWire() };
-        }
+      const { valid, refused } = checkEach(items, validateItem, (item, field) => {
+        checkStoreInput(item, config, field);
+        return item;
       });
+      for (const [index, error] of refused) results[index] = { error };
       if (valid.length > 0) {
-        const stored = await engine.store(ctx.tenant, valid.map((v) => v.input));
+        const stored = await engine.store(ctx.tenant, valid.map((v) => v.value));
         stored.forEach((r, i) => (results[valid[i]!.index] = { ...r }));
       }
       return { results };
