@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CtxdClient, keyFromDataDir, type ClientOptions } from '../../src/client/index.ts';
+import type { ComponentHealth } from '../../src/http/side-server.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(REPO_ROOT, 'src', 'cli', 'main.ts');
@@ -16,6 +17,22 @@ export interface LogLine {
   level: string;
   msg: string;
   [k: string]: unknown;
+}
+
+/** The components /health reports (src/daemon.ts `health`), with the details tests read. */
+export interface HealthComponents {
+  readonly store: ComponentHealth & { readonly quarantined: number; readonly quarantine_sample: ReadonlyArray<{ readonly id: string; readonly reason: string }> };
+  readonly embedder: ComponentHealth & { readonly kind: string; readonly model: string; readonly dims: number; readonly breaker?: string };
+  readonly [component: string]: ComponentHealth;
+}
+
+/** The JSON the side server answers (src/http/side-server.ts): a probe's status and reason, and /health's report. */
+export interface SideJson {
+  readonly status?: string;
+  readonly reason?: string;
+  readonly version?: string;
+  readonly uptime_s?: number;
+  readonly components?: HealthComponents;
 }
 
 export interface StartOptions {
@@ -30,8 +47,8 @@ export interface RunningDaemon {
   readonly port: number;
   /** The side HTTP server's port. */
   readonly httpPort: number;
-  /** GET on the side server: status and parsed JSON (or text). */
-  http(path: string): Promise<{ status: number; body: any; text: string }>;
+  /** GET on the side server: status, the parsed JSON ({} for a page that is not JSON, as /metrics), and the text. */
+  http(path: string): Promise<{ status: number; body: SideJson; text: string }>;
   readonly dataDir: string;
   readonly kid: string;
   readonly secret: Buffer;
@@ -88,9 +105,9 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
     http: async (path) => {
       const r = await fetch(`http://127.0.0.1:${httpPort}${path}`);
       const text = await r.text();
-      let body: unknown = text;
+      let body: SideJson = {};
       try {
-        body = JSON.parse(text);
+        body = JSON.parse(text) as SideJson;
       } catch {
         // metrics are text
       }

@@ -14,7 +14,10 @@ import { expect } from 'vitest';
 import { ANSWER_LIMITS, decodeMessage } from '../../src/protocol/codec.ts';
 import { ERROR_CODES, isErrorCode } from '../../src/protocol/errors.ts';
 import { encodeFrame, frameBody } from '../../src/protocol/frame.ts';
+import type { Body } from '../../src/protocol/messages.ts';
 import { signingKey, verifyTag, type SigningKey } from '../../src/protocol/signer.ts';
+import type { OpAnswer, OpName } from '../../src/client/index.ts';
+import type { AnswerBody, AnswerMessage } from './answers.ts';
 import type { LogLine, RunningDaemon } from './daemon.ts';
 import type { TenantKey } from './tenants.ts';
 
@@ -132,7 +135,8 @@ export function signedMessage(k: { kid: string; secret: Buffer }, message: Recor
 let idCounter = 0;
 export const freshId = (prefix = 'h') => `${prefix}-${process.pid.toString(36)}-${(idCounter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
-export interface Frame {
+/** A received frame; `B` is its answer body's type when the op is known (Peer.request), any map otherwise. */
+export interface Frame<B = Body> {
   /** The `len` field as received. */
   readonly len: number;
   readonly ver: number;
@@ -141,7 +145,7 @@ export interface Frame {
   readonly body: Buffer;
   readonly diagnostic: boolean;
   /** The decoded message, when it decodes within the answer limits. */
-  readonly message: Record<string, any> | undefined;
+  readonly message: AnswerMessage<B> | undefined;
   /** Why the body did not decode (a finding: the daemon sent something outside the wire model). */
   readonly decodeError: string | undefined;
   /** For signed frames of a kid the peer knows: whether the tag verifies. */
@@ -241,13 +245,14 @@ export class Peer {
   }
 
   /** Sends a signed request with the reference encoder and resolves with its answer. */
-  async request(k: TenantKey | { kid: string; secret: Buffer }, op: string, body?: Record<string, unknown>, opts: { id?: string; ts?: number; ms?: number } = {}): Promise<Frame> {
+  async request<O extends string>(k: TenantKey | { kid: string; secret: Buffer }, op: O, body?: Record<string, unknown>, opts: { id?: string; ts?: number; ms?: number } = {}): Promise<Frame<AnswerBody<O>>> {
     this.addKey(k);
     const id = opts.id ?? freshId(op);
     const msg: Record<string, unknown> = { id, ts: opts.ts ?? Date.now(), op };
     if (body !== undefined) msg.body = body;
     this.send(signedMessage(k, msg));
-    return this.answer(id, opts.ms);
+    // The answer to this request: typed by its op, as expectWellFormed and the test's checks then hold it to.
+    return this.answer(id, opts.ms) as Promise<Frame<AnswerBody<O>>>;
   }
 
   /** Sends a signed frame around hand-built message bytes (whose id is `id`) and resolves with its answer. */
@@ -370,11 +375,11 @@ export class Peer {
     const tagAt = bytes.length - 32;
     const body = Buffer.from(bytes.subarray(6 + kidLen, Math.max(6 + kidLen, tagAt)));
     const tag = Buffer.from(bytes.subarray(Math.max(0, tagAt)));
-    let message: Record<string, any> | undefined;
+    let message: AnswerMessage | undefined;
     let decodeError: string | undefined;
     const out = decodeMessage(body, ANSWER_LIMITS);
     if (out.error) decodeError = `${out.error.path}: ${out.error.message}`;
-    else message = out.value as Record<string, any>;
+    else message = out.value as AnswerMessage;
     let tagOk: boolean | undefined;
     const key = kidLen > 0 ? this.keys.get(kid) : undefined;
     if (key) tagOk = verifyTag(key, bytes.subarray(0, tagAt), tag);
@@ -432,6 +437,14 @@ export function expectWellFormed(f: Frame, where = ''): string {
   if (e.retry_after_ms !== undefined) expect(Number.isSafeInteger(e.retry_after_ms) && e.retry_after_ms >= 0).toBe(true);
   if (ERROR_CODES[e.code as keyof typeof ERROR_CODES].fatal) expect(f.diagnostic, `fatal ${e.code} comes as a diagnostic${ctx}`).toBe(true);
   return e.code as string;
+}
+
+/**
+ * The body of `f` read as `op`'s answer, for a frame whose type does not carry
+ * its op (one sent with an op chosen at run time, or built by hand).
+ */
+export function bodyAs<O extends OpName>(_op: O, f: Frame): OpAnswer<O> {
+  return f.message!.body as OpAnswer<O>;
 }
 
 /** The error code of an answer, or 'ok'. */

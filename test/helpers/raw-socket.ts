@@ -4,11 +4,12 @@ import { unpackMessage } from '../../src/protocol/codec.ts';
 import { FrameDecoder } from '../../src/protocol/decoder.ts';
 import { encodeFrame } from '../../src/protocol/frame.ts';
 import { signingKey } from '../../src/protocol/signer.ts';
+import type { AnswerMessage } from './answers.ts';
 
 export interface ReceivedFrame {
   kid: string;
   tag: Buffer;
-  message: Record<string, any>;
+  message: AnswerMessage;
 }
 
 export class RawPeer {
@@ -22,7 +23,7 @@ export class RawPeer {
     const decoder = new FrameDecoder({ maxFrameBytes: 64 << 20, acceptDiagnostics: true });
     socket.on('data', (chunk: Buffer) => {
       for (const f of decoder.write(chunk).frames) {
-        this.frames.push({ kid: f.kid, tag: Buffer.from(f.tag), message: unpackMessage(f.body) as Record<string, any> });
+        this.frames.push({ kid: f.kid, tag: Buffer.from(f.tag), message: unpackMessage(f.body) as AnswerMessage });
       }
       for (const w of this.waiters.splice(0)) w();
     });

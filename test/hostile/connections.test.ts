@@ -6,9 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CtxdClient } from '../../src/client/index.ts';
+import { CtxdClient, type OpAnswer } from '../../src/client/index.ts';
 import { stopAll } from '../helpers/daemon.ts';
-import { alive, codeOf, expectServes, expectWellFormed, metric, MiB, Peer, rssBytes, signedMessage, waitUntil } from '../helpers/hostile.ts';
+import { alive, codeOf, expectServes, expectWellFormed, metric, MiB, Peer, rssBytes, signedMessage, waitUntil, type Frame } from '../helpers/hostile.ts';
 import { startTenantDaemon, type TenantDaemon, type TenantKey } from '../helpers/tenants.ts';
 
 /** Small connection caps (case 7a, 7b). */
@@ -49,7 +49,7 @@ async function closedWith(p: Peer, ms = 15_000): Promise<string> {
   const f = p.frames[0]!;
   expect(f.diagnostic).toBe(true);
   expectWellFormed(f);
-  return f.message!.error.code as string;
+  return f.message!.error.code;
 }
 
 describe('case 7a: silent connections', () => {
@@ -160,17 +160,17 @@ describe('case 7c: a 4 MiB frame right behind hello (default settings)', () => {
     expect(big.length - 4).toBeLessThanOrEqual(4 * MiB);
     p.send(Buffer.concat([hello, big]));
     expect(codeOf(await p.answer('h1'))).toBe('ok');
-    const f = await p.answer('big1', 60_000);
+    const f = (await p.answer('big1', 60_000)) as Frame<OpAnswer<'store_batch'>>;
     expect(expectWellFormed(f)).toBe('ok');
     expect(f.message!.body.results).toHaveLength(16);
-    expect(f.message!.body.results.every((r: { id?: string }) => typeof r.id === 'string')).toBe(true);
+    expect(f.message!.body.results.every((r) => 'id' in r && typeof r.id === 'string')).toBe(true);
     p.destroy();
   }, 90_000);
 
   it('works as the TS client\'s first request (the client sends hello itself)', async () => {
     const c = await client(dflt.key('B'), { timeoutMs: 60_000 }, dflt);
-    const r = await c.request('store_batch', batch(16, 255_000));
-    expect((r.results as unknown[]).length).toBe(16);
+    const r = await c.storeBatch(batch(16, 255_000).items);
+    expect(r.results.length).toBe(16);
     await c.close();
     expect(alive(dflt.d)).toBe(true);
   }, 90_000);

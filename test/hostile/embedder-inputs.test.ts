@@ -39,11 +39,11 @@ describe('case 11: worst-case texts for the sentence encoder and the lexical cha
       const items = Array.from({ length: 4 }, (_, i) => [`${noSpaces.slice(0, 200_000)}${i}`, `${expanding.slice(0, 40_000)} ${i}`, `${identifiers} ${i}`]).flat().map((text) => ({ text, level: 3 }));
       const batch = await a.request(A, 'store_batch', { items }, { ms: 180_000 });
       expect(expectWellFormed(batch), JSON.stringify(batch.message?.error)).toBe('ok');
-      expect(batch.message!.body.results.every((r: { id?: string }) => typeof r.id === 'string')).toBe(true);
+      expect(batch.message!.body.results.every((r) => 'id' in r && typeof r.id === 'string')).toBe(true);
       const car = await a.request(A, 'store', { text: 'My automobile needs new tires before the winter trip.', level: 3 }, { ms: 60_000 });
       expect(codeOf(car)).toBe('ok');
       const found = await a.request(A, 'retrieve', { query: 'car maintenance', max_tokens: 200 }, { ms: 60_000 });
-      expect(found.message!.body.contexts[0].text).toBe('My automobile needs new tires before the winter trip.');
+      expect(found.message!.body.contexts[0]!.text).toBe('My automobile needs new tires before the winter trip.');
       const exact = await a.request(A, 'retrieve', { query: 'ABC-19999', max_tokens: 200_000 }, { ms: 60_000 });
       expect(codeOf(exact)).toBe('ok');
     } finally {

@@ -113,7 +113,7 @@ describe('case 4: one key floods', () => {
     const hello = await Peer.open(t.d.port, { keys: [t.admin] });
     const limits = (await hello.request(t.admin, 'hello')).message!.body.limits;
     hello.destroy();
-    const { rate_limit_rps: rps, rate_limit_burst: burst } = limits as { rate_limit_rps: number; rate_limit_burst: number };
+    const { rate_limit_rps: rps, rate_limit_burst: burst } = limits;
     expect(rps).toBe(5000);
     expect(burst).toBe(10_000);
     const rss0 = rssBytes(t.d);

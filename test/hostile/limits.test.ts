@@ -8,6 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { OpAnswer } from '../../src/client/index.ts';
+import { storedItem } from '../helpers/answers.ts';
 import { stopAll } from '../helpers/daemon.ts';
 import { alive, codeOf, expectServes, expectWellFormed, metric, Peer, percentile, pingMeanwhile, rssBytes, waitUntil, MiB, type Frame } from '../helpers/hostile.ts';
 import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
@@ -82,12 +84,12 @@ describe('case 9b: answers larger than max_frame_bytes', () => {
       });
       const f = await a.request(A, 'store_batch', { items }, { ms: 60_000 });
       expect(codeOf(f)).toBe('ok');
-      stored.push(...f.message!.body.results.map((r: { id: string }) => r.id));
+      stored.push(...f.message!.body.results.map((r) => storedItem(r).id));
     }
     const seen: string[] = [];
     const pages: Array<{ len: number; n: number; truncated: boolean }> = [];
     for (let cursor: string | null = null; ; ) {
-      const page: Frame = await a.request(A, 'list', cursor ? { cursor, limit: 1000 } : { limit: 1000 }, { ms: 30_000 });
+      const page: Frame<OpAnswer<'list'>> = await a.request(A, 'list', cursor ? { cursor, limit: 1000 } : { limit: 1000 }, { ms: 30_000 });
       expect(expectWellFormed(page)).toBe('ok');
       expect(page.len, 'answer frame len').toBeLessThanOrEqual(MAX_FRAME);
       const body = page.message!.body;
@@ -116,13 +118,13 @@ describe('case 9b: answers larger than max_frame_bytes', () => {
       const items = Array.from({ length: 15 }, (_, i) => ({ text: `${batch}-${i} ${piece.repeat(1000)}`, level: 3 as const }));
       const f = await b.request(B, 'store_batch', { items }, { ms: 120_000 });
       expect(codeOf(f)).toBe('ok');
-      for (const r of f.message!.body.results) tokens += r.tokens;
+      for (const r of f.message!.body.results) tokens += storedItem(r).tokens;
     }
     const r = await b.request(B, 'retrieve', { query: 'lanternfish', max_tokens: 200_000, min_similarity: -1 }, { ms: 60_000 });
     expect(expectWellFormed(r), JSON.stringify(r.message?.error)).toBe('ok');
     expect(r.len).toBeLessThanOrEqual(MAX_FRAME);
     const body = r.message!.body;
-    const omitted = Object.values(body.levels as Record<string, { omitted: number }>).reduce((n, l) => n + l.omitted, 0);
+    const omitted = Object.values(body.levels).reduce((n, l) => n + l.omitted, 0);
     console.log(`[case 9b] retrieve over 60 × 240 KB low-token texts (${tokens} tokens in all): ${body.contexts.length} contexts, ${(r.len / MiB).toFixed(2)} MiB, omitted ${omitted}`);
     expect(body.total_tokens).toBeLessThanOrEqual(200_000);
     if (tokens <= 200_000) expect(omitted).toBeGreaterThan(0);

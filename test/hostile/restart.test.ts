@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { OpAnswer } from '../../src/client/index.ts';
 import type { ContextRecord } from '../../src/domain/context.ts';
 import { CLI, REPO_ROOT, startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
-import { alive, codeOf, expectServes, expectWellFormed, findMarkers, metric, Peer, signedMessage, waitForLog } from '../helpers/hostile.ts';
+import { alive, bodyAs, codeOf, expectServes, expectWellFormed, findMarkers, metric, Peer, signedMessage, waitForLog, type Frame } from '../helpers/hostile.ts';
 import { makeRecord } from '../helpers/records.ts';
 import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 
@@ -73,8 +74,8 @@ describe('case 3: poisoned rows in ctxd.sqlite do not make a crash loop', () => 
     // Reported by /health and the metric.
     const health = await d.http('/health');
     expect(health.status).toBe(200);
-    expect(health.body.components.store.quarantined).toBe(badIds.length);
-    expect(health.body.components.store.quarantine_sample.map((e: { id: string }) => e.id).sort()).toEqual([...badIds].sort());
+    expect(health.body.components?.store.quarantined).toBe(badIds.length);
+    expect(health.body.components?.store.quarantine_sample.map((e: { id: string }) => e.id).sort()).toEqual([...badIds].sort());
     expect((await d.http('/health/ready')).status).toBe(200);
     expect(await metric(d, 'ctxd_quarantined_records')).toBe(badIds.length);
 
@@ -84,7 +85,7 @@ describe('case 3: poisoned rows in ctxd.sqlite do not make a crash loop', () => 
     for (const id of [...good.map((g) => g.id), viaWire.message!.body.id]) expect(codeOf(await a.request(A, 'get', { id })), `get ${id}`).toBe('ok');
     const listed: string[] = [];
     for (let cursor: string | null = null; ; ) {
-      const page: Awaited<ReturnType<Peer['request']>> = await a.request(A, 'list', cursor ? { cursor, limit: 2 } : { limit: 2 });
+      const page: Frame<OpAnswer<'list'>> = await a.request(A, 'list', cursor ? { cursor, limit: 2 } : { limit: 2 });
       expect(expectWellFormed(page)).toBe('ok');
       listed.push(...page.message!.body.items.map((c: { id: string }) => c.id));
       cursor = page.message!.body.next_cursor;
@@ -131,7 +132,7 @@ describe('case 6: captured frames replayed across a restart', () => {
       p.send(captured);
       const stored = await p.answer(`cap-store-${signal}`);
       expect(codeOf(stored)).toBe('ok');
-      const id = stored.message!.body.id as string;
+      const id = bodyAs('store', stored).id;
       const capturedDelete = signedMessage(A, { id: `cap-del-${signal}`, ts, op: 'delete', body: { id } });
       p.send(capturedDelete);
       expect(codeOf(await p.answer(`cap-del-${signal}`))).toBe('ok');
@@ -196,7 +197,7 @@ describe('case 9e: modes of a data dir the daemon creates', () => {
       process.umask(old);
     }
     const c = await d.client();
-    await c.request('store', { text: 'a private context', level: 3 });
+    await c.store({ text: 'a private context', level: 3 });
     await c.close();
     const result = { dir, parent, modes: modes(dir) };
     await d.stop();
@@ -253,18 +254,18 @@ describe('metadata merged by update and by dedup stays within the limits, so it 
     // By update.
     const x = await p.request(A, 'store', { text: 'metadata merge target by update', level: 3, metadata: keys('a') });
     expect(codeOf(x)).toBe('ok');
-    const xid = x.message!.body.id as string;
+    const xid = x.message!.body.id;
     const updates = [await p.request(A, 'update', { id: xid, metadata: keys('b') }), await p.request(A, 'update', { id: xid, metadata: keys('c') })];
     // By dedup: the same text again with other keys refreshes the context and merges its metadata.
     const y = await p.request(A, 'store', { text: 'metadata merge target by dedup', level: 3, metadata: keys('a') });
     const ys = [await p.request(A, 'store', { text: 'metadata merge target by dedup', level: 3, metadata: keys('b') }), await p.request(A, 'store', { text: 'metadata merge target by dedup', level: 3, metadata: keys('c') })];
-    const yid = y.message!.body.id as string;
+    const yid = y.message!.body.id;
     const shapes: Record<string, unknown> = {};
     for (const f of [...updates, ...ys]) expect(['ok', 'BAD_REQUEST']).toContain(codeOf(f));
     for (const id of [xid, yid]) {
       const got = await p.request(A, 'get', { id });
       expect(codeOf(got)).toBe('ok');
-      const md = got.message!.body.metadata as Record<string, unknown>;
+      const md = got.message!.body.metadata;
       shapes[id] = { keys: Object.keys(md).length, json_bytes: Buffer.byteLength(JSON.stringify(md)) };
     }
     p.destroy();

@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stopAll } from '../helpers/daemon.ts';
-import { codeOf, expectServes, expectWellFormed, Peer, signedMessage, waitForLog } from '../helpers/hostile.ts';
+import type { OpAnswer, StoreAnswer } from '../../src/client/index.ts';
+import { storedItem } from '../helpers/answers.ts';
+import { bodyAs, codeOf, expectServes, expectWellFormed, Peer, signedMessage, waitForLog } from '../helpers/hostile.ts';
 import { startTenantDaemon } from '../helpers/tenants.ts';
 
 afterAll(stopAll);
@@ -43,13 +45,15 @@ describe('case 8: half-close', () => {
 
     // Committed: another client (another connection) reads them back.
     // (Counted by distinct acknowledged ids: a near-duplicate text may be deduplicated into another.)
-    const acked = new Set<string>([one.message!.body.id]);
+    const acked = new Set<string>([bodyAs('store', one).id]);
     for (const f of q.frames) {
-      if (f.message?.body?.id) acked.add(f.message.body.id);
-      for (const r of f.message?.body?.results ?? []) acked.add(r.id);
+      // hello, store and store_batch answers: a store's id, or a batch's results.
+      const body = f.message?.body as Partial<StoreAnswer & OpAnswer<'store_batch'>> | undefined;
+      if (body?.id) acked.add(body.id);
+      for (const r of body?.results ?? []) acked.add(storedItem(r).id);
     }
     const r = await Peer.open(t.d.port, { keys: [A] });
-    expect(codeOf(await r.request(A, 'get', { id: one.message!.body.id }))).toBe('ok');
+    expect(codeOf(await r.request(A, 'get', { id: bodyAs('store', one).id }))).toBe('ok');
     expect((await r.request(A, 'stats', {})).message!.body.total).toBe(acked.size);
     expect(acked.size).toBeGreaterThan(1000);
     r.destroy();

@@ -12,7 +12,8 @@ import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll } from '../helpers/daemon.ts';
 import { CtxdRequestError } from '../../src/client/index.ts';
-import { codeOf, expectServes, expectWellFormed, findMarkers, freshId, mp, Peer, signedBody, type Frame } from '../helpers/hostile.ts';
+import { storedItem } from '../helpers/answers.ts';
+import { bodyAs, codeOf, expectServes, expectWellFormed, findMarkers, freshId, mp, Peer, signedBody, type Frame } from '../helpers/hostile.ts';
 import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 
 let t: TenantDaemon;
@@ -49,7 +50,7 @@ beforeAll(async () => {
   aTexts.push(...items.map((i) => i.text));
   const f = await a.request(t.key('A'), 'store_batch', { items });
   expect(codeOf(f)).toBe('ok');
-  for (const r of f.message!.body.results) {
+  for (const r of f.message!.body.results.map(storedItem)) {
     expect(r.deduplicated).toBe(false);
     aIds.push(r.id);
   }
@@ -108,7 +109,7 @@ describe('case 1: no cross-tenant leak through MessagePack extensions', () => {
     expect(codeOf(await b.request(B, 'hello'))).toBe('ok');
     const mine = await b.request(B, 'store', { text: 'b own context about a lighthouse', level: 3 });
     expect(codeOf(mine)).toBe('ok');
-    const myId = mine.message!.body.id as string;
+    const myId = mine.message!.body.id;
 
     // A keeps reading its own contexts on another connection the whole time, so the
     // daemon's buffers are full of A's bytes while it answers B.
@@ -172,9 +173,9 @@ describe('case 1: no cross-tenant leak through MessagePack extensions', () => {
       const code = expectWellFormed(f, op);
       if (op === 'get' || op === 'update' || op === 'delete') expect(code, `${op} of A's id`).toBe('NOT_FOUND');
       else expect(code, `${op} ${JSON.stringify(body)}: ${JSON.stringify(f.message?.error)}`).toBe('ok');
-      if (op === 'delete_where') expect(f.message!.body.deleted).toBe(0);
-      if (op === 'list') for (const item of f.message!.body.items) expect(aIds).not.toContain(item.id);
-      if (op === 'retrieve') for (const c of f.message!.body.contexts) expect(aIds).not.toContain(c.id);
+      if (op === 'delete_where') expect(bodyAs(op, f).deleted).toBe(0);
+      if (op === 'list') for (const item of bodyAs(op, f).items) expect(aIds).not.toContain(item.id);
+      if (op === 'retrieve') for (const c of bodyAs(op, f).contexts) expect(aIds).not.toContain(c.id);
     }
     const stats = await b.request(B, 'stats', {});
     expect(stats.message!.body.total, 'none of the exotic stores landed').toBe(1);
@@ -209,7 +210,7 @@ describe('case 1: no cross-tenant leak through MessagePack extensions', () => {
       Promise.all(twins.map((text) => a.request(A, 'store', { text, level: 3 }))),
       Promise.all(twins.map((text) => d.request(D, 'store', { text, level: 3 }))),
     ]);
-    const idsA = new Set([...aIds, ...fa.map((f) => f.message!.body.id as string)]);
+    const idsA = new Set([...aIds, ...fa.map((f) => f.message!.body.id)]);
     const old = await Promise.all(aTexts.slice(0, 10).map((text, i) => d.request(D, 'store', { text, level: ((i % 3) + 1) as 1 | 2 | 3 })));
     for (const f of [...fd, ...old]) {
       expect(codeOf(f)).toBe('ok');
@@ -235,7 +236,7 @@ describe('case 2: nesting', () => {
       const f = await sendOp(b, B, 'store', storeWith(value));
       expect(expectWellFormed(f)).toBe('BAD_REQUEST');
       expect(depthOf(f)).toMatchObject({ limit: 'depth' });
-      expect(depthOf(f).field).toMatch(/^body\.metadata\.x\./);
+      expect(depthOf(f)?.field).toMatch(/^body\.metadata\.x\./);
       expect(f.message!.error.message).toContain('32');
     }
     b.destroy();
@@ -407,7 +408,7 @@ describe('wire-level rejections answer the request they refuse', () => {
     const c = await CtxdClient.connect({ port: t.d.port, kid: B.kid, secret: B.secret, maxReconnectAttempts: 0, timeoutMs: 5000 });
     let deep: unknown = 'bottom';
     for (let i = 0; i < 31; i++) deep = [deep];
-    const err = await c.request('store', { text: 'deep metadata from the client', level: 3, metadata: { x: deep } }).catch((e: unknown) => e);
+    const err = await c.store({ text: 'deep metadata from the client', level: 3, metadata: { x: deep } }).catch((e: unknown) => e);
     await c.close();
     expect(err).toBeInstanceOf(CtxdRequestError);
     expect((err as CtxdRequestError).code).toBe('BAD_REQUEST');
@@ -422,7 +423,7 @@ describe('store_batch provenance', () => {
     const f = await p.request(C, 'store_batch', { items });
     expect(codeOf(f)).toBe('ok');
     const sessions = [];
-    for (const r of f.message!.body.results) sessions.push((await p.request(C, 'get', { id: r.id })).message!.body.session);
+    for (const r of f.message!.body.results) sessions.push((await p.request(C, 'get', { id: storedItem(r).id })).message!.body.session);
     expect(sessions).toEqual(items.map((i) => i.session));
     p.destroy();
   });

@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
 import { syntheticText } from '../helpers/records.ts';
 
-type Ctx = Record<string, any>;
 afterAll(stopAll);
 
 describe('durability', () => {
@@ -14,21 +13,21 @@ describe('durability', () => {
     const dataDir = tempDataDir();
     const first = await startDaemon({ dataDir, args: ['--set', 'engine.access_flush_ms=5000'] });
     const c = await first.client();
-    const l1 = (await c.request('store', { text: 'working memory: user wants a haiku', level: 1, session: 'r' })) as Ctx;
-    const l2 = (await c.request('store', { text: 'session note: prefers short answers', level: 2, session: 'r', metadata: { k: 1 } })) as Ctx;
-    const l3 = (await c.request('store', { text: 'durable fact: the office is in Lisbon', level: 3, tags: ['office'] })) as Ctx;
-    await c.request('retrieve', { query: 'office Lisbon', levels: [3] });
+    const l1 = await c.store({ text: 'working memory: user wants a haiku', level: 1, session: 'r' });
+    const l2 = await c.store({ text: 'session note: prefers short answers', level: 2, session: 'r', metadata: { k: 1 } });
+    const l3 = await c.store({ text: 'durable fact: the office is in Lisbon', level: 3, tags: ['office'] });
+    await c.retrieve({ query: 'office Lisbon', levels: [3] });
     await c.close();
     // Access counts are flushed every 5 s here: a graceful stop must write them anyway.
     expect(await first.stop('SIGTERM')).toBe(0);
 
     const second = await startDaemon({ dataDir });
     const c2 = await second.client();
-    expect(await c2.request('get', { id: l1.id })).toMatchObject({ level: 1, session: 'r', text: 'working memory: user wants a haiku' });
-    expect(await c2.request('get', { id: l2.id })).toMatchObject({ level: 2, metadata: { k: 1 } });
-    expect(await c2.request('get', { id: l3.id })).toMatchObject({ level: 3, tags: ['office'], access_count: 1 });
-    const r = (await c2.request('retrieve', { query: 'haiku', session: 'r', levels: [1] })) as Ctx;
-    expect(r.contexts[0].id).toBe(l1.id);
+    expect(await c2.get(l1.id)).toMatchObject({ level: 1, session: 'r', text: 'working memory: user wants a haiku' });
+    expect(await c2.get(l2.id)).toMatchObject({ level: 2, metadata: { k: 1 } });
+    expect(await c2.get(l3.id)).toMatchObject({ level: 3, tags: ['office'], access_count: 1 });
+    const r = await c2.retrieve({ query: 'haiku', session: 'r', levels: [1] });
+    expect(r.contexts[0]!.id).toBe(l1.id);
     await c2.close();
     await second.stop();
   });
@@ -44,7 +43,7 @@ describe('durability', () => {
       while (!stop) {
         const text = `crash-test record ${n++} ${syntheticText(n, 6)}`;
         try {
-          const r = (await c.request('store', { text, level: (n % 3) + 1, session: `s${n % 5}` })) as Ctx;
+          const r = await c.store({ text, level: ((n % 3) + 1) as 1 | 2 | 3, session: `s${n % 5}` });
           if (!r.deduplicated) acked.set(r.id, text);
         } catch {
           return; // the connection died with the daemon: unacknowledged, so not counted
@@ -63,7 +62,7 @@ describe('durability', () => {
     const second = await startDaemon({ dataDir });
     const c2 = await second.client();
     const ids = [...acked.keys()];
-    const found = await Promise.all(ids.map((id) => c2.request('get', { id }).then((d) => d.text, (e) => e.code)));
+    const found = await Promise.all(ids.map((id) => c2.get(id).then((d) => d.text, (e) => e.code)));
     const lost = ids.filter((id, i) => found[i] !== acked.get(id));
     expect(lost).toEqual([]);
     await c2.close();
@@ -78,23 +77,21 @@ describe('scale', () => {
     const total = 100_000;
     const batch = 1000;
     for (let i = 0; i < total; i += batch) {
-      const r = (await c.request('store_batch', {
-        items: Array.from({ length: batch }, (_, j) => ({ text: `${syntheticText(i + j, 16)} #${i + j}`, level: 3 })),
-      })) as Ctx;
-      expect((r.results as Ctx[]).every((x) => typeof x.id === 'string')).toBe(true);
+      const r = await c.storeBatch(Array.from({ length: batch }, (_, j) => ({ text: `${syntheticText(i + j, 16)} #${i + j}`, level: 3 })));
+      expect(r.results.every((x) => 'id' in x && typeof x.id === 'string')).toBe(true);
     }
-    const stats = (await c.request('stats', {})) as Ctx;
+    const stats = await c.stats();
     expect(stats.levels['3']).toBeGreaterThanOrEqual(total * 0.99); // a few generated texts may dedup
     for (let q = 0; q < 20; q++) {
-      const r = (await c.request('retrieve', { query: syntheticText(7_000_000 + q, 4), max_tokens: 2000 })) as Ctx;
+      const r = await c.retrieve({ query: syntheticText(7_000_000 + q, 4), max_tokens: 2000 });
       expect(r.contexts.length).toBeGreaterThan(0);
       expect(r.total_tokens).toBeLessThanOrEqual(2000);
-      expect(r.levels['3'].candidates).toBeGreaterThan(0);
+      expect(r.levels['3']!.candidates).toBeGreaterThan(0);
     }
     // A context stored at the end is found by its own text.
-    const needle = (await c.request('store', { text: 'needle in the haystack: the vault code is 4711', level: 3 })) as Ctx;
-    const found = (await c.request('retrieve', { query: 'vault code needle haystack', max_tokens: 100 })) as Ctx;
-    expect(found.contexts[0].id).toBe(needle.id);
+    const needle = await c.store({ text: 'needle in the haystack: the vault code is 4711', level: 3 });
+    const found = await c.retrieve({ query: 'vault code needle haystack', max_tokens: 100 });
+    expect(found.contexts[0]!.id).toBe(needle.id);
     await c.close();
     expect(await d.stop()).toBe(0);
   }, 600_000);

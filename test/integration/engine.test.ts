@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base';
-import type { CtxdClient } from '../../src/client/index.ts';
+import type { CtxdClient, OpAnswer, OpRequest } from '../../src/client/index.ts';
 import { writeKeyringFile } from '../../src/auth/keyring-file.ts';
+import type { Body } from '../../src/protocol/messages.ts';
+import { storedItem } from '../helpers/answers.ts';
 import { startDaemon, stopAll, tempDataDir, type RunningDaemon } from '../helpers/daemon.ts';
 
-type Ctx = Record<string, any>;
 let d: RunningDaemon;
 let c: CtxdClient;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,9 +34,9 @@ afterAll(async () => {
   await stopAll();
 });
 
-const store = (body: Ctx) => c.request('store', body) as Promise<Ctx>;
-const retrieve = (body: Ctx) => c.request('retrieve', body) as Promise<Ctx>;
-const get = (id: string) => c.request('get', { id }) as Promise<Ctx>;
+const store = (body: OpRequest<'store'>) => c.store(body);
+const retrieve = (body: OpRequest<'retrieve'>) => c.retrieve(body);
+const get = (id: string) => c.get(id);
 
 describe('store and the three levels', () => {
   it('stores at every level and answers get with every field', async () => {
@@ -63,22 +64,22 @@ describe('store and the three levels', () => {
     }
     const levels = await Promise.all(ids.map(async (id) => (await get(id)).level));
     expect(levels).toEqual([2, 2, 1, 1, 1, 1]);
-    const l1 = (await c.request('list', { level: 1, session: 'spill' })) as Ctx;
-    expect((l1.items as Ctx[]).map((x) => x.id)).toEqual(ids.slice(2));
+    const l1 = await c.listPage({ level: 1, session: 'spill' });
+    expect(l1.items.map((x) => x.id)).toEqual(ids.slice(2));
     const spilled = await get(ids[0]!);
     expect(spilled.expires_at).toBeGreaterThan(Date.now());
     // A batch that overflows L1 lands its oldest items in L2 and says so.
-    const batch = await c.request('store_batch', { items: ['kiwi', 'mango', 'papaya', 'guava', 'lychee'].map((f) => ({ text: `fruit ${f} notes`, level: 1, session: 'spill2' })) });
-    expect((batch.results as Ctx[]).map((r) => r.level)).toEqual([2, 1, 1, 1, 1]);
+    const batch = await c.storeBatch(['kiwi', 'mango', 'papaya', 'guava', 'lychee'].map((f) => ({ text: `fruit ${f} notes`, level: 1, session: 'spill2' })));
+    expect(batch.results.map((r) => storedItem(r).level)).toEqual([2, 1, 1, 1, 1]);
   });
 
   it('scopes L1 and L2 to the session and shares L3 across the tenant', async () => {
     await store({ text: 'zebra migration observation in session A', level: 2, session: 'scope-a' });
     await store({ text: 'zebra herd shared fact', level: 3, session: 'scope-a' });
     const fromB = await retrieve({ query: 'zebra', session: 'scope-b', max_tokens: 500 });
-    expect((fromB.contexts as Ctx[]).map((x) => x.text)).toEqual(['zebra herd shared fact']);
+    expect(fromB.contexts.map((x) => x.text)).toEqual(['zebra herd shared fact']);
     const fromA = await retrieve({ query: 'zebra', session: 'scope-a', max_tokens: 500 });
-    expect((fromA.contexts as Ctx[]).map((x) => x.text).sort()).toEqual(['zebra herd shared fact', 'zebra migration observation in session A']);
+    expect(fromA.contexts.map((x) => x.text).sort()).toEqual(['zebra herd shared fact', 'zebra migration observation in session A']);
   });
 });
 
@@ -86,13 +87,13 @@ describe('TTL, garbage collection and promotion', () => {
   it('never returns an expired L2 context, even before GC removes it', async () => {
     const noGc = await startDaemon({ args: ['--set', 'engine.gc_interval_s=3600'] });
     const cc = await noGc.client();
-    const r = (await cc.request('store', { text: 'ephemeral walrus note', level: 2, ttl_s: 1 })) as Ctx;
-    expect((await cc.request('get', { id: r.id })).id).toBe(r.id);
+    const r = await cc.store({ text: 'ephemeral walrus note', level: 2, ttl_s: 1 });
+    expect((await cc.get(r.id)).id).toBe(r.id);
     await sleep(1100);
-    expect(await cc.request('get', { id: r.id }).catch((e) => e.code)).toBe('NOT_FOUND');
-    expect((await cc.request('retrieve', { query: 'ephemeral walrus note' })).contexts).toEqual([]);
-    expect((await cc.request('list', { level: 2 })).items).toEqual([]);
-    expect(((await cc.request('stats', {})) as Ctx).levels['2']).toBe(0);
+    expect(await cc.get(r.id).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect((await cc.retrieve({ query: 'ephemeral walrus note' })).contexts).toEqual([]);
+    expect((await cc.listPage({ level: 2 })).items).toEqual([]);
+    expect((await cc.stats()).levels['2']).toBe(0);
     // Still in the store: GC has not run.
     const db = new DatabaseSync(`${noGc.dataDir}/ctxd.sqlite`, { readOnly: true });
     expect((db.prepare('SELECT count(*) AS n FROM contexts WHERE id = ?').get(r.id) as { n: number }).n).toBe(1);
@@ -106,7 +107,7 @@ describe('TTL, garbage collection and promotion', () => {
     const keeper = await store({ text: 'frequently needed quokka insight', level: 2, session: 'gc', ttl_s: 3600 });
     for (let i = 0; i < 3; i++) {
       const r = await retrieve({ query: 'quokka insight', session: 'gc', levels: [2] });
-      expect((r.contexts as Ctx[])[0]!.id).toBe(keeper.id);
+      expect(r.contexts[0]!.id).toBe(keeper.id);
     }
     await eventually(async () => (await get(keeper.id)).level === 3);
     const promoted = await get(keeper.id);
@@ -138,8 +139,8 @@ describe('dedup', () => {
     expect(new Set(rs.map((r) => r.id)).size).toBe(1);
     expect(rs.filter((r) => !r.deduplicated)).toHaveLength(1);
     await Promise.all(Array.from({ length: 12 }, (_, i) => store({ text: `parallel turn ${i} about ${['otters', 'comets', 'violas', 'basalt', 'sonar', 'quinoa', 'fjords', 'lutes', 'mosaics', 'geysers', 'kites', 'oboes'][i]}`, level: 1, session: 'par' })));
-    const l1 = (await c.request('list', { level: 1, session: 'par' })) as Ctx;
-    const l2 = (await c.request('list', { level: 2, session: 'par' })) as Ctx;
+    const l1 = await c.listPage({ level: 1, session: 'par' });
+    const l2 = await c.listPage({ level: 2, session: 'par' });
     expect(l1.items).toHaveLength(4);
     expect(l1.items.length + l2.items.length).toBe(12);
   });
@@ -148,29 +149,27 @@ describe('dedup', () => {
     const x = await store({ text: 'identical session note', level: 2, session: 'dd-1' });
     const y = await store({ text: 'identical session note', level: 2, session: 'dd-2' });
     expect(y.id).not.toBe(x.id);
-    const batch = await c.request('store_batch', { items: [{ text: 'batch twin text', level: 3 }, { text: 'batch twin text', level: 3 }] });
-    const [r1, r2] = batch.results as Ctx[];
-    expect(r2).toMatchObject({ id: r1!.id, deduplicated: true });
+    const batch = await c.storeBatch([{ text: 'batch twin text', level: 3 }, { text: 'batch twin text', level: 3 }]);
+    const [r1, r2] = batch.results;
+    expect(r2).toMatchObject({ id: storedItem(r1!).id, deduplicated: true });
   });
 });
 
 describe('retrieve: filters, budget, ordering, access counts', () => {
   beforeAll(async () => {
     const now = Date.now();
-    await c.request('store_batch', {
-      items: [
-        { text: 'kafka consumer lag alert runbook', level: 3, agent: 'sre', tags: ['runbook', 'kafka'], metadata: { team: 'data' } },
-        { text: 'kafka partition rebalance guide', level: 3, agent: 'sre', tags: ['kafka'], metadata: { team: 'infra' } },
-        { text: 'kafka topic naming conventions', level: 3, agent: 'dev', tags: ['style'], metadata: { team: 'data' } },
-      ],
-    });
+    await c.storeBatch([
+      { text: 'kafka consumer lag alert runbook', level: 3, agent: 'sre', tags: ['runbook', 'kafka'], metadata: { team: 'data' } },
+      { text: 'kafka partition rebalance guide', level: 3, agent: 'sre', tags: ['kafka'], metadata: { team: 'infra' } },
+      { text: 'kafka topic naming conventions', level: 3, agent: 'dev', tags: ['style'], metadata: { team: 'data' } },
+    ]);
     expect(Date.now() - now).toBeLessThan(10_000);
   });
 
-  const texts = (r: Ctx) => (r.contexts as Ctx[]).map((x) => x.text).sort();
+  const texts = (r: OpAnswer<'retrieve'>) => r.contexts.map((x) => x.text).sort();
 
   it('filters by agent, tags_any, tags_all, metadata and time inside the search', async () => {
-    const q = { query: 'kafka', levels: [3], max_tokens: 1000 };
+    const q: OpRequest<'retrieve'> = { query: 'kafka', levels: [3], max_tokens: 1000 };
     expect(texts(await retrieve({ ...q, agent: 'dev' }))).toEqual(['kafka topic naming conventions']);
     expect(texts(await retrieve({ ...q, tags_any: ['runbook', 'style'] }))).toEqual(['kafka consumer lag alert runbook', 'kafka topic naming conventions']);
     expect(texts(await retrieve({ ...q, tags_all: ['runbook', 'kafka'] }))).toEqual(['kafka consumer lag alert runbook']);
@@ -181,12 +180,12 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
   });
 
   it('keeps total_tokens within max_tokens, equal to the sum of the contexts', async () => {
-    await c.request('store_batch', { items: Array.from({ length: 40 }, (_, i) => ({ text: `budget filler item ${i} about kafka streams and consumer groups`, level: 3 })) });
+    await c.storeBatch(Array.from({ length: 40 }, (_, i) => ({ text: `budget filler item ${i} about kafka streams and consumer groups`, level: 3 })));
     for (const max of [1, 10, 37, 100, 333]) {
       const r = await retrieve({ query: 'kafka consumer', max_tokens: max });
       expect(r.total_tokens).toBeLessThanOrEqual(max);
-      expect(r.total_tokens).toBe((r.contexts as Ctx[]).reduce((s, x) => s + x.tokens, 0));
-      const used = Object.values(r.levels as Record<string, Ctx>).reduce((s, l) => s + l.used, 0);
+      expect(r.total_tokens).toBe(r.contexts.reduce((s, x) => s + x.tokens, 0));
+      const used = Object.values(r.levels).reduce((s, l) => s + l.used, 0);
       expect(used).toBe(r.total_tokens);
     }
   });
@@ -194,24 +193,24 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
   it('fills from L3 when L1 is empty and L3 is rich', async () => {
     const r = await retrieve({ query: 'kafka consumer groups', session: 'no-such-session', max_tokens: 200 });
     expect(r.levels['1']).toMatchObject({ candidates: 0, used: 0, allocated: 0 });
-    expect(r.levels['3'].used).toBeGreaterThan(0.3 * 200);
-    expect(r.levels['3'].allocated).toBeGreaterThan(0.3 * 200);
+    expect(r.levels['3']!.used).toBeGreaterThan(0.3 * 200);
+    expect(r.levels['3']!.allocated).toBeGreaterThan(0.3 * 200);
     expect(r.total_tokens).toBeGreaterThan(180);
-    expect(r.levels['3'].omitted).toBeGreaterThan(0);
+    expect(r.levels['3']!.omitted).toBeGreaterThan(0);
   });
 
   it('orders by score, explains it with score_parts, and drops below min_score', async () => {
     const r = await retrieve({ query: 'kafka consumer lag', max_tokens: 2000 });
-    const scores = (r.contexts as Ctx[]).map((x) => x.score);
+    const scores = r.contexts.map((x) => x.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
-    for (const x of r.contexts as Ctx[]) {
+    for (const x of r.contexts) {
       const p = x.score_parts;
       expect(p.similarity + p.recency + p.level + p.frequency).toBeCloseTo(x.score, 5);
       expect(p.similarity).toBeCloseTo(0.5 * Math.max(0, x.similarity), 5);
     }
     const cut = scores[Math.floor(scores.length / 2)]!;
     const filtered = await retrieve({ query: 'kafka consumer lag', max_tokens: 2000, min_score: cut });
-    expect((filtered.contexts as Ctx[]).every((x) => x.score >= cut)).toBe(true);
+    expect(filtered.contexts.every((x) => x.score >= cut)).toBe(true);
     expect(filtered.contexts.length).toBeLessThan(r.contexts.length);
     expect(r.set_id).toMatch(/^[0-9a-f]{32}$/);
     expect(typeof r.took_ms).toBe('number');
@@ -221,7 +220,7 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
   it('counts every returned context as accessed, and persists the count', async () => {
     const id = (await store({ text: 'unique pangolin fact for access counting', level: 3 })).id;
     const r1 = await retrieve({ query: 'pangolin access counting', levels: [3], max_tokens: 50 });
-    expect((r1.contexts as Ctx[]).find((x) => x.id === id)?.access_count).toBe(1);
+    expect(r1.contexts.find((x) => x.id === id)?.access_count).toBe(1);
     await retrieve({ query: 'pangolin access counting', levels: [3], max_tokens: 50 });
     expect((await get(id)).access_count).toBe(2);
     // Counts are written in batches every access_flush_ms: wait for the write, with a deadline, rather than sleep and hope.
@@ -233,11 +232,11 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
   });
 
   it('gives the same set_id for the same set, and a new one when a context changes', async () => {
-    const q = { query: 'kafka topic naming', levels: [3], agent: 'dev', max_tokens: 100 };
+    const q: OpRequest<'retrieve'> = { query: 'kafka topic naming', levels: [3], agent: 'dev', max_tokens: 100 };
     const a = await retrieve(q);
     const b = await retrieve(q);
     expect(b.set_id).toBe(a.set_id);
-    await c.request('update', { id: (a.contexts as Ctx[])[0]!.id, tags: ['style', 'naming'] });
+    await c.update(a.contexts[0]!.id, { tags: ['style', 'naming'] });
     expect((await retrieve(q)).set_id).not.toBe(a.set_id);
   });
 });
@@ -245,38 +244,39 @@ describe('retrieve: filters, budget, ordering, access counts', () => {
 describe('update, delete, delete_where, clear, list, stats', () => {
   it('updates text (re-counting tokens), merges metadata, changes level', async () => {
     const r = await store({ text: 'draft', level: 2, session: 'upd', metadata: { a: 1, b: 2 } });
-    const u = (await c.request('update', { id: r.id, text: 'final version of the release notes', metadata: { b: null, c: 3 }, level: 3 })) as Ctx;
+    const u = await c.update(r.id, { text: 'final version of the release notes', metadata: { b: null, c: 3 }, level: 3 });
     expect(u).toMatchObject({ text: 'final version of the release notes', tokens: 6, metadata: { a: 1, c: 3 }, level: 3, expires_at: null, version: 2 });
     const found = await retrieve({ query: 'release notes final', levels: [3] });
-    expect((found.contexts as Ctx[]).map((x) => x.id)).toContain(r.id);
-    expect((await c.request('update', { id: r.id, ttl_s: 60 })).expires_at).toBeGreaterThan(Date.now());
-    expect(await c.request('update', { id: 'c-nope', tags: [] }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect(found.contexts.map((x) => x.id)).toContain(r.id);
+    expect((await c.update(r.id, { ttl_s: 60 })).expires_at).toBeGreaterThan(Date.now());
+    expect(await c.update('c-nope', { tags: [] }).catch((e) => e.code)).toBe('NOT_FOUND');
   });
 
   it('deletes by id and by filter, and clears a level of a session', async () => {
     const a = await store({ text: 'delete me please', level: 3 });
-    expect(await c.request('delete', { id: a.id })).toEqual({ deleted: 1 });
-    expect(await c.request('delete', { id: a.id }).catch((e) => e.code)).toBe('NOT_FOUND');
-    await c.request('store_batch', { items: ['one', 'two', 'three'].map((t) => ({ text: `temp ${t} item`, level: 2, session: 'del', agent: 'tmp' })) });
-    expect(await c.request('delete_where', { agent: 'tmp' })).toEqual({ deleted: 3 });
-    const err = await c.request('delete_where', {}).catch((e) => e);
+    expect(await c.delete(a.id)).toEqual({ deleted: 1 });
+    expect(await c.delete(a.id).catch((e) => e.code)).toBe('NOT_FOUND');
+    await c.storeBatch(['one', 'two', 'three'].map((t) => ({ text: `temp ${t} item`, level: 2, session: 'del', agent: 'tmp' })));
+    expect(await c.deleteWhere({ agent: 'tmp' })).toEqual({ deleted: 3 });
+    // No filter at all: the typed method cannot send it, the server must refuse it.
+    const err = await c.request<OpAnswer<'delete_where'>>('delete_where', {}).catch((e) => e);
     expect(err.code).toBe('BAD_REQUEST');
-    await c.request('store_batch', { items: ['x', 'y'].map((t) => ({ text: `clear ${t} thing`, level: 1, session: 'clr' })) });
-    expect(await c.request('clear', { level: 1, session: 'clr' })).toEqual({ deleted: 2 });
+    await c.storeBatch(['x', 'y'].map((t) => ({ text: `clear ${t} thing`, level: 1, session: 'clr' })));
+    expect(await c.clear({ level: 1, session: 'clr' })).toEqual({ deleted: 2 });
   });
 
   it('pages list with a cursor that stays stable while writes go on', async () => {
     const s = 'paging';
-    const ids = ((await c.request('store_batch', { items: Array.from({ length: 25 }, (_, i) => ({ text: `page item ${i} ${'abcdefghijklmnopqrstuvwxy'[i]}${i}`, level: 2, session: s })) })).results as Ctx[]).map((r) => r.id);
+    const ids = (await c.storeBatch(Array.from({ length: 25 }, (_, i) => ({ text: `page item ${i} ${'abcdefghijklmnopqrstuvwxy'[i]}${i}`, level: 2, session: s })))).results.map((r) => storedItem(r).id);
     const seen: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await c.request('list', { session: s, level: 2, limit: 10, ...(cursor && { cursor }) });
-      seen.push(...(page.items as Ctx[]).map((x) => x.id));
-      cursor = (page.next_cursor as string | null) ?? undefined;
+      const page = await c.listPage({ session: s, level: 2, limit: 10, ...(cursor && { cursor }) });
+      seen.push(...page.items.map((x) => x.id));
+      cursor = page.next_cursor ?? undefined;
       if (pages++ === 0) {
-        await c.request('delete', { id: ids[20]! });
+        await c.delete(ids[20]!);
         await store({ text: 'page item arriving late', level: 2, session: s });
       }
     } while (cursor);
@@ -286,7 +286,7 @@ describe('update, delete, delete_where, clear, list, stats', () => {
   });
 
   it('reports stats per level, bytes and sessions', async () => {
-    const s = (await c.request('stats', {})) as Ctx;
+    const s = await c.stats();
     expect(s.tenant).toBe('default');
     expect(s.total).toBe(s.levels['1'] + s.levels['2'] + s.levels['3']);
     expect(s.levels['3']).toBeGreaterThan(40);
@@ -295,7 +295,7 @@ describe('update, delete, delete_where, clear, list, stats', () => {
   });
 
   it('rejects bad bodies with the field path', async () => {
-    const cases: Array<[string, Ctx, string]> = [
+    const cases: Array<[string, Body, string]> = [
       ['store', { level: 1 }, 'body.text'],
       ['store', { text: 'x', level: 4 }, 'body.level'],
       ['store', { text: 'x', level: 1, tags: ['ok', 5] }, 'body.tags.1'],
@@ -314,11 +314,11 @@ describe('update, delete, delete_where, clear, list, stats', () => {
       expect(e.code, `${op} ${JSON.stringify(body).slice(0, 60)}`).toBe('BAD_REQUEST');
       expect(e.details.field, `${op} ${JSON.stringify(body).slice(0, 60)}`).toBe(field);
     }
-    const batch = await c.request('store_batch', { items: [{ text: 'fine batch item', level: 3 }, { text: 'bad', level: 9 }, { level: 1 }] });
-    const [ok, bad, missing] = batch.results as [Ctx, Ctx, Ctx];
-    expect(ok.id).toBeDefined();
-    expect(bad.error).toMatchObject({ code: 'BAD_REQUEST', details: { field: 'body.items.1.level' } });
-    expect(missing.error).toMatchObject({ code: 'BAD_REQUEST', details: { field: 'body.items.2.text' } });
+    const batch = await c.request<OpAnswer<'store_batch'>>('store_batch', { items: [{ text: 'fine batch item', level: 3 }, { text: 'bad', level: 9 }, { level: 1 }] });
+    const [ok, bad, missing] = batch.results;
+    expect(storedItem(ok!).id).toBeDefined();
+    expect(bad).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'body.items.1.level' } } });
+    expect(missing).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'body.items.2.text' } } });
     expect((await c.request('store_batch', { items: Array(1001).fill({ text: 'x', level: 3 }) }).catch((x) => x)).details.field).toBe('body.items');
   });
 });
@@ -334,28 +334,28 @@ describe('tenant isolation', () => {
     writeKeyringFile(`${dir}/keys.json`, Object.values(keys));
     const t = await startDaemon({ dataDir: dir });
     const [ca, cb, cadm] = await Promise.all([t.client(keys.a), t.client(keys.b), t.client(keys.admin)]);
-    const a1 = (await ca.request('store', { text: 'acme secret roadmap', level: 3, agent: 'x', tags: ['t'] })) as Ctx;
-    await ca.request('store', { text: 'acme working note', level: 1 });
+    const a1 = await ca.store({ text: 'acme secret roadmap', level: 3, agent: 'x', tags: ['t'] });
+    await ca.store({ text: 'acme working note', level: 1 });
 
-    expect(await cb.request('get', { id: a1.id }).catch((e) => e.code)).toBe('NOT_FOUND');
-    expect(await cb.request('update', { id: a1.id, tags: ['pwned'] }).catch((e) => e.code)).toBe('NOT_FOUND');
-    expect(await cb.request('delete', { id: a1.id }).catch((e) => e.code)).toBe('NOT_FOUND');
-    expect((await cb.request('retrieve', { query: 'acme secret roadmap' })).contexts).toEqual([]);
-    expect((await cb.request('list', {})).items).toEqual([]);
-    expect(await cb.request('delete_where', { agent: 'x' })).toEqual({ deleted: 0 });
-    expect(await cb.request('clear', { level: 1 })).toEqual({ deleted: 0 });
-    expect(await cb.request('clear', { level: 3 })).toEqual({ deleted: 0 });
-    expect((await cb.request('stats', {})).total).toBe(0);
-    const dup = (await cb.request('store', { text: 'acme secret roadmap', level: 3 })) as Ctx;
+    expect(await cb.get(a1.id).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect(await cb.update(a1.id, { tags: ['pwned'] }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect(await cb.delete(a1.id).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect((await cb.retrieve({ query: 'acme secret roadmap' })).contexts).toEqual([]);
+    expect((await cb.listPage({})).items).toEqual([]);
+    expect(await cb.deleteWhere({ agent: 'x' })).toEqual({ deleted: 0 });
+    expect(await cb.clear({ level: 1 })).toEqual({ deleted: 0 });
+    expect(await cb.clear({ level: 3 })).toEqual({ deleted: 0 });
+    expect((await cb.stats()).total).toBe(0);
+    const dup = await cb.store({ text: 'acme secret roadmap', level: 3 });
     expect(dup.deduplicated).toBe(false);
-    expect(await cb.request('get', { id: a1.id, tenant: 'acme' }).catch((e) => e.code)).toBe('FORBIDDEN');
+    expect(await cb.get(a1.id, { tenant: 'acme' }).catch((e) => e.code)).toBe('FORBIDDEN');
 
     // acme's data is untouched by all of that.
-    expect(await ca.request('get', { id: a1.id })).toMatchObject({ text: 'acme secret roadmap', tags: ['t'] });
-    expect((await ca.request('stats', {})).total).toBe(2);
+    expect(await ca.get(a1.id)).toMatchObject({ text: 'acme secret roadmap', tags: ['t'] });
+    expect((await ca.stats()).total).toBe(2);
     // An admin key acts on a named tenant.
-    expect(await cadm.request('get', { id: a1.id, tenant: 'acme' })).toMatchObject({ id: a1.id });
-    expect(await cadm.request('get', { id: a1.id }).catch((e) => e.code)).toBe('NOT_FOUND');
+    expect(await cadm.get(a1.id, { tenant: 'acme' })).toMatchObject({ id: a1.id });
+    expect(await cadm.get(a1.id).catch((e) => e.code)).toBe('NOT_FOUND');
     await Promise.all([ca.close(), cb.close(), cadm.close()]);
     await t.stop();
   });

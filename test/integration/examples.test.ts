@@ -50,8 +50,8 @@ describe('examples', () => {
     expect(r.stdout).toContain('imported 250 files: 250 stored, 0 deduplicated, 0 failed');
     expect(r.stderr).toContain('[##############################] 250/250');
     const c = await d.client();
-    const hit = (await c.request('retrieve', { query: 'service owns queue 117', levels: [3], max_tokens: 30 })) as Record<string, any>;
-    expect(hit.contexts[0].metadata.path).toBe('sub/note-117.md');
+    const hit = await c.retrieve({ query: 'service owns queue 117', levels: [3], max_tokens: 30 });
+    expect(hit.contexts[0]!.metadata.path).toBe('sub/note-117.md');
     await c.close();
   });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { OpAnswer, WireErrorAnswer } from '../../src/client/index.ts';
 import { ctxd } from '../helpers/cli.ts';
 import { CLI, REPO_ROOT, startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
 import { UNRELATED_CONTEXTS } from '../fixtures/unrelated-contexts.ts';
@@ -36,8 +37,20 @@ async function mcpClient(command: string, args: string[], env: Record<string, st
   return { client, stderr };
 }
 
-type ToolResult = { isError?: boolean; structuredContent?: Record<string, any>; content: Array<{ type: string; text?: string }> };
-const call = async (c: Client, name: string, args: Record<string, unknown> = {}) => (await c.callTool({ name, arguments: args })) as ToolResult;
+/** What each tool answers when it succeeds: its op's answer (src/mcp/tools.ts). */
+interface ToolAnswers {
+  store_memory: OpAnswer<'store'>;
+  retrieve_context: OpAnswer<'retrieve'>;
+  get_memory: OpAnswer<'get'>;
+  update_memory: OpAnswer<'update'>;
+  delete_memory: OpAnswer<'delete'>;
+  list_session: OpAnswer<'list'>;
+  memory_stats: OpAnswer<'stats'>;
+}
+type ToolResult<T> = { isError?: boolean; structuredContent?: T; content: Array<{ type: string; text?: string }> };
+const call = async <N extends keyof ToolAnswers>(c: Client, name: N, args: Record<string, unknown> = {}) => (await c.callTool({ name, arguments: args })) as ToolResult<ToolAnswers[N]>;
+/** A tool call the daemon refused: a tool error carrying the wire error (src/mcp/server.ts). */
+const refusedCall = async (c: Client, name: keyof ToolAnswers, args: Record<string, unknown>) => (await c.callTool({ name, arguments: args })) as ToolResult<{ error: WireErrorAnswer }>;
 
 async function rememberAndRecall(c: Client): Promise<void> {
   const { tools } = await c.listTools();
@@ -48,15 +61,15 @@ async function rememberAndRecall(c: Client): Promise<void> {
   expect(stored.structuredContent).toMatchObject({ level: 3, deduplicated: false });
   const found = await call(c, 'retrieve_context', { query: 'what does the vehicle need before the cold-season journey', max_tokens: 300 });
   expect(found.isError).toBeFalsy();
-  expect(found.structuredContent!.contexts[0].text).toBe(AUTOMOBILE);
-  expect(JSON.parse(found.content[0]!.text!).contexts[0].id).toBe(stored.structuredContent!.id);
-  const id = stored.structuredContent!.id as string;
+  expect(found.structuredContent!.contexts[0]!.text).toBe(AUTOMOBILE);
+  expect((JSON.parse(found.content[0]!.text!) as OpAnswer<'retrieve'>).contexts[0]!.id).toBe(stored.structuredContent!.id);
+  const id = stored.structuredContent!.id;
   expect((await call(c, 'update_memory', { id, text: 'My automobile got new winter tires in November.' })).structuredContent).toMatchObject({ id, version: 2 });
   expect((await call(c, 'get_memory', { id })).structuredContent!.text).toBe('My automobile got new winter tires in November.');
   expect((await call(c, 'memory_stats')).structuredContent!.total).toBe(51);
   expect((await call(c, 'delete_memory', { id })).isError).toBeFalsy();
   // A refused call is a tool error carrying the wire code.
-  const missing = await call(c, 'get_memory', { id });
+  const missing = await refusedCall(c, 'get_memory', { id });
   expect(missing.isError).toBe(true);
   expect(missing.structuredContent!.error.code).toBe('NOT_FOUND');
   expect(missing.content[0]!.text).toMatch(/^NOT_FOUND: /);

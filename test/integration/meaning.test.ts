@@ -4,12 +4,11 @@
  * relevance floor, and dedup that never merges different facts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CtxdClient } from '../../src/client/index.ts';
+import type { CtxdClient, OpRequest } from '../../src/client/index.ts';
 import { ctxd } from '../helpers/cli.ts';
 import { startDaemon, stopAll, type RunningDaemon } from '../helpers/daemon.ts';
 import { UNRELATED_CONTEXTS } from '../fixtures/unrelated-contexts.ts';
 
-type Ctx = Record<string, any>;
 const AUTOMOBILE = 'My automobile needs new tires before the winter trip.';
 
 let d: RunningDaemon;
@@ -18,27 +17,27 @@ beforeAll(async () => {
   // The default embedder, as `npm start` runs it (the test helper picks hash unless told otherwise).
   d = await startDaemon({ env: { CTXD_EMBEDDER_KIND: 'local' } });
   c = await d.client({ timeoutMs: 60_000 });
-  await c.request('store_batch', { items: [...UNRELATED_CONTEXTS.slice(0, 25), AUTOMOBILE, ...UNRELATED_CONTEXTS.slice(25)].map((text) => ({ text, level: 3 })) });
+  await c.storeBatch([...UNRELATED_CONTEXTS.slice(0, 25), AUTOMOBILE, ...UNRELATED_CONTEXTS.slice(25)].map((text) => ({ text, level: 3 })));
 }, 120_000);
 afterAll(stopAll);
 
-const retrieve = (query: string, extra: Ctx = {}) => c.request('retrieve', { query, ...extra }) as Promise<Ctx>;
+const retrieve = (query: string, extra: Omit<OpRequest<'retrieve'>, 'query'> = {}) => c.retrieve({ query, ...extra });
 
 describe('retrieval by meaning (default embedder)', () => {
   it('runs the local sentence encoder by default', async () => {
     const health = await d.http('/health');
-    expect(health.body.components.embedder).toMatchObject({ ok: true, kind: 'local', model: 'universal-sentence-encoder-lite', dims: 512 });
+    expect(health.body.components?.embedder).toMatchObject({ ok: true, kind: 'local', model: 'universal-sentence-encoder-lite', dims: 512 });
   });
 
   it('finds the automobile fact for "car maintenance" first, by meaning alone', async () => {
     const r = await retrieve('car maintenance');
-    expect(r.contexts[0].text).toBe(AUTOMOBILE);
+    expect(r.contexts[0]!.text).toBe(AUTOMOBILE);
     expect(r.degraded).toEqual([]);
     // No shared word: the dense channel found it; the parts still sum to the score.
-    expect(r.contexts[0].relevance.lexical).toBe(0);
-    expect(r.contexts[0].relevance.dense).toBeGreaterThan(0.4);
-    const p = r.contexts[0].score_parts;
-    expect(p.similarity + p.recency + p.level + p.frequency).toBeCloseTo(r.contexts[0].score, 5);
+    expect(r.contexts[0]!.relevance.lexical).toBe(0);
+    expect(r.contexts[0]!.relevance.dense).toBeGreaterThan(0.4);
+    const p = r.contexts[0]!.score_parts;
+    expect(p.similarity + p.recency + p.level + p.frequency).toBeCloseTo(r.contexts[0]!.score, 5);
   });
 
   it('the CLI shows it too', async () => {
@@ -56,12 +55,12 @@ describe('retrieval by meaning (default embedder)', () => {
 
   it('ranks the context naming an identifier first among texts that differ only in it', async () => {
     const ids = ['ABC-1234', 'ABC-1235', 'ABC-1243'];
-    const stored = (await c.request('store_batch', { items: ids.map((t) => ({ text: `Ticket ${t} is blocked waiting on the payments team.`, level: 3 })) })) as Ctx;
-    expect(new Set(stored.results.map((x: Ctx) => x.id)).size).toBe(3);
+    const stored = await c.storeBatch(ids.map((t) => ({ text: `Ticket ${t} is blocked waiting on the payments team.`, level: 3 })));
+    expect(new Set(stored.results.map((x) => ('id' in x ? x.id : undefined))).size).toBe(3);
     for (const t of ids) {
       const r = await retrieve(`what's the status of ${t}`);
-      expect(r.contexts[0].text).toContain(t);
-      expect(r.contexts[0].relevance.lexical).toBeGreaterThan(r.contexts[1].relevance.lexical);
+      expect(r.contexts[0]!.text).toContain(t);
+      expect(r.contexts[0]!.relevance.lexical).toBeGreaterThan(r.contexts[1]!.relevance.lexical);
     }
   });
 });
@@ -76,16 +75,16 @@ describe('dedup with the default embedder', () => {
     ['Invoice 2024-118 was paid in March.', 'Invoice 2024-119 was paid in March.'],
   ];
   it.each(pairs)('never merges %j with %j', async (a, b) => {
-    const first = (await c.request('store', { text: a, level: 3 })) as Ctx;
-    const second = (await c.request('store', { text: b, level: 3 })) as Ctx;
+    const first = await c.store({ text: a, level: 3 });
+    const second = await c.store({ text: b, level: 3 });
     expect(second.deduplicated).toBe(false);
     expect(second.id).not.toBe(first.id);
-    expect((await c.request('get', { id: first.id })).text).toBe(a);
+    expect((await c.get(first.id)).text).toBe(a);
   });
 
   it('merges the same text again, whatever its case and spacing', async () => {
-    const first = (await c.request('store', { text: 'The on-call phone is in the top drawer.', level: 3 })) as Ctx;
-    const again = (await c.request('store', { text: 'the on-call phone  is in the top drawer.', level: 3 })) as Ctx;
+    const first = await c.store({ text: 'The on-call phone is in the top drawer.', level: 3 });
+    const again = await c.store({ text: 'the on-call phone  is in the top drawer.', level: 3 });
     expect(again).toMatchObject({ id: first.id, deduplicated: true });
   });
 });

@@ -7,12 +7,11 @@
  * API key that never shows in logs or errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CtxdClient } from '../../src/client/index.ts';
+import type { CtxdClient, StoreAnswer } from '../../src/client/index.ts';
 import { CtxdError } from '../../src/client/index.ts';
-import { startDaemon, stopAll, type RunningDaemon } from '../helpers/daemon.ts';
+import { startDaemon, stopAll, type HealthComponents, type RunningDaemon } from '../helpers/daemon.ts';
 import { FakeOpenAi } from '../helpers/fake-openai.ts';
 
-type Ctx = Record<string, any>;
 const API_KEY = 'sk-test-9f8e7d6c5b4a-never-log-me';
 const DIMS = 16;
 
@@ -22,14 +21,14 @@ let c: CtxdClient;
 /** Every store the daemon acknowledged, id → text: all must be there at the end. */
 const acknowledged = new Map<string, string>();
 
-async function store(text: string): Promise<Ctx> {
-  const r = (await c.request('store', { text, level: 3 })) as Ctx;
+async function store(text: string): Promise<StoreAnswer> {
+  const r = await c.store({ text, level: 3 });
   acknowledged.set(r.id, text);
   return r;
 }
 
-async function health(): Promise<Ctx> {
-  return (await d.http('/health')).body.components;
+async function health(): Promise<HealthComponents> {
+  return (await d.http('/health')).body.components!;
 }
 
 /** Polls /health (every 50 ms, up to `ms`) until the embedder's breaker is in `state`. */
@@ -98,9 +97,9 @@ describe('openai embedder in the daemon', () => {
     expect(sizes.length).toBeLessThan(10);
     expect(Math.max(...sizes)).toBeGreaterThan(1);
 
-    const found = (await c.request('retrieve', { query: texts[3] })) as Ctx;
-    expect(found.contexts[0].text).toBe(texts[3]);
-    expect(found.contexts[0].relevance.dense).toBeCloseTo(1, 4);
+    const found = await c.retrieve({ query: texts[3]! });
+    expect(found.contexts[0]!.text).toBe(texts[3]);
+    expect(found.contexts[0]!.relevance.dense).toBeCloseTo(1, 4);
     expect((await health()).embedder).toMatchObject({ ok: true, kind: 'openai', model: 'fake-embed', dims: DIMS, breaker: 'closed' });
   });
 
@@ -134,10 +133,10 @@ describe('openai embedder in the daemon', () => {
     expect(fake.requestCount).toBe(calls);
     expect(metrics.length).toBeGreaterThan(0);
 
-    const r = (await c.request('retrieve', { query: 'lighthouse tide' })) as Ctx;
+    const r = await c.retrieve({ query: 'lighthouse tide' });
     expect(r.degraded).toEqual(['embedder']);
-    expect(r.contexts[0].text).toBe('the lighthouse keeper logs the tide at dawn');
-    expect(r.contexts[0].relevance).toMatchObject({ dense: 0 });
+    expect(r.contexts[0]!.text).toBe('the lighthouse keeper logs the tide at dawn');
+    expect(r.contexts[0]!.relevance).toMatchObject({ dense: 0 });
   });
 
   it('hangs are cut by the per-call timeout and answered UNAVAILABLE', async () => {
@@ -157,10 +156,10 @@ describe('openai embedder in the daemon', () => {
     await breakerState('closed');
     await store('second store after recovery');
 
-    for (const [id, text] of acknowledged) expect((await c.request('get', { id })).text).toBe(text);
-    const r = (await c.request('retrieve', { query: 'second store after recovery' })) as Ctx;
+    for (const [id, text] of acknowledged) expect((await c.get(id)).text).toBe(text);
+    const r = await c.retrieve({ query: 'second store after recovery' });
     expect(r.degraded).toEqual([]);
-    expect(r.contexts[0].text).toBe('second store after recovery');
+    expect(r.contexts[0]!.text).toBe('second store after recovery');
   });
 
   it('never writes the API key into logs, errors or /health', async () => {

@@ -143,7 +143,7 @@ describe('request errors: signed answer, connection stays open', () => {
     const [a, b, ok] = [await peer.frame(0), await peer.frame(1), await peer.frame(2)];
     expect(a.kid).toBe(d.kid);
     expect(a.message).toMatchObject({ id: 'stale-1', ok: false, error: { code: 'STALE_TIMESTAMP', retryable: true } });
-    expect(typeof a.message.error.details.server_ts).toBe('number');
+    expect(typeof a.message.error.details?.server_ts).toBe('number');
     expect(b.message).toMatchObject({ id: 'stale-2', ok: false, error: { code: 'STALE_TIMESTAMP' } });
     expect(ok.message).toMatchObject({ id: 'fresh-1', ok: true });
     peer.close();
@@ -265,7 +265,7 @@ describe('limits and keys', () => {
     const env = await startDaemon({ env: { CTXD_KEY_ID: 'env-admin', CTXD_KEY_SECRET: secretHex } });
     const c = await env.client();
     expect(await c.hello()).toMatchObject({ kid: 'env-admin', role: 'admin', tenant: 'default' });
-    expect(await c.request('ping', { tenant: 'other' })).toEqual({});
+    expect(await c.call('ping', { tenant: 'other' })).toEqual({});
     await c.close();
     await env.stop();
 
@@ -277,7 +277,7 @@ describe('limits and keys', () => {
     const multi = await startDaemon({ dataDir: dir });
     const ca = await multi.client({ kid: agent.kid, secret: agent.secret });
     expect(await ca.hello()).toMatchObject({ kid: 'agent-1', tenant: 'acme', role: 'agent' });
-    const err = await ca.request('ping', { tenant: 'default' }).catch((e) => e);
+    const err = await ca.call('ping', { tenant: 'default' }).catch((e) => e);
     expect(err).toBeInstanceOf(CtxdAuthError);
     expect(err.code).toBe('FORBIDDEN');
     const cb = await multi.client({ kid: admin.kid, secret: admin.secret });

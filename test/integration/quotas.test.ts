@@ -12,8 +12,6 @@ import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 
 afterAll(stopAll);
 
-type Ctx = Record<string, any>;
-
 async function clientOf(t: TenantDaemon, tenant: string): Promise<CtxdClient> {
   const k = t.key(tenant);
   return CtxdClient.connect({ port: t.d.port, kid: k.kid, secret: k.secret, maxReconnectAttempts: 0 });
@@ -27,22 +25,22 @@ describe('tenant quotas', () => {
     const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => clientOf(t, n)));
 
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push(((await a!.request('store', { text: `quota fact number ${i} about otters`, level: 3 })) as Ctx).id);
-    const refused = await a!.request('store', { text: 'one too many', level: 3 }).catch((e) => e);
+    for (let i = 0; i < 3; i++) ids.push((await a!.store({ text: `quota fact number ${i} about otters`, level: 3 })).id);
+    const refused = await a!.store({ text: 'one too many', level: 3 }).catch((e) => e);
     expect(refused).toBeInstanceOf(CtxdQuotaError);
     expect(refused).toMatchObject({ code: 'QUOTA_EXCEEDED', retryable: false, details: { quota: 'max_contexts', limit: 3, usage: 4 } });
     // A batch is refused whole: nothing of it is stored.
-    await a!.request('delete', { id: ids[0]! });
-    const batch = await a!.request('store_batch', { items: [{ text: 'batch one', level: 3 }, { text: 'batch two', level: 3 }] }).catch((e) => e.code);
+    await a!.delete(ids[0]!);
+    const batch = await a!.storeBatch([{ text: 'batch one', level: 3 }, { text: 'batch two', level: 3 }]).catch((e) => e.code);
     expect(batch).toBe('QUOTA_EXCEEDED');
-    expect(((await a!.request('stats', {})) as Ctx).total).toBe(2);
-    expect(((await a!.request('store', { text: 'fits again after a delete', level: 3 })) as Ctx).deduplicated).toBe(false);
+    expect((await a!.stats()).total).toBe(2);
+    expect((await a!.store({ text: 'fits again after a delete', level: 3 })).deduplicated).toBe(false);
 
-    expect(await b!.request('store', { text: 'x'.repeat(60), level: 3 })).toMatchObject({ deduplicated: false });
-    expect(await b!.request('store', { text: 'y'.repeat(60), level: 3 }).catch((e) => e.details)).toEqual({ quota: 'max_text_bytes', limit: 100, usage: 120 });
+    expect(await b!.store({ text: 'x'.repeat(60), level: 3 })).toMatchObject({ deduplicated: false });
+    expect(await b!.store({ text: 'y'.repeat(60), level: 3 }).catch((e) => e.details)).toEqual({ quota: 'max_text_bytes', limit: 100, usage: 120 });
 
-    for (let i = 0; i < 10; i++) await c!.request('store', { text: `tenant C has no quota ${i}`, level: 3 });
-    expect(((await c!.request('stats', {})) as Ctx).total).toBe(10);
+    for (let i = 0; i < 10; i++) await c!.store({ text: `tenant C has no quota ${i}`, level: 3 });
+    expect((await c!.stats()).total).toBe(10);
     await Promise.all([a, b, c].map((x) => x!.close()));
     await t.d.stop();
   });

@@ -11,7 +11,6 @@ import { ctxd } from '../helpers/cli.ts';
 import { CLI, REPO_ROOT, startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
 import { UNRELATED_CONTEXTS } from '../fixtures/unrelated-contexts.ts';
 
-type Ctx = Record<string, any>;
 afterAll(stopAll);
 
 const COUNT = 480;
@@ -24,8 +23,8 @@ describe('switching embedders', () => {
     const hashed = await startDaemon({ dataDir });
     const c = await hashed.client();
     const texts = [AUTOMOBILE, ...Array.from({ length: COUNT - 1 }, (_, i) => `${UNRELATED_CONTEXTS[i % UNRELATED_CONTEXTS.length]} (note ${i})`)];
-    for (let at = 0; at < texts.length; at += 100) await c.request('store_batch', { items: texts.slice(at, at + 100).map((text) => ({ text, level: 3 })) });
-    expect(((await c.request('stats', {})) as Ctx).total).toBe(COUNT);
+    for (let at = 0; at < texts.length; at += 100) await c.storeBatch(texts.slice(at, at + 100).map((text) => ({ text, level: 3 })));
+    expect((await c.stats()).total).toBe(COUNT);
     expect(await hashed.stop()).toBe(0);
 
     // 2. The default embedder on it: refused, one line, both embedders and the fix named, exit 2.
@@ -65,8 +64,8 @@ describe('switching embedders', () => {
     // 5. The daemon starts on it with the default embedder; nothing was lost, and meaning works.
     const local = await startDaemon({ dataDir, env: { CTXD_EMBEDDER_KIND: 'local' } });
     const lc = await local.client();
-    expect(((await lc.request('stats', {})) as Ctx).total).toBe(COUNT);
-    const r = (await lc.request('retrieve', { query: 'car maintenance' })) as Ctx;
-    expect(r.contexts[0].text).toBe(AUTOMOBILE);
+    expect((await lc.stats()).total).toBe(COUNT);
+    const r = await lc.retrieve({ query: 'car maintenance' });
+    expect(r.contexts[0]!.text).toBe(AUTOMOBILE);
   }, 180_000);
 });
