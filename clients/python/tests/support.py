@@ -1,0 +1,329 @@
+"""Shared test helpers: the daemon under test, a fake ctxd server and a TCP proxy.
+
+The daemon is given by the environment (test/integration/python-client.test.ts sets it):
+    CTXD_TEST_PORT, CTXD_TEST_DATA_DIR (its keys.json; or CTXD_TEST_KID + CTXD_TEST_SECRET_HEX),
+    CTXD_TEST_HOST (127.0.0.1), CTXD_TEST_DAEMON_PID (to release debug_hold requests with SIGUSR2).
+Without CTXD_TEST_PORT the tests that need a daemon skip, unless CTXD_TEST_REQUIRE_DAEMON=1.
+"""
+import asyncio
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+import unittest
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import msgpack
+
+import ctxd
+from ctxd import wire
+
+HOST = os.environ.get("CTXD_TEST_HOST", "127.0.0.1")
+PORT = int(os.environ["CTXD_TEST_PORT"]) if os.environ.get("CTXD_TEST_PORT") else None
+DATA_DIR = os.environ.get("CTXD_TEST_DATA_DIR")
+DAEMON_PID = int(os.environ["CTXD_TEST_DAEMON_PID"]) if os.environ.get("CTXD_TEST_DAEMON_PID") else None
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+if PORT is None and os.environ.get("CTXD_TEST_REQUIRE_DAEMON") == "1":
+    raise RuntimeError("CTXD_TEST_REQUIRE_DAEMON=1 but CTXD_TEST_PORT is not set")
+
+requires_daemon = unittest.skipUnless(PORT is not None, "no daemon under test (set CTXD_TEST_PORT and CTXD_TEST_DATA_DIR)")
+
+
+def daemon_key() -> ctxd.Key:
+    if os.environ.get("CTXD_TEST_KID"):
+        return ctxd.Key.of(os.environ["CTXD_TEST_KID"], os.environ["CTXD_TEST_SECRET_HEX"], role="admin")
+    key = ctxd.key_from_data_dir(DATA_DIR or ".")
+    if key is None:
+        raise RuntimeError("no key in %s/keys.json" % DATA_DIR)
+    return key
+
+
+def client(**kw: Any) -> ctxd.Client:
+    kw.setdefault("key", daemon_key())
+    kw.setdefault("timeout", 10.0)
+    return ctxd.Client(HOST, kw.pop("port", PORT), **kw)
+
+
+def async_client(**kw: Any) -> ctxd.AsyncClient:
+    kw.setdefault("key", daemon_key())
+    kw.setdefault("timeout", 10.0)
+    return ctxd.AsyncClient(HOST, kw.pop("port", PORT), **kw)
+
+
+_ops: Optional[List[str]] = None
+
+
+def server_ops() -> List[str]:
+    """The ops the daemon's hello lists ([] without a daemon): for skipUnless on ops it may not have yet."""
+    global _ops
+    if _ops is None:
+        if PORT is None:
+            _ops = []
+        else:
+            with client() as c:
+                _ops = list((c.server_info or c.hello())["ops"])
+    return _ops
+
+
+def has_op(op: str) -> bool:
+    return op in server_ops()
+
+
+def release_holds() -> None:
+    """Opens the daemon's gate of held debug_hold requests (SIGUSR2, PROTOCOL.md §7.10)."""
+    if DAEMON_PID is not None:
+        os.kill(DAEMON_PID, signal.SIGUSR2)
+
+
+def unique(prefix: str) -> str:
+    return "%s-%s" % (prefix, os.urandom(4).hex())
+
+
+def hello_answer(key: ctxd.Key) -> Dict[str, Any]:
+    limits = {k: 1000 for k in ctxd.types.Limits.__annotations__}
+    limits["max_frame_bytes"] = 4 * 1024 * 1024
+    return {
+        "server": "ctxd", "version": "fake", "protocol": 1, "max_frame_bytes": 4 * 1024 * 1024, "kid": key.kid,
+        "tenant": key.tenant, "role": key.role, "limits": limits, "ops": ["hello", "ping"],
+    }
+
+
+# --- a fake server -------------------------------------------------------------
+
+Action = Tuple[Any, ...]
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class FakeConnection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.messages: List[Dict[str, Any]] = []
+        #: Set when the client closed (or dropped) the connection.
+        self.closed = threading.Event()
+
+
+class FakeServer:
+    """A ctxd look-alike on 127.0.0.1 that answers with `key`, as `behave(conn_index, message)` says.
+
+    Actions: ("ok", body) a signed answer; ("bad_tag", body) signed, then the tag changed;
+    ("kid", other_kid, body) signed with the right secret under another kid; ("diagnostic", code)
+    an unsigned diagnostic frame (§6.1); ("close",) close the connection; ("silent",) no answer.
+    """
+
+    def __init__(self, key: ctxd.Key, behave: Callable[[int, Dict[str, Any]], Action], listener: Optional[socket.socket] = None) -> None:
+        self.key = key
+        self.behave = behave
+        self.conns: List[FakeConnection] = []
+        self._cond = threading.Condition()
+        if listener is None:  # else a socket bound already
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+        self._listener = listener
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> "FakeServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def conn(self, i: int, timeout: float = 5.0) -> FakeConnection:
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.conns) > i, timeout):
+                raise AssertionError("no connection %d within %g s" % (i, timeout))
+            return self.conns[i]
+
+    def close(self) -> None:
+        self._stopped = True
+        self._listener.close()
+        with self._cond:
+            conns = list(self.conns)
+        for c in conns:
+            _hard_close(c.sock)
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            conn = FakeConnection(sock)
+            with self._cond:
+                index = len(self.conns)
+                self.conns.append(conn)
+                self._cond.notify_all()
+            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
+
+    def _serve(self, conn: FakeConnection, index: int) -> None:
+        decoder = wire.FrameDecoder(8 * 1024 * 1024)
+        try:
+            while True:
+                data = conn.sock.recv(65536)
+                if not data:
+                    break
+                for frame in decoder.feed(data):
+                    message = wire.decode_body(frame.body)
+                    with self._cond:
+                        conn.messages.append(message)
+                        self._cond.notify_all()
+                    if not self._act(conn, message, self.behave(index, message)):
+                        return
+        except OSError:
+            pass
+        finally:
+            conn.closed.set()
+
+    def _act(self, conn: FakeConnection, message: Dict[str, Any], action: Action) -> bool:
+        kind = action[0]
+        if kind == "silent":
+            return True
+        if kind == "close":
+            _hard_close(conn.sock)
+            conn.closed.set()
+            return False
+        if kind == "diagnostic":
+            body = msgpack.packb({"id": "", "ts": _now(), "ok": False, "error": {"code": action[1], "message": "fake diagnostic", "retryable": ctxd.errors.WIRE_CODES[action[1]].retryable}})
+            conn.sock.sendall(struct.pack(">IBB", 2 + len(body) + 32, 1, 0) + body + bytes(32))
+            return True
+        answer = {"id": message["id"], "ts": _now(), "ok": True, "body": action[-1]}
+        if kind == "error":
+            answer = {"id": message["id"], "ts": _now(), "ok": False, "error": action[1]}
+        kid = action[1] if kind == "kid" else self.key.kid
+        frame = bytearray(wire.encode_frame(kid, self.key.secret, answer))
+        if kind == "bad_tag":
+            frame[-1] ^= 0xFF
+        conn.sock.sendall(bytes(frame))
+        return True
+
+
+def answer_all(key: ctxd.Key) -> Callable[[int, Dict[str, Any]], Action]:
+    """A behaviour that answers hello as a server would and everything else with {}."""
+    return lambda i, m: ("ok", hello_answer(key) if m["op"] == "hello" else {})
+
+
+def _hard_close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+# --- a TCP proxy that can be cut ----------------------------------------------------
+
+
+class Proxy:
+    """Forwards 127.0.0.1:<port> to the daemon; cut() severs every connection it carries.
+
+    Counts the frames each connection carried from the client, so a test can wait
+    until a request is on its way before cutting.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        self._cond = threading.Condition()
+        self._pairs: List[Tuple[socket.socket, socket.socket]] = []
+        #: Client frames forwarded, per connection.
+        self.frames: List[int] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def connections(self) -> int:
+        return len(self.frames)
+
+    def wait_frames(self, n: int, timeout: float = 5.0) -> None:
+        """Waits until the latest connection has carried n frames from the client."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self.frames) and self.frames[-1] >= n, timeout):
+                raise AssertionError("the proxy did not carry %d frames within %g s (%r)" % (n, timeout, self.frames))
+
+    def cut(self) -> None:
+        with self._cond:
+            pairs, self._pairs = self._pairs, []
+        for a, b in pairs:
+            _hard_close(a)
+            _hard_close(b)
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self._listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            with self._cond:
+                self._pairs.append((down, up))
+                self.frames.append(0)
+                index = len(self.frames) - 1
+            threading.Thread(target=self._pump, args=(down, up, index), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, None), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, index: Optional[int]) -> None:
+        pending = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                if index is not None:  # count whole frames from the client
+                    pending += data
+                    while len(pending) >= 4 and len(pending) >= 4 + struct.unpack_from(">I", pending)[0]:
+                        pending = pending[4 + struct.unpack_from(">I", pending)[0]:]
+                        with self._cond:
+                            self.frames[index] += 1
+                            self._cond.notify_all()
+        except OSError:
+            pass
+        finally:
+            _hard_close(src)
+            _hard_close(dst)
+
+
+# --- running the sync client from asyncio tests ---------------------------------------
+
+
+class SyncAsAsync:
+    """Wraps a ctxd.Client so that the same async test scenarios drive it: each call runs in a worker thread."""
+
+    def __init__(self, client: ctxd.Client) -> None:
+        self.sync = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.sync, name)
+        if not callable(attr):
+            return attr
+        if name in ("list", "export"):
+            return lambda *a, **kw: _iterate(attr(*a, **kw))
+
+        async def call(*a: Any, **kw: Any) -> Any:
+            return await asyncio.get_running_loop().run_in_executor(None, lambda: attr(*a, **kw))
+
+        return call
+
+
+async def _iterate(it: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    done = object()
+    while True:
+        page = await loop.run_in_executor(None, next, it, done)
+        if page is done:
+            return
+        yield page

@@ -1,0 +1,106 @@
+"""The admin ops export, import, purge and backup, through both clients.
+
+Each test is skipped unless the daemon's hello lists its op, so the suite
+passes against a daemon that does not have them yet.
+"""
+import asyncio
+import hashlib
+import os
+import unittest
+
+import ctxd
+
+import support
+from support import has_op, requires_daemon, unique
+
+
+class AdminScenarios:
+    c: "ctxd.AsyncClient"
+
+    async def _fill(self, tenant, n=5):
+        ids = []
+        for i in range(n):
+            r = await self.c.store("exported context %d about %s" % (i, unique("topic")), 3 if i % 2 else 1, session="exp", tenant=tenant, metadata={"i": i, "ms": 1767225600000 + i})
+            ids.append(r["id"])
+        return ids
+
+    @unittest.skipUnless(has_op("export"), "the daemon has no export op yet")
+    async def test_export_pages(self):
+        tenant = unique("py-export")
+        ids = await self._fill(tenant)
+        page = await self.c.export_page(tenant=tenant, limit=2)
+        self.assertEqual(len(page["items"]), 2)
+        self.assertIsInstance(page["next_cursor"], str)
+        self.assertEqual({i["tenant"] for i in page["items"]}, {tenant})
+        self.assertNotIn("vector", page["items"][0])
+        items = [i async for p in self.c.export(tenant=tenant, limit=2) for i in p["items"]]
+        self.assertEqual(sorted(i["id"] for i in items), sorted(ids))
+        self.assertEqual({i["metadata"]["ms"] for i in items}, {1767225600000 + i for i in range(5)})
+        only_l1 = [i async for p in self.c.export(tenant=tenant, level=1) for i in p["items"]]
+        self.assertEqual({i["level"] for i in only_l1}, {1})
+        with_vectors = await self.c.export_page(tenant=tenant, vectors=True)
+        self.assertTrue(all(isinstance(i["vector"], str) for i in with_vectors["items"]))
+        self.assertIsInstance(with_vectors["vector_space"], str)
+        everyone = [i["tenant"] async for p in self.c.export(all_tenants=True, limit=1000) for i in p["items"]]
+        self.assertIn(tenant, everyone)
+
+    @unittest.skipUnless(has_op("export") and has_op("import"), "the daemon has no export/import ops yet")
+    async def test_import_what_was_exported(self):
+        source, target = unique("py-src"), unique("py-dst")
+        await self._fill(source)
+        pages = [p async for p in self.c.export(tenant=source, vectors=True)]
+        items = [i for p in pages for i in p["items"]]
+        # Ids are unique across tenants: the source lets go of them first (a move, or a restore elsewhere).
+        self.assertEqual(await self.c.delete_where(session="exp", tenant=source), {"deleted": 5})
+        first = await self.c.import_items(items, target, vector_space=pages[0].get("vector_space"))
+        self.assertEqual([r["status"] for r in first["results"]], ["inserted"] * 5)
+        again = await self.c.import_items(items, target)
+        self.assertEqual([r["status"] for r in again["results"]], ["kept"] * 5)
+        copied = {i["id"]: i async for p in self.c.export(tenant=target) for i in p["items"]}
+        for item in items:
+            self.assertEqual((copied[item["id"]]["text"], copied[item["id"]]["version"], copied[item["id"]]["created_ts"]), (item["text"], item["version"], item["created_ts"]))
+        bad = dict(items[0], id=unique("bad"), level=9)
+        mixed = await self.c.import_items([items[1], bad], target)
+        self.assertEqual(mixed["results"][0]["status"], "kept")
+        self.assertEqual(mixed["results"][1]["error"]["code"], "BAD_REQUEST")
+        self.assertTrue(mixed["results"][1]["error"]["details"]["field"].startswith("body.items.1"))
+
+    @unittest.skipUnless(has_op("purge"), "the daemon has no purge op yet")
+    async def test_purge(self):
+        tenant = unique("py-purge")
+        await self._fill(tenant, 3)
+        out = await self.c.purge(tenant)
+        self.assertEqual((out["tenant"], out["contexts"]), (tenant, 3))
+        self.assertEqual((await self.c.stats(tenant=tenant))["total"], 0)
+
+    @unittest.skipUnless(has_op("backup"), "the daemon has no backup op yet")
+    async def test_backup(self):
+        out = await self.c.backup(timeout=30)
+        self.assertRegex(out["sha256"], r"^[0-9a-f]{64}$")
+        self.assertGreater(out["bytes"], 0)
+        if os.path.isabs(out["path"]) and os.path.exists(out["path"]):  # the daemon runs on this host in the tests
+            with open(out["path"], "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), out["sha256"])
+
+
+@requires_daemon
+class AsyncAdminOpsTest(AdminScenarios, unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.c = support.async_client()
+
+    async def asyncTearDown(self):
+        await self.c.close()
+
+
+@requires_daemon
+class SyncAdminOpsTest(AdminScenarios, unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.sync = support.client()
+        self.c = support.SyncAsAsync(self.sync)
+
+    async def asyncTearDown(self):
+        await asyncio.get_running_loop().run_in_executor(None, self.sync.close)
+
+
+if __name__ == "__main__":
+    unittest.main()
