@@ -223,7 +223,7 @@ export class Daemon {
       .register(statsHandler(engine))
       .register(exportHandler(engine, config))
       .register(importHandler(engine, config))
-      .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant)))
+      .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant), config.protocol.max_skew_ms))
       .register(backupHandler({ backup: () => this.store.backup(config.store.backup_dir || join(config.data_dir, 'backups')) }));
     this.engine = engine;
     this.gc = new GarbageCollector(engine.deps);

@@ -14,7 +14,7 @@ import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
 import { retrieve, type AnswerBound } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
-import { exportPage, importRecords, type ExportInput, type ExportPage, type ImportRecord, type ImportResult } from './transfer.ts';
+import { exportPage, importRecords, type ExportBound, type ExportInput, type ExportPage, type ImportRecord, type ImportResult } from './transfer.ts';
 import type { TextAnalyzer } from './text/text-analyzer.ts';
 import {
   DEFAULT_SESSION,
@@ -157,8 +157,8 @@ export class ContextEngine {
   }
 
   /** A page of contexts as stored, for moving them elsewhere (transfer.ts). */
-  export(tenant: string, input: ExportInput): Promise<ExportPage> {
-    return exportPage(this.deps, tenant, input);
+  export(tenant: string, input: ExportInput, bound?: ExportBound): Promise<ExportPage> {
+    return exportPage(this.deps, tenant, input, bound);
   }
 
   /** Writes exported contexts back, idempotently by id (transfer.ts). */

@@ -33,6 +33,15 @@ export interface ExportPage {
   readonly next: string | null;
 }
 
+/** The answer's room (PROTOCOL.md §7.11): a page ends before the item that would not fit. */
+export interface ExportBound {
+  readonly maxBytes: number;
+  readonly sizeOf: (item: ExportedContext) => number;
+}
+
+/** Records read from the store at once: a page stops reading once its room is full, not after `limit` records. */
+const READ_CHUNK = 64;
+
 export const DEFAULT_EXPORT_LIMIT = 100;
 
 /** Cursors name the tenant too, so one cursor format pages through one tenant or all of them. */
@@ -46,7 +55,7 @@ function parseCursor(cursor: string): { tenant: string; id: string } {
   return { tenant: cursor.slice(0, slash), id: cursor.slice(slash + 1) };
 }
 
-export async function exportPage(deps: EngineDeps, tenant: string, input: ExportInput): Promise<ExportPage> {
+export async function exportPage(deps: EngineDeps, tenant: string, input: ExportInput, bound?: ExportBound): Promise<ExportPage> {
   const limit = input.limit ?? DEFAULT_EXPORT_LIMIT;
   const filter: RecordFilter = {
     ...(input.level !== undefined && { levels: [input.level] }),
@@ -63,17 +72,24 @@ export async function exportPage(deps: EngineDeps, tenant: string, input: Export
     tenants = [tenant];
   }
   const items: ExportedContext[] = [];
+  let bytes = 0;
+  const cut = () => ({ items, next: exportCursor(items.at(-1)!.doc) });
   for (const t of tenants) {
     let after = start && start.tenant === t ? start.id : null;
     while (items.length < limit) {
-      const page = await deps.store.scroll(t, filter, after, limit - items.length);
+      const page = await deps.store.scroll(t, filter, after, Math.min(READ_CHUNK, limit - items.length));
       const docs = await deps.store.get(t, page.items.map((m) => m.id));
       const vectors = input.vectors ? await deps.store.vectors(t, docs.map((d) => d.id)) : undefined;
       for (const doc of docs) {
         const pending = deps.access.pendingFor(t, doc.id);
         const counted = pending === 0 ? doc : { ...doc, accessCount: doc.accessCount + pending };
         const vector = vectors?.get(doc.id);
-        items.push(vector ? { doc: counted, vector } : { doc: counted });
+        const item = vector ? { doc: counted, vector } : { doc: counted };
+        const size = bound ? bound.sizeOf(item) : 0;
+        // The first item always goes: the op starts only with room for one whole context and its vector.
+        if (bound && items.length > 0 && bytes + size > bound.maxBytes) return cut();
+        bytes += size;
+        items.push(item);
       }
       if (page.next === null) break;
       after = page.next;
@@ -81,7 +97,7 @@ export async function exportPage(deps: EngineDeps, tenant: string, input: Export
     if (items.length >= limit) break;
   }
   // A full page may be the last one: the next request then answers an empty page with next null.
-  return { items, next: items.length >= limit ? exportCursor(items.at(-1)!.doc) : null };
+  return items.length >= limit ? cut() : { items, next: null };
 }
 
 export interface ImportRecord {
@@ -117,12 +133,16 @@ function usable(vector: Float32Array | undefined, dims: number): vector is Float
 /**
  * Writes `items` into `tenant`. An id already stored with the same or a newer
  * version is kept as it is, so re-running an import after a crash completes
- * it; an id held by another tenant is refused for that item alone.
+ * it; an id held by another tenant is refused for that item alone. The store
+ * makes both decisions at commit (VectorStore.importRecords), so concurrent
+ * imports and updates of one id cannot overwrite a newer version or another
+ * tenant's record.
  */
 export async function importRecords(deps: EngineDeps, tenant: string, items: readonly ImportRecord[], vectorSpace: string | undefined): Promise<ImportResult> {
   const outcomes = new Array<ImportOutcome>(items.length);
   const located = await deps.store.locate(items.map((i) => i.id));
   const seen = new Set<string>();
+  // A first look skips the work (embedding) for ids already settled; the store decides again at commit.
   const writes: Array<{ index: number; item: ImportRecord; replaces: boolean }> = [];
   items.forEach((item, index) => {
     const at = located.get(item.id);
@@ -169,10 +189,13 @@ export async function importRecords(deps: EngineDeps, tenant: string, items: rea
       version: item.version,
       vector: vectors.get(index) ?? item.vector!,
     }));
-    await deps.store.upsert(records);
+    const written = await deps.store.importRecords(records);
+    written.forEach((w, i) => {
+      const { index, item } = writes[i]!;
+      outcomes[index] = w === 'taken' ? { id: item.id, refused: 'foreign' } : { id: item.id, status: w };
+    });
   } finally {
     release();
   }
-  for (const w of writes) outcomes[w.index] = { id: w.item.id, status: w.replaces ? 'replaced' : 'inserted' };
   return { outcomes, reembedded: toEmbed.length };
 }

@@ -19,7 +19,7 @@ export function toWireError(e: unknown): WireError {
     return wireError('QUOTA_EXCEEDED', `tenant quota ${e.quota} exceeded (limit ${e.limit}, would be ${e.usage})`, { details: { quota: e.quota, limit: e.limit, usage: e.usage } });
   }
   if (e instanceof StoreUnavailableError) {
-    return wireError('UNAVAILABLE', `the store cannot take writes right now (${e.reason})`, { retryAfterMs: UNAVAILABLE_RETRY_MS, details: { reason: e.reason } });
+    return wireError('UNAVAILABLE', e.reason === 'backup_failed' ? e.message : `the store cannot take writes right now (${e.reason})`, { retryAfterMs: UNAVAILABLE_RETRY_MS, details: { reason: e.reason } });
   }
   if (e instanceof DependencyUnavailableError) {
     return wireError('UNAVAILABLE', `the ${e.dependency} is not available right now; nothing was stored`, { retryAfterMs: e.retryAfterMs, details: { dependency: e.dependency } });

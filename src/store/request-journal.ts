@@ -25,8 +25,8 @@ export interface RequestJournal {
   recordRequest(kid: string, id: string, ts: number): Promise<void>;
   /** Every entry with ts ≥ sinceTs, oldest first (read at start). */
   recentRequests(sinceTs: number): RequestEntry[];
-  /** Deletes every entry of these keys (a purged tenant's); resolves to how many. */
-  forgetRequests(kids: readonly string[]): Promise<number>;
+  /** Deletes the entries of these keys (a purged tenant's) with ts < beforeTs; resolves to how many. */
+  forgetRequests(kids: readonly string[], beforeTs: number): Promise<number>;
   /** Deletes entries with ts < beforeTs; resolves to how many. */
   pruneRequests(beforeTs: number): Promise<number>;
 }

@@ -9,6 +9,8 @@
  */
 import type { ContextDoc, ContextMeta, ContextRecord, Level, RecordFilter, RecordPatch, SearchHit, SearchQuery } from '../domain/context.ts';
 
+export type ImportWrite = 'inserted' | 'replaced' | 'kept' | 'taken';
+
 export interface ScrollPage {
   readonly items: ContextMeta[];
   /** Pass back as `after` for the next page; null at the end. */
@@ -42,6 +44,13 @@ export interface VectorStore {
 
   /** Inserts or replaces whole records. */
   upsert(records: readonly ContextRecord[]): Promise<void>;
+  /**
+   * Writes imported records, each only where its id is free or holds an older
+   * version of the same tenant, decided at commit (so concurrent writers
+   * cannot overwrite each other). Per record: inserted, replaced, kept (the
+   * same or a newer version is stored) or taken (another tenant's id).
+   */
+  importRecords(records: readonly ContextRecord[]): Promise<ImportWrite[]>;
   /** Applies a patch to one record, bumping its version; null when it does not exist in the tenant. */
   patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null>;
   /** Adds `n` to the access count of each record that exists, for every (id, n). */

@@ -45,6 +45,27 @@ export function vectorStoreContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    it('imports decide at commit: never over another tenant or a newer version, whatever runs concurrently', async () => {
+      const s = await factory.open();
+      const base = makeRecord({ tenant: 'a', text: 'juliet kilo' });
+      const other = { ...base, tenant: 'b', text: 'lima mike' };
+      const [mine, theirs] = await Promise.all([s.importRecords([base]), s.importRecords([other])]);
+      expect([...mine, ...theirs].sort()).toEqual(['inserted', 'taken']);
+      const winner = mine[0] === 'inserted' ? 'a' : 'b';
+      expect((await s.locate([base.id])).get(base.id)).toEqual({ tenant: winner, version: 1 });
+      expect(await s.get(winner === 'a' ? 'b' : 'a', [base.id])).toEqual([]);
+      const v5 = { ...base, tenant: winner, version: 5, text: 'version five' };
+      const v2 = { ...base, tenant: winner, version: 2, text: 'version two' };
+      const [five, two] = await Promise.all([s.importRecords([v5]), s.importRecords([v2])]);
+      expect(five).toEqual(['replaced']);
+      // Committed after five (submitted after it) or before it: either way version 5 stays.
+      expect(['kept', 'replaced']).toContain(two[0]);
+      const [got] = await s.get(winner, [base.id]);
+      expect(got).toMatchObject({ version: 5, text: 'version five' });
+      expect(await s.importRecords([v5])).toEqual(['kept']);
+      await s.close();
+    });
+
     it('patches bump the version and compose with access increments committed together', async () => {
       const s = await factory.open();
       const r = makeRecord({ tenant: 'a', text: 'delta echo' });

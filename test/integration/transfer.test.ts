@@ -6,11 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CtxdClient, ExportedAnswer, StoreRequest } from '../../src/client/index.ts';
+import type { CtxdClient, ExportedAnswer, OpAnswer, StoreRequest } from '../../src/client/index.ts';
 import { ctxd } from '../helpers/cli.ts';
 import { CLI, REPO_ROOT, startDaemon, stopAll, tempDataDir, type RunningDaemon } from '../helpers/daemon.ts';
 
@@ -132,6 +133,36 @@ describe('export, purge, import', () => {
     await c.close();
   }, 180_000);
 
+  it('exports gzipped to standard output and exits', async () => {
+    // Bytes, not text: the CLI helper decodes standard output as UTF-8.
+    const cli = spawn(process.execPath, [CLI, 'export', '--gzip', '--level', '1', '--session', 's7'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
+    const chunks: Buffer[] = [];
+    cli.stdout.on('data', (b: Buffer) => chunks.push(b));
+    // 'close' comes after standard output has ended, so every chunk is in.
+    expect(await new Promise((resolve) => cli.once('close', resolve))).toBe(0);
+    const lines = gunzipSync(Buffer.concat(chunks)).toString('utf8').trim().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'ctxd-export', version: 1 });
+    expect(lines.slice(1).map((l) => (JSON.parse(l) as ExportedAnswer).session)).toEqual(Array(20).fill('s7'));
+  });
+
+  it('refuses imported times, versions and counts no reader could show', async () => {
+    const c = await d.client();
+    const [first] = snapshot;
+    const r = await c.request<OpAnswer<'import'>>('import', {
+      items: [
+        { ...first!, id: 'far-future', ts: 1e20 },
+        { ...first!, id: 'huge-version', version: 1e300 },
+        { ...first!, id: 'huge-count', access_count: 2 ** 60 },
+      ],
+    });
+    expect(r.results.map((x) => ('error' in x ? x.error.details : x))).toEqual([
+      { field: 'body.items.0.ts' },
+      { field: 'body.items.1.version' },
+      { field: 'body.items.2.access_count' },
+    ]);
+    await c.close();
+  });
+
   it('refuses ids another tenant holds, item by item, and never writes into it', async () => {
     const c = await d.client();
     const [first] = snapshot;
@@ -171,6 +202,8 @@ describe('backup and restore', () => {
     expect(before.length).toBeGreaterThanOrEqual(300);
     expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(sha256);
     expect(readFileSync(path).length).toBe(bytes);
+    // Owner-only from its first byte, like the database it copies.
+    expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readFileSync(`${path}.sha256`, 'utf8')).toMatch(new RegExp(`^${sha256}  ctxd-.*\\.sqlite\\n$`));
 
     const dir = tempDataDir();

@@ -8,7 +8,10 @@ import { copyFileSync, createReadStream, existsSync, fsyncSync, openSync, closeS
 import { basename, join } from 'node:path';
 import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
 import { ensureDataDir, ensurePrivateFile } from '../../store/embedded/data-files.ts';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load.ts';
 import { CONNECTION_HELP, parse, print, reportError, showHelp, UsageError, withClient, EXIT, type Env } from '../common.ts';
+import { SERVE_OPTIONS, flagsToSettings } from '../serve-flags.ts';
 
 export const backupHelp = `Usage: ctxd backup [flags]
 
@@ -32,7 +35,7 @@ export async function backupCommand(argv: string[], env: Env): Promise<number> {
   }
 }
 
-export const restoreHelp = `Usage: ctxd restore --from FILE [--data-dir DIR] [--force]
+export const restoreHelp = `Usage: ctxd restore --from FILE [--force] [serve flags]
 
 Brings a stopped daemon's data dir back from a copy made by ctxd backup. The
 copy's SHA-256 is checked against FILE.sha256 (or --sha256) before anything is
@@ -41,9 +44,10 @@ keys.json, is kept either way).
 
   --from FILE          the backup copy
   --sha256 HEX         the expected checksum, when FILE.sha256 is not beside it
-  --data-dir DIR       the data dir to restore into (CTXD_DATA_DIR, default ./data)
-  --force              replace the data already in DIR
+  --force              replace the data already in the data dir
   --json               machine-readable output
+  (serve flags: --data-dir, --config, --set PATH=VALUE, ...: the data dir
+   'ctxd serve' would use with the same flags and environment)
 `;
 
 async function sha256Of(path: string): Promise<string> {
@@ -57,13 +61,20 @@ const DATA_FILES = ['ctxd.sqlite', 'ctxd.sqlite-wal', 'ctxd.sqlite-shm'];
 
 export async function restoreCommand(argv: string[], env: Env): Promise<number> {
   try {
-    const { values } = parse(argv, { from: { type: 'string' }, sha256: { type: 'string' }, force: { type: 'boolean' } }, false);
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { ...SERVE_OPTIONS, from: { type: 'string' }, sha256: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+    });
     if (values.help) return showHelp(restoreHelp);
+    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     if (!values.from) throw new UsageError('--from FILE is required');
     const from = values.from;
-    const dir = values['data-dir'] ?? env.CTXD_DATA_DIR ?? './data';
+    const { json, force, sha256, from: _from, ...serveFlags } = values;
+    const dir = loadConfig({ file: values.config ?? env.CTXD_CONFIG, env, flags: flagsToSettings(serveFlags) }).data_dir;
     if (!existsSync(from)) throw new UsageError(`no backup at ${from}`);
-    const expected = values.sha256 ?? (existsSync(`${from}.sha256`) ? readFileSync(`${from}.sha256`, 'utf8').trim().split(/\s+/)[0] : undefined);
+    const expected = sha256 ?? (existsSync(`${from}.sha256`) ? readFileSync(`${from}.sha256`, 'utf8').trim().split(/\s+/)[0] : undefined);
     if (!expected || !/^[0-9a-f]{64}$/i.test(expected)) throw new UsageError(`no checksum: ${from}.sha256 is missing; pass --sha256`);
     const actual = await sha256Of(from);
     if (actual !== expected.toLowerCase()) {
@@ -75,7 +86,7 @@ export async function restoreCommand(argv: string[], env: Env): Promise<number> 
     const lock = DataDirLock.acquire(dir);
     try {
       const present = readdirSync(dir).filter((f) => DATA_FILES.includes(f));
-      if (present.length > 0 && !values.force) throw new UsageError(`${dir} already holds data (${present.join(', ')}): pass --force to replace it`);
+      if (present.length > 0 && !force) throw new UsageError(`${dir} already holds data (${present.join(', ')}): pass --force to replace it`);
       const partial = join(dir, `ctxd.sqlite.restore-${process.pid}`);
       copyFileSync(from, partial);
       ensurePrivateFile(partial);
@@ -86,12 +97,19 @@ export async function restoreCommand(argv: string[], env: Env): Promise<number> 
         closeSync(fd);
       }
       // The old WAL belongs to the old database: left beside the new one, SQLite would replay it into it.
-      for (const f of DATA_FILES) rmSync(join(dir, f), { force: true });
+      for (const f of DATA_FILES.slice(1)) rmSync(join(dir, f), { force: true });
+      // One atomic replace, made durable: a crash leaves the old database or the new one, never none.
       renameSync(partial, join(dir, 'ctxd.sqlite'));
+      const dirFd = openSync(dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
     } finally {
       lock.release();
     }
-    print(values.json, { restored: from, data_dir: dir, sha256: actual }, () => `restored ${basename(from)} into ${dir} (sha256 ${actual} verified)`);
+    print(json, { restored: from, data_dir: dir, sha256: actual }, () => `restored ${basename(from)} into ${dir} (sha256 ${actual} verified)`);
     return EXIT.ok;
   } catch (e) {
     return reportError('restore', e);

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Readable, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import type { ImportItem, OpAnswer } from '../../client/index.ts';
 import { importItem } from '../../protocol/ops/requests.ts';
 import { Ajv } from 'ajv';
@@ -68,7 +69,8 @@ export async function exportCommand(argv: string[], env: Env): Promise<number> {
       const total = values['all-tenants'] ? undefined : (await c.stats(values.tenant ? { tenant: values.tenant } : {})).total;
       const file = values.out ? createWriteStream(values.out, { mode: 0o600 }) : process.stdout;
       const zip = gzip ? createGzip() : undefined;
-      if (zip) zip.pipe(file);
+      // pipeline ends the destination and settles once all of it is flushed (standard output included).
+      const zipped = zip ? pipeline(zip, file) : undefined;
       const out: Writable = zip ?? file;
       let header = false;
       for await (const page of c.export(body)) {
@@ -82,9 +84,12 @@ export async function exportCommand(argv: string[], env: Env): Promise<number> {
         else process.stderr.write(`exported ${exported}\n`);
       }
       if (total !== undefined) progressDone(total);
-      if (out !== process.stdout) {
-        out.end();
-        await once(file, 'finish');
+      if (zip) {
+        zip.end();
+        await zipped;
+      } else if (file !== process.stdout) {
+        file.end();
+        await finished(file);
       }
       if (values.out) print(values.json, { exported, file: values.out }, () => `exported ${exported} contexts to ${values.out}`);
     });

@@ -8,7 +8,8 @@ export const name = { type: 'string', minLength: 1, maxLength: 128 } as const;
 export const level = { type: 'integer', enum: [1, 2, 3] } as const;
 export const tags = { type: 'array', maxItems: 64, items: name } as const;
 export const metadata = { type: 'object' } as const;
-export const timestamp = { type: 'integer', minimum: 0 } as const;
+/** Milliseconds since 1970, up to the end of year 9999: a time every reader can show and encode (§3.1). */
+export const timestamp = { type: 'integer', minimum: 0, maximum: 253_402_300_799_999 } as const;
 export const contextId = { type: 'string', minLength: 1, maxLength: 64 } as const;
 /** Metadata equality filters compare scalars. */
 export const where = {
@@ -18,6 +19,6 @@ export const where = {
 } as const;
 /** Seconds; at most ten years. */
 export const ttl = { type: 'integer', minimum: 1, maximum: 315_360_000 } as const;
-export const count = { type: 'integer', minimum: 0 } as const;
+export const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 /** A map with no fields: ops that take no arguments. */
 export const empty = { type: 'object', additionalProperties: false, properties: {} } as const;

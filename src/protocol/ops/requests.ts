@@ -81,16 +81,19 @@ export const helloRequest = { type: 'object', additionalProperties: false, prope
 export const pingRequest = empty;
 export const statsRequest = empty;
 
+/** The most dimensions any embedder may have (config embedder.openai.dims), and its vector as base64. */
+export const MAX_VECTOR_DIMS = 65_536;
+export const MAX_VECTOR_BASE64 = Math.ceil((MAX_VECTOR_DIMS * 4) / 3) + 4;
 /** Most items one export page or import request carries (§7.11). */
 export const MAX_TRANSFER_ITEMS = 1000;
 /** A vector as base64 of little-endian float32s (§7.11): the wire has no bin type (§3.1). */
-export const vectorBase64 = { type: 'string', maxLength: 65_536, pattern: '^[A-Za-z0-9+/]*={0,2}$' } as const;
+export const vectorBase64 = { type: 'string', maxLength: MAX_VECTOR_BASE64, pattern: '^[A-Za-z0-9+/]*={0,2}$' } as const;
 /** `kind:model:dims`, the embedder a vector was made with (§5.1). */
 export const vectorSpaceId = { type: 'string', minLength: 1, maxLength: 256 } as const;
 
 /**
- * A page of one tenant's contexts (or, with all_tenants, of every tenant's)
- * in id order, expired ones included, as they are stored (§7.11).
+ * A page of one tenant's live contexts (or, with all_tenants, of every
+ * tenant's) in (tenant, id) order, as they are stored (§7.11).
  */
 export const exportRequest = {
   type: 'object',
@@ -122,7 +125,7 @@ export const importItem = {
     created_ts: timestamp,
     expires_at: { anyOf: [timestamp, { type: 'null' }] },
     access_count: count,
-    version: { type: 'integer', minimum: 1 },
+    version: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
     vector: vectorBase64,
     // Read and ignored: an export of every tenant names each item's; the request's tenant is where it goes.
     tenant: name,

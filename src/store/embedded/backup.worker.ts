@@ -6,7 +6,8 @@
  * off the event loop.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -25,21 +26,30 @@ function sha256Of(path: string): string {
   return hash.digest('hex');
 }
 
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 try {
+  // Created empty and owner-only before SQLite writes into it: the copy is never readable by others, even half written.
+  closeSync(openSync(partial, 'wx', 0o600));
   const db = new DatabaseSync(source, { readOnly: true });
   try {
     db.prepare('VACUUM INTO ?').run(partial);
   } finally {
     db.close();
   }
-  const fd = openSync(partial, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  fsyncPath(partial);
   renameSync(partial, target);
+  fsyncPath(dirname(target));
   parentPort!.postMessage({ ok: true, bytes: statSync(target).size, sha256: sha256Of(target) });
 } catch (e) {
+  // A failed copy leaves nothing behind to fill the disk the database lives on.
+  rmSync(partial, { force: true });
   parentPort!.postMessage({ ok: false, message: (e as Error).message });
 }

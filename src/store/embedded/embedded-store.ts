@@ -11,8 +11,8 @@ import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type
 import { StoreUnavailableError } from '../../domain/errors.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import type { RequestEntry, RequestJournal } from '../request-journal.ts';
-import type { ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
-import { ensureDataDir, ensurePrivateFile } from './data-files.ts';
+import type { ImportWrite, ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
+import { ensureDataDir } from './data-files.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
@@ -49,6 +49,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private committer: GroupCommitter | null = null;
   private readonly quarantine = new Quarantine();
   private backups = 0;
+  private backingUp = false;
   readonly index: MemoryIndex;
 
   constructor(opts: EmbeddedStoreOptions) {
@@ -139,6 +140,26 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // Term hashes are for the in-memory index only: they do not cross to the writer thread.
       records.map(({ terms: _terms, ...record }) => ({ kind: 'insert', record })),
       () => this.index.insertMany(records.map(({ text, vector, terms, ...meta }) => ({ meta, vector, text, terms, textBytes: Buffer.byteLength(text) }))),
+    );
+  }
+
+  importRecords(records: readonly ContextRecord[]): Promise<ImportWrite[]> {
+    // One write per record, so each learns whether SQLite wrote it; submitted together, they commit in one group.
+    return Promise.all(
+      records.map(({ terms, ...record }) => {
+        let outcome: ImportWrite = 'kept';
+        return this.write([{ kind: 'import', record }], (changes) => {
+          // Commit order: the index is what SQLite held just before this write.
+          const held = this.index.locate(record.id);
+          if (changes === 0) {
+            outcome = held?.tenant === record.tenant ? 'kept' : 'taken';
+            return;
+          }
+          outcome = held ? 'replaced' : 'inserted';
+          const { text, vector, ...meta } = record;
+          this.index.insertMany([{ meta, vector, text, terms, textBytes: Buffer.byteLength(text) }]);
+        }).then(() => outcome);
+      }),
     );
   }
 
@@ -287,6 +308,19 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
    */
   async backup(dir: string): Promise<{ path: string; bytes: number; sha256: string }> {
     if (!this.file) throw new StoreUnavailableError('closed', 'the store is not open');
+    // One at a time: each copy is the size of the database, on the disk it may share.
+    if (this.backingUp) throw new StoreUnavailableError('backup_failed', 'a backup is already being written');
+    this.backingUp = true;
+    try {
+      return await this.writeBackup(dir);
+    } catch (e) {
+      throw e instanceof StoreUnavailableError ? e : new StoreUnavailableError('backup_failed', `backup failed: ${(e as Error).message}`, { cause: e });
+    } finally {
+      this.backingUp = false;
+    }
+  }
+
+  private async writeBackup(dir: string): Promise<{ path: string; bytes: number; sha256: string }> {
     ensureDataDir(dir);
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
     const target = join(dir, `ctxd-${stamp}-${process.pid}-${(this.backups++).toString(36)}.sqlite`);
@@ -297,8 +331,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       worker.once('exit', (code) => reject(new Error(`the backup thread exited (${code})`)));
     });
     if (!answer.ok) throw new StoreUnavailableError('backup_failed', `backup failed: ${answer.message}`);
-    // The copy is a secret like the database: owner-only, with its checksum beside it (sha256sum's format).
-    ensurePrivateFile(target);
+    // Its checksum beside it, in sha256sum's format (the copy itself was made owner-only).
     writeFileSync(`${target}.sha256`, `${answer.sha256}  ${basename(target)}\n`, { mode: 0o600 });
     return { path: target, bytes: answer.bytes, sha256: answer.sha256 };
   }
@@ -312,10 +345,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     return this.db.recentRequests(sinceTs);
   }
 
-  async forgetRequests(kids: readonly string[]): Promise<number> {
+  async forgetRequests(kids: readonly string[], beforeTs: number): Promise<number> {
     if (kids.length === 0) return 0;
     let forgotten = 0;
-    await this.write([{ kind: 'forget_requests', kids }], (changes) => (forgotten = changes));
+    await this.write([{ kind: 'forget_requests', kids, before: beforeTs }], (changes) => (forgotten = changes));
     return forgotten;
   }
 

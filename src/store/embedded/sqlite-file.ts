@@ -63,6 +63,7 @@ export class SqliteFile {
   private readonly idsAfterStmt: StatementSync;
   private readonly requestStmt: StatementSync;
   private readonly pruneRequestsStmt: StatementSync;
+  private readonly importStmt: StatementSync;
 
   /** Id of the configured embedder's vector space: every vector written gets it. */
   readonly spaceId: number;
@@ -123,6 +124,14 @@ export class SqliteFile {
       tags = coalesce(?, tags), metadata = coalesce(?, metadata), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
       expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + 1,
       text = coalesce(?, text), vector = coalesce(?, vector), space = CASE WHEN ? THEN ? ELSE space END WHERE id = ? AND tenant = ?`);
+    this.importStmt = this.db.prepare(`INSERT INTO contexts
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET level = excluded.level, session = excluded.session, agent = excluded.agent, text = excluded.text,
+        tags = excluded.tags, metadata = excluded.metadata, tokens = excluded.tokens, created_ts = excluded.created_ts, ts = excluded.ts,
+        expires_at = excluded.expires_at, access_count = excluded.access_count, version = excluded.version, vector = excluded.vector,
+        space = excluded.space
+      WHERE contexts.tenant = excluded.tenant AND contexts.version < excluded.version`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
     this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
@@ -220,6 +229,21 @@ export class SqliteFile {
       p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, p.vector ? 1 : 0, this.spaceId, id, tenant);
   }
 
+  /**
+   * Writes an imported record unless its id is held by another tenant or by
+   * the same or a newer version: decided here, in commit order, so concurrent
+   * imports and updates cannot overwrite each other. Returns 1 when written.
+   */
+  importRecord(r: ContextRecord): number {
+    const changes = Number(
+      this.importStmt.run(r.id, r.tenant, r.level, r.session, r.agent, r.text, JSON.stringify(r.tags), JSON.stringify(r.metadata),
+        r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector), this.spaceId).changes,
+    );
+    // A replaced record carries its whole access count: drop any counted on the side.
+    if (changes > 0) this.deleteAccessStmt.run(r.id);
+    return changes;
+  }
+
   delete(tenant: string, id: string): void {
     if (this.deleteStmt.run(id, tenant).changes > 0) this.deleteAccessStmt.run(id);
   }
@@ -254,8 +278,8 @@ export class SqliteFile {
     this.requestStmt.run(kid, id, ts);
   }
 
-  forgetRequests(kids: readonly string[]): number {
-    return Number(this.db.prepare('DELETE FROM request_ids WHERE kid IN (SELECT value FROM json_each(?))').run(JSON.stringify(kids)).changes);
+  forgetRequests(kids: readonly string[], beforeTs: number): number {
+    return Number(this.db.prepare('DELETE FROM request_ids WHERE ts < ? AND kid IN (SELECT value FROM json_each(?))').run(beforeTs, JSON.stringify(kids)).changes);
   }
 
   pruneRequests(beforeTs: number): number {

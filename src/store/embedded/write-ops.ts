@@ -7,22 +7,27 @@ import type { SqliteFile } from './sqlite-file.ts';
 
 export type WriteOp =
   | { readonly kind: 'insert'; readonly record: ContextRecord }
+  /** An import: written only over nothing or an older version of the same tenant (sqlite-file.ts importRecord). */
+  | { readonly kind: 'import'; readonly record: ContextRecord }
   | { readonly kind: 'patch'; readonly tenant: string; readonly id: string; readonly patch: RecordPatch }
   | { readonly kind: 'delete'; readonly tenant: string; readonly id: string }
   | { readonly kind: 'access'; readonly id: string; readonly n: number }
   | { readonly kind: 'request'; readonly kid: string; readonly id: string; readonly ts: number }
   | { readonly kind: 'prune_requests'; readonly before: number }
-  | { readonly kind: 'forget_requests'; readonly kids: readonly string[] }
+  | { readonly kind: 'forget_requests'; readonly kids: readonly string[]; readonly before: number }
   /** Needs `bytes` of free room and leaves nothing: the committer's health probe. */
   | { readonly kind: 'probe'; readonly bytes: number };
 
-/** Runs one write; returns the rows a prune or forget deleted (0 for every other op). */
+/** Runs one write; returns the rows an import wrote or a prune or forget deleted (0 for every other op). */
 export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
   let changes = 0;
   for (const op of ops) {
     switch (op.kind) {
       case 'insert':
         db.insert(op.record);
+        break;
+      case 'import':
+        changes += db.importRecord(op.record);
         break;
       case 'patch':
         db.patch(op.tenant, op.id, op.patch);
@@ -40,7 +45,7 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
         changes += db.pruneRequests(op.before);
         break;
       case 'forget_requests':
-        changes += db.forgetRequests(op.kids);
+        changes += db.forgetRequests(op.kids, op.before);
         break;
       case 'probe':
         db.probe(op.bytes);
