@@ -5,6 +5,7 @@
 import { watchFile, unwatchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { TlsContext, type TlsSettings } from './server/tls-context.ts';
 import { collectKeyRecords, loadKeyring, type Keyring } from './auth/keyring.ts';
 import { defaultKeyringPath } from './auth/keyring-file.ts';
 import type { Config } from './config/schema.ts';
@@ -83,6 +84,7 @@ export class Daemon {
   readonly stats = new ServerStats();
   readonly keyring: Keyring;
   readonly keyringPath: string;
+  private readonly tls: TlsContext | undefined;
   readonly store: EmbeddedStore;
   private readonly envKey: DaemonOptions['envKey'];
   private readonly dispatcher = new Dispatcher();
@@ -162,7 +164,13 @@ export class Daemon {
       log,
       isShuttingDown: () => this.shuttingDown,
     });
-    this.listener = new TcpListener(this.registry);
+    this.tls = config.tls.cert_file ? loadTls(config.tls) : undefined;
+    this.listener = new TcpListener(this.registry, {
+      tls: this.tls,
+      handshakeTimeoutMs: config.server.handshake_timeout_ms,
+      // Failed handshakes are counted per kind of failure, not logged one by one (a scanner would flood the log).
+      onTlsError: (remote, message) => log.debug({ remote, err: message }, 'tls handshake failed'),
+    });
     this.metrics = new Metrics({
       server: this.stats,
       store: () => (this.storeOpen ? this.store : null),
@@ -239,6 +247,7 @@ export class Daemon {
       const tcp = await this.listener.listen(this.config.server.host, this.config.server.port);
       this.log.info({ host: tcp.address, port: tcp.port, http_port: http.port, version: VERSION }, 'listening');
       watchFile(this.keyringPath, { interval: KEYRING_POLL_MS }, () => this.reloadKeys('keyring file changed'));
+      for (const file of this.tls?.files ?? []) watchFile(file, { interval: KEYRING_POLL_MS }, () => this.reloadTls(file));
       return { tcp, http };
     } catch (e) {
       // Release what did start (worker threads, timers, the database) so the process can exit.
@@ -272,6 +281,16 @@ export class Daemon {
   }
 
   /** Re-reads the keyring (file and environment): keys added are live at once, keys removed are refused. */
+  /** New certificates serve new connections; open ones keep theirs. A bad file keeps the old ones, loudly. */
+  private reloadTls(file: string): void {
+    try {
+      this.tls!.reload();
+      this.log.info({ file }, 'tls certificates reloaded');
+    } catch (e) {
+      this.log.error({ file, err: (e as Error).message }, 'tls certificates not reloaded: kept the previous ones');
+    }
+  }
+
   reloadKeys(why: string): void {
     try {
       const records = collectKeyRecords({ keyringPath: this.keyringPath, envKey: this.envKey });
@@ -331,6 +350,7 @@ export class Daemon {
     this.shuttingDown = true;
     this.log.info({ deadline_ms: this.config.server.shutdown_deadline_ms }, 'shutting down');
     unwatchFile(this.keyringPath);
+    for (const file of this.tls?.files ?? []) unwatchFile(file);
     const stopped = this.listener.stopAccepting();
     const drained = await this.registry.drain(this.config.server.shutdown_deadline_ms);
     if (!drained) this.log.warn('shutdown deadline passed with requests still in flight');
@@ -349,5 +369,14 @@ export class Daemon {
     await this.text?.close();
     for (const b of this.breakers.all()) b.shutdown();
     await this.side.close();
+  }
+}
+
+/** The configured certificates, or one line saying why they cannot serve (exit 2, like any configuration error). */
+function loadTls(settings: TlsSettings): TlsContext {
+  try {
+    return new TlsContext(settings);
+  } catch (e) {
+    throw new ConfigError(`config: tls: cannot use the certificate files: ${(e as Error).message}`);
   }
 }

@@ -5,7 +5,8 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CtxdClient, CtxdError, keyFromDataDir } from '../client/index.ts';
+import { readFileSync } from 'node:fs';
+import { CtxdClient, CtxdError, keyFromDataDir, type ClientTls } from '../client/index.ts';
 import { ConfigError } from '../config/load.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -22,6 +23,11 @@ export const CONNECTION_OPTIONS = {
   kid: { type: 'string' },
   secret: { type: 'string' },
   'timeout-ms': { type: 'string' },
+  tls: { type: 'boolean' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-servername': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -33,6 +39,11 @@ export const CONNECTION_HELP = `Connection (flags, else environment, else defaul
   --secret HEX         key secret              (CTXD_KEY_SECRET)
   --data-dir DIR       read the key from DIR/keys.json when none is given (CTXD_DATA_DIR, default ./data)
   --timeout-ms N       per-request timeout     (default 10000)
+  --tls                connect with TLS, trusting the system's CAs (implied by the flags below)
+  --tls-ca FILE        PEM CA the daemon's certificate chains to   (CTXD_TLS_CA)
+  --tls-cert FILE      PEM client certificate, for mTLS            (CTXD_TLS_CERT)
+  --tls-key FILE       its PEM key                                 (CTXD_TLS_KEY)
+  --tls-servername N   the name the daemon's certificate carries   (default: --host)
   --json               machine-readable output
   -h, --help           this help
 `;
@@ -44,6 +55,34 @@ export interface ConnectionFlags {
   kid?: string | undefined;
   secret?: string | undefined;
   'timeout-ms'?: string | undefined;
+  tls?: boolean | undefined;
+  'tls-ca'?: string | undefined;
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'tls-servername'?: string | undefined;
+}
+
+/** TLS options from flags, then environment; undefined for plaintext. */
+function tlsOptions(flags: ConnectionFlags, env: Env): ClientTls | undefined {
+  const ca = flags['tls-ca'] ?? env.CTXD_TLS_CA;
+  const cert = flags['tls-cert'] ?? env.CTXD_TLS_CERT;
+  const key = flags['tls-key'] ?? env.CTXD_TLS_KEY;
+  const servername = flags['tls-servername'];
+  if (!flags.tls && !ca && !cert && !key && !servername) return undefined;
+  if (Boolean(cert) !== Boolean(key)) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return {
+    ...(ca && { ca: read(ca, '--tls-ca') }),
+    ...(cert && { cert: read(cert, '--tls-cert') }),
+    ...(key && { key: read(key, '--tls-key') }),
+    ...(servername && { servername }),
+  };
 }
 
 function intFlag(value: string | undefined, name: string): number | undefined {
@@ -64,7 +103,8 @@ export async function connect(flags: ConnectionFlags, env: Env): Promise<CtxdCli
     kid = key.kid;
     secret = key.secret;
   }
-  return CtxdClient.connect({ host, port, kid, secret, maxReconnectAttempts: 0, timeoutMs: intFlag(flags['timeout-ms'], '--timeout-ms') ?? 10_000 });
+  const tls = tlsOptions(flags, env);
+  return CtxdClient.connect({ host, port, kid, secret, maxReconnectAttempts: 0, timeoutMs: intFlag(flags['timeout-ms'], '--timeout-ms') ?? 10_000, ...(tls && { tls }) });
 }
 
 export function parse<O extends ParseArgsConfig['options']>(argv: string[], options: O, allowPositionals = true) {

@@ -49,7 +49,7 @@ function usage(): string {
 }
 
 /** Flags that take a value (so the word after them is not the command): every command's shared flags. */
-const VALUE_FLAGS = new Set(['--host', '--port', '--data-dir', '--kid', '--secret', '--timeout-ms', '--config', '--log-level', '--http-port', '--set']);
+const VALUE_FLAGS = new Set(['--host', '--port', '--data-dir', '--kid', '--secret', '--timeout-ms', '--config', '--log-level', '--http-port', '--set', '--tls-ca', '--tls-cert', '--tls-key', '--tls-servername']);
 
 /** The command and the other arguments: global flags may stand before the command as well as after it. */
 function splitCommand(argv: readonly string[]): [string | undefined, string[]] {

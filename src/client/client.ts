@@ -8,7 +8,7 @@
 import type { ImportItem, OpAnswer, OpName, OpRequest, StoreRequest, TenantScope } from '../protocol/ops/index.ts';
 import { ClientConnection, type ClientOptions, type RequestOptions } from './connection.ts';
 
-export type { ClientOptions, RequestOptions } from './connection.ts';
+export type { ClientOptions, ClientTls, RequestOptions } from './connection.ts';
 
 /** Options of a request that has no body of its own: a timeout, and the tenant an admin key acts on. */
 export type ScopedOptions = RequestOptions & TenantScope;

@@ -6,7 +6,8 @@
  * requests may be pipelined behind it at once.
  */
 import { randomBytes } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { EncodeError, unpackMessage } from '../protocol/codec.ts';
 import { FrameDecoder } from '../protocol/decoder.ts';
 import { encodeFrame, type RawFrame } from '../protocol/frame.ts';
@@ -31,6 +32,18 @@ export interface ClientOptions {
   readonly connectTimeoutMs?: number;
   /** Largest answer accepted; the server's own limit by default once `hello` ran. */
   readonly maxFrameBytes?: number;
+  /** Connect with TLS (PROTOCOL.md §1): the CA to trust, and a client certificate where the server asks for one (mTLS). */
+  readonly tls?: ClientTls;
+}
+
+export interface ClientTls {
+  /** PEM CA bundle the server's certificate must chain to (default: the system's roots). */
+  readonly ca?: string | Buffer;
+  /** PEM client certificate and key, for servers with client_auth. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** The name the server's certificate must carry (default: host). */
+  readonly servername?: string;
 }
 
 export interface RequestOptions {
@@ -168,9 +181,13 @@ export class ClientConnection {
 
   private openSocket(): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: this.opts.host, port: this.opts.port, noDelay: true });
+      const { host, port, tls } = this.opts;
+      const socket = tls
+        ? tlsConnect({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername ?? (isIP(host) ? undefined : host), minVersion: 'TLSv1.2' }).setNoDelay(true)
+        : netConnect({ host, port, noDelay: true });
       const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), this.opts.connectTimeoutMs);
-      socket.once('connect', () => {
+      // A TLS socket is ready once the handshake is done and the server's certificate verified.
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', reject);
         resolve(socket);

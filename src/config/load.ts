@@ -144,6 +144,10 @@ function checkRelations(c: Config): void {
   if (r.max_tokens > r.max_tokens_limit) {
     throw new ConfigError(`config: retrieval.max_tokens (${r.max_tokens}) exceeds retrieval.max_tokens_limit (${r.max_tokens_limit})`);
   }
+  const t = c.tls;
+  if (Boolean(t.cert_file) !== Boolean(t.key_file)) throw new ConfigError('config: tls.cert_file and tls.key_file go together: set both to serve TLS, or neither');
+  if (t.client_auth !== 'none' && !t.cert_file) throw new ConfigError(`config: tls.client_auth ${t.client_auth} needs TLS: set tls.cert_file and tls.key_file`);
+  if (t.client_auth !== 'none' && !t.ca_file) throw new ConfigError(`config: tls.client_auth ${t.client_auth} needs tls.ca_file, the CA client certificates chain to`);
   const o = c.embedder.openai;
   if (c.embedder.kind === 'openai') {
     if (!o.base_url) throw new ConfigError('config: embedder.openai.base_url is required when embedder.kind is openai');

@@ -141,6 +141,13 @@ export const configSchema = {
     debug: section({
       enable_ops: { type: 'boolean', default: false, description: 'Registers the admin-only debug_hold op (PROTOCOL.md §7.10), for tests that need a request held in flight. Never in production.' },
     }),
+    tls: section({
+      cert_file: str('', 'PEM certificate (chain) of the agent port; set with key_file to serve TLS only (PROTOCOL.md §1). Reloaded when the file changes.'),
+      key_file: str('', 'PEM private key of cert_file.'),
+      ca_file: str('', 'PEM CA bundle client certificates must chain to (mTLS).'),
+      client_auth: str('none', 'none: no client certificate; require: a client certificate that chains to ca_file; tenant: as require, and the certificate\'s subject CN names the only tenant its connection may act for (a frame signed by another tenant\'s key is FORBIDDEN).', { enum: ['none', 'require', 'tenant'] }),
+      min_version: str('TLSv1.2', 'Oldest TLS version accepted.', { enum: ['TLSv1.2', 'TLSv1.3'] }),
+    }),
     auth: section({
       keyring_file: str('', 'Keyring JSON file; empty means <data_dir>/keys.json.'),
     }),
@@ -248,6 +255,13 @@ export interface Config {
     readonly tenants: Readonly<Record<string, { readonly max_contexts?: number; readonly max_text_bytes?: number }>>;
   };
   readonly debug: { readonly enable_ops: boolean };
+  readonly tls: {
+    readonly cert_file: string;
+    readonly key_file: string;
+    readonly ca_file: string;
+    readonly client_auth: 'none' | 'require' | 'tenant';
+    readonly min_version: 'TLSv1.2' | 'TLSv1.3';
+  };
   readonly auth: { readonly keyring_file: string };
   readonly log: { readonly level: string };
 }

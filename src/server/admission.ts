@@ -45,11 +45,16 @@ export interface AdmitDeps {
   readonly rateLimiter: RateLimiter | undefined;
   readonly replay: ReplayGuard;
   readonly isShuttingDown: () => boolean;
+  /** The only tenant whose keys may sign on this connection (its client certificate's, mTLS), or undefined. */
+  readonly peerTenant?: string | undefined;
 }
 
 /** Stage 3: the request may run now; null when it may, else the error to answer. */
 export function admit(key: LiveKey, request: Request, deps: AdmitDeps, now: number): CtxdProtocolError | null {
   const { id, ts } = request;
+  if (deps.peerTenant !== undefined && key.tenant !== deps.peerTenant) {
+    return new CtxdProtocolError('FORBIDDEN', `this connection's client certificate is for tenant ${deps.peerTenant}, not this key's`);
+  }
   if (Math.abs(now - ts) > deps.maxSkewMs) {
     return new CtxdProtocolError('STALE_TIMESTAMP', `ts is ${now - ts} ms from the server clock; the limit is ±${deps.maxSkewMs} ms`, { details: { server_ts: now } });
   }

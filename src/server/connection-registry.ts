@@ -13,7 +13,8 @@
 import type { Duplex } from 'node:stream';
 import { encodeFrame } from '../protocol/frame.ts';
 import { errorResponse } from '../protocol/messages.ts';
-import { wireError } from '../protocol/errors.ts';
+import { wireError, type ErrorCode } from '../protocol/errors.ts';
+import type { PeerIdentity } from './tls-context.ts';
 import { RETRY_AFTER_MS } from './admission.ts';
 import { Connection, type ConnectionDeps, type Diagnostic } from './connection.ts';
 
@@ -38,19 +39,26 @@ export class ConnectionRegistry {
     return this.unauthenticated.size;
   }
 
-  accept(stream: Duplex, remote: string): Connection | null {
+  /** Answers one diagnostic (PROTOCOL.md §6.1) on a stream that gets no connection, and closes it. */
+  refuse(stream: Duplex, remote: string, code: ErrorCode, message: string, retryAfterMs?: number): void {
+    this.deps.stats.connectionsRefused++;
+    this.deps.stats.rejectFrame(code);
+    this.deps.rejections.note('', code, `connection refused: ${message}`, { remote });
+    const now = (this.deps.now ?? Date.now)();
+    stream.on('error', () => stream.destroy());
+    stream.end(encodeFrame('', null, errorResponse('', wireError(code, message, { retryAfterMs }), now)), () => stream.destroy());
+    setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS).unref();
+  }
+
+  /** `peer`: what a TLS handshake established (the one tenant a client certificate allows). */
+  accept(stream: Duplex, remote: string, peer: PeerIdentity = {}): Connection | null {
     const { stats, log, config } = this.deps;
     if (this.unauthenticated.size >= config.server.max_unauthenticated_connections) this.evictOldestUnauthenticated();
     if (this.live.size >= config.server.max_connections && !this.evictOldestUnauthenticated()) {
-      stats.connectionsRefused++;
-      stats.rejectFrame('OVERLOADED');
-      this.deps.rejections.note('', 'OVERLOADED', 'connection refused: max_connections reached', { remote, max_connections: config.server.max_connections });
-      const now = (this.deps.now ?? Date.now)();
-      stream.end(encodeFrame('', null, errorResponse('', wireError('OVERLOADED', 'max_connections reached', { retryAfterMs: RETRY_AFTER_MS }), now)), () => stream.destroy());
-      setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS).unref();
+      this.refuse(stream, remote, 'OVERLOADED', 'max_connections reached', RETRY_AFTER_MS);
       return null;
     }
-    const conn = new Connection(stream, this.deps, remote);
+    const conn = new Connection(stream, this.deps, remote, peer);
     this.live.add(conn);
     this.unauthenticated.add(conn);
     conn.whenAuthenticated(() => this.unauthenticated.delete(conn));

@@ -27,6 +27,7 @@ import { ERROR_CODES, wireError, type ErrorCode } from '../protocol/errors.ts';
 import { encodeFrame, type RawFrame } from '../protocol/frame.ts';
 import { errorResponse, okResponse, type Body, type Request } from '../protocol/messages.ts';
 import { admit, authenticate, decodeRequest, type AdmitDeps } from './admission.ts';
+import type { PeerIdentity } from './tls-context.ts';
 import { ConnectionAnswerBudget, type GlobalAnswerBudget } from './answer-budget.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { FrameQueue } from './frame-queue.ts';
@@ -124,7 +125,7 @@ export class Connection {
   private readonly drainWaiters: Array<() => void> = [];
   private readonly closeWaiters: Array<() => void> = [];
 
-  constructor(stream: Duplex, deps: ConnectionDeps, remote = 'stream') {
+  constructor(stream: Duplex, deps: ConnectionDeps, remote = 'stream', peer: PeerIdentity = {}) {
     this.stream = stream;
     this.deps = deps;
     this.remote = remote;
@@ -133,7 +134,7 @@ export class Connection {
     this.maxInflight = server.max_inflight_per_connection;
     this.maxAnswerBody = protocol.max_frame_bytes - ANSWER_ENVELOPE_BYTES;
     this.decoder = new FrameDecoder({ maxFrameBytes: protocol.max_frame_bytes, maxFirstFrameBytes: server.preauth_max_frame_bytes, budget: deps.budgets.preauth });
-    this.admitDeps = { maxSkewMs: protocol.max_skew_ms, rateLimiter: deps.rateLimiter, replay: deps.replay, isShuttingDown: deps.isShuttingDown };
+    this.admitDeps = { peerTenant: peer.tenant, maxSkewMs: protocol.max_skew_ms, rateLimiter: deps.rateLimiter, replay: deps.replay, isShuttingDown: deps.isShuttingDown };
     this.answers = new ConnectionAnswerBudget(deps.answers, server.answer_queue_bytes_per_connection);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err) => {

@@ -1,14 +1,80 @@
-/** The only place TCP appears: a node:net server that hands sockets to the registry. */
-import { createServer, type AddressInfo, type Server } from 'node:net';
+/**
+ * The only place TCP appears: a node:net server that hands sockets to the
+ * registry, in plaintext or, with `tls` configured, TLS only (PROTOCOL.md §1).
+ *
+ * With TLS the first bytes are looked at before the handshake: a TLS record
+ * starts with 0x16. A peer that speaks plaintext frames instead gets one
+ * diagnostic saying so, not a reset it cannot explain; the others are handed
+ * to a node:tls server (never listening itself) through its 'connection'
+ * event, so the handshake, certificate checks and reloads are node's own.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ConnectionRegistry } from './connection-registry.ts';
+import type { TlsContext } from './tls-context.ts';
+
+/** The first byte of a TLS handshake record. */
+const TLS_HANDSHAKE = 0x16;
+
+export interface TcpListenerOptions {
+  readonly tls?: TlsContext | undefined;
+  /** How long a peer has to complete the TLS handshake (the protocol's own deadline starts after it). */
+  readonly handshakeTimeoutMs: number;
+  readonly onTlsError?: (remote: string, message: string) => void;
+}
 
 export class TcpListener {
   private readonly server: Server;
+  private readonly registry: ConnectionRegistry;
+  private readonly tlsServer: TlsServer | undefined;
 
-  constructor(registry: ConnectionRegistry) {
+  constructor(registry: ConnectionRegistry, opts: TcpListenerOptions) {
+    this.registry = registry;
+    const tls = opts.tls;
+    if (tls) this.tlsServer = this.tlsServerFor(tls, opts);
     // allowHalfOpen: a peer that sends FIN after its requests still gets their answers (PROTOCOL.md §4.4).
     this.server = createServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => {
-      registry.accept(socket, `${socket.remoteAddress}:${socket.remotePort}`);
+      const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+      if (this.tlsServer) this.sniff(socket, remote, this.tlsServer, opts.handshakeTimeoutMs);
+      else registry.accept(socket, remote);
+    });
+  }
+
+  private tlsServerFor(tls: TlsContext, opts: TcpListenerOptions): TlsServer {
+    // Certificates are checked here, after the handshake (identify), so a refused one gets a diagnostic, not a bare alert.
+    const server = createTlsServer({ ...tls.options, requestCert: tls.requestCert, rejectUnauthorized: false, handshakeTimeout: opts.handshakeTimeoutMs }, (secure: TLSSocket) => {
+      const remote = `${secure.remoteAddress}:${secure.remotePort}`;
+      const peer = tls.identify(secure);
+      if ('refused' in peer) {
+        opts.onTlsError?.(remote, peer.refused);
+        this.registry.refuse(secure, remote, 'FORBIDDEN', peer.refused);
+        return;
+      }
+      this.registry.accept(secure, remote, peer);
+    });
+    server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      opts.onTlsError?.(`${socket.remoteAddress}:${socket.remotePort}`, e.message);
+      socket.destroy();
+    });
+    // New connections use rotated certificates; open ones keep theirs.
+    tls.onReload((options) => server.setSecureContext(options));
+    return server;
+  }
+
+  private sniff(socket: Socket, remote: string, tlsServer: TlsServer, handshakeTimeoutMs: number): void {
+    const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(timer);
+      if (first[0] !== TLS_HANDSHAKE) {
+        this.registry.refuse(socket, remote, 'BAD_FRAME', 'this port speaks TLS only: connect with TLS (the CLI: --tls-ca FILE)');
+        return;
+      }
+      socket.pause();
+      // The TLS socket feeds bytes already read from this socket to the handshake before reading more.
+      socket.unshift(first);
+      tlsServer.emit('connection', socket);
     });
   }
 
