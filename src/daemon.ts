@@ -60,6 +60,11 @@ export interface DaemonOptions {
   readonly secrets?: EmbedderSecrets;
 }
 
+/** What /health/deps reads and embeds: names no tenant can have (tenant names start with a letter or digit). */
+const HEALTH_PROBE_TENANT = '\u0000health';
+const HEALTH_PROBE_ID = 'health-probe';
+const HEALTH_PROBE_TEXT = 'ctxd health probe';
+
 /** How often the keyring file is checked for changes (key rotation without a restart). */
 const KEYRING_POLL_MS = 1000;
 /** Quarantined records logged one by one at start; the rest are counted. */
@@ -188,7 +193,7 @@ export class Daemon {
       }),
     });
     this.stats.onRequestTimed = (op, seconds) => this.metrics.observe(op, seconds);
-    this.side = new SideServer({ log, metrics: this.metrics, health: () => this.health(), version: VERSION, startedAt: this.startedAt });
+    this.side = new SideServer({ log, metrics: this.metrics, health: () => this.health(), dependencies: () => this.dependencies(), version: VERSION, startedAt: this.startedAt });
   }
 
   /** Opens the store, starts the embedder and GC, registers the context ops. */
@@ -319,6 +324,33 @@ export class Daemon {
     };
     const reason = this.shuttingDown ? 'shutting down' : !this.storeOpen ? 'store not open' : !store.ok ? `store unavailable: ${store.detail}` : !listening ? 'listener not accepting' : '';
     return { ready: reason === '', reason, components };
+  }
+
+  /**
+   * /health/deps: each dependency's state, and for the store and the embedder
+   * a round trip measured now (a read of the database; a short text embedded,
+   * except by the openai embedder, whose calls cost money and count against
+   * its rate limit: its breaker state stands for it).
+   */
+  async dependencies(): Promise<HealthReport['components']> {
+    const { components } = this.health();
+    const timed = async (probe: () => Promise<unknown>): Promise<{ latency_ms: number } | { latency_ms: number; error: string }> => {
+      const t = performance.now();
+      try {
+        await probe();
+        return { latency_ms: Math.round((performance.now() - t) * 1000) / 1000 };
+      } catch (e) {
+        return { latency_ms: Math.round((performance.now() - t) * 1000) / 1000, error: (e as Error).message };
+      }
+    };
+    const store = this.storeOpen ? await timed(() => this.store.get(HEALTH_PROBE_TENANT, [HEALTH_PROBE_ID])) : { error: 'not open' };
+    const text = this.text;
+    const embedder = text && this.config.embedder.kind !== 'openai' ? await timed(() => text.embedTexts([HEALTH_PROBE_TEXT])) : {};
+    return {
+      ...components,
+      store: { ...components.store!, ...store, ok: components.store!.ok && !('error' in store) },
+      embedder: { ...components.embedder!, ...embedder, ok: components.embedder!.ok && !('error' in embedder) },
+    };
   }
 
   /**

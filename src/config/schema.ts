@@ -153,6 +153,7 @@ export const configSchema = {
     }),
     log: section({
       level: str('info', 'Log level.', { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }),
+      slow_request_ms: int(1000, 0, 3_600_000, 'A request answered after this long is logged at info with its duration (faster ones at debug).'),
     }),
   },
 } as const;
@@ -263,5 +264,5 @@ export interface Config {
     readonly min_version: 'TLSv1.2' | 'TLSv1.3';
   };
   readonly auth: { readonly keyring_file: string };
-  readonly log: { readonly level: string };
+  readonly log: { readonly level: string; readonly slow_request_ms: number };
 }

@@ -24,6 +24,8 @@ export interface SideServerDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly health: () => HealthReport;
+  /** Each dependency's state with a measured round trip (GET /health/deps). */
+  readonly dependencies: () => Promise<Record<string, ComponentHealth>>;
   readonly version: string;
   readonly startedAt: number;
 }
@@ -34,10 +36,18 @@ export class SideServer {
   constructor(deps: SideServerDeps) {
     // Request lines are info-level: a warn-level child keeps probe and scrape traffic out of the logs.
     const app: FastifyInstance = Fastify({ loggerInstance: deps.log.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger });
-    app.get('/health/live', async () => ({ status: 'live' }));
-    app.get('/health/ready', async (_req, reply) => {
-      const h = deps.health();
-      return h.ready ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', reason: h.reason });
+    // The design's names (/health/liveness, /health/readiness) and the short ones answer alike.
+    for (const path of ['/health/live', '/health/liveness']) app.get(path, async () => ({ status: 'live' }));
+    for (const path of ['/health/ready', '/health/readiness']) {
+      app.get(path, async (_req, reply) => {
+        const h = deps.health();
+        return h.ready ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', reason: h.reason });
+      });
+    }
+    app.get('/health/deps', async (_req, reply) => {
+      const components = await deps.dependencies();
+      const ok = Object.values(components).every((c) => c.ok);
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', components });
     });
     app.get('/health', async (_req, reply) => {
       const h = deps.health();

@@ -38,7 +38,7 @@ import type { RejectionLog } from './rejection-log.ts';
 import type { ServerStats } from './stats.ts';
 
 export interface ConnectionDeps {
-  readonly config: Pick<Config, 'server' | 'protocol'>;
+  readonly config: Pick<Config, 'server' | 'protocol' | 'log'>;
   readonly keyring: Keyring;
   readonly replay: ReplayGuard;
   /** Absent when rate limiting is off. */
@@ -317,11 +317,13 @@ export class Connection {
     this.inflight++;
     const journaled = this.deps.journal && this.deps.dispatcher.isMutating(op) ? this.deps.journal(key.kid, id, ts) : null;
     const timed = this.deps.stats.onRequestTimed;
-    const started = timed ? performance.now() : 0;
+    const started = performance.now();
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ remote: this.remote, kid: key.kid, op, id }, 'request');
     const finish = (outcome: { body: Body } | { error: unknown }) => {
-      if (timed && this.deps.dispatcher.has(op)) timed(op, (performance.now() - started) / 1000);
-      this.finish(key, id, op, reserved, outcome);
+      const seconds = (performance.now() - started) / 1000;
+      if (timed && this.deps.dispatcher.has(op)) timed(op, seconds);
+      const code = this.finish(key, id, op, reserved, outcome);
+      this.logRequest(key, id, op, code, seconds * 1000);
     };
     let result: Body | Promise<Body>;
     try {
@@ -347,9 +349,19 @@ export class Connection {
     }
   }
 
-  /** Answers a started request. Never throws: an answer that cannot be encoded becomes INTERNAL. */
-  private finish(key: LiveKey, id: string, op: string, reserved: number, outcome: { body: Body } | { error: unknown }): void {
+  /** A line per answered request with its duration: info when slow (log.slow_request_ms), else debug (as is the line at dispatch). */
+  private logRequest(key: LiveKey, id: string, op: string, code: string, ms: number): void {
+    const slow = ms >= this.deps.config.log.slow_request_ms;
+    if (!slow && !this.deps.log.isLevelEnabled('debug')) return;
+    const line = { remote: this.remote, kid: key.kid, op, id, code, ms: Math.round(ms * 1000) / 1000 };
+    if (slow) this.deps.log.info(line, 'slow request');
+    else this.deps.log.debug(line, 'request done');
+  }
+
+  /** Answers a started request; returns its outcome ('ok' or the wire code). Never throws: an answer that cannot be encoded becomes INTERNAL. */
+  private finish(key: LiveKey, id: string, op: string, reserved: number, outcome: { body: Body } | { error: unknown }): string {
     this.inflight--;
+    let code = 'ok';
     try {
       const label = this.deps.dispatcher.has(op) ? op : '_unknown';
       let frame: Buffer | null = null;
@@ -365,6 +377,7 @@ export class Connection {
       }
       if (!frame) {
         const err = toWireError((outcome as { error: unknown }).error);
+        code = err.code;
         if (err.code === 'INTERNAL') this.deps.log.error({ remote: this.remote, op, id, err: describe((outcome as { error: unknown }).error) }, 'request failed');
         this.deps.stats.countRequest(label, err.code);
         frame = encodeFrame(key.kid, key.signingKey, errorResponse(id, err, this.now()));
@@ -379,6 +392,7 @@ export class Connection {
     if (this.inflight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
     if (this.state === 'closing') this.finishClosing();
     else this.pump();
+    return code;
   }
 
   /** A request refused before dispatch: counted as a rejected frame, answered signed. */

@@ -68,6 +68,32 @@ describe('side HTTP server', () => {
   });
 });
 
+describe('health as the design names it, and request durations', () => {
+  it('answers /health/liveness, /health/readiness and /health/deps with measured round trips; logs slow requests with their duration', async () => {
+    // Every request counts as slow at 0 ms: each answered request writes its info line.
+    const d = await startDaemon({ args: ['--set', 'log.slow_request_ms=0'] });
+    expect(await d.http('/health/liveness')).toMatchObject({ status: 200, body: { status: 'live' } });
+    expect(await d.http('/health/readiness')).toMatchObject({ status: 200, body: { status: 'ready' } });
+    const deps = await d.http('/health/deps');
+    expect(deps.status).toBe(200);
+    const components = (deps.body as { components: Record<string, { ok: boolean; latency_ms?: number }> }).components;
+    expect(Object.keys(components)).toEqual(expect.arrayContaining(['store', 'embedder', 'index', 'listener', 'worker_pool', 'breakers']));
+    expect(components.store).toMatchObject({ ok: true, latency_ms: expect.any(Number) });
+    expect(components.embedder).toMatchObject({ ok: true, kind: 'hash', latency_ms: expect.any(Number) });
+    const c = await d.client();
+    await c.ping();
+    await expect(c.get('no-such-id')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await c.close();
+    const slow = d.logs.filter((l) => l.msg === 'slow request');
+    expect(slow).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ level: 'info', op: 'ping', code: 'ok', kid: d.kid, ms: expect.any(Number) }),
+        expect.objectContaining({ op: 'get', code: 'NOT_FOUND' }),
+      ]),
+    );
+  });
+});
+
 describe('configuration', () => {
   it('layers defaults < file < environment < flags', async () => {
     const dir = tempDataDir();
