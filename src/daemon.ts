@@ -42,6 +42,7 @@ import { backupHandler } from './server/handlers/backup.ts';
 import { exportHandler } from './server/handlers/export.ts';
 import { importHandler } from './server/handlers/import.ts';
 import { purgeHandler } from './server/handlers/purge.ts';
+import { endSessionHandler, listSessionsHandler } from './server/handlers/sessions.ts';
 import { RateLimiter } from './server/rate-limiter.ts';
 import { RejectionLog } from './server/rejection-log.ts';
 import { RETRY_AFTER_MS } from './server/admission.ts';
@@ -234,6 +235,8 @@ export class Daemon {
       .register(clearHandler(engine))
       .register(listHandler(engine, config))
       .register(statsHandler(engine))
+      .register(endSessionHandler(engine))
+      .register(listSessionsHandler(engine))
       .register(exportHandler(engine, config))
       .register(importHandler(engine, config))
       .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant), config.protocol.max_skew_ms))

@@ -10,6 +10,7 @@ import * as mcp from './commands/mcp.ts';
 import * as manage from './commands/manage.ts';
 import * as transfer from './commands/transfer.ts';
 import * as backup from './commands/backup.ts';
+import * as sessions from './commands/sessions.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -32,6 +33,8 @@ const COMMANDS: Record<string, Command> = {
   'delete-where': { summary: 'delete every context matching conditions', help: manage.deleteWhereHelp, run: manage.deleteWhere },
   clear: { summary: 'delete a level (of a session), after confirmation', help: manage.clearHelp, run: manage.clear },
   stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
+  sessions: { summary: 'list the sessions holding L1 or L2 contexts (--all follows the cursors)', help: sessions.sessionsHelp, run: sessions.sessions },
+  'end-session': { summary: "end a session's working memory: its L1 to L2 (--drop deletes it)", help: sessions.endSessionHelp, run: sessions.endSession },
   export: { summary: 'write contexts as JSONL (a tenant, a session or every tenant; admin)', help: transfer.exportHelp, run: transfer.exportCommand },
   import: { summary: 'write an export back, idempotently by id (admin)', help: transfer.importHelp, run: transfer.importCommand },
   purge: { summary: 'delete everything of one tenant, after confirmation (admin)', help: transfer.purgeHelp, run: transfer.purgeCommand },

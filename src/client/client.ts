@@ -87,14 +87,8 @@ export class CtxdClient extends ClientConnection {
   }
 
   /** Every page of contexts in id order, following the cursors until the last page (§7.8). */
-  async *list(body: ListRequest = {}, opts?: RequestOptions): AsyncGenerator<ListPage, void, undefined> {
-    let cursor = body.cursor;
-    for (;;) {
-      const page = await this.listPage(cursor === undefined ? body : { ...body, cursor }, opts);
-      yield page;
-      if (page.next_cursor === null) return;
-      cursor = page.next_cursor;
-    }
+  list(body: ListRequest = {}, opts?: RequestOptions): AsyncGenerator<ListPage, void, undefined> {
+    return pages(body, (b) => this.listPage(b, opts));
   }
 
   /** One page of contexts as stored, with their tenant, versions, times and, if asked, vectors (admin; §7.11). */
@@ -103,14 +97,8 @@ export class CtxdClient extends ClientConnection {
   }
 
   /** Every page of an export, following the cursors (admin; §7.11). */
-  async *export(body: Request<'export'> = {}, opts?: RequestOptions): AsyncGenerator<OpAnswer<'export'>, void, undefined> {
-    let cursor = body.cursor;
-    for (;;) {
-      const page = await this.exportPage(cursor === undefined ? body : { ...body, cursor }, opts);
-      yield page;
-      if (page.next_cursor === null) return;
-      cursor = page.next_cursor;
-    }
+  export(body: Request<'export'> = {}, opts?: RequestOptions): AsyncGenerator<OpAnswer<'export'>, void, undefined> {
+    return pages(body, (b) => this.exportPage(b, opts));
   }
 
   /** Writes up to 1,000 exported contexts back with their ids; idempotent by id and version (admin; §7.11). */
@@ -128,9 +116,35 @@ export class CtxdClient extends ClientConnection {
     return this.call('backup', {}, opts);
   }
 
+  /** Ends a session's working memory: its L1 moves to L2 (default) or is dropped (§7.14). */
+  endSession(session: string, opts?: ScopedOptions & { action?: 'move' | 'drop' }): Promise<OpAnswer<'end_session'>> {
+    return this.call('end_session', { session, ...(opts?.action && { action: opts.action }), ...tenantOf(opts) }, opts);
+  }
+
+  /** One page of the sessions holding L1 or L2 contexts, by name (§7.14). */
+  listSessionsPage(body: Request<'list_sessions'> = {}, opts?: RequestOptions): Promise<OpAnswer<'list_sessions'>> {
+    return this.call('list_sessions', body, opts);
+  }
+
+  /** Every page of sessions, following the cursors (§7.14). */
+  listSessions(body: Request<'list_sessions'> = {}, opts?: RequestOptions): AsyncGenerator<OpAnswer<'list_sessions'>, void, undefined> {
+    return pages(body, (b) => this.listSessionsPage(b, opts));
+  }
+
   /** How much the tenant holds (§7.9). */
   stats(opts?: ScopedOptions): Promise<OpAnswer<'stats'>> {
     return this.call('stats', { ...tenantOf(opts) }, opts);
+  }
+}
+
+/** Pages of a cursor-paged op (list, export, list_sessions): each request starts after the last page's cursor. */
+async function* pages<B extends { cursor?: string }, P extends { next_cursor: string | null }>(body: B, fetch: (body: B) => Promise<P>): AsyncGenerator<P, void, undefined> {
+  let cursor = body.cursor;
+  for (;;) {
+    const page = await fetch(cursor === undefined ? body : { ...body, cursor });
+    yield page;
+    if (page.next_cursor === null) return;
+    cursor = page.next_cursor;
   }
 }
 

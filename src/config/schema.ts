@@ -141,6 +141,10 @@ export const configSchema = {
     debug: section({
       enable_ops: { type: 'boolean', default: false, description: 'Registers the admin-only debug_hold op (PROTOCOL.md §7.10), for tests that need a request held in flight. Never in production.' },
     }),
+    session: section({
+      idle_ttl_s: int(86_400, 0, 315_360_000, 'A session whose L1 turns are all older than this is ended by GC (0 = never): its L1 moves to L2 or is dropped (on_idle).'),
+      on_idle: str('move', 'What ending an idle session does with its L1: move (to L2, with the L2 TTL) or drop.', { enum: ['move', 'drop'] }),
+    }),
     tls: section({
       cert_file: str('', 'PEM certificate (chain) of the agent port; set with key_file to serve TLS only (PROTOCOL.md §1). Reloaded when the file changes.'),
       key_file: str('', 'PEM private key of cert_file.'),
@@ -256,6 +260,7 @@ export interface Config {
     readonly tenants: Readonly<Record<string, { readonly max_contexts?: number; readonly max_text_bytes?: number }>>;
   };
   readonly debug: { readonly enable_ops: boolean };
+  readonly session: { readonly idle_ttl_s: number; readonly on_idle: 'move' | 'drop' };
   readonly tls: {
     readonly cert_file: string;
     readonly key_file: string;

@@ -14,6 +14,7 @@ import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
 import { retrieve, type AnswerBound } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
+import { endSession, listSessions, type EndAction, type SessionPage } from './sessions.ts';
 import { exportPage, importRecords, type ExportBound, type ExportInput, type ExportPage, type ImportRecord, type ImportResult } from './transfer.ts';
 import type { TextAnalyzer } from './text/text-analyzer.ts';
 import {
@@ -32,7 +33,7 @@ import {
 export interface EngineOptions {
   readonly store: VectorStore;
   readonly text: TextAnalyzer;
-  readonly config: Pick<Config, 'engine' | 'retrieval' | 'quotas'>;
+  readonly config: Pick<Config, 'engine' | 'retrieval' | 'quotas' | 'session'>;
   /** The relevance floor of the configured embedder. */
   readonly minRelevance: number;
   readonly now?: () => number;
@@ -164,6 +165,16 @@ export class ContextEngine {
   /** Writes exported contexts back, idempotently by id (transfer.ts). */
   import(tenant: string, items: readonly ImportRecord[], vectorSpace: string | undefined): Promise<ImportResult> {
     return importRecords(this.deps, tenant, items, vectorSpace);
+  }
+
+  /** Ends a session's working memory: L1 to L2, or dropped (sessions.ts). */
+  endSession(tenant: string, session: string, action: EndAction): Promise<{ moved: number; dropped: number }> {
+    return endSession(this.deps, tenant, session, action);
+  }
+
+  /** Sessions with live L1 or L2 contexts, by name (sessions.ts). */
+  listSessions(tenant: string, cursor: string | undefined, limit: number | undefined): Promise<SessionPage> {
+    return listSessions(this.deps, tenant, cursor, limit);
   }
 
   /** Deletes every context of the tenant, whatever its level, session or expiry; resolves to how many. */

@@ -21,7 +21,7 @@ export interface EngineDeps {
   readonly counters: EngineCounters;
   readonly store: VectorStore;
   readonly text: TextAnalyzer;
-  readonly config: Pick<Config, 'engine' | 'retrieval'>;
+  readonly config: Pick<Config, 'engine' | 'retrieval' | 'session'>;
   /** The relevance floor of the configured embedder (PROTOCOL.md §7.5). */
   readonly minRelevance: number;
   readonly quotas: QuotaGuard;

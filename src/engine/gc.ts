@@ -1,15 +1,19 @@
 /**
- * Garbage collection of expiring contexts. Each pass, per tenant: promote to
+ * Garbage collection of expiring contexts. Each pass, per tenant: end idle
+ * sessions' working memory (sessions.ts), promote to
  * L3 every L2 context retrieved at least `promote_after` times (instead of
  * letting it expire), then delete everything past its expiry. Work is done in
  * bounded batches with a turn of the event loop between them, so a large
  * collection does not stall requests.
  */
 import type { EngineDeps } from './engine-deps.ts';
+import { endIdleSessions } from './sessions.ts';
 
 export interface GcPass {
   promoted: number;
   deleted: number;
+  /** Idle sessions whose working memory was ended (sessions.ts). */
+  sessionsEnded: number;
 }
 
 export interface GcTotals extends GcPass {
@@ -21,10 +25,12 @@ const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 export async function collectGarbage(deps: EngineDeps): Promise<GcPass> {
   const { store, config } = deps;
   const batch = config.engine.gc_batch_size;
-  const pass: GcPass = { promoted: 0, deleted: 0 };
+  const pass: GcPass = { promoted: 0, deleted: 0, sessionsEnded: 0 };
+  const idle = deps.config.session.idle_ttl_s;
   // Promotion decides on access counts: write the pending ones first.
   await deps.access.flush();
   for (const tenant of await store.tenants()) {
+    if (idle > 0) pass.sessionsEnded += await endIdleSessions(deps, tenant, idle * 1000, deps.config.session.on_idle);
     for (;;) {
       const due = await store.find(tenant, { levels: [2], minAccessCount: config.engine.promote_after }, batch);
       if (due.length === 0) break;
@@ -48,7 +54,7 @@ export class GarbageCollector {
   private readonly deps: EngineDeps;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  readonly totals: GcTotals = { passes: 0, promoted: 0, deleted: 0 };
+  readonly totals: GcTotals = { passes: 0, promoted: 0, deleted: 0, sessionsEnded: 0 };
 
   constructor(deps: EngineDeps) {
     this.deps = deps;
@@ -68,10 +74,11 @@ export class GarbageCollector {
       this.totals.passes++;
       this.totals.promoted += pass.promoted;
       this.totals.deleted += pass.deleted;
+      this.totals.sessionsEnded += pass.sessionsEnded;
       return pass;
     } catch (e) {
       this.deps.onBackgroundError('gc', e);
-      return { promoted: 0, deleted: 0 };
+      return { promoted: 0, deleted: 0, sessionsEnded: 0 };
     }
   }
 

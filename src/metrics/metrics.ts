@@ -98,6 +98,7 @@ export class Metrics {
     mirroredCounter(r, 'ctxd_sent_bytes_total', 'Bytes written to clients.', [], () => one(src.server.bytesOut));
     mirroredCounter(r, 'ctxd_gc_deleted_total', 'Expired contexts deleted by garbage collection.', [], () => one(src.gc()?.deleted));
     mirroredCounter(r, 'ctxd_gc_promoted_total', 'L2 contexts promoted to L3 by garbage collection.', [], () => one(src.gc()?.promoted));
+    mirroredCounter(r, 'ctxd_gc_sessions_ended_total', 'Idle sessions whose working memory (L1) garbage collection ended.', [], () => one(src.gc()?.sessionsEnded));
     mirroredCounter(r, 'ctxd_gc_passes_total', 'Garbage collection passes completed.', [], () => one(src.gc()?.passes));
     mirroredCounter(r, 'ctxd_dedup_hits_total', 'Stores answered with an existing context instead of a copy.', [], () => one(src.engine()?.dedupHits));
     mirroredCounter(r, 'ctxd_dedup_key_mismatches_total', 'Near-duplicate stores kept apart because their numbers, identifiers or names differ.', [], () => one(src.engine()?.dedupKeyMismatches));

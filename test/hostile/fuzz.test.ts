@@ -188,6 +188,8 @@ const FIELDS: Record<string, { base: () => Record<string, Buffer>; fields: strin
   },
   purge: { base: () => ({ tenant: mp.str('fuzz-nobody') }), fields: [] },
   backup: { base: () => ({}), fields: [] },
+  end_session: { base: () => ({ session: mp.str('fuzz-session') }), fields: ['session', 'action'] },
+  list_sessions: { base: () => ({ limit: mp.int(5) }), fields: ['cursor', 'limit'] },
 };
 
 /** Ops an agent key may not call: refused by role before their body is read. */

@@ -221,6 +221,31 @@ export const importAnswer = {
   },
 } as const;
 
+export const endSessionAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['session', 'moved', 'dropped'],
+  properties: { session: name, moved: count, dropped: count },
+} as const;
+
+export const listSessionsAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sessions', 'next_cursor'],
+  properties: {
+    sessions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['session', 'l1', 'l2', 'last_ts'],
+        properties: { session: name, l1: count, l2: count, last_ts: ms },
+      },
+    },
+    next_cursor: { anyOf: [name, { type: 'null' }] },
+  },
+} as const;
+
 export const purgeAnswer = {
   type: 'object',
   additionalProperties: false,

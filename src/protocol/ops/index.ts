@@ -25,6 +25,8 @@ export const OP_SCHEMAS = {
   import: { request: R.importRequest, answer: A.importAnswer },
   purge: { request: R.purgeRequest, answer: A.purgeAnswer },
   backup: { request: R.backupRequest, answer: A.backupAnswer },
+  end_session: { request: R.endSessionRequest, answer: A.endSessionAnswer },
+  list_sessions: { request: R.listSessionsRequest, answer: A.listSessionsAnswer },
 } as const;
 
 export type OpName = keyof typeof OP_SCHEMAS;
@@ -58,6 +60,8 @@ interface OpTypes {
   import: { request: { items: ImportItem[]; vector_space?: string }; answer: FromSchema<Schemas['import']['answer']> };
   purge: Op<Schemas['purge']>;
   backup: Op<Schemas['backup']>;
+  end_session: Op<Schemas['end_session']>;
+  list_sessions: Op<Schemas['list_sessions']>;
 }
 
 /** The request body of `op`, without the admin's `tenant` (see TenantScope). */

@@ -145,3 +145,18 @@ export const importRequest = {
 export const purgeRequest = { type: 'object', additionalProperties: false, required: ['tenant'], properties: { tenant: name } } as const;
 
 export const backupRequest = empty;
+
+/** Ends a session's working memory: its L1 moves to L2 (default) or is dropped (§7.14). */
+export const endSessionRequest = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['session'],
+  properties: { session: name, action: { type: 'string', enum: ['move', 'drop'] } },
+} as const;
+
+/** Sessions holding L1 or L2 contexts, by name, paged (§7.14). */
+export const listSessionsRequest = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { cursor: name, limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT } },
+} as const;
