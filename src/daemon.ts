@@ -6,6 +6,7 @@ import { watchFile, unwatchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { TlsContext, type TlsSettings } from './server/tls-context.ts';
+import { AuditLog } from './audit/audit-log.ts';
 import { collectKeyRecords, loadKeyring, type Keyring } from './auth/keyring.ts';
 import { defaultKeyringPath } from './auth/keyring-file.ts';
 import type { Config } from './config/schema.ts';
@@ -93,7 +94,8 @@ export class Daemon {
   private readonly tls: TlsContext | undefined;
   readonly store: EmbeddedStore;
   private readonly envKey: DaemonOptions['envKey'];
-  private readonly dispatcher = new Dispatcher();
+  private readonly dispatcher: Dispatcher;
+  private readonly audit: AuditLog | null;
   private readonly registry: ConnectionRegistry;
   private readonly listener: TcpListener;
   private readonly metrics: Metrics;
@@ -127,6 +129,10 @@ export class Daemon {
     this.keyringPath = config.auth.keyring_file || defaultKeyringPath(config.data_dir);
     const { keyring, generatedAt } = loadKeyring({ keyringPath: this.keyringPath, envKey: opts.envKey });
     this.keyring = keyring;
+    const auditFile = config.audit.file === 'off' ? null : config.audit.file || join(config.data_dir, 'audit.log');
+    const audit = auditFile ? new AuditLog({ file: auditFile, maxBytes: config.audit.max_bytes, keep: config.audit.keep }) : null;
+    this.audit = audit;
+    this.dispatcher = new Dispatcher(audit ? (r) => audit.op(r) : undefined);
     if (generatedAt) log.warn({ keyring: generatedAt }, 'no key configured: generated an admin key (mode 0600); clients and the CLI read it from there');
     log.info({ keys: keyring.size, keyring: this.keyringPath }, 'keyring loaded');
 
@@ -165,6 +171,7 @@ export class Daemon {
       budgets: { preauth: new SharedByteBudget(config.server.preauth_buffered_bytes), main: new SharedByteBudget(config.server.max_buffered_bytes) },
       answers: this.answers,
       rejections: new RejectionLog(log),
+      onAuthFailure: audit ? (remote, code) => audit.authFailure(remote, code) : undefined,
       journal: (kid, id, ts) => store.recordRequest(kid, id, ts),
       stats: this.stats,
       log,
@@ -175,7 +182,10 @@ export class Daemon {
       tls: this.tls,
       handshakeTimeoutMs: config.server.handshake_timeout_ms,
       // Failed handshakes are counted per kind of failure, not logged one by one (a scanner would flood the log).
-      onTlsError: (remote, message) => log.debug({ remote, err: message }, 'tls handshake failed'),
+      onTlsError: (remote, message) => {
+        log.debug({ remote, err: message }, 'tls handshake failed');
+        audit?.authFailure(remote, message.startsWith('client certificate') ? 'CLIENT_CERTIFICATE' : 'TLS_HANDSHAKE');
+      },
     });
     this.metrics = new Metrics({
       server: this.stats,
@@ -306,7 +316,10 @@ export class Daemon {
         this.log.error({ why }, 'keyring reload found no keys; keeping the current ones');
         return;
       }
+      const before = new Set(this.keyring.kids());
       this.keyring.replace(records);
+      const after = new Set(this.keyring.kids());
+      this.audit?.keysChanged([...after].filter((k) => !before.has(k)), [...before].filter((k) => !after.has(k)));
       this.log.info({ why, keys: records.length }, 'keyring reloaded');
     } catch (e) {
       this.log.error({ why, err: (e as Error).message }, 'keyring reload failed; keeping the current keys');
@@ -323,6 +336,7 @@ export class Daemon {
       index: { ok: this.storeOpen, ann_threshold: this.config.store.ann_threshold },
       listener: { ok: listening && !this.shuttingDown, connections: this.registry.size },
       worker_pool: { ok: this.text !== null, threads: this.text?.threads ?? 0, queue: this.text?.queueSize ?? 0 },
+      ...(this.audit && { audit: { ok: this.audit.lastError === null, ...(this.audit.lastError && { error: this.audit.lastError }) } }),
       breakers: { ok: this.breakers.all().every((b) => b.state !== 'open'), ...Object.fromEntries(this.breakers.all().map((b) => [b.name, b.state])) },
     };
     const reason = this.shuttingDown ? 'shutting down' : !this.storeOpen ? 'store not open' : !store.ok ? `store unavailable: ${store.detail}` : !listening ? 'listener not accepting' : '';
@@ -404,6 +418,7 @@ export class Daemon {
     await this.text?.close();
     for (const b of this.breakers.all()) b.shutdown();
     await this.side.close();
+    this.audit?.close();
   }
 }
 

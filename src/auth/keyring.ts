@@ -52,6 +52,11 @@ export class Keyring {
     return this.keys.size;
   }
 
+  /** Every live key id (the audit trail compares them across a reload). */
+  kids(): string[] {
+    return [...this.keys.keys()];
+  }
+
   /** The ids of the tenant's live keys (a purge forgets their request ids). */
   kidsOf(tenant: string): string[] {
     return [...this.keys.values()].filter((k) => k.tenant === tenant).map((k) => k.kid);

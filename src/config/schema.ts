@@ -145,6 +145,11 @@ export const configSchema = {
       idle_ttl_s: int(86_400, 0, 315_360_000, 'A session whose L1 turns are all older than this is ended by GC (0 = never): its L1 moves to L2 or is dropped (on_idle).'),
       on_idle: str('move', 'What ending an idle session does with its L1: move (to L2, with the L2 TTL) or drop.', { enum: ['move', 'drop'] }),
     }),
+    audit: section({
+      file: str('', 'Audit trail (JSON lines: deletes, exports, imports, purges, backups, key changes, authentication failures per address and minute; never texts); empty means <data_dir>/audit.log, "off" disables it.'),
+      max_bytes: int(64 * MiB, 4096, Number.MAX_SAFE_INTEGER, 'Size at which the audit file is rotated (file.1 is the newest old one).'),
+      keep: int(5, 0, 1000, 'Rotated audit files kept.'),
+    }),
     tls: section({
       cert_file: str('', 'PEM certificate (chain) of the agent port; set with key_file to serve TLS only (PROTOCOL.md §1). Reloaded when the file changes.'),
       key_file: str('', 'PEM private key of cert_file.'),
@@ -261,6 +266,7 @@ export interface Config {
   };
   readonly debug: { readonly enable_ops: boolean };
   readonly session: { readonly idle_ttl_s: number; readonly on_idle: 'move' | 'drop' };
+  readonly audit: { readonly file: string; readonly max_bytes: number; readonly keep: number };
   readonly tls: {
     readonly cert_file: string;
     readonly key_file: string;

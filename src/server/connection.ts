@@ -58,6 +58,8 @@ export interface ConnectionDeps {
   readonly log: Logger;
   /** Throttled lines for refusals (rejection-log.ts). */
   readonly rejections: RejectionLog;
+  /** Told of every frame refused for its key or signature (the audit trail counts them per address). */
+  readonly onAuthFailure?: ((remote: string, code: string) => void) | undefined;
   readonly isShuttingDown: () => boolean;
   readonly now?: () => number;
 }
@@ -516,6 +518,7 @@ export class Connection {
     if (this.state === 'closed') return;
     this.deps.stats.rejectFrame(code);
     this.deps.rejections.note(this.authenticatedKid, code, 'connection closed by protocol error', { remote: this.remote, fatal: ERROR_CODES[code].fatal });
+    if (code === 'UNKNOWN_KEY' || code === 'BAD_SIGNATURE') this.deps.onAuthFailure?.(this.remote, code);
     this.flush();
     const frame = encodeFrame('', null, errorResponse('', wireError(code, message), this.now()));
     this.state = 'closed';

@@ -12,6 +12,7 @@ import type { Body } from '../protocol/messages.ts';
 import { OP_SCHEMAS, type Encodable, type OpAnswer, type OpName, type OpRequest } from '../protocol/ops/index.ts';
 import { TENANT_PATTERN_SOURCE } from '../domain/tenant.ts';
 import { ajv, schemaError } from './validation.ts';
+import { toWireError } from './error-mapping.ts';
 
 export interface RequestContext {
   readonly principal: Principal;
@@ -45,6 +46,8 @@ export interface OpHandler<B = Body> {
   readonly answerBytes?: number | { readonly elastic: true; readonly min: number };
   /** Changes data: its request id is journaled so a replay is refused after a restart too (§4.3). */
   readonly mutating?: boolean;
+  /** Written to the audit trail (deletes, data leaving or entering, admin ops), refusals included. */
+  readonly audited?: boolean;
   handle(body: B, ctx: RequestContext): Body | Promise<Body>;
 }
 
@@ -73,8 +76,33 @@ interface Entry {
   readonly validate: ValidateFunction;
 }
 
+/** One audited request as the dispatcher saw it: who, on which tenant, what, and the answer's counts. */
+export interface AuditedRequest {
+  readonly kid: string;
+  readonly tenant: string;
+  readonly op: string;
+  readonly id: string;
+  readonly outcome: string;
+  readonly counts?: Record<string, number>;
+}
+
+/** The numbers an answer reports (deleted, moved, bytes…) and the lengths of its lists: never its strings. */
+function countsOf(answer: Body): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [k, v] of Object.entries(answer)) {
+    if (typeof v === 'number') counts[k] = v;
+    else if (Array.isArray(v)) counts[k] = v.length;
+  }
+  return counts;
+}
+
 export class Dispatcher {
   private readonly table = new Map<string, Entry>();
+  private readonly onAudited: ((r: AuditedRequest) => void) | undefined;
+
+  constructor(onAudited?: (r: AuditedRequest) => void) {
+    this.onAudited = onAudited;
+  }
 
   register(handler: OpHandler<never>): this {
     if (this.table.has(handler.op)) throw new Error(`op ${handler.op} registered twice`);
@@ -108,7 +136,9 @@ export class Dispatcher {
     const entry = this.table.get(op);
     if (!entry) throw new CtxdProtocolError('UNKNOWN_OP', `unknown op ${JSON.stringify(op)}`, { details: { op } });
     const { handler, validate } = entry;
+    const audit = handler.audited ? this.onAudited : undefined;
     if (handler.role === 'admin' && principal.role !== 'admin') {
+      audit?.({ kid: principal.kid, tenant: principal.tenant, op, id: requestId, outcome: 'FORBIDDEN' });
       throw new CtxdProtocolError('FORBIDDEN', `op ${op} needs an admin key`);
     }
     if (!validate(body)) {
@@ -122,6 +152,15 @@ export class Dispatcher {
       const { tenant: _, ...own } = body;
       body = own;
     }
-    return handler.handle(body, { principal, tenant, requestId, maxAnswerBytes });
+    const result = handler.handle(body, { principal, tenant, requestId, maxAnswerBytes });
+    if (!audit) return result;
+    const record = { kid: principal.kid, tenant, op, id: requestId };
+    return Promise.resolve(result).then(
+      (answer) => (audit({ ...record, outcome: 'ok', counts: countsOf(answer) }), answer),
+      (e: unknown) => {
+        audit({ ...record, outcome: toWireError(e).code });
+        throw e;
+      },
+    );
   }
 }

@@ -11,6 +11,7 @@ export interface BackupTarget {
 
 export function backupHandler(target: BackupTarget) {
   return opHandler('backup', {
+    audited: true,
     role: 'admin',
     async handle() {
       const started = performance.now();

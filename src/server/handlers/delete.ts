@@ -4,6 +4,7 @@ import { opHandler } from '../dispatcher.ts';
 
 export function deleteHandler(engine: ContextEngine) {
   return opHandler('delete', {
+    audited: true,
     role: 'agent',
     mutating: true,
     handle: async (body, ctx) => ({ deleted: await engine.delete(ctx.tenant, body.id) }),
@@ -12,6 +13,7 @@ export function deleteHandler(engine: ContextEngine) {
 
 export function deleteWhereHandler(engine: ContextEngine) {
   return opHandler('delete_where', {
+    audited: true,
     role: 'agent',
     mutating: true,
     handle: async (body, ctx) => ({ deleted: await engine.deleteWhere(ctx.tenant, body) }),
@@ -20,6 +22,7 @@ export function deleteWhereHandler(engine: ContextEngine) {
 
 export function clearHandler(engine: ContextEngine) {
   return opHandler('clear', {
+    audited: true,
     role: 'agent',
     mutating: true,
     handle: async (body, ctx) => ({ deleted: await engine.clear(ctx.tenant, body.level, body.session) }),

@@ -25,6 +25,7 @@ function exportedView({ doc, vector }: ExportedContext): Encodable<ExportedAnswe
 
 export function exportHandler(engine: ContextEngine, config: Pick<Config, 'engine'>) {
   return opHandler('export', {
+    audited: true,
     role: 'admin',
     answerBytes: { elastic: true, min: contextAnswerBytes(config) + VECTOR_BYTES },
     async handle(body, ctx) {

@@ -45,6 +45,7 @@ function toRecord(item: ImportItem, field: string): ImportRecord {
 
 export function importHandler(engine: ContextEngine, config: Config) {
   return opHandler('import', {
+    audited: true,
     role: 'admin',
     mutating: true,
     answerBytes: MAX_TRANSFER_ITEMS * IMPORT_RESULT_BYTES,

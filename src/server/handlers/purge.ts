@@ -16,6 +16,7 @@ const KEEP_SKEW_WINDOWS = 2;
 
 export function purgeHandler(engine: ContextEngine, journal: RequestJournal, kidsOf: (tenant: string) => string[], maxSkewMs: number) {
   return opHandler('purge', {
+    audited: true,
     role: 'admin',
     mutating: true,
     async handle(_body, ctx) {

@@ -4,6 +4,7 @@ import { opHandler } from '../dispatcher.ts';
 
 export function endSessionHandler(engine: ContextEngine) {
   return opHandler('end_session', {
+    audited: true,
     role: 'agent',
     mutating: true,
     async handle(body, ctx) {
