@@ -202,6 +202,8 @@ export class Daemon {
         replayIds: this.replay.size,
         quarantinedRecords: this.store.quarantined.count,
       }),
+      ready: () => this.health().ready,
+      quotaHighWater: async () => (this.engine && this.storeOpen ? this.engine.deps.quotas.highWater(await this.store.tenants()) : { contexts: 0, textBytes: 0 }),
     });
     this.stats.onRequestTimed = (op, seconds) => this.metrics.observe(op, seconds);
     this.side = new SideServer({ log, metrics: this.metrics, health: () => this.health(), dependencies: () => this.dependencies(), version: VERSION, startedAt: this.startedAt });

@@ -34,6 +34,22 @@ export class QuotaGuard {
     return { contexts: own?.max_contexts ?? this.config.max_contexts, textBytes: own?.max_text_bytes ?? this.config.max_text_bytes };
   }
 
+  /**
+   * The highest share of its quota any of `tenants` uses, per quota (0 when no
+   * tenant has one): what an alert on a tenant nearing its quota watches,
+   * without a series per tenant.
+   */
+  highWater(tenants: readonly string[]): { contexts: number; textBytes: number } {
+    const high = { contexts: 0, textBytes: 0 };
+    for (const tenant of tenants) {
+      const limits = this.limitsOf(tenant);
+      const used = this.usage(tenant);
+      if (limits.contexts > 0) high.contexts = Math.max(high.contexts, used.contexts / limits.contexts);
+      if (limits.textBytes > 0) high.textBytes = Math.max(high.textBytes, used.textBytes / limits.textBytes);
+    }
+    return high;
+  }
+
   /** Reserves room for `contexts` new contexts of `textBytes`; throws QuotaExceededError. Returns the release. */
   reserve(tenant: string, contexts: number, textBytes: number): () => void {
     const limits = this.limitsOf(tenant);

@@ -23,6 +23,10 @@ export interface MetricSources {
   readonly commits: () => { groups: number; writes: number; unavailableWrites?: number; diskFull?: number } | undefined;
   /** Bounds the connection layer holds (read at scrape time). */
   readonly limits: () => LimitReadings;
+  /** Whether /health/ready would answer 200. */
+  readonly ready: () => boolean;
+  /** The highest share of its quota any tenant uses, per quota (QuotaGuard.highWater). */
+  readonly quotaHighWater: () => Promise<{ contexts: number; textBytes: number }>;
 }
 
 export interface LimitReadings {
@@ -140,6 +144,18 @@ export class Metrics {
     gauge(r, 'ctxd_replay_ids', 'Request ids remembered for replay detection, across keys.', () => src.limits().replayIds);
     gauge(r, 'ctxd_quarantined_records', 'Stored records refused at load (kept on disk, never served).', () => src.limits().quarantinedRecords);
     gauge(r, 'ctxd_connections_open', 'Open client connections.', () => src.server.connectionsOpen);
+    gauge(r, 'ctxd_ready', '1 when the daemon is ready to serve (GET /health/ready is 200), else 0.', () => (src.ready() ? 1 : 0));
+    new Gauge({
+      name: 'ctxd_quota_usage_ratio_max',
+      help: 'The highest share of its quota any tenant uses (0..1), by quota; 0 when no tenant has that quota.',
+      labelNames: ['quota'],
+      registers: [r],
+      async collect() {
+        const high = await src.quotaHighWater();
+        this.set({ quota: 'max_contexts' }, high.contexts);
+        this.set({ quota: 'max_text_bytes' }, high.textBytes);
+      },
+    });
     gauge(r, 'ctxd_worker_queue_depth', 'Texts waiting for the embedder, and tasks waiting for a worker thread.', () => src.text()?.queueSize ?? 0);
     new Gauge({
       name: 'ctxd_contexts',
