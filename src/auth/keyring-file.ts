@@ -29,6 +29,9 @@ export class KeyringError extends Error {
   }
 }
 
+/** The kid of the sample key in k8s/ctxd.yaml, which the daemon refuses. */
+export const PLACEHOLDER_KID = 'REPLACE-ME';
+
 export function defaultKeyringPath(dataDir: string): string {
   return join(dataDir, KEYRING_FILE_NAME);
 }
@@ -38,6 +41,8 @@ export function parseKeyRecord(raw: unknown, where: string): KeyRecord {
   if (!raw || typeof raw !== 'object') throw new KeyringError(`${where}: a key must be an object`);
   const r = raw as Record<string, unknown>;
   if (typeof r.kid !== 'string' || !NAME_PATTERN.test(r.kid)) throw new KeyringError(`${where}: kid must be 1..64 characters of [A-Za-z0-9._-]`);
+  // The sample Secret in k8s/ctxd.yaml ships this key: published, so it must never serve.
+  if (r.kid === PLACEHOLDER_KID) throw new KeyringError(`${where}: the placeholder key ${PLACEHOLDER_KID} from k8s/ctxd.yaml is public: replace it with your own (ctxd keys create)`);
   if (typeof r.secret !== 'string' || !/^(?:[0-9a-fA-F]{2})+$/.test(r.secret)) throw new KeyringError(`${where}: secret must be hex`);
   const secret = Buffer.from(r.secret, 'hex');
   if (secret.length < MIN_SECRET_BYTES) throw new KeyringError(`${where}: secret must be at least ${MIN_SECRET_BYTES} bytes (${MIN_SECRET_BYTES * 2} hex digits)`);
