@@ -66,6 +66,8 @@ export interface DaemonOptions {
 const HEALTH_PROBE_TENANT = '\u0000health';
 const HEALTH_PROBE_ID = 'health-probe';
 const HEALTH_PROBE_TEXT = 'ctxd health probe';
+/** How long one /health/deps probe answers for. */
+const DEPS_PROBE_REUSE_MS = 5_000;
 
 /** How often the keyring file is checked for changes (key rotation without a restart). */
 const KEYRING_POLL_MS = 1000;
@@ -92,6 +94,7 @@ export class Daemon {
   readonly keyring: Keyring;
   readonly keyringPath: string;
   private readonly tls: TlsContext | undefined;
+  private depsProbe: { at: number; result: Promise<HealthReport['components']> } | null = null;
   readonly store: EmbeddedStore;
   private readonly envKey: DaemonOptions['envKey'];
   private readonly dispatcher: Dispatcher;
@@ -181,6 +184,7 @@ export class Daemon {
     this.listener = new TcpListener(this.registry, {
       tls: this.tls,
       handshakeTimeoutMs: config.server.handshake_timeout_ms,
+      maxPending: config.server.max_unauthenticated_connections,
       // Failed handshakes are counted per kind of failure, not logged one by one (a scanner would flood the log).
       onTlsError: (remote, message) => {
         log.debug({ remote, err: message }, 'tls handshake failed');
@@ -351,7 +355,15 @@ export class Daemon {
    * except by the openai embedder, whose calls cost money and count against
    * its rate limit: its breaker state stands for it).
    */
-  async dependencies(): Promise<HealthReport['components']> {
+  dependencies(): Promise<HealthReport['components']> {
+    // One probe at a time, its result reused for a few seconds: the side port is unauthenticated, and a probe
+    // queues work beside the stores (an embedding with the local model).
+    const now = Date.now();
+    if (!this.depsProbe || now - this.depsProbe.at > DEPS_PROBE_REUSE_MS) this.depsProbe = { at: now, result: this.probeDependencies() };
+    return this.depsProbe.result;
+  }
+
+  private async probeDependencies(): Promise<HealthReport['components']> {
     const { components } = this.health();
     const timed = async (probe: () => Promise<unknown>): Promise<{ latency_ms: number } | { latency_ms: number; error: string }> => {
       const t = performance.now();

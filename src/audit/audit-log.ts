@@ -32,6 +32,9 @@ export interface OpRecord {
 
 /** Remote addresses counted per window; past it, the rest are counted under one key. */
 const MAX_REMOTES_PER_WINDOW = 10_000;
+/** Lines written per window: the addresses with the most failures, then one line for all the others. */
+const MAX_FAILURE_LINES = 100;
+const OTHERS = '(other addresses)';
 export const AUTH_WINDOW_MS = 60_000;
 
 export class AuditLog {
@@ -68,7 +71,7 @@ export class AuditLog {
     const address = remote.replace(/:\d+$/, '');
     let counts = this.failures.get(address);
     if (!counts) {
-      const key = this.failures.size < MAX_REMOTES_PER_WINDOW ? address : '(other addresses)';
+      const key = this.failures.size < MAX_REMOTES_PER_WINDOW ? address : OTHERS;
       counts = this.failures.get(key) ?? {};
       this.failures.set(key, counts);
     }
@@ -79,11 +82,21 @@ export class AuditLog {
     const since = this.windowStart;
     this.windowStart = this.now();
     if (this.failures.size === 0) return;
-    const failures = this.failures;
+    const total = (codes: Record<string, number>) => Object.values(codes).reduce((a, b) => a + b, 0);
+    // Many addresses (trivial over IPv6) must not mean many lines: the worst ones by name, the rest summed.
+    const ranked = [...this.failures].sort((a, b) => total(b[1]) - total(a[1]));
     this.failures = new Map();
-    for (const [remote, codes] of failures) {
-      this.write({ event: 'auth_failures', remote, since: new Date(since).toISOString(), count: Object.values(codes).reduce((a, b) => a + b, 0), codes });
+    const named = ranked.filter(([remote]) => remote !== OTHERS).slice(0, MAX_FAILURE_LINES);
+    const rest: Record<string, number> = {};
+    let restAddresses = 0;
+    for (const [remote, codes] of ranked) {
+      if (named.some(([r]) => r === remote)) continue;
+      restAddresses++;
+      for (const [code, n] of Object.entries(codes)) rest[code] = (rest[code] ?? 0) + n;
     }
+    const sinceIso = new Date(since).toISOString();
+    for (const [remote, codes] of named) this.write({ event: 'auth_failures', remote, since: sinceIso, count: total(codes), codes });
+    if (restAddresses > 0) this.write({ event: 'auth_failures', remote: OTHERS, addresses: restAddresses, since: sinceIso, count: total(rest), codes: rest });
   }
 
   close(): void {
@@ -105,10 +118,12 @@ export class AuditLog {
 
   private rotate(): void {
     const { file, keep } = this.opts;
+    // Counted as rotated whatever happens below: a file removed by hand must not make every write retry (and shift history).
+    this.bytes = 0;
+    if (!existsSync(file)) return;
     rmSync(`${file}.${keep}`, { force: true });
     for (let i = keep - 1; i >= 1; i--) if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
     if (keep > 0) renameSync(file, `${file}.1`);
     else rmSync(file, { force: true });
-    this.bytes = 0;
   }
 }

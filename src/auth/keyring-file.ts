@@ -31,6 +31,8 @@ export class KeyringError extends Error {
 
 /** The kid of the sample key in k8s/ctxd.yaml, which the daemon refuses. */
 export const PLACEHOLDER_KID = 'REPLACE-ME';
+/** Its secret, refused under any kid: renaming the sample key must not make it usable. */
+export const PLACEHOLDER_SECRET = '00000000000000000000000000000000000000000000000000000000000000ff';
 
 export function defaultKeyringPath(dataDir: string): string {
   return join(dataDir, KEYRING_FILE_NAME);
@@ -42,7 +44,7 @@ export function parseKeyRecord(raw: unknown, where: string): KeyRecord {
   const r = raw as Record<string, unknown>;
   if (typeof r.kid !== 'string' || !NAME_PATTERN.test(r.kid)) throw new KeyringError(`${where}: kid must be 1..64 characters of [A-Za-z0-9._-]`);
   // The sample Secret in k8s/ctxd.yaml ships this key: published, so it must never serve.
-  if (r.kid === PLACEHOLDER_KID) throw new KeyringError(`${where}: the placeholder key ${PLACEHOLDER_KID} from k8s/ctxd.yaml is public: replace it with your own (ctxd keys create)`);
+  if (r.kid === PLACEHOLDER_KID || r.secret === PLACEHOLDER_SECRET) throw new KeyringError(`${where}: the placeholder key ${PLACEHOLDER_KID} from k8s/ctxd.yaml is public: replace it with your own (ctxd keys create)`);
   if (typeof r.secret !== 'string' || !/^(?:[0-9a-fA-F]{2})+$/.test(r.secret)) throw new KeyringError(`${where}: secret must be hex`);
   const secret = Buffer.from(r.secret, 'hex');
   if (secret.length < MIN_SECRET_BYTES) throw new KeyringError(`${where}: secret must be at least ${MIN_SECRET_BYTES} bytes (${MIN_SECRET_BYTES * 2} hex digits)`);

@@ -61,12 +61,13 @@ export async function listSessions(deps: SessionDeps, tenant: string, cursor: st
 }
 
 /** Ends one session's working memory: its L1 contexts move to L2 (with the L2 TTL) or are deleted. */
-export function endSession(deps: SessionDeps, tenant: string, session: string, action: EndAction): Promise<{ moved: number; dropped: number }> {
+export function endSession(deps: SessionDeps, tenant: string, session: string, action: EndAction, idleBefore?: number): Promise<{ moved: number; dropped: number }> {
   // Under the session's L1 lock: a store racing with the end either lands before it (and is ended) or after.
   return deps.locks.run(scopeKey(tenant, 1, session), async () => {
     const now = deps.now();
     const l1 = await deps.store.find(tenant, { levels: [1], session, aliveAt: now }, Number.MAX_SAFE_INTEGER);
-    if (l1.length === 0) return { moved: 0, dropped: 0 };
+    // GC decided the session was idle before taking the lock: a turn stored since then keeps it alive.
+    if (l1.length === 0 || (idleBefore !== undefined && l1.some((m) => m.ts >= idleBefore))) return { moved: 0, dropped: 0 };
     if (action === 'drop') return { moved: 0, dropped: await deps.store.delete(tenant, l1.map((m) => m.id)) };
     const expiresAt = now + deps.config.engine.l2_ttl_s * 1000;
     const moved = await Promise.all(l1.map((m: ContextMeta) => deps.store.patch(tenant, m.id, { level: 2, expiresAt })));
@@ -81,8 +82,8 @@ export async function endIdleSessions(deps: SessionDeps, tenant: string, idleMs:
   for (const [session, s] of await summaries(deps, tenant)) {
     // Idle by its L1 turns: a session still writing L2 notes but no turns is idle as working memory.
     if (s.l1 === 0 || s.lastL1Ts >= cutoff) continue;
-    await endSession(deps, tenant, session, action);
-    ended++;
+    const r = await endSession(deps, tenant, session, action, cutoff);
+    if (r.moved + r.dropped > 0) ended++;
   }
   return ended;
 }

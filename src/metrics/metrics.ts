@@ -97,7 +97,7 @@ export class Metrics {
       for (const code of ALL_ERROR_CODES) yield [{ reason: code }, src.server.framesRejected.get(code) ?? 0];
     });
     mirroredCounter(r, 'ctxd_connections_total', 'Connections accepted.', [], () => one(src.server.connectionsTotal));
-    mirroredCounter(r, 'ctxd_connections_refused_total', 'Connections refused at max_connections.', [], () => one(src.server.connectionsRefused));
+    mirroredCounter(r, 'ctxd_connections_refused_total', 'Connections refused with a diagnostic: at max_connections, a plaintext peer on the TLS port, or a client certificate refused.', [], () => one(src.server.connectionsRefused));
     mirroredCounter(r, 'ctxd_received_bytes_total', 'Bytes read from clients.', [], () => one(src.server.bytesIn));
     mirroredCounter(r, 'ctxd_sent_bytes_total', 'Bytes written to clients.', [], () => one(src.server.bytesOut));
     mirroredCounter(r, 'ctxd_gc_deleted_total', 'Expired contexts deleted by garbage collection.', [], () => one(src.gc()?.deleted));

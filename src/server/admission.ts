@@ -52,8 +52,14 @@ export interface AdmitDeps {
 /** Stage 3: the request may run now; null when it may, else the error to answer. */
 export function admit(key: LiveKey, request: Request, deps: AdmitDeps, now: number): CtxdProtocolError | null {
   const { id, ts } = request;
-  if (deps.peerTenant !== undefined && key.tenant !== deps.peerTenant) {
-    return new CtxdProtocolError('FORBIDDEN', `this connection's client certificate is for tenant ${deps.peerTenant}, not this key's`);
+  if (deps.peerTenant !== undefined) {
+    // A certificate-bound connection acts for its tenant only: not through another tenant's key, an admin's
+    // `tenant` field, or an op spanning every tenant.
+    if (key.tenant !== deps.peerTenant) return new CtxdProtocolError('FORBIDDEN', `this connection's client certificate is for tenant ${deps.peerTenant}, not this key's`);
+    const body = request.body;
+    if ((body.tenant !== undefined && body.tenant !== deps.peerTenant) || body.all_tenants === true || request.op === 'backup') {
+      return new CtxdProtocolError('FORBIDDEN', `this connection's client certificate is for tenant ${deps.peerTenant} only`);
+    }
   }
   if (Math.abs(now - ts) > deps.maxSkewMs) {
     return new CtxdProtocolError('STALE_TIMESTAMP', `ts is ${now - ts} ms from the server clock; the limit is ±${deps.maxSkewMs} ms`, { details: { server_ts: now } });

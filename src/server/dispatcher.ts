@@ -146,21 +146,26 @@ export class Dispatcher {
     }
     let tenant = principal.tenant;
     if (body.tenant !== undefined) {
-      if (principal.role !== 'admin') throw new CtxdProtocolError('FORBIDDEN', 'only an admin key may act on another tenant', { details: { field: 'body.tenant' } });
+      if (principal.role !== 'admin') {
+        audit?.({ kid: principal.kid, tenant: principal.tenant, op, id: requestId, outcome: 'FORBIDDEN' });
+        throw new CtxdProtocolError('FORBIDDEN', 'only an admin key may act on another tenant', { details: { field: 'body.tenant' } });
+      }
       tenant = body.tenant as string;
       // Handlers see only their op's own fields (an admin's `{id, tenant}` is not an update with a change).
       const { tenant: _, ...own } = body;
       body = own;
     }
-    const result = handler.handle(body, { principal, tenant, requestId, maxAnswerBytes });
-    if (!audit) return result;
+    if (!audit) return handler.handle(body, { principal, tenant, requestId, maxAnswerBytes });
     const record = { kid: principal.kid, tenant, op, id: requestId };
-    return Promise.resolve(result).then(
-      (answer) => (audit({ ...record, outcome: 'ok', counts: countsOf(answer) }), answer),
-      (e: unknown) => {
-        audit({ ...record, outcome: toWireError(e).code });
-        throw e;
-      },
-    );
+    // A handler that throws before its promise is audited like one that rejects.
+    return Promise.resolve()
+      .then(() => handler.handle(body, { principal, tenant, requestId, maxAnswerBytes }))
+      .then(
+        (answer) => (audit({ ...record, outcome: 'ok', counts: countsOf(answer) }), answer),
+        (e: unknown) => {
+          audit({ ...record, outcome: toWireError(e).code });
+          throw e;
+        },
+      );
   }
 }

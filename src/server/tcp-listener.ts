@@ -18,6 +18,8 @@ const TLS_HANDSHAKE = 0x16;
 
 export interface TcpListenerOptions {
   readonly tls?: TlsContext | undefined;
+  /** Sockets before their TLS handshake completes (and refused ones lingering) at most; the oldest goes first past it. */
+  readonly maxPending: number;
   /** How long a peer has to complete the TLS handshake (the protocol's own deadline starts after it). */
   readonly handshakeTimeoutMs: number;
   readonly onTlsError?: (remote: string, message: string) => void;
@@ -27,6 +29,8 @@ export class TcpListener {
   private readonly server: Server;
   private readonly registry: ConnectionRegistry;
   private readonly tlsServer: TlsServer | undefined;
+  /** Raw sockets not yet handed to the registry, by remote address:port, oldest first (a Map keeps insertion order). */
+  private readonly pending = new Map<string, { readonly socket: Socket; readonly timer: NodeJS.Timeout }>();
 
   constructor(registry: ConnectionRegistry, opts: TcpListenerOptions) {
     this.registry = registry;
@@ -35,8 +39,17 @@ export class TcpListener {
     // allowHalfOpen: a peer that sends FIN after its requests still gets their answers (PROTOCOL.md §4.4).
     this.server = createServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => {
       const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-      if (this.tlsServer) this.sniff(socket, remote, this.tlsServer, opts.handshakeTimeoutMs);
-      else registry.accept(socket, remote);
+      if (!this.tlsServer) {
+        registry.accept(socket, remote);
+        return;
+      }
+      // Handshakes cost CPU and a descriptor each: bounded like unauthenticated connections, the oldest evicted.
+      if (this.pending.size >= opts.maxPending) this.pending.values().next().value?.socket.destroy();
+      // One deadline from accept to the end of the TLS handshake; the TLS server's own timeout stays as a second bound.
+      const timer = setTimeout(() => socket.destroy(), opts.handshakeTimeoutMs);
+      this.pending.set(remote, { socket, timer });
+      socket.once('close', () => this.settle(remote));
+      this.sniff(socket, remote, this.tlsServer);
     });
   }
 
@@ -45,6 +58,8 @@ export class TcpListener {
     const server = createTlsServer({ ...tls.options, requestCert: tls.requestCert, rejectUnauthorized: false, handshakeTimeout: opts.handshakeTimeoutMs }, (secure: TLSSocket) => {
       const remote = `${secure.remoteAddress}:${secure.remotePort}`;
       const peer = tls.identify(secure);
+      // Handed on: the registry's own limits and deadline take over from here (a refused one stays counted until it closes).
+      if (!('refused' in peer)) this.settle(remote);
       if ('refused' in peer) {
         opts.onTlsError?.(remote, peer.refused);
         this.registry.refuse(secure, remote, 'FORBIDDEN', peer.refused);
@@ -61,12 +76,17 @@ export class TcpListener {
     return server;
   }
 
-  private sniff(socket: Socket, remote: string, tlsServer: TlsServer, handshakeTimeoutMs: number): void {
-    const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
-    socket.once('close', () => clearTimeout(timer));
+  /** Stops counting and timing a raw socket: handed to the registry, or closed. */
+  private settle(remote: string): void {
+    const entry = this.pending.get(remote);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.pending.delete(remote);
+  }
+
+  private sniff(socket: Socket, remote: string, tlsServer: TlsServer): void {
     socket.on('error', () => socket.destroy());
     socket.once('data', (first: Buffer) => {
-      clearTimeout(timer);
       if (first[0] !== TLS_HANDSHAKE) {
         this.registry.refuse(socket, remote, 'BAD_FRAME', 'this port speaks TLS only: connect with TLS (the CLI: --tls-ca FILE)');
         return;

@@ -8,6 +8,7 @@
  */
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CtxdClient, type ClientTls } from '../../src/client/index.ts';
 import { makePki, type TestPki } from '../helpers/certs.ts';
@@ -98,6 +99,30 @@ describe('TLS on the agent port', () => {
     await expired.stop();
   });
 
+  it('bounds sockets that never finish their handshake: the oldest are closed past max_unauthenticated_connections', async () => {
+    const d = await startDaemon({ args: [...tlsFlags(pki.serverCert, pki.serverKey), '--set', 'server.max_unauthenticated_connections=2', '--set', 'server.handshake_timeout_ms=60000'] });
+    const sockets = await Promise.all(
+      Array.from({ length: 10 }, () => new Promise<Socket>((resolve) => {
+        const s = netConnect({ host: '127.0.0.1', port: d.port }, () => resolve(s));
+        s.on('error', () => {});
+      })),
+    );
+    // One byte of a TLS record each, then silence: every socket past the bound evicts the oldest pending one.
+    let closed = 0;
+    const eightClosed = new Promise<void>((resolve) => {
+      for (const s of sockets) s.once('close', () => ++closed === 8 && resolve());
+    });
+    for (const s of sockets) s.write(Buffer.from([0x16]));
+    await eightClosed;
+    // Which 8 depends on the order the daemon accepted them; that 2 stay open does not.
+    expect(sockets.filter((s) => !s.destroyed)).toHaveLength(2);
+    // A well-behaved client still gets in (it evicts the oldest pending one in turn).
+    const c = await connect(d, { ca: readFileSync(pki.caCert) });
+    expect(await c.ping()).toEqual({});
+    await c.close();
+    for (const s of sockets) s.destroy();
+  });
+
   it('rotates certificates on file change without dropping open connections', async () => {
     const ca = readFileSync(pki.caCert);
     const before = await connect(plain, { ca });
@@ -133,6 +158,17 @@ describe('mTLS', () => {
     const stranger = pki.strangerClient();
     const foreign = await refusal(mtls, { ca: readFileSync(pki.caCert), cert: readFileSync(stranger.cert), key: readFileSync(stranger.key) });
     expect(foreign.code).toBe('FORBIDDEN');
+  });
+
+  it('an admin key on a certificate-bound connection cannot reach other tenants', async () => {
+    const mine = pki.client('default');
+    const c = await connect(mtls, { ca: readFileSync(pki.caCert), cert: readFileSync(mine.cert), key: readFileSync(mine.key) });
+    await expect(c.store({ text: 'into another tenant', level: 3, tenant: 'acme' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.stats({ tenant: 'acme' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.exportPage({ all_tenants: true })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(c.backup()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect((await c.stats()).tenant).toBe('default');
+    await c.close();
   });
 
   it('a frame signed by a key of another tenant than the certificate\u2019s is FORBIDDEN, and the connection stays usable', async () => {

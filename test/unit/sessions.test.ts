@@ -58,6 +58,17 @@ describe('session lifecycle', () => {
     await store.close();
   });
 
+  it('a session GC judged idle is kept when a turn landed before GC took its lock', async () => {
+    const { deps, clock, store } = await setUp();
+    await store.upsert([makeRecord({ tenant: 't', text: 'an old turn', level: 1, session: 'resumed', ts: clock.now - 30 * MIN })]);
+    const cutoff = clock.now - 10 * MIN;
+    // The agent comes back between GC's look and GC's end of the session.
+    await store.upsert([makeRecord({ tenant: 't', text: 'a fresh turn', level: 1, session: 'resumed', ts: clock.now })]);
+    expect(await endSession(deps, 't', 'resumed', 'drop', cutoff)).toEqual({ moved: 0, dropped: 0 });
+    expect((await listSessions(deps, 't', undefined)).sessions).toEqual([expect.objectContaining({ session: 'resumed', l1: 2 })]);
+    await store.close();
+  });
+
   it('end_session drops or moves at once, and listing pages by name', async () => {
     const { deps, clock, store } = await setUp();
     await store.upsert(Array.from({ length: 5 }, (_, i) => makeRecord({ tenant: 't', text: `turn ${i}`, level: 1, session: `s${i}`, ts: clock.now })));
