@@ -36,6 +36,12 @@ export interface ClientOptions {
   readonly tls?: ClientTls;
 }
 
+/** TLS verification failures (expired, unknown CA, wrong name): not worth a retry. */
+function isCertificateError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL/.test(code);
+}
+
 export interface ClientTls {
   /** PEM CA bundle the server's certificate must chain to (default: the system's roots). */
   readonly ca?: string | Buffer;
@@ -169,7 +175,8 @@ export class ClientConnection {
         );
         return socket;
       } catch (e) {
-        if (this.closed || attempt >= this.opts.maxReconnectAttempts) {
+        // A certificate that does not verify will not verify on the next attempt either: fail at once.
+        if (this.closed || attempt >= this.opts.maxReconnectAttempts || isCertificateError(e)) {
           throw new CtxdConnectionError('CONNECTION_CLOSED', `cannot connect to ${this.opts.host}:${this.opts.port}: ${(e as Error).message}`);
         }
         const backoff = Math.min(this.opts.reconnectMaxMs, this.opts.reconnectBaseMs * 2 ** attempt);

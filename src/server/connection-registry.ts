@@ -40,13 +40,23 @@ export class ConnectionRegistry {
   }
 
   /** Answers one diagnostic (PROTOCOL.md §6.1) on a stream that gets no connection, and closes it. */
-  refuse(stream: Duplex, remote: string, code: ErrorCode, message: string, retryAfterMs?: number): void {
+  refuse(stream: Duplex, remote: string, code: ErrorCode, message: string, opts: { readonly retryAfterMs?: number; readonly linger?: boolean } = {}): void {
+    const { retryAfterMs, linger = true } = opts;
     this.deps.stats.connectionsRefused++;
     this.deps.stats.rejectFrame(code);
     this.deps.rejections.note('', code, `connection refused: ${message}`, { remote });
     const now = (this.deps.now ?? Date.now)();
     stream.on('error', () => stream.destroy());
-    stream.end(encodeFrame('', null, errorResponse('', wireError(code, message, { retryAfterMs }), now)), () => stream.destroy());
+    const frame = encodeFrame('', null, errorResponse('', wireError(code, message, { retryAfterMs }), now));
+    // Under a connection flood (max_connections) the slot goes as soon as the kernel has the diagnostic.
+    if (!linger) stream.end(frame, () => stream.destroy());
+    else {
+      stream.end(frame);
+      // Read and drop what the peer already sent until it closes or the linger ends: closing with unread bytes
+      // would reset the connection, and the peer could lose the diagnostic before reading it.
+      stream.on('data', () => {});
+      stream.once('end', () => stream.destroy());
+    }
     setTimeout(() => stream.destroy(), REFUSAL_LINGER_MS).unref();
   }
 
@@ -55,7 +65,7 @@ export class ConnectionRegistry {
     const { stats, log, config } = this.deps;
     if (this.unauthenticated.size >= config.server.max_unauthenticated_connections) this.evictOldestUnauthenticated();
     if (this.live.size >= config.server.max_connections && !this.evictOldestUnauthenticated()) {
-      this.refuse(stream, remote, 'OVERLOADED', 'max_connections reached', RETRY_AFTER_MS);
+      this.refuse(stream, remote, 'OVERLOADED', 'max_connections reached', { retryAfterMs: RETRY_AFTER_MS, linger: false });
       return null;
     }
     const conn = new Connection(stream, this.deps, remote, peer);

@@ -74,7 +74,11 @@ export class TlsContext {
    */
   identify(socket: TLSSocket): PeerIdentity | { readonly refused: string } {
     if (this.settings.client_auth === 'none') return {};
-    if (!socket.authorized) return { refused: `client certificate refused: ${String(socket.authorizationError ?? 'none sent')}` };
+    if (!socket.authorized) {
+      // Node reports a missing certificate as an issuer error: say what happened.
+      const sent = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+      return { refused: sent ? `client certificate refused: ${String(socket.authorizationError)}` : 'client certificate refused: none sent' };
+    }
     if (this.settings.client_auth === 'require') return {};
     const cn = socket.getPeerCertificate().subject?.CN;
     const tenant = Array.isArray(cn) ? undefined : cn;

@@ -156,11 +156,16 @@ describe('container image steps', () => {
     const dataDir = inStage(runtime, runtime.env.CTXD_DATA_DIR!);
     expect(statSync(dataDir).uid).toBe(10001);
 
-    // ENTRYPOINT + CMD as the image runs them, on port 0 and the tree's paths.
+    // ENTRYPOINT + CMD as the image runs them, on port 0 and the tree's paths. The base image brings `node`:
+    // this Node 24, copied into the tree where the image's user can run it (the repository may not be readable to it).
     const [bin, ...entry] = runtime.entrypoint;
     expect(bin).toBe('node');
+    const node = join(runtime.root, 'usr', 'local', 'bin', 'node');
+    mkdirSync(dirname(node), { recursive: true, mode: 0o755 });
+    cpSync(process.execPath, node);
+    chmodSync(node, 0o755);
     const env = Object.fromEntries(Object.entries(runtime.env).map(([k, v]) => [k, v.startsWith('/') ? inStage(runtime, v) : v]));
-    const proc = spawn(process.execPath, [...entry, ...runtime.cmd, '--port', '0', '--http-port', '0'], {
+    const proc = spawn(node, [...entry, ...runtime.cmd, '--port', '0', '--http-port', '0'], {
       cwd: inStage(runtime, '.'),
       env: { PATH: process.env.PATH ?? '', ...env },
       uid: runtime.user!.uid,
@@ -177,7 +182,9 @@ describe('container image steps', () => {
         if (e.msg === 'listening') resolve({ port: e.port!, embedder });
       });
       proc.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${stderr.join('\n')}`)));
+      proc.once('error', (e) => reject(new Error(`daemon did not start: ${e.message}`)));
     });
+    const exited = new Promise((r) => proc.once('close', r));
     try {
       const { port, embedder } = await started;
       // The default embedder: the model's weights and the WASM runtime are in the image's node_modules.
@@ -190,7 +197,7 @@ describe('container image steps', () => {
       await c.close();
     } finally {
       proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+      await exited;
     }
     // Read-only root filesystem: the image's user can write nothing but the volume, and wrote nothing else.
     const probe = spawnSync('sh', ['-c', 'touch probe'], { cwd: inStage(runtime, '.'), uid: 10001, gid: 10001 });

@@ -191,8 +191,7 @@ class FakeServer:
             conn.closed.set()
             return False
         if kind == "diagnostic":
-            body = msgpack.packb({"id": "", "ts": _now(), "ok": False, "error": {"code": action[1], "message": "fake diagnostic", "retryable": ctxd.errors.WIRE_CODES[action[1]].retryable}})
-            conn.sock.sendall(struct.pack(">IBB", 2 + len(body) + 32, 1, 0) + body + bytes(32))
+            conn.sock.sendall(diagnostic_frame(action[1]))
             return True
         answer = {"id": message["id"], "ts": _now(), "ok": True, "body": action[-1]}
         if kind == "error":
@@ -203,6 +202,52 @@ class FakeServer:
             frame[-1] ^= 0xFF
         conn.sock.sendall(bytes(frame))
         return True
+
+
+def diagnostic_frame(code: str, message: str = "fake diagnostic") -> bytes:
+    """An unsigned diagnostic frame (kid "", §6.1) with this error code."""
+    body = msgpack.packb({"id": "", "ts": _now(), "ok": False, "error": {"code": code, "message": message, "retryable": ctxd.errors.WIRE_CODES[code].retryable}})
+    return struct.pack(">IBB", 2 + len(body) + 32, 1, 0) + body + bytes(32)
+
+
+class RefusingServer:
+    """A server that answers every connection, as soon as it is accepted, with one diagnostic, then closes
+    (as the daemon refuses a connection over max_connections, or a TLS client whose certificate it refuses)."""
+
+    def __init__(self, code: str, message: str = "fake refusal") -> None:
+        self._frame = diagnostic_frame(code, message)
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> "RefusingServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._refuse, args=(sock,), daemon=True).start()
+
+    def _refuse(self, sock: socket.socket) -> None:
+        try:
+            sock.sendall(self._frame)
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):  # read what the client sent until it closes: closing with unread bytes would reset
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
 
 
 def answer_all(key: ctxd.Key) -> Callable[[int, Dict[str, Any]], Action]:
@@ -310,7 +355,7 @@ class SyncAsAsync:
         attr = getattr(self.sync, name)
         if not callable(attr):
             return attr
-        if name in ("list", "export"):
+        if name in ("list", "export", "list_sessions"):
             return lambda *a, **kw: _iterate(attr(*a, **kw))
 
         async def call(*a: Any, **kw: Any) -> Any:

@@ -130,6 +130,18 @@ class OpScenarios:
             await self.c.delete_where()  # at least one filter (§7.7)
         self.assertEqual(cm.exception.code, "BAD_REQUEST")
 
+    async def test_sessions_list_and_end(self):
+        tenant = unique("py-sessions")
+        for session in ("a", "b"):
+            await self.c.store("turn of %s %s" % (session, unique("t")), 1, session=session, tenant=tenant)
+        pages = [p async for p in self.c.list_sessions(limit=1, tenant=tenant)]
+        self.assertEqual([[(s["session"], s["l1"], s["l2"]) for s in p["sessions"]] for p in pages], [[("a", 1, 0)], [("b", 1, 0)]])
+        self.assertIsInstance(pages[0]["sessions"][0]["last_ts"], int)
+        self.assertEqual(await self.c.end_session("a", tenant=tenant), {"session": "a", "moved": 1, "dropped": 0})
+        self.assertEqual(await self.c.end_session("b", action="drop", tenant=tenant), {"session": "b", "moved": 0, "dropped": 1})
+        page = await self.c.list_sessions_page(tenant=tenant)
+        self.assertEqual([(s["session"], s["l1"], s["l2"]) for s in page["sessions"]], [("a", 0, 1)])
+
     async def test_stats_and_admin_tenant(self):
         tenant = unique("py-tenant")
         r = await self.c.store("a context of another tenant", 3, tenant=tenant)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import ctxd
 
 import support
-from support import FakeServer, Proxy, answer_all, has_op, hello_answer, requires_daemon
+from support import FakeServer, Proxy, RefusingServer, answer_all, has_op, hello_answer, requires_daemon
 
 KEY = ctxd.Key.of("py-test-key", bytes(range(32)), role="admin")
 
@@ -71,6 +71,40 @@ class SignatureTest(unittest.TestCase):
             self.assertEqual((cm.exception.code, cm.exception.retryable), ("OVERLOADED", True))
             self.assertTrue(server.conn(0).closed.wait(5))
             self.assertEqual(c.request("anything"), {"n": 1})
+
+
+class RefusedConnectionTest(unittest.IsolatedAsyncioTestCase):
+    """A server that refuses a connection as soon as it opens: each call raises the refusal, connecting once."""
+
+    async def test_a_refusal_that_arrives_before_hello_is_written(self):
+        loop = asyncio.get_running_loop()
+        real_connect = loop.create_connection
+
+        async def connect_then_wait_for_the_refusal(*a, **kw):
+            transport, conn = await real_connect(*a, **kw)
+            await asyncio.wait_for(asyncio.shield(conn.closed), 5)  # the diagnostic came, the connection closed
+            return transport, conn
+
+        loop.create_connection = connect_then_wait_for_the_refusal
+        self.addCleanup(delattr, loop, "create_connection")
+        with RefusingServer("FORBIDDEN", "client certificate refused") as server:
+            c = ctxd.AsyncClient(port=server.port, key=KEY, max_reconnect_attempts=8, timeout=5.0)
+            self.addAsyncCleanup(c.close)
+            for n, call in enumerate((c.connect, c.ping), 1):
+                with self.assertRaises(ctxd.AuthError) as cm:
+                    await call()
+                self.assertEqual((cm.exception.code, cm.exception.message, cm.exception.retryable), ("FORBIDDEN", "client certificate refused", False))
+                self.assertEqual(server.connections, n)
+
+    def test_a_refusal_that_arrives_any_time(self):
+        with RefusingServer("OVERLOADED", "max_connections reached") as server:
+            c = ctxd.Client(port=server.port, key=KEY, max_reconnect_attempts=8, timeout=5.0)
+            self.addCleanup(c.close)
+            for n in range(1, 6):
+                with self.assertRaises(ctxd.UnavailableError) as cm:
+                    c.connect() if n == 1 else c.ping()
+                self.assertEqual((cm.exception.code, cm.exception.retryable), ("OVERLOADED", True))
+                self.assertEqual(server.connections, n)
 
 
 class WrongKeyTest(unittest.IsolatedAsyncioTestCase):

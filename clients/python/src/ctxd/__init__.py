@@ -1,4 +1,4 @@
-"""Client for the ctxd context daemon (protocol/PROTOCOL.md): sync `Client` and asyncio `AsyncClient`.
+"""Client for the ctxd context daemon (protocol/PROTOCOL.md): sync `Client` and asyncio `AsyncClient`, over TCP or TLS.
 
     from ctxd import Client
     with Client(port=7411, data_dir="./data") as c:
@@ -19,10 +19,12 @@ from .errors import (
     QuotaError,
     RequestError,
     TimeoutError,
+    TlsError,
     UnavailableError,
     error_from_wire,
 )
 from .keys import Key, KeyringError, key_from_data_dir, read_keyring
+from .tls import TlsOptions
 from .types import (
     BackupAnswer,
     Context,
@@ -40,6 +42,9 @@ from .types import (
     RetrieveAnswer,
     RetrievedContext,
     Stats,
+    EndSessionAnswer,
+    SessionSummary,
+    SessionsPage,
     StoreBatchAnswer,
     StoreItem,
     StoreResult,
@@ -64,6 +69,8 @@ __all__ = [
     "UnavailableError",
     "TimeoutError",
     "ConnectionError",
+    "TlsError",
+    "TlsOptions",
     "ERROR_CLASSES",
     "error_from_wire",
     "BackupAnswer",
@@ -82,6 +89,9 @@ __all__ = [
     "RetrieveAnswer",
     "RetrievedContext",
     "Stats",
+    "EndSessionAnswer",
+    "SessionSummary",
+    "SessionsPage",
     "StoreBatchAnswer",
     "StoreItem",
     "StoreResult",

@@ -1,16 +1,19 @@
-"""The asyncio client: one TCP connection, many pipelined requests (PROTOCOL.md §4).
+"""The asyncio client: one TCP (or TLS) connection, many pipelined requests (PROTOCOL.md §4).
 
 Every connection starts with `hello` (§2.3), written before any other request;
 requests are pipelined behind it at once and correlated by id. Every answer's
 tag is verified (a failure drops the connection, failing what was in flight
 with AuthError BAD_SIGNATURE); a diagnostic frame (kid "", §6.1) fails what was
 in flight with its code. Each request has a timeout; a lost connection is
-made again, with exponential backoff and jitter, by the next request.
+made again, with exponential backoff and jitter, by the next request. With
+`tls=`, a handshake that TLS refuses (a certificate that does not verify, a
+port that is not TLS) raises TlsError and is not tried again by itself.
 """
 import asyncio
 import os
 import random
 import socket
+import ssl
 import time
 from base64 import urlsafe_b64encode
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
@@ -20,6 +23,7 @@ from ._bodies import UNSET
 from ._version import __version__
 from .errors import AuthError, ConnectionError, CtxdError, FramingError, RequestError, TimeoutError, error_from_wire
 from .keys import Key, KeyringError, key_from_data_dir
+from .tls import TlsArg, handshake_error, is_transient, lost_error, resolve_tls
 from .types import (
     BackupAnswer,
     Context,
@@ -32,6 +36,8 @@ from .types import (
     PurgeAnswer,
     RetrieveAnswer,
     Stats,
+    EndSessionAnswer,
+    SessionsPage,
     StoreBatchAnswer,
     StoreItem,
     StoreResult,
@@ -70,6 +76,11 @@ class _Connection(asyncio.Protocol):
         self.decoder = FrameDecoder(max_frame_bytes)
         self.pending: Dict[str, "asyncio.Future[Dict[str, Any]]"] = {}
         self.lost = False
+        #: Why the connection was lost (the first failure), once it was.
+        self.error: Optional[CtxdError] = None
+        #: Set when the server (or TLS) refused the connection: a diagnostic's error or a TlsError. What a request
+        #: that finds the connection lost before it could be written raises, instead of connecting again.
+        self.refusal: Optional[CtxdError] = None
         self.closed: "asyncio.Future[None]" = loop.create_future()
         self.hello: "Optional[asyncio.Future[Dict[str, Any]]]" = None
         self._paused = False
@@ -95,7 +106,7 @@ class _Connection(asyncio.Protocol):
         return False  # the server closed its side: close ours (connection_lost follows)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
-        self.owner._on_lost(self)
+        self.owner._on_lost(self, exc)
         self._wake()
         if not self.closed.done():
             self.closed.set_result(None)
@@ -131,6 +142,12 @@ class AsyncClient:
     `max_reconnect_attempts` more attempts, waiting `reconnect_base` · 2^n
     (at most `reconnect_max`) times a random 0.5..1 between them.
 
+    `tls`: connect with TLS (a daemon with `tls.cert_file` set): an
+    ssl.SSLContext, or ctxd.TlsOptions(ca=, cert=, key=, servername=) (or a
+    dict of those), or True for the system's roots. The server's certificate
+    must verify, and carry the host's name or IP address (or `servername`);
+    a handshake TLS refuses raises ctxd.TlsError, not retried.
+
     The client belongs to the event loop it is first used on. Answers are
     plain dicts (see ctxd.types); failures raise ctxd.CtxdError subclasses.
     An admin key may pass `tenant=` to any op to act on that tenant (§5).
@@ -152,8 +169,10 @@ class AsyncClient:
         reconnect_max: float = 5.0,
         max_frame_bytes: int = 64 * 1024 * 1024,
         client_name: str = "ctxd-py/" + __version__,
+        tls: TlsArg = None,
     ) -> None:
         self._key = resolve_key(kid, secret, key, data_dir)
+        self._tls = resolve_tls(tls, host)
         self._host = host
         self._port = port
         self._timeout = timeout
@@ -185,6 +204,20 @@ class AsyncClient:
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.lost
+
+    @property
+    def tls(self) -> bool:
+        """Whether this client connects with TLS."""
+        return self._tls is not None
+
+    @property
+    def tls_version(self) -> Optional[str]:
+        """The TLS version of the current connection ("TLSv1.3"), None when not connected or plaintext."""
+        conn = self._conn
+        if conn is None or conn.lost or conn.transport is None:
+            return None
+        obj = conn.transport.get_extra_info("ssl_object")
+        return obj.version() if obj is not None else None
 
     @property
     def inflight(self) -> int:
@@ -289,7 +322,9 @@ class AsyncClient:
     async def _request(self, op: str, body: Dict[str, Any]) -> Dict[str, Any]:
         for _ in range(3):
             conn = await self._ensure()
-            if conn.lost:  # lost between connecting and now: nothing was sent, so try again
+            if conn.lost:  # lost between connecting and now: nothing was sent, so try again, unless the server refused it
+                if conn.refusal is not None:
+                    raise conn.refusal._clone()
                 continue
             rid, fut = self._write(conn, op, body)
             try:
@@ -343,16 +378,35 @@ class AsyncClient:
     async def _connect_with_backoff(self) -> _Connection:
         loop = asyncio.get_running_loop()
         attempt = 0
+        tls = self._tls
         try:
             while True:
+                why: Optional[str] = None
                 try:
                     _, conn = await asyncio.wait_for(
-                        loop.create_connection(lambda: _Connection(self, loop, self._max_frame_bytes), self._host, self._port),
+                        loop.create_connection(
+                            lambda: _Connection(self, loop, self._max_frame_bytes), self._host, self._port,
+                            ssl=tls.context if tls is not None else None, server_hostname=tls.server_hostname if tls is not None else None,
+                        ),
                         self._connect_timeout,
                     )
+                except ssl.SSLError as e:
+                    # TLS refused the handshake (a certificate, a version, a port that is not TLS): trying again cannot help.
+                    if not is_transient(e):
+                        assert tls is not None
+                        raise handshake_error(e, self._host, self._port, tls.server_hostname) from None
+                    why = "TLS handshake cut: %s" % (e.strerror or e)
                 except (OSError, asyncio.TimeoutError) as e:
+                    why = str(e) or ("connect timed out" if isinstance(e, asyncio.TimeoutError) else type(e).__name__)
+                else:
+                    if conn.lost:
+                        # Refused as soon as it opened (a diagnostic right after the TLS handshake, e.g. FORBIDDEN for a
+                        # client certificate, or OVERLOADED), before hello was written: that refusal is the answer.
+                        if conn.refusal is not None:
+                            raise conn.refusal._clone()
+                        why = conn.error.message if conn.error is not None else "closed at once"
+                if why is not None:
                     if self._closed or attempt >= self._max_reconnect_attempts:
-                        why = str(e) or ("connect timed out" if isinstance(e, asyncio.TimeoutError) else type(e).__name__)
                         raise ConnectionError("CONNECTION_CLOSED", "cannot connect to %s:%d: %s" % (self._host, self._port, why)) from None
                     backoff = min(self._reconnect_max, self._reconnect_base * 2 ** attempt)
                     attempt += 1
@@ -385,7 +439,8 @@ class AsyncClient:
                 message: Any = decode_body(frame.body)
             except Exception:  # noqa: BLE001 - an unreadable diagnostic still means the server is closing
                 message = None
-            return self._drop(conn, error_from_wire(message.get("error") if isinstance(message, dict) else None))
+            conn.refusal = error_from_wire(message.get("error") if isinstance(message, dict) else None)
+            return self._drop(conn, conn.refusal)
         if frame.kid != self._key.kid or not verify(self._key.secret, frame):
             return self._drop(conn, AuthError("BAD_SIGNATURE", "an answer from the server did not verify with this key", retryable=False))
         try:
@@ -424,13 +479,21 @@ class AsyncClient:
 
     def _drop(self, conn: _Connection, err: CtxdError) -> None:
         self._forget(conn)
+        if conn.error is None:
+            conn.error = err
         self._fail(conn, err)
         if conn.transport is not None:
             conn.transport.abort()
 
-    def _on_lost(self, conn: _Connection) -> None:
+    def _on_lost(self, conn: _Connection, exc: Optional[BaseException] = None) -> None:
         self._forget(conn)
-        self._fail(conn, ConnectionError("CONNECTION_CLOSED", "connection closed before the answer arrived"))
+        refusal = lost_error(exc) if exc is not None else None
+        if refusal is not None and conn.refusal is None:
+            conn.refusal = refusal
+        err = refusal or ConnectionError("CONNECTION_CLOSED", "connection closed before the answer arrived")
+        if conn.error is None:
+            conn.error = err
+        self._fail(conn, err)
 
     def _fail(self, conn: _Connection, err: CtxdError) -> None:
         pending, conn.pending = conn.pending, {}
@@ -565,6 +628,23 @@ class AsyncClient:
         """Every page of contexts in id order, following next_cursor to the last page (§7.8)."""
         while True:
             page = await self.list_page(level=level, session=session, agent=agent, cursor=cursor, limit=limit, tenant=tenant, timeout=timeout)
+            yield page
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                return
+
+    async def end_session(self, session: str, *, action: Optional[str] = None, tenant: Optional[str] = None, timeout: Optional[float] = None) -> EndSessionAnswer:
+        """Ends a session's working memory: its L1 moves to L2 (action "move", the default) or is dropped ("drop") (§7.14)."""
+        return await self.request("end_session", _bodies.body(session=session, action=action, tenant=tenant), timeout=timeout)  # type: ignore[return-value]
+
+    async def list_sessions_page(self, *, cursor: Optional[str] = None, limit: Optional[int] = None, tenant: Optional[str] = None, timeout: Optional[float] = None) -> SessionsPage:
+        """One page of the sessions holding L1 or L2 contexts, by name (§7.14)."""
+        return await self.request("list_sessions", _bodies.body(cursor=cursor, limit=limit, tenant=tenant), timeout=timeout)  # type: ignore[return-value]
+
+    async def list_sessions(self, *, cursor: Optional[str] = None, limit: Optional[int] = None, tenant: Optional[str] = None, timeout: Optional[float] = None) -> AsyncIterator[SessionsPage]:
+        """Every page of sessions, following next_cursor (§7.14)."""
+        while True:
+            page = await self.list_sessions_page(cursor=cursor, limit=limit, tenant=tenant, timeout=timeout)
             yield page
             cursor = page.get("next_cursor")
             if cursor is None:

@@ -17,6 +17,7 @@ from ._version import __version__
 from .aio import DEFAULT_HOST, DEFAULT_PORT, AsyncClient
 from .errors import ConnectionError
 from .keys import Key
+from .tls import TlsArg
 from .types import (
     BackupAnswer,
     Context,
@@ -29,6 +30,8 @@ from .types import (
     PurgeAnswer,
     RetrieveAnswer,
     Stats,
+    EndSessionAnswer,
+    SessionsPage,
     StoreBatchAnswer,
     StoreItem,
     StoreResult,
@@ -74,7 +77,8 @@ class Client:
     """A blocking ctxd client: `with Client(port=7411, data_dir="./data") as c: c.ping()`.
 
     Takes the same arguments as AsyncClient (key: kid + secret, key, or
-    data_dir; times in seconds) and has the same methods, blocking. Safe to
+    data_dir; times in seconds; `tls=` an ssl.SSLContext or ctxd.TlsOptions)
+    and has the same methods, blocking. Safe to
     share between threads. Close it (or use `with`) to end its connection and
     its loop thread; a client that is garbage-collected is closed too.
     """
@@ -95,11 +99,12 @@ class Client:
         reconnect_max: float = 5.0,
         max_frame_bytes: int = 64 * 1024 * 1024,
         client_name: str = "ctxd-py/" + __version__,
+        tls: TlsArg = None,
     ) -> None:
         self._aio = AsyncClient(
             host, port, kid=kid, secret=secret, key=key, data_dir=data_dir, timeout=timeout, connect_timeout=connect_timeout,
             max_reconnect_attempts=max_reconnect_attempts, reconnect_base=reconnect_base, reconnect_max=reconnect_max,
-            max_frame_bytes=max_frame_bytes, client_name=client_name,
+            max_frame_bytes=max_frame_bytes, client_name=client_name, tls=tls,
         )
         self._lock = threading.Lock()
         self._closed = False
@@ -143,6 +148,16 @@ class Client:
     @property
     def inflight(self) -> int:
         return self._aio.inflight
+
+    @property
+    def tls(self) -> bool:
+        """Whether this client connects with TLS."""
+        return self._aio.tls
+
+    @property
+    def tls_version(self) -> Optional[str]:
+        """The TLS version of the current connection ("TLSv1.3"), None when not connected or plaintext."""
+        return self._aio.tls_version
 
     @property
     def connections_opened(self) -> int:
@@ -289,6 +304,23 @@ class Client:
         """Every page of contexts in id order, following next_cursor to the last page (§7.8)."""
         while True:
             page = self.list_page(level=level, session=session, agent=agent, cursor=cursor, limit=limit, tenant=tenant, timeout=timeout)
+            yield page
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                return
+
+    def end_session(self, session: str, *, action: Optional[str] = None, tenant: Optional[str] = None, timeout: Optional[float] = None) -> EndSessionAnswer:
+        """Ends a session's working memory: its L1 moves to L2 (action "move", the default) or is dropped ("drop") (§7.14)."""
+        return self._call(self._aio.end_session(session, action=action, tenant=tenant, timeout=timeout))
+
+    def list_sessions_page(self, *, cursor: Optional[str] = None, limit: Optional[int] = None, tenant: Optional[str] = None, timeout: Optional[float] = None) -> SessionsPage:
+        """One page of the sessions holding L1 or L2 contexts, by name (§7.14)."""
+        return self._call(self._aio.list_sessions_page(cursor=cursor, limit=limit, tenant=tenant, timeout=timeout))
+
+    def list_sessions(self, *, cursor: Optional[str] = None, limit: Optional[int] = None, tenant: Optional[str] = None, timeout: Optional[float] = None) -> Iterator[SessionsPage]:
+        """Every page of sessions, following next_cursor (§7.14)."""
+        while True:
+            page = self.list_sessions_page(cursor=cursor, limit=limit, tenant=tenant, timeout=timeout)
             yield page
             cursor = page.get("next_cursor")
             if cursor is None:

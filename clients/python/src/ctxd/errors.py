@@ -2,6 +2,7 @@
 
 Wire codes map to classes by the table ERROR_CLASSES, never by message text.
 TIMEOUT and CONNECTION_CLOSED are the client's own codes and never sent.
+A failed TLS handshake is a TlsError (a ConnectionError, CONNECTION_CLOSED, not retryable).
 """
 from typing import Any, Mapping, NamedTuple, Optional, Tuple, Type
 
@@ -15,6 +16,7 @@ __all__ = [
     "UnavailableError",
     "TimeoutError",
     "ConnectionError",
+    "TlsError",
     "ERROR_CLASSES",
     "WIRE_CODES",
     "error_from_wire",
@@ -124,6 +126,13 @@ class TimeoutError(CtxdError):  # noqa: A001 - ctxd.TimeoutError, as the TS clie
 
 class ConnectionError(CtxdError):  # noqa: A001 - ctxd.ConnectionError
     """The connection dropped (or could not be made) before an answer arrived; the request may or may not have run."""
+
+
+class TlsError(ConnectionError):
+    """TLS refused the connection: the server's certificate did not verify (untrusted, expired, another name),
+    the server does not speak TLS, or the versions or ciphers do not meet. Code CONNECTION_CLOSED, not
+    retryable (the client does not try again by itself); details: tls_reason (OpenSSL's reason, e.g.
+    CERTIFICATE_VERIFY_FAILED) and, for a certificate, verify_code and verify_message."""
 
 
 #: Wire code -> exception class (src/client/errors.ts ERROR_CLASSES).

@@ -9,6 +9,9 @@ Level = Literal[1, 2, 3]
 Role = Literal["agent", "admin"]
 
 __all__ = [
+    "EndSessionAnswer",
+    "SessionSummary",
+    "SessionsPage",
     "Level",
     "Role",
     "WireError",
@@ -220,6 +223,26 @@ class _ImportAnswerBase(TypedDict):
 class ImportAnswer(_ImportAnswerBase, total=False):
     #: Items whose vector was made again (missing, or of another embedder).
     reembedded: int
+
+
+class EndSessionAnswer(TypedDict):
+    session: str
+    #: L1 contexts moved to L2, or deleted.
+    moved: int
+    dropped: int
+
+
+class SessionSummary(TypedDict):
+    session: str
+    l1: int
+    l2: int
+    #: The latest ts among its L1 and L2 contexts (ms).
+    last_ts: int
+
+
+class SessionsPage(TypedDict):
+    sessions: List[SessionSummary]
+    next_cursor: Optional[str]
 
 
 class PurgeAnswer(TypedDict, total=False):
