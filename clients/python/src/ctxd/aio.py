@@ -668,7 +668,7 @@ class AsyncClient:
         *,
         timeout: Optional[float] = None,
     ) -> ExportPage:
-        """One page of contexts as stored, expired ones included, in id order (admin; `export` op)."""
+        """One page of live contexts as stored, in (tenant, id) order (admin; `export` op)."""
         b = _bodies.export_body(tenant, session, level, cursor, limit, vectors, all_tenants)
         return await self.request("export", b, timeout=timeout)  # type: ignore[return-value]
 
