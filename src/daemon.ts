@@ -40,6 +40,9 @@ import { storeBatchHandler } from './server/handlers/store-batch.ts';
 import { storeHandler } from './server/handlers/store.ts';
 import { updateHandler } from './server/handlers/update.ts';
 import { backupHandler } from './server/handlers/backup.ts';
+import { rekeyHandler } from './server/handlers/rekey.ts';
+import { InvalidRequestError } from './domain/errors.ts';
+import type { DataKeys } from './store/encryption/data-keys.ts';
 import { exportHandler } from './server/handlers/export.ts';
 import { importHandler } from './server/handlers/import.ts';
 import { purgeHandler } from './server/handlers/purge.ts';
@@ -60,6 +63,8 @@ export interface DaemonOptions {
   readonly envKey?: { readonly id: string; readonly secretHex: string } | undefined;
   /** Secrets of dependencies, read from the environment by the CLI (never logged). */
   readonly secrets?: EmbedderSecrets;
+  /** Reads the data keys of encryption at rest (config `encryption`): at start, and again on each `rekey`. Null: stored in the clear. */
+  readonly dataKeys?: () => DataKeys | null;
 }
 
 /** What /health/deps reads and embeds: names no tenant can have (tenant names start with a letter or digit). */
@@ -111,6 +116,7 @@ export class Daemon {
   private text: TextAnalyzer | null = null;
   readonly breakers = new BreakerRegistry();
   private readonly secrets: EmbedderSecrets;
+  private readonly readDataKeys: () => DataKeys | null;
   private engine: ContextEngine | null = null;
   private gc: GarbageCollector | null = null;
   private shuttingDown = false;
@@ -142,8 +148,13 @@ export class Daemon {
     let quarantineLines = 0;
     const mode = dataDirMode(config.data_dir);
     if (mode !== null && tooOpen(mode)) log.warn({ data_dir: config.data_dir, mode: mode.toString(8) }, 'data dir is readable by group or others; contexts are private data (chmod 700)');
+    const readDataKeys = opts.dataKeys ?? (() => null);
+    const dataKeys = readDataKeys();
+    this.readDataKeys = readDataKeys;
+    if (dataKeys) log.info({ active_kid: dataKeys.active, keys: dataKeys.keys.size }, 'encryption at rest: contexts are sealed with AES-256-GCM');
     this.store = new EmbeddedStore({
       dataDir: config.data_dir,
+      dataKeys,
       space: spaceOf(config),
       durability: config.store.durability,
       maxDbBytes: config.store.max_db_bytes,
@@ -256,10 +267,24 @@ export class Daemon {
       .register(exportHandler(engine, config))
       .register(importHandler(engine, config))
       .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant), config.protocol.max_skew_ms))
-      .register(backupHandler({ backup: () => this.store.backup(config.store.backup_dir || join(config.data_dir, 'backups')) }));
+      .register(backupHandler({ backup: () => this.store.backup(config.store.backup_dir || join(config.data_dir, 'backups')) }))
+      .register(rekeyHandler({ rekey: (after, limit) => this.rekey(after, limit) }));
     this.engine = engine;
     this.gc = new GarbageCollector(engine.deps);
     this.gc.start();
+  }
+
+  /** A `rekey` step with the data keys as they are now (a changed key file takes effect here). */
+  private async rekey(after: string | null, limit: number) {
+    let keys: DataKeys | null;
+    try {
+      keys = this.readDataKeys();
+    } catch (e) {
+      throw new InvalidRequestError('encryption', (e as Error).message);
+    }
+    const step = await this.store.rekey(keys, after, limit);
+    this.log.info({ active_kid: step.active_kid, resealed: step.resealed, unreadable: step.unreadable, remaining: step.remaining }, 'rekey step');
+    return step;
   }
 
   /** The side server comes up first, so probes answer (not ready) while the store loads. */

@@ -85,7 +85,7 @@ function tlsOptions(flags: ConnectionFlags, env: Env): ClientTls | undefined {
   };
 }
 
-function intFlag(value: string | undefined, name: string): number | undefined {
+export function intFlag(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
   return Number(value);

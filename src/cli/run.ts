@@ -10,6 +10,7 @@ import * as mcp from './commands/mcp.ts';
 import * as manage from './commands/manage.ts';
 import * as transfer from './commands/transfer.ts';
 import * as backup from './commands/backup.ts';
+import * as encryption from './commands/encryption.ts';
 import * as sessions from './commands/sessions.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -41,6 +42,8 @@ const COMMANDS: Record<string, Command> = {
   backup: { summary: 'have the daemon write an online copy of its data (admin)', help: backup.backupHelp, run: backup.backupCommand },
   restore: { summary: 'bring a stopped data dir back from a backup copy', help: backup.restoreHelp, run: backup.restoreCommand },
   keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
+  'data-keys': { summary: 'create or list data keys for encryption at rest', help: encryption.dataKeysHelp, run: encryption.dataKeys },
+  rekey: { summary: 'have the daemon re-seal stored contexts with its active data key (admin)', help: encryption.rekeyHelp, run: encryption.rekey },
   mcp: { summary: 'serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', help: mcp.help, run: mcp.run },
   reindex: { summary: 're-embed stored contexts with the configured embedder (daemon stopped)', help: reindex.help, run: reindex.run },
   config: { summary: 'print the effective configuration', help: config.help, run: config.run },

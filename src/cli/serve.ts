@@ -4,6 +4,7 @@ import { loadConfig, ConfigError } from '../config/load.ts';
 import { VectorSpaceMismatchError } from '../domain/vector-space.ts';
 import { Daemon } from '../daemon.ts';
 import { KeyringError } from '../auth/keyring-file.ts';
+import { DataKeyError, loadDataKeys } from '../store/encryption/data-keys.ts';
 import { createLogger } from '../log.ts';
 import { SERVE_OPTIONS, flagsToSettings } from './serve-flags.ts';
 
@@ -37,9 +38,11 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     const envKey = env.CTXD_KEY_ID && env.CTXD_KEY_SECRET ? { id: env.CTXD_KEY_ID, secretHex: env.CTXD_KEY_SECRET } : undefined;
     // The embedder's API key is read here, from the variable the config names, and never logged.
     const apiKey = env[config.embedder.openai.api_key_env];
-    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey, secrets: { openaiApiKey: apiKey ? apiKey : null } });
+    // Data keys are read here and again by each rekey, from the file or the variable the config names; never logged.
+    const dataKeys = () => loadDataKeys(config.encryption, env);
+    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey, secrets: { openaiApiKey: apiKey ? apiKey : null }, dataKeys });
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof KeyringError) {
+    if (e instanceof ConfigError || e instanceof KeyringError || e instanceof DataKeyError) {
       process.stderr.write(`ctxd: ${e.message}\n`);
       return 2;
     }
@@ -60,8 +63,8 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     await daemon.start();
   } catch (e) {
     process.stderr.write(`ctxd: cannot start: ${(e as Error).message}\n`);
-    // Vectors of another embedder: a configuration matter (exit 2), not a fault.
-    return e instanceof VectorSpaceMismatchError ? 2 : 1;
+    // Vectors of another embedder, or data keys that do not open the data: a configuration matter (exit 2), not a fault.
+    return e instanceof VectorSpaceMismatchError || e instanceof DataKeyError ? 2 : 1;
   }
 
   return new Promise<number>((resolve) => {

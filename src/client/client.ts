@@ -116,6 +116,15 @@ export class CtxdClient extends ClientConnection {
     return this.call('backup', {}, opts);
   }
 
+  /**
+   * One step of re-sealing stored rows with the active data key, after the
+   * daemon reads its data keys again (admin; §7.15). Call again with
+   * `next_cursor` until it is null; `remaining` counts what is left.
+   */
+  rekey(body: Request<'rekey'> = {}, opts?: RequestOptions): Promise<OpAnswer<'rekey'>> {
+    return this.call('rekey', body, opts);
+  }
+
   /** Ends a session's working memory: its L1 moves to L2 (default) or is dropped (§7.14). */
   endSession(session: string, opts?: ScopedOptions & { action?: 'move' | 'drop' }): Promise<OpAnswer<'end_session'>> {
     return this.call('end_session', { session, ...(opts?.action && { action: opts.action }), ...tenantOf(opts) }, opts);

@@ -148,6 +148,7 @@ function checkRelations(c: Config): void {
   if (Boolean(t.cert_file) !== Boolean(t.key_file)) throw new ConfigError('config: tls.cert_file and tls.key_file go together: set both to serve TLS, or neither');
   if (t.client_auth !== 'none' && !t.cert_file) throw new ConfigError(`config: tls.client_auth ${t.client_auth} needs TLS: set tls.cert_file and tls.key_file`);
   if (t.client_auth !== 'none' && !t.ca_file) throw new ConfigError(`config: tls.client_auth ${t.client_auth} needs tls.ca_file, the CA client certificates chain to`);
+  if (c.encryption.key_file && c.encryption.key_env) throw new ConfigError('config: set one of encryption.key_file and encryption.key_env, not both');
   const o = c.embedder.openai;
   if (c.embedder.kind === 'openai') {
     if (!o.base_url) throw new ConfigError('config: embedder.openai.base_url is required when embedder.kind is openai');

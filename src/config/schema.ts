@@ -157,6 +157,10 @@ export const configSchema = {
       client_auth: str('none', 'none: no client certificate; require: a client certificate that chains to ca_file; tenant: as require, and the certificate\'s subject CN names the only tenant its connection may act for (a frame signed by another tenant\'s key is FORBIDDEN).', { enum: ['none', 'require', 'tenant'] }),
       min_version: str('TLSv1.2', 'Oldest TLS version accepted.', { enum: ['TLSv1.2', 'TLSv1.3'] }),
     }),
+    encryption: section({
+      key_file: str('', 'JSON document of data keys ({"active": id, "keys": [{"id", "key": 64 hex digits}]}) that seal context text, metadata, tags, sessions and vectors at rest with AES-256-GCM. Read at start and again by each rekey. Empty (with key_env empty): stored in the clear.'),
+      key_env: str('', 'Name of an environment variable holding that JSON document instead of a file (e.g. from a Kubernetes Secret); never logged.'),
+    }),
     auth: section({
       keyring_file: str('', 'Keyring JSON file; empty means <data_dir>/keys.json.'),
     }),
@@ -274,6 +278,7 @@ export interface Config {
     readonly client_auth: 'none' | 'require' | 'tenant';
     readonly min_version: 'TLSv1.2' | 'TLSv1.3';
   };
+  readonly encryption: { readonly key_file: string; readonly key_env: string };
   readonly auth: { readonly keyring_file: string };
   readonly log: { readonly level: string; readonly slow_request_ms: number };
 }

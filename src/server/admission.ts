@@ -57,7 +57,7 @@ export function admit(key: LiveKey, request: Request, deps: AdmitDeps, now: numb
     // `tenant` field, or an op spanning every tenant.
     if (key.tenant !== deps.peerTenant) return new CtxdProtocolError('FORBIDDEN', `this connection's client certificate is for tenant ${deps.peerTenant}, not this key's`);
     const body = request.body;
-    if ((body.tenant !== undefined && body.tenant !== deps.peerTenant) || body.all_tenants === true || request.op === 'backup') {
+    if ((body.tenant !== undefined && body.tenant !== deps.peerTenant) || body.all_tenants === true || request.op === 'backup' || request.op === 'rekey') {
       return new CtxdProtocolError('FORBIDDEN', `this connection's client certificate is for tenant ${deps.peerTenant} only`);
     }
   }

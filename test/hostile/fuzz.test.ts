@@ -188,12 +188,13 @@ const FIELDS: Record<string, { base: () => Record<string, Buffer>; fields: strin
   },
   purge: { base: () => ({ tenant: mp.str('fuzz-nobody') }), fields: [] },
   backup: { base: () => ({}), fields: [] },
+  rekey: { base: () => ({ limit: mp.int(5) }), fields: ['cursor', 'limit'] },
   end_session: { base: () => ({ session: mp.str('fuzz-session') }), fields: ['session', 'action'] },
   list_sessions: { base: () => ({ limit: mp.int(5) }), fields: ['cursor', 'limit'] },
 };
 
 /** Ops an agent key may not call: refused by role before their body is read. */
-const ADMIN_OPS = new Set(['export', 'import', 'purge', 'backup']);
+const ADMIN_OPS = new Set(['export', 'import', 'purge', 'backup', 'rekey']);
 
 const WRONG: ReadonlyArray<readonly [string, Buffer]> = [
   ['nil', mp.nil()],

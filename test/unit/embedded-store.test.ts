@@ -5,12 +5,13 @@ import { vectorStoreContract } from '../contract/vector-store.contract.ts';
 import { removeDir, tempDataDir } from '../helpers/daemon.ts';
 import { hashEmbed, hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
+import { generateDataKey, type DataKeys } from '../../src/store/encryption/data-keys.ts';
 
 const dirs: string[] = [];
 const ann = { threshold: 20_000, connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
 
-function openAt(dataDir: string, annThreshold = ann.threshold): Promise<EmbeddedStore> {
-  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: annThreshold } });
+function openAt(dataDir: string, annThreshold = ann.threshold, dataKeys: DataKeys | null = null): Promise<EmbeddedStore> {
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: annThreshold }, dataKeys });
   return s.open().then(() => s);
 }
 
@@ -27,6 +28,24 @@ vectorStoreContract('embedded', {
   async reopen(store) {
     await store.close();
     const s = await openAt(where.get(store)!);
+    where.set(s, where.get(store)!);
+    return s;
+  },
+});
+
+// The same contract with every row sealed (encryption at rest): sealing must change nothing a caller sees.
+const keys: DataKeys = { active: 'k1', keys: new Map([['k1', generateDataKey()]]) };
+vectorStoreContract('embedded, encrypted at rest', {
+  async open() {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const s = await openAt(dir, ann.threshold, keys);
+    where.set(s, dir);
+    return s;
+  },
+  async reopen(store) {
+    await store.close();
+    const s = await openAt(where.get(store)!, ann.threshold, keys);
     where.set(s, where.get(store)!);
     return s;
   },

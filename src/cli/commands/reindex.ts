@@ -17,6 +17,8 @@ import type { TextAnalyzer } from '../../engine/text/text-analyzer.ts';
 import { BreakerRegistry } from '../../resilience/breaker.ts';
 import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
 import { SqliteFile } from '../../store/embedded/sqlite-file.ts';
+import { loadDataKeys } from '../../store/encryption/data-keys.ts';
+import { Sealer } from '../../store/encryption/sealer.ts';
 import { progress, progressDone } from '../progress.ts';
 import { EXIT, UsageError, print, reportError, showHelp, type Env } from '../common.ts';
 import { SERVE_OPTIONS, flagsToSettings } from '../serve-flags.ts';
@@ -58,7 +60,8 @@ export async function run(argv: string[], env: Env): Promise<number> {
     let file: SqliteFile | null = null;
     let text: TextAnalyzer | null = null;
     try {
-      file = new SqliteFile(join(config.data_dir, 'ctxd.sqlite'), config.store.durability, space, { allowForeignSpaces: true });
+      const keys = loadDataKeys(config.encryption, env);
+      file = new SqliteFile(join(config.data_dir, 'ctxd.sqlite'), config.store.durability, space, { allowForeignSpaces: true, sealer: keys ? new Sealer(keys) : null });
       const apiKey = env[config.embedder.openai.api_key_env];
       text = await createTextAnalyzer({ config, secrets: { openaiApiKey: apiKey ? apiKey : null }, breakers });
       const total = file.foreignSpaces(tenant).reduce((n, s) => n + s.contexts, 0);

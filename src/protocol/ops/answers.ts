@@ -259,3 +259,10 @@ export const backupAnswer = {
   required: ['path', 'bytes', 'sha256', 'took_ms'],
   properties: { path: { type: 'string' }, bytes: count, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, took_ms: { type: 'number', minimum: 0 } },
 } as const;
+
+export const rekeyAnswer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['active_kid', 'resealed', 'unreadable', 'remaining', 'next_cursor'],
+  properties: { active_kid: name, resealed: count, unreadable: count, remaining: count, next_cursor: { anyOf: [contextId, { type: 'null' }] } },
+} as const;

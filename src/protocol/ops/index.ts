@@ -25,6 +25,7 @@ export const OP_SCHEMAS = {
   import: { request: R.importRequest, answer: A.importAnswer },
   purge: { request: R.purgeRequest, answer: A.purgeAnswer },
   backup: { request: R.backupRequest, answer: A.backupAnswer },
+  rekey: { request: R.rekeyRequest, answer: A.rekeyAnswer },
   end_session: { request: R.endSessionRequest, answer: A.endSessionAnswer },
   list_sessions: { request: R.listSessionsRequest, answer: A.listSessionsAnswer },
 } as const;
@@ -60,6 +61,7 @@ interface OpTypes {
   import: { request: { items: ImportItem[]; vector_space?: string }; answer: FromSchema<Schemas['import']['answer']> };
   purge: Op<Schemas['purge']>;
   backup: Op<Schemas['backup']>;
+  rekey: Op<Schemas['rekey']>;
   end_session: Op<Schemas['end_session']>;
   list_sessions: Op<Schemas['list_sessions']>;
 }

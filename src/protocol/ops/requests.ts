@@ -146,6 +146,16 @@ export const purgeRequest = { type: 'object', additionalProperties: false, requi
 
 export const backupRequest = empty;
 
+/** Most rows one `rekey` step re-seals (§7.15): each step is one commit. */
+export const MAX_REKEY_ROWS = 10_000;
+
+/** One step of re-sealing rows with the active data key, from `cursor` (§7.15). */
+export const rekeyRequest = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { cursor: contextId, limit: { type: 'integer', minimum: 1, maximum: MAX_REKEY_ROWS } },
+} as const;
+
 /** Ends a session's working memory: its L1 moves to L2 (default) or is dropped (§7.14). */
 export const endSessionRequest = {
   type: 'object',

@@ -20,6 +20,9 @@ import type { WriteOp } from './write-ops.ts';
 import { MemoryIndex } from './memory-index.ts';
 import type { AnnOptions } from './partition.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
+import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
+import { Sealer } from '../encryption/sealer.ts';
+import { InvalidRequestError } from '../../domain/errors.ts';
 import type { VectorSpace } from '../../domain/vector-space.ts';
 
 export interface EmbeddedStoreOptions {
@@ -36,6 +39,21 @@ export interface EmbeddedStoreOptions {
   readonly admit?: AdmitCheck;
   /** Called for each row quarantined at load. */
   readonly onQuarantine?: (entry: QuarantineEntry) => void;
+  /** Encryption at rest: rows are sealed with the active key (sealed-row.ts); null or absent stores them in the clear. */
+  readonly dataKeys?: DataKeys | null;
+}
+
+/** One `rekey` step (PROTOCOL.md §7.15). */
+export interface RekeyStep {
+  readonly active_kid: string;
+  /** Rows re-sealed by this step. */
+  readonly resealed: number;
+  /** Rows of this step's range that did not open (quarantined at load); they stay as they are. */
+  readonly unreadable: number;
+  /** Rows, in the whole store, not yet sealed with the active key. */
+  readonly remaining: number;
+  /** Cursor of the next step; null when this step reached the end. */
+  readonly next: string | null;
 }
 
 const SCROLL_CHUNK = 512;
@@ -50,10 +68,12 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private readonly quarantine = new Quarantine();
   private backups = 0;
   private backingUp = false;
+  private keys: DataKeys | null;
   readonly index: MemoryIndex;
 
   constructor(opts: EmbeddedStoreOptions) {
     this.opts = opts;
+    this.keys = opts.dataKeys ?? null;
     this.index = new MemoryIndex(opts.space.dims, opts.ann);
   }
 
@@ -75,7 +95,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     try {
       const path = join(dataDir, 'ctxd.sqlite');
       // Vectors of two embedders are never compared: it refuses (VectorSpaceMismatchError) until they are re-embedded.
-      file = new SqliteFile(path, durability, space, { maxDbBytes });
+      // Keys that cannot read the file are refused here (DataKeyError), before anything is loaded or written.
+      file = new SqliteFile(path, durability, space, { maxDbBytes, sealer: this.keys ? new Sealer(this.keys) : null });
       // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
       let chunk: LoadedRow[] = [];
       for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
@@ -87,7 +108,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       }
       this.index.insertMany(chunk);
       this.index.graphBuild.background = true;
-      const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs });
+      const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
       try {
         await committer.started();
       } catch (e) {
@@ -221,6 +242,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   async get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]> {
+    // Only rows the index holds: a quarantined row is never read (its sealed value may not open).
+    ids = ids.filter((id) => this.index.meta(tenant, id));
+    if (ids.length === 0) return [];
     const texts = ids.length === 1 ? new Map([[ids[0]!, this.db.text(tenant, ids[0]!)]]) : this.db.texts(tenant, ids);
     const out: ContextDoc[] = [];
     for (const id of ids) {
@@ -334,6 +358,47 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     // Its checksum beside it, in sha256sum's format (the copy itself was made owner-only).
     writeFileSync(`${target}.sha256`, `${answer.sha256}  ${basename(target)}\n`, { mode: 0o600 });
     return { path: target, bytes: answer.bytes, sha256: answer.sha256 };
+  }
+
+  /** Whether rows are sealed, with which key, and how many are not yet sealed with it (health, `rekey`). */
+  encryption(): { active_kid: string; remaining: number } | null {
+    return this.keys && this.file ? { active_kid: this.keys.active, remaining: this.db.unsealedCount() } : null;
+  }
+
+  /**
+   * One step of `rekey` (PROTOCOL.md §7.15): takes `keys` (read again by the
+   * caller) as the store's keys, then seals up to `limit` rows after `after`
+   * that are not under the active key. Each step is one commit, so a step
+   * killed midway leaves every row under one key or the other, and the next
+   * run picks up what is left. At the end of a pass the file is rebuilt if
+   * rows were re-sealed, and the WAL truncated, so bytes from before the
+   * re-seal leave the disk (sqlite-file.ts compact).
+   */
+  async rekey(keys: DataKeys | null, after: string | null, limit: number): Promise<RekeyStep> {
+    if (!this.keys || !this.committer) throw new InvalidRequestError('encryption', 'encryption at rest is not configured (encryption.key_file or encryption.key_env), so there is nothing to re-seal');
+    if (!keys) throw new InvalidRequestError('encryption', 'the daemon was started with encryption at rest; its data keys can no longer be read');
+    if (!keys.keys.has(this.keys.active)) {
+      throw new InvalidRequestError('encryption', `the data keys must still hold ${this.keys.active}, the key in use until now: rows are being written with it`);
+    }
+    const sealer = new Sealer(keys);
+    try {
+      this.db.checkKeys(sealer);
+    } catch (e) {
+      if (e instanceof DataKeyError) throw new InvalidRequestError('encryption', e.message);
+      throw e;
+    }
+    if (keys !== this.keys) {
+      this.keys = keys;
+      this.committer.setKeys(keys);
+      this.db.setSealer(sealer);
+    }
+    const ids = this.db.unsealedIdsAfter(after ?? '', limit);
+    let resealed = 0;
+    if (ids.length > 0) await this.write([{ kind: 'reseal', ids }], (n) => (resealed = n));
+    const unreadable = ids.length > 0 ? this.db.unsealedAmong(ids) : 0;
+    const next = ids.length < limit ? null : ids[ids.length - 1]!;
+    if (next === null) await this.write([{ kind: 'compact' }], () => {});
+    return { active_kid: keys.active, resealed, unreadable, remaining: this.db.unsealedCount(), next };
   }
 
   /** Committed through the same FIFO committer as data writes: never after a write submitted later (request-journal.ts). */

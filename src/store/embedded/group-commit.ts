@@ -24,6 +24,7 @@ import type { Durability } from './sqlite-file.ts';
 import { toWriteError } from './write-errors.ts';
 import { onlyFrees, type FromWriter, type ToWriter, type WriteOp } from './write-ops.ts';
 import type { VectorSpace } from '../../domain/vector-space.ts';
+import type { DataKeys } from '../encryption/data-keys.ts';
 
 interface Pending {
   readonly ops: readonly WriteOp[];
@@ -55,6 +56,8 @@ export interface GroupCommitOptions {
   readonly space: VectorSpace;
   readonly maxDbBytes?: number;
   readonly probeIntervalMs?: number;
+  /** Data keys the writer seals with (encryption at rest); null writes rows in the clear. */
+  readonly keys?: DataKeys | null;
 }
 
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
@@ -82,9 +85,9 @@ export class GroupCommitter {
   readonly stats: GroupCommitStats = { groups: 0, writes: 0, failedGroups: 0, failedWrites: 0, unavailableWrites: 0, diskFull: 0, probes: 0 };
 
   constructor(opts: GroupCommitOptions) {
-    const { path, durability, space, maxDbBytes = 0 } = opts;
+    const { path, durability, space, maxDbBytes = 0, keys = null } = opts;
     this.probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
-    this.worker = new Worker(new URL('./writer.worker.ts', import.meta.url), { workerData: { path, durability, space, maxDbBytes } });
+    this.worker = new Worker(new URL('./writer.worker.ts', import.meta.url), { workerData: { path, durability, space, maxDbBytes, keys } });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', (m: FromWriter) => (m.type === 'ready' ? resolve() : reject(new Error('writer did not start'))));
       this.worker.once('error', reject);
@@ -106,6 +109,11 @@ export class GroupCommitter {
   /** Why writes fail now (the writer thread is gone, or the last commit failed for the storage's sake); null while they succeed. */
   get failure(): StoreUnavailableError | null {
     return this.broken ?? this.unavailable;
+  }
+
+  /** Groups posted from now on seal with these keys' active key (messages reach the writer in order). */
+  setKeys(keys: DataKeys): void {
+    this.worker.postMessage({ type: 'keys', keys } satisfies ToWriter);
   }
 
   /** `ops` are committed by the writer; `apply` updates memory after the commit. */

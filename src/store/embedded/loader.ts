@@ -71,6 +71,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** The record in `r`, or throws the reason it cannot be loaded. */
 function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined): LoadedRow {
+  if (r.damage) throw new Error(r.damage);
   if (typeof r.id !== 'string' || typeof r.tenant !== 'string' || typeof r.session !== 'string' || typeof r.text !== 'string') {
     throw new Error('id, tenant, session or text is not text');
   }

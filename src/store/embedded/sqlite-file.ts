@@ -7,8 +7,11 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
 import { sameSpace, VectorSpaceMismatchError, type VectorSpace } from '../../domain/vector-space.ts';
+import { DataKeyError } from '../encryption/data-keys.ts';
+import type { Sealer } from '../encryption/sealer.ts';
 import type { RequestEntry } from '../request-journal.ts';
 import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
+import { BLANK_CONTENT, openContent, sealContent, type RowContent } from './sealed-row.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
@@ -17,10 +20,21 @@ export interface SqliteFileOptions {
   readonly allowForeignSpaces?: boolean;
   /** Most bytes the database file may hold (0: unlimited); past it writes fail with SQLITE_FULL, as on a full disk. */
   readonly maxDbBytes?: number;
+  /**
+   * Encryption at rest: rows are written sealed with its active key and read
+   * with any of its keys. Without one, a file holding sealed rows is refused
+   * (DataKeyError), as is one whose sealed rows its keys do not open.
+   */
+  readonly sealer?: Sealer | null;
 }
 
-/** 2: vectors carry their vector space (`space`, PROTOCOL.md §5.1). Version 1 files are migrated: their vectors were all feature hashing. */
-const SCHEMA_VERSION = '2';
+/**
+ * 2: vectors carry their vector space (`space`, PROTOCOL.md §5.1). Version 1 files are migrated: their vectors were all feature hashing.
+ * 3: rows may be sealed (`enc_kid`, `sealed`; sealed-row.ts). Older files are migrated: their rows are all in the clear.
+ */
+const SCHEMA_VERSION = '3';
+/** Sealed rows sampled per key id at open: a wrong key opens none of them, one damaged row does not refuse the file. */
+const KEY_CHECK_SAMPLE = 3;
 const LEGACY_SPACE_MODEL = 'feature-hash-v1';
 
 /** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
@@ -40,7 +54,17 @@ export interface StoredRow {
   access_count: number;
   version: number;
   vector: Uint8Array;
+  /** Set when the row's sealed content did not open: the loader quarantines it with this reason. */
+  damage?: string;
 }
+
+/** A row's sealable columns and how they are sealed (enc_kid null: in the clear). */
+interface ContentColumns extends RowContent {
+  readonly enc_kid: string | null;
+  readonly sealed: Uint8Array | null;
+}
+
+const CONTENT_COLUMNS = 'session, agent, text, tags, metadata, vector, enc_kid, sealed';
 
 export function vectorToBlob(v: Float32Array): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -64,6 +88,9 @@ export class SqliteFile {
   private readonly requestStmt: StatementSync;
   private readonly pruneRequestsStmt: StatementSync;
   private readonly importStmt: StatementSync;
+  private readonly contentStmt: StatementSync;
+  private readonly updateSealedStmt: StatementSync;
+  private sealer: Sealer | null;
 
   /** Id of the configured embedder's vector space: every vector written gets it. */
   readonly spaceId: number;
@@ -91,7 +118,9 @@ export class SqliteFile {
         access_count INTEGER NOT NULL,
         version INTEGER NOT NULL,
         vector BLOB NOT NULL,
-        space INTEGER NOT NULL
+        space INTEGER NOT NULL,
+        enc_kid TEXT,
+        sealed BLOB
       );
       CREATE TABLE IF NOT EXISTS vector_spaces (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, dims INTEGER NOT NULL, UNIQUE (kind, model, dims));
       CREATE INDEX IF NOT EXISTS contexts_tenant_id ON contexts (tenant, id);
@@ -109,6 +138,15 @@ export class SqliteFile {
         throw new VectorSpaceMismatchError(space, foreign);
       }
     }
+    this.sealer = opts.sealer ?? null;
+    try {
+      this.checkKeys(this.sealer);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+    // Freed pages and cells are zeroed, so text re-sealed by `rekey` or deleted does not linger in the file.
+    if (this.sealer) this.db.exec('PRAGMA secure_delete = ON');
     this.migrate();
     this.spaceId = this.ensureSpace(space);
     // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
@@ -117,26 +155,31 @@ export class SqliteFile {
       this.db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.ceil(opts.maxDbBytes / page_size))}`);
     }
     this.upsertStmt = this.db.prepare(`INSERT OR REPLACE INTO contexts
-      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // Only the fields a patch names change, so patches and access counts committed in one group compose.
     this.updateMetaStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), session = coalesce(?, session),
       tags = coalesce(?, tags), metadata = coalesce(?, metadata), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
       expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + 1,
       text = coalesce(?, text), vector = coalesce(?, vector), space = CASE WHEN ? THEN ? ELSE space END WHERE id = ? AND tenant = ?`);
     this.importStmt = this.db.prepare(`INSERT INTO contexts
-      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET level = excluded.level, session = excluded.session, agent = excluded.agent, text = excluded.text,
         tags = excluded.tags, metadata = excluded.metadata, tokens = excluded.tokens, created_ts = excluded.created_ts, ts = excluded.ts,
         expires_at = excluded.expires_at, access_count = excluded.access_count, version = excluded.version, vector = excluded.vector,
-        space = excluded.space
+        space = excluded.space, enc_kid = excluded.enc_kid, sealed = excluded.sealed
       WHERE contexts.tenant = excluded.tenant AND contexts.version < excluded.version`);
+    this.contentStmt = this.db.prepare(`SELECT ${CONTENT_COLUMNS} FROM contexts WHERE id = ? AND tenant = ?`);
+    // A sealed row's patch: the sealable columns were merged and sealed again by the caller (patchSealed).
+    this.updateSealedStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
+      expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + ?, space = CASE WHEN ? THEN ? ELSE space END,
+      session = ?, agent = ?, text = ?, tags = ?, metadata = ?, vector = ?, enc_kid = ?, sealed = ? WHERE id = ? AND tenant = ?`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
     this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
-    this.getStmt = this.db.prepare('SELECT text FROM contexts WHERE id = ? AND tenant = ?');
-    this.getManyStmt = this.db.prepare('SELECT id, text FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND tenant = ?');
+    this.getStmt = this.db.prepare('SELECT text, enc_kid, sealed FROM contexts WHERE id = ? AND tenant = ?');
+    this.getManyStmt = this.db.prepare('SELECT id, text, enc_kid, sealed FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND tenant = ?');
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
     this.requestStmt = this.db.prepare('INSERT OR IGNORE INTO request_ids (kid, id, ts) VALUES (?, ?, ?)');
     this.pruneRequestsStmt = this.db.prepare('DELETE FROM request_ids WHERE ts < ?');
@@ -150,16 +193,21 @@ export class SqliteFile {
   private migrate(): void {
     const version = this.setting('schema_version');
     if (version === SCHEMA_VERSION) return;
-    if (version !== undefined && version !== '1') throw new Error(`store schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
+    if (version !== undefined && version !== '1' && version !== '2') throw new Error(`store schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      const columns = this.db.prepare('PRAGMA table_info(contexts)').all() as Array<{ name: string }>;
-      if (!columns.some((c) => c.name === 'space')) {
+      const columns = this.columns();
+      if (!columns.has('space')) {
         // Version 1 stored feature-hash vectors of the `dims` setting.
         const dims = Number(this.setting('dims') ?? 0);
         const legacy = this.ensureSpace({ kind: 'hash', model: LEGACY_SPACE_MODEL, dims });
         this.db.exec(`ALTER TABLE contexts ADD COLUMN space INTEGER NOT NULL DEFAULT ${legacy}`);
       }
+      // Version 2 and older held every row in the clear.
+      if (!columns.has('enc_kid')) this.db.exec('ALTER TABLE contexts ADD COLUMN enc_kid TEXT');
+      if (!columns.has('sealed')) this.db.exec('ALTER TABLE contexts ADD COLUMN sealed BLOB');
+      // Rows still to re-seal are found through it (`rekey`), and the key ids in use at open.
+      this.db.exec('CREATE INDEX IF NOT EXISTS contexts_enc_kid ON contexts (enc_kid)');
       this.db.prepare("DELETE FROM settings WHERE key = 'dims'").run();
       this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
       this.db.exec('COMMIT');
@@ -167,6 +215,149 @@ export class SqliteFile {
       this.db.exec('ROLLBACK');
       throw e;
     }
+  }
+
+  private columns(): Set<string> {
+    return new Set((this.db.prepare('PRAGMA table_info(contexts)').all() as Array<{ name: string }>).map((c) => c.name));
+  }
+
+  /** Stored contexts per data key id (none before schema 3, or with no sealed rows). */
+  sealedKids(): Map<string, number> {
+    if (!this.columns().has('enc_kid')) return new Map();
+    const rows = this.db.prepare('SELECT enc_kid, count(*) AS n FROM contexts WHERE enc_kid IS NOT NULL GROUP BY enc_kid').all() as Array<{ enc_kid: string; n: number }>;
+    return new Map(rows.map((r) => [r.enc_kid, Number(r.n)]));
+  }
+
+  /**
+   * Refuses keys that cannot read this file: sealed rows and no keys, a key id
+   * in use that `sealer` lacks, or one whose sampled rows none open (a wrong key).
+   * Reads only, so a refused file is left as it was.
+   */
+  checkKeys(sealer: Sealer | null): void {
+    const inUse = this.sealedKids();
+    if (inUse.size === 0) return;
+    const total = [...inUse.values()].reduce((a, b) => a + b, 0);
+    if (!sealer) {
+      throw new DataKeyError(`the data dir holds ${total} contexts sealed with data key${inUse.size > 1 ? 's' : ''} ${[...inUse.keys()].join(', ')}, and no encryption key is configured (encryption.key_file or encryption.key_env)`);
+    }
+    for (const [kid, n] of inUse) {
+      if (!sealer.has(kid)) throw new DataKeyError(`${n} stored contexts are sealed with data key ${kid}, which the configured keys do not hold; add it back (ctxd rekey re-seals its rows with the active key, after which it may go)`);
+      const sample = this.db.prepare('SELECT id, tenant, sealed FROM contexts WHERE enc_kid = ? LIMIT ?').all(kid, KEY_CHECK_SAMPLE) as Array<{ id: string; tenant: string; sealed: Uint8Array }>;
+      const opens = sample.some((r) => {
+        try {
+          openContent(sealer, r.tenant, r.id, kid, r.sealed);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (!opens) throw new DataKeyError(`data key ${kid} does not open the contexts sealed with it: it is not the key they were written with`);
+    }
+  }
+
+  /** New keys (a `rekey` reload), already checked with `checkKeys`. */
+  setSealer(sealer: Sealer): void {
+    this.sealer = sealer;
+  }
+
+  /** The sealable columns of a row as stored (sealed or not). */
+  private columnsOf(tenant: string, id: string): ContentColumns | undefined {
+    return this.contentStmt.get(id, tenant) as unknown as ContentColumns | undefined;
+  }
+
+  /** The row's sealable content in the clear; throws when its sealed value does not open. */
+  private contentOf(tenant: string, id: string, c: ContentColumns): RowContent {
+    if (c.enc_kid === null) return c;
+    if (!this.sealer) throw new DataKeyError(`context ${id} is sealed and no data key is configured`);
+    return openContent(this.sealer, tenant, id, c.enc_kid, c.sealed ?? new Uint8Array(0));
+  }
+
+  /** Column values to write for `c`: sealed with the active key when encrypting. */
+  private stored(tenant: string, id: string, c: RowContent): [string, string | null, string, string, string, Uint8Array, string | null, Uint8Array | null] {
+    if (!this.sealer) return [c.session, c.agent, c.text, c.tags, c.metadata, c.vector, null, null];
+    const { kid, sealed } = sealContent(this.sealer, tenant, id, c);
+    const b = BLANK_CONTENT;
+    return [b.session, b.agent, b.text, b.tags, b.metadata, b.vector, kid, sealed];
+  }
+
+  private recordColumns(r: ContextRecord): unknown[] {
+    const [session, agent, text, tags, metadata, vector, kid, sealed] = this.stored(r.tenant, r.id, {
+      session: r.session, agent: r.agent, text: r.text, tags: JSON.stringify(r.tags), metadata: JSON.stringify(r.metadata), vector: vectorToBlob(r.vector),
+    });
+    return [r.id, r.tenant, r.level, session, agent, text, tags, metadata, r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vector, this.spaceId, kid, sealed];
+  }
+
+  /**
+   * Rewrites a row's sealable content with the active key, merged with
+   * `change`, and applies the rest of `p` (a patch, a new vector, a re-seal).
+   * Returns false when the row does not exist.
+   */
+  private rewriteSealed(tenant: string, id: string, change: Partial<RowContent>, p: RecordPatch = {}, bumpVersion = true, newSpace = false): boolean {
+    const current = this.columnsOf(tenant, id);
+    if (!current) return false;
+    const merged = { ...this.contentOf(tenant, id, current), ...change };
+    const [session, agent, text, tags, metadata, vector, kid, sealed] = this.stored(tenant, id, merged);
+    this.updateSealedStmt.run(p.level ?? null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null, bumpVersion ? 1 : 0,
+      newSpace ? 1 : 0, this.spaceId, session, agent, text, tags, metadata, vector, kid, sealed, id, tenant);
+    return true;
+  }
+
+  /** Up to `limit` ids after `after` (id order) whose rows are not sealed with the active key. */
+  unsealedIdsAfter(after: string, limit: number): string[] {
+    const kid = this.sealer?.activeKid ?? null;
+    return (this.db.prepare('SELECT id FROM contexts WHERE enc_kid IS NOT ? AND id > ? ORDER BY id LIMIT ?').all(kid, after, limit) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  /** How many of `ids` are still not sealed with the active key. */
+  unsealedAmong(ids: readonly string[]): number {
+    const kid = this.sealer?.activeKid ?? null;
+    return Number((this.db.prepare('SELECT count(*) AS n FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND enc_kid IS NOT ?').get(JSON.stringify(ids), kid) as { n: number }).n);
+  }
+
+  /** Rows not sealed with the active key (in the clear, or under an older key). */
+  unsealedCount(): number {
+    const kid = this.sealer?.activeKid ?? '';
+    // Three index ranges instead of a scan.
+    return Number((this.db.prepare('SELECT count(*) AS n FROM contexts WHERE enc_kid IS NULL OR enc_kid < ? OR enc_kid > ?').get(kid, kid) as { n: number }).n);
+  }
+
+  /** Seals `ids` with the active key where they are not yet (the writer's `reseal`); returns how many it re-sealed. A row that does not open is left as it is. */
+  reseal(ids: readonly string[]): number {
+    if (!this.sealer) return 0;
+    const active = this.sealer.activeKid;
+    let n = 0;
+    for (const id of ids) {
+      const row = this.db.prepare('SELECT tenant, enc_kid FROM contexts WHERE id = ?').get(id) as { tenant: string; enc_kid: string | null } | undefined;
+      if (!row || row.enc_kid === active) continue;
+      try {
+        this.db.exec('SAVEPOINT reseal');
+        this.rewriteSealed(row.tenant, id, {}, {}, false);
+        this.db.exec('RELEASE reseal');
+        n++;
+      } catch {
+        // Damaged or tampered (it was quarantined at load): left for an operator, counted as not re-sealed.
+        this.db.exec('ROLLBACK TO reseal');
+        this.db.exec('RELEASE reseal');
+      }
+    }
+    // In the same commit: the pass's end rebuilds the file (compact), even after a crash in between.
+    if (n > 0) this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('compact_pending', '1')").run();
+    return n;
+  }
+
+  /**
+   * After re-sealing: rewrites the file (VACUUM) when rows were re-sealed since
+   * the last time, then empties and truncates the WAL. secure_delete zeroes
+   * what is freed from now on, but bytes a page kept from before it was on
+   * (the unused room of a page that split while rows were in the clear)
+   * leave the disk only when the file is rebuilt. Outside any transaction.
+   */
+  compact(): void {
+    if (this.setting('compact_pending') !== undefined) {
+      this.db.exec('VACUUM');
+      this.db.exec("DELETE FROM settings WHERE key = 'compact_pending'");
+    }
+    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
   }
 
   private ensureSpace(space: VectorSpace): number {
@@ -198,17 +389,26 @@ export class SqliteFile {
 
   /** Up to `limit` contexts still to re-embed into the configured space, in id order (reindex). */
   toReindex(limit: number, tenant?: string): Array<{ id: string; text: string }> {
-    return this.db
-      .prepare(`SELECT id, text FROM contexts WHERE space != ? ${tenant === undefined ? '' : 'AND tenant = ?'} ORDER BY id LIMIT ?`)
-      .all(...(tenant === undefined ? [this.spaceId, limit] : [this.spaceId, tenant, limit])) as Array<{ id: string; text: string }>;
+    const rows = this.db
+      .prepare(`SELECT id, tenant, ${CONTENT_COLUMNS} FROM contexts WHERE space != ? ${tenant === undefined ? '' : 'AND tenant = ?'} ORDER BY id LIMIT ?`)
+      .all(...(tenant === undefined ? [this.spaceId, limit] : [this.spaceId, tenant, limit])) as unknown as Array<ContentColumns & { id: string; tenant: string }>;
+    return rows.map((r) => ({ id: r.id, text: this.contentOf(r.tenant, r.id, r).text }));
   }
 
   /** Replaces vectors with ones of the configured space, in one transaction (a killed reindex loses at most this batch's work). */
   setVectors(items: ReadonlyArray<{ id: string; vector: Float32Array }>): void {
     const stmt = this.db.prepare('UPDATE contexts SET vector = ?, space = ? WHERE id = ?');
+    const tenantOf = this.db.prepare('SELECT tenant FROM contexts WHERE id = ?');
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      for (const { id, vector } of items) stmt.run(vectorToBlob(vector), this.spaceId, id);
+      for (const { id, vector } of items) {
+        if (!this.sealer) {
+          stmt.run(vectorToBlob(vector), this.spaceId, id);
+          continue;
+        }
+        const row = tenantOf.get(id) as { tenant: string } | undefined;
+        if (row) this.rewriteSealed(row.tenant, id, { vector: vectorToBlob(vector) }, {}, false, true);
+      }
       this.db.exec('COMMIT');
     } catch (e) {
       this.db.exec('ROLLBACK');
@@ -219,11 +419,22 @@ export class SqliteFile {
   insert(r: ContextRecord): void {
     // A replaced record carries its whole access count: drop any counted on the side.
     this.deleteAccessStmt.run(r.id);
-    this.upsertStmt.run(r.id, r.tenant, r.level, r.session, r.agent, r.text, JSON.stringify(r.tags), JSON.stringify(r.metadata),
-      r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector), this.spaceId);
+    this.upsertStmt.run(...(this.recordColumns(r) as Parameters<StatementSync['run']>));
   }
 
   patch(tenant: string, id: string, p: RecordPatch): void {
+    if (this.sealer) {
+      // Sealed as a whole: the row is opened, merged and sealed again (with the active key, whatever it was under).
+      const change: Partial<RowContent> = {
+        ...(p.session !== undefined && { session: p.session }),
+        ...(p.tags !== undefined && { tags: JSON.stringify(p.tags) }),
+        ...(p.metadata !== undefined && { metadata: JSON.stringify(p.metadata) }),
+        ...(p.text !== undefined && { text: p.text }),
+        ...(p.vector !== undefined && { vector: vectorToBlob(p.vector) }),
+      };
+      this.rewriteSealed(tenant, id, change, p, true, p.vector !== undefined);
+      return;
+    }
     this.updateMetaStmt.run(p.level ?? null, p.session ?? null, p.tags ? JSON.stringify(p.tags) : null,
       p.metadata ? JSON.stringify(p.metadata) : null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null,
       p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, p.vector ? 1 : 0, this.spaceId, id, tenant);
@@ -236,8 +447,7 @@ export class SqliteFile {
    */
   importRecord(r: ContextRecord): number {
     const changes = Number(
-      this.importStmt.run(r.id, r.tenant, r.level, r.session, r.agent, r.text, JSON.stringify(r.tags), JSON.stringify(r.metadata),
-        r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vectorToBlob(r.vector), this.spaceId).changes,
+      this.importStmt.run(...(this.recordColumns(r) as Parameters<StatementSync['run']>)).changes,
     );
     // A replaced record carries its whole access count: drop any counted on the side.
     if (changes > 0) this.deleteAccessStmt.run(r.id);
@@ -253,14 +463,22 @@ export class SqliteFile {
     this.accessStmt.run(id, n);
   }
 
+  /** A sealed row's text is opened here (a value that does not open throws UnsealError: it was altered after load). */
+  private textOf(tenant: string, id: string, r: { text: string; enc_kid: string | null; sealed: Uint8Array | null }): string {
+    if (r.enc_kid === null) return r.text;
+    if (!this.sealer) throw new DataKeyError(`context ${id} is sealed and no data key is configured`);
+    return openContent(this.sealer, tenant, id, r.enc_kid, r.sealed ?? new Uint8Array(0)).text;
+  }
+
   text(tenant: string, id: string): string | undefined {
-    return (this.getStmt.get(id, tenant) as { text: string } | undefined)?.text;
+    const r = this.getStmt.get(id, tenant) as { text: string; enc_kid: string | null; sealed: Uint8Array | null } | undefined;
+    return r && this.textOf(tenant, id, r);
   }
 
   /** Texts of many ids in one statement (a retrieve's winners). */
   texts(tenant: string, ids: readonly string[]): Map<string, string> {
-    const rows = this.getManyStmt.all(JSON.stringify(ids), tenant) as Array<{ id: string; text: string }>;
-    return new Map(rows.map((r) => [r.id, r.text]));
+    const rows = this.getManyStmt.all(JSON.stringify(ids), tenant) as Array<{ id: string; text: string; enc_kid: string | null; sealed: Uint8Array | null }>;
+    return new Map(rows.map((r) => [r.id, this.textOf(tenant, r.id, r)]));
   }
 
   idsAfter(tenant: string, after: string, limit: number): string[] {
@@ -270,8 +488,19 @@ export class SqliteFile {
   /** Streams every stored row as it is (start-up load); the text is for indexing its words, not kept. */
   *loadAll(): IterableIterator<StoredRow> {
     const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
-      access_count + coalesce(a.n, 0) AS access_count, version, vector, text FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
-    yield* stmt.iterate() as IterableIterator<StoredRow>;
+      access_count + coalesce(a.n, 0) AS access_count, version, vector, text, enc_kid, sealed FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
+    for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null }>) {
+      const { enc_kid: kid, sealed, ...stored } = row;
+      if (kid === null) {
+        yield stored;
+        continue;
+      }
+      try {
+        yield { ...stored, ...this.contentOf(row.tenant, row.id, row) };
+      } catch (e) {
+        yield { ...stored, damage: `sealed content does not open: ${(e as Error).message}` };
+      }
+    }
   }
 
   recordRequest(kid: string, id: string, ts: number): void {

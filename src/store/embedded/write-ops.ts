@@ -3,6 +3,7 @@
  * writer thread. `applyWrite` runs one write's ops on a SQLite connection.
  */
 import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
+import type { DataKeys } from '../encryption/data-keys.ts';
 import type { SqliteFile } from './sqlite-file.ts';
 
 export type WriteOp =
@@ -16,9 +17,18 @@ export type WriteOp =
   | { readonly kind: 'prune_requests'; readonly before: number }
   | { readonly kind: 'forget_requests'; readonly kids: readonly string[]; readonly before: number }
   /** Needs `bytes` of free room and leaves nothing: the committer's health probe. */
-  | { readonly kind: 'probe'; readonly bytes: number };
+  | { readonly kind: 'probe'; readonly bytes: number }
+  /** Seals these rows with the active data key where they are not yet (`rekey`). */
+  | { readonly kind: 'reseal'; readonly ids: readonly string[] }
+  /** After its group commits: VACUUM if rows were re-sealed since the last one, then the WAL truncated (the end of a `rekey` pass). */
+  | { readonly kind: 'compact' };
 
 /** Runs one write; returns the rows an import wrote or a prune or forget deleted (0 for every other op). */
+/** Whether the group asks for compaction after its commit. */
+export function wantsCompaction(writes: ReadonlyArray<readonly WriteOp[]>): boolean {
+  return writes.some((ops) => ops.some((op) => op.kind === 'compact'));
+}
+
 export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
   let changes = 0;
   for (const op of ops) {
@@ -50,6 +60,12 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
       case 'probe':
         db.probe(op.bytes);
         break;
+      case 'reseal':
+        changes += db.reseal(op.ids);
+        break;
+      case 'compact':
+        // Done by the writer once the group's transaction is over (writer.worker.ts).
+        break;
     }
   }
   return changes;
@@ -70,6 +86,8 @@ export interface WriteFailure {
 /** Messages between the store and its writer thread. */
 export type ToWriter =
   | { readonly type: 'commit'; readonly seq: number; readonly writes: ReadonlyArray<readonly WriteOp[]> }
+  /** Data keys read again (`rekey`): groups posted after this message seal with its active key. */
+  | { readonly type: 'keys'; readonly keys: DataKeys }
   | { readonly type: 'close' };
 
 export type FromWriter =

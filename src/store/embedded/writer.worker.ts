@@ -7,11 +7,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { commitGroup, describeFailure } from './commit-group.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
-import type { FromWriter, ToWriter } from './write-ops.ts';
+import { wantsCompaction, type FromWriter, type ToWriter } from './write-ops.ts';
 import type { VectorSpace } from '../../domain/vector-space.ts';
+import type { DataKeys } from '../encryption/data-keys.ts';
+import { Sealer } from '../encryption/sealer.ts';
 
-const { path, durability, space, maxDbBytes } = workerData as { path: string; durability: Durability; space: VectorSpace; maxDbBytes: number };
-const db = new SqliteFile(path, durability, space, { maxDbBytes });
+const { path, durability, space, maxDbBytes, keys } = workerData as { path: string; durability: Durability; space: VectorSpace; maxDbBytes: number; keys: DataKeys | null };
+// The main thread has checked these keys against the file before starting this thread.
+const db = new SqliteFile(path, durability, space, { maxDbBytes, sealer: keys ? new Sealer(keys) : null });
 const port = parentPort!;
 const send = (m: FromWriter) => port.postMessage(m);
 
@@ -22,8 +25,19 @@ port.on('message', (m: ToWriter) => {
     port.close();
     return;
   }
+  if (m.type === 'keys') {
+    db.setSealer(new Sealer(m.keys));
+    return;
+  }
   try {
     const { failed, changes } = commitGroup(db, m.writes);
+    if (wantsCompaction(m.writes)) {
+      try {
+        db.compact();
+      } catch {
+        // A busy reader or no room for the copy: it stays pending for the next pass; the commit stands.
+      }
+    }
     send({ type: 'committed', seq: m.seq, failed, changes });
   } catch (e) {
     try {
