@@ -231,6 +231,8 @@ export class Daemon {
     await this.store.open();
     this.storeOpen = true;
     log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.store.quarantined.count }, 'store open');
+    const sealing = this.store.encryption();
+    if (sealing && sealing.remaining > 0) log.warn({ active_kid: sealing.active_kid, rows: sealing.remaining }, 'rows are in the clear or under another data key: run ctxd rekey to seal them with the active one');
     this.loadJournal();
     const started = performance.now();
     this.text = await createTextAnalyzer({

@@ -1,19 +1,25 @@
-"""Shared test helpers: the daemon under test, a fake ctxd server and a TCP proxy.
+"""Shared test helpers: the daemon under test, daemons of a test's own, a fake ctxd server and a TCP proxy.
 
 The daemon is given by the environment (test/integration/python-client.test.ts sets it):
     CTXD_TEST_PORT, CTXD_TEST_DATA_DIR (its keys.json; or CTXD_TEST_KID + CTXD_TEST_SECRET_HEX),
     CTXD_TEST_HOST (127.0.0.1), CTXD_TEST_DAEMON_PID (to release debug_hold requests with SIGUSR2).
 Without CTXD_TEST_PORT the tests that need a daemon skip, unless CTXD_TEST_REQUIRE_DAEMON=1.
+A test that needs a daemon with other settings starts its own with OwnDaemon (bin/ctxd.js of this
+repository, run by CTXD_TEST_NODE, else node_modules/.bin/node, else the node on PATH).
 """
 import asyncio
+import json
 import os
+import shutil
 import signal
 import socket
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import msgpack
 
@@ -76,6 +82,116 @@ def release_holds() -> None:
     """Opens the daemon's gate of held debug_hold requests (SIGUSR2, PROTOCOL.md §7.10)."""
     if DAEMON_PID is not None:
         os.kill(DAEMON_PID, signal.SIGUSR2)
+
+
+# --- a daemon of a test's own ------------------------------------------------------
+
+
+def node_command() -> Optional[str]:
+    """The Node that runs bin/ctxd.js (it runs TypeScript, so a recent one): None when there is none."""
+    given = os.environ.get("CTXD_TEST_NODE")
+    if given:
+        return given
+    local = os.path.join(REPO_ROOT, "node_modules", ".bin", "node")
+    return local if os.access(local, os.X_OK) else shutil.which("node")
+
+
+def ctxd_cli(*args: str, timeout: float = 60.0) -> str:
+    """Runs `ctxd ARGS` (bin/ctxd.js) to its end; its stdout, or AssertionError with its output."""
+    node = node_command()
+    if node is None:
+        raise AssertionError("no node command to run bin/ctxd.js with (set CTXD_TEST_NODE)")
+    r = subprocess.run(
+        [node, os.path.join(REPO_ROOT, "bin", "ctxd.js"), *args], cwd=REPO_ROOT, env=_daemon_env(), capture_output=True, text=True, timeout=timeout,
+    )
+    if r.returncode != 0:
+        raise AssertionError("ctxd %s exited %d:\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+    return r.stdout
+
+
+def _daemon_env() -> Dict[str, str]:
+    # The small hash embedder, as the daemons test/helpers/daemon.ts starts.
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), "CTXD_EMBEDDER_KIND": "hash"}
+
+
+class OwnDaemon:
+    """A daemon of the test's own: `ctxd serve` on ephemeral ports with a fresh data dir and these extra flags.
+
+    Its keys.json holds `keys` (default: an admin key and an agent key of tenant "default", as `admin` and
+    `agent`); its data dir is `data` in `workdir` (default: a new temp dir). stop() kills it and removes
+    that directory. Skips the test when there is no node to run it, unless CTXD_TEST_REQUIRE_DAEMON=1.
+    """
+
+    def __init__(self, args: Sequence[str] = (), keys: Optional[List[ctxd.Key]] = None, *, workdir: Optional[str] = None, start_timeout: float = 60.0) -> None:
+        node = node_command()
+        if node is None:
+            if os.environ.get("CTXD_TEST_REQUIRE_DAEMON") == "1":
+                raise RuntimeError("CTXD_TEST_REQUIRE_DAEMON=1 but there is no node command to start a daemon with")
+            raise unittest.SkipTest("no node command to start a daemon with (set CTXD_TEST_NODE)")
+        self.admin = ctxd.Key.of("admin-" + os.urandom(3).hex(), os.urandom(32), role="admin")
+        self.agent = ctxd.Key.of("agent-" + os.urandom(3).hex(), os.urandom(32), role="agent")
+        self.keys = list(keys) if keys is not None else [self.admin, self.agent]
+        #: Holds the data dir, and what else the test put there (`workdir`: a data key file); removed by stop().
+        self.dir = workdir or tempfile.mkdtemp(prefix="ctxd-py-daemon-")
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        keyring = [{"kid": k.kid, "secret": k.secret.hex(), "tenant": k.tenant, "role": k.role} for k in self.keys]
+        fd = os.open(os.path.join(self.data_dir, "keys.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"keys": keyring}, f)
+        self.logs: List[Dict[str, Any]] = []
+        self._stderr: List[str] = []
+        self._listening = threading.Event()
+        self.port = 0
+        self.proc = subprocess.Popen(
+            [node, os.path.join(REPO_ROOT, "bin", "ctxd.js"), "serve", "--port", "0", "--http-port", "0", "--data-dir", self.data_dir, *args],
+            cwd=REPO_ROOT, env=_daemon_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self._readers = [threading.Thread(target=self._read_logs, daemon=True), threading.Thread(target=self._read_stderr, daemon=True)]
+        for t in self._readers:
+            t.start()
+        deadline = time.monotonic() + start_timeout
+        while not self._listening.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                code = self.proc.poll()
+                self.stop()
+                raise RuntimeError("daemon %s before listening: %s" % ("exited with %s" % code if code is not None else "took too long", "\n".join(self._stderr)))
+
+    def _read_logs(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # read to the end, so the daemon never blocks on a full pipe
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            self.logs.append(entry)
+            if entry.get("msg") == "listening":
+                self.port = int(entry["port"])
+                self._listening.set()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._stderr.append(line.rstrip("\n"))
+
+    def client(self, key: Optional[ctxd.Key] = None, **kw: Any) -> ctxd.Client:
+        kw.setdefault("timeout", 10.0)
+        return ctxd.Client(HOST, self.port, key=key or self.admin, **kw)
+
+    def async_client(self, key: Optional[ctxd.Key] = None, **kw: Any) -> ctxd.AsyncClient:
+        kw.setdefault("timeout", 10.0)
+        return ctxd.AsyncClient(HOST, self.port, key=key or self.admin, **kw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for t in self._readers:  # at the pipes' end now
+            t.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def unique(prefix: str) -> str:

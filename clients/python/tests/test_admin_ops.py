@@ -1,11 +1,15 @@
-"""The admin ops export, import, purge and backup, through both clients.
+"""The admin ops export, import, purge, backup and rekey, through both clients.
 
 Each test is skipped unless the daemon's hello lists its op, so the suite
-passes against a daemon that does not have them yet.
+passes against a daemon that does not have them yet. rekey runs against the
+daemon under test (no encryption at rest: refused) and against daemons the
+tests start themselves with a data key file (support.OwnDaemon).
 """
 import asyncio
 import hashlib
 import os
+import shutil
+import tempfile
 import unittest
 
 import ctxd
@@ -82,6 +86,79 @@ class AdminScenarios:
             with open(out["path"], "rb") as f:
                 self.assertEqual(hashlib.sha256(f.read()).hexdigest(), out["sha256"])
 
+    @unittest.skipUnless(has_op("rekey"), "the daemon has no rekey op yet")
+    async def test_rekey_without_encryption_at_rest(self):
+        with self.assertRaises(ctxd.RequestError) as cm:
+            await self.c.rekey()
+        self.assertEqual((cm.exception.code, cm.exception.retryable), ("BAD_REQUEST", False))
+        self.assertEqual(cm.exception.details["field"], "encryption")
+
+
+def start_sealed_daemon() -> "tuple[support.OwnDaemon, str]":
+    """A daemon with encryption at rest, and its data key file (made by `ctxd data-keys create`): k1, active."""
+    workdir = tempfile.mkdtemp(prefix="ctxd-py-sealed-")
+    key_file = os.path.join(workdir, "data-keys.json")
+    try:
+        support.ctxd_cli("data-keys", "create", "--file", key_file, "--id", "k1")
+        return support.OwnDaemon(["--set", "encryption.key_file=" + key_file], workdir=workdir), key_file
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+class RekeyScenarios:
+    """Mixed into a TestCase whose class has a daemon of its own `d` with encryption at rest (start_sealed_daemon),
+    and whose asyncSetUp sets self.c (its admin key) and self.agent (its agent key), each an AsyncClient or a
+    SyncAsAsync. Only test_rekey_reseals_every_row_with_a_new_data_key stores contexts there."""
+
+    d: "support.OwnDaemon"
+    key_file: str
+    c: "ctxd.AsyncClient"
+    agent: "ctxd.AsyncClient"
+
+    async def test_rekey_reseals_every_row_with_a_new_data_key(self):
+        texts = ["sealed context %d about %s" % (i, unique("topic")) for i in range(5)]
+        ids = [(await self.c.store(t, 2, session="sealed"))["id"] for t in texts]
+        # Every row is under k1 already: one step, nothing to do.
+        self.assertEqual(await self.c.rekey(), {"active_kid": "k1", "resealed": 0, "unreadable": 0, "remaining": 0, "next_cursor": None})
+
+        # k2 joins the key file as the active key; the next rekey reads it and re-seals, two rows a step.
+        await asyncio.get_running_loop().run_in_executor(None, support.ctxd_cli, "data-keys", "create", "--file", self.key_file, "--id", "k2")
+        steps = []
+        cursor = None
+        while True:
+            step = await self.c.rekey(cursor, 2)
+            steps.append(step)
+            cursor = step["next_cursor"]
+            if cursor is None:
+                break
+            self.assertIsInstance(cursor, str)
+            self.assertLess(len(steps), 10, steps)
+        self.assertEqual({s["active_kid"] for s in steps}, {"k2"})
+        self.assertEqual(sum(s["resealed"] for s in steps), 5)
+        self.assertEqual([s["remaining"] for s in steps], [3, 1, 0])
+        self.assertEqual({s["unreadable"] for s in steps}, {0})
+        self.assertEqual([(await self.c.get(i))["text"] for i in ids], texts)
+        # Every row is under k2 now: a pass (of the largest step) finds nothing left.
+        self.assertEqual(await self.c.rekey(limit=10000), {"active_kid": "k2", "resealed": 0, "unreadable": 0, "remaining": 0, "next_cursor": None})
+        # New writes are sealed with k2.
+        written = await self.c.store("written after the rotation %s" % unique("t"), 1, session="sealed")
+        self.assertEqual(await self.c.rekey(), {"active_kid": "k2", "resealed": 0, "unreadable": 0, "remaining": 0, "next_cursor": None})
+        self.assertEqual((await self.c.get(written["id"]))["level"], 1)
+
+    async def test_rekey_refuses_a_limit_out_of_range(self):
+        for limit in (0, 10001):
+            with self.assertRaises(ctxd.RequestError) as cm:
+                await self.c.rekey(limit=limit)
+            self.assertEqual(cm.exception.code, "BAD_REQUEST")
+            self.assertIn("limit", cm.exception.details["field"])
+
+    async def test_rekey_is_for_admin_keys_only(self):
+        self.assertEqual(await self.agent.ping(), {})  # the key works
+        with self.assertRaises(ctxd.AuthError) as cm:
+            await self.agent.rekey()
+        self.assertEqual((cm.exception.code, cm.exception.retryable), ("FORBIDDEN", False))
+
 
 @requires_daemon
 class AsyncAdminOpsTest(AdminScenarios, unittest.IsolatedAsyncioTestCase):
@@ -100,6 +177,46 @@ class SyncAdminOpsTest(AdminScenarios, unittest.IsolatedAsyncioTestCase):
 
     async def asyncTearDown(self):
         await asyncio.get_running_loop().run_in_executor(None, self.sync.close)
+
+
+@requires_daemon
+@unittest.skipUnless(has_op("rekey"), "the daemon has no rekey op yet")
+class AsyncRekeyTest(RekeyScenarios, unittest.IsolatedAsyncioTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d, cls.key_file = start_sealed_daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    async def asyncSetUp(self):
+        self.c = self.d.async_client()
+        self.agent = self.d.async_client(self.d.agent)
+
+    async def asyncTearDown(self):
+        await self.c.close()
+        await self.agent.close()
+
+
+@requires_daemon
+@unittest.skipUnless(has_op("rekey"), "the daemon has no rekey op yet")
+class SyncRekeyTest(RekeyScenarios, unittest.IsolatedAsyncioTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d, cls.key_file = start_sealed_daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    async def asyncSetUp(self):
+        self.syncs = [self.d.client(), self.d.client(self.d.agent)]
+        self.c, self.agent = (support.SyncAsAsync(c) for c in self.syncs)
+
+    async def asyncTearDown(self):
+        for c in self.syncs:
+            await asyncio.get_running_loop().run_in_executor(None, c.close)
 
 
 if __name__ == "__main__":

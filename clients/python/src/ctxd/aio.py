@@ -34,6 +34,7 @@ from .types import (
     Level,
     ListPage,
     PurgeAnswer,
+    RekeyAnswer,
     RetrieveAnswer,
     Stats,
     EndSessionAnswer,
@@ -729,6 +730,18 @@ class AsyncClient:
     async def backup(self, *, timeout: Optional[float] = None) -> BackupAnswer:
         """Has the daemon write a consistent copy of its data on its own host (admin; `backup` op)."""
         return await self.request("backup", {}, timeout=timeout)  # type: ignore[return-value]
+
+    async def rekey(self, cursor: Optional[str] = None, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> RekeyAnswer:
+        """One step of re-sealing stored rows with the active data key (admin; `rekey` op, §7.15).
+
+        The daemon reads its data keys again (a key added to its key file is
+        the active one from here on), then re-seals up to `limit` rows
+        (1..10000, default 1000) after `cursor`, in one commit. Pass
+        next_cursor back as cursor until it is None; `remaining` 0 then means
+        every row is under `active_kid`. A daemon without encryption at rest
+        answers RequestError BAD_REQUEST (details.field "encryption").
+        """
+        return await self.request("rekey", _bodies.body(cursor=cursor, limit=limit), timeout=timeout)  # type: ignore[return-value]
 
 
 def _consume(task: "asyncio.Task[Any]") -> None:

@@ -28,6 +28,7 @@ from .types import (
     Level,
     ListPage,
     PurgeAnswer,
+    RekeyAnswer,
     RetrieveAnswer,
     Stats,
     EndSessionAnswer,
@@ -381,10 +382,13 @@ class Client:
     def backup(self, *, timeout: Optional[float] = None) -> BackupAnswer:
         return self._call(self._aio.backup(timeout=timeout))
 
+    def rekey(self, cursor: Optional[str] = None, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> RekeyAnswer:
+        return self._call(self._aio.rekey(cursor, limit, timeout=timeout))
+
 
 for _name in (
     "hello", "ping", "store", "store_batch", "retrieve", "get", "update", "delete", "delete_where", "clear",
-    "list_page", "stats", "export_page", "import_items", "purge", "backup",
+    "list_page", "stats", "export_page", "import_items", "purge", "backup", "rekey",
 ):
     getattr(Client, _name).__doc__ = getattr(AsyncClient, _name).__doc__
 del _name

@@ -36,6 +36,7 @@ __all__ = [
     "ImportAnswer",
     "PurgeAnswer",
     "BackupAnswer",
+    "RekeyAnswer",
     "HeldAnswer",
 ]
 
@@ -259,6 +260,20 @@ class _BackupAnswerBase(TypedDict):
 
 class BackupAnswer(_BackupAnswerBase, total=False):
     took_ms: float
+
+
+class RekeyAnswer(TypedDict):
+    """One step of `rekey` (§7.15): rows re-sealed with the active data key."""
+
+    #: The data key new writes are sealed with, and this step re-sealed rows with.
+    active_kid: str
+    resealed: int
+    #: Rows of this step that do not open with any data key (quarantined at load).
+    unreadable: int
+    #: Rows, over the whole store, still not sealed with the active key after this step.
+    remaining: int
+    #: Where the next step starts; None when this step reached the end of a pass.
+    next_cursor: Optional[str]
 
 
 class HeldAnswer(TypedDict):
