@@ -270,22 +270,23 @@ export class Daemon {
       .register(importHandler(engine, config))
       .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant), config.protocol.max_skew_ms))
       .register(backupHandler({ backup: () => this.store.backup(config.store.backup_dir || join(config.data_dir, 'backups')) }))
-      .register(rekeyHandler({ rekey: (after, limit) => this.rekey(after, limit) }));
+      .register(rekeyHandler({ rekey: (after, limit, drop) => this.rekey(after, limit, drop) }));
     this.engine = engine;
     this.gc = new GarbageCollector(engine.deps);
     this.gc.start();
   }
 
   /** A `rekey` step with the data keys as they are now (a changed key file takes effect here). */
-  private async rekey(after: string | null, limit: number) {
+  private async rekey(after: string | null, limit: number, dropUnreadable: boolean) {
     let keys: DataKeys | null;
     try {
       keys = this.readDataKeys();
     } catch (e) {
       throw new InvalidRequestError('encryption', (e as Error).message);
     }
-    const step = await this.store.rekey(keys, after, limit);
-    this.log.info({ active_kid: step.active_kid, resealed: step.resealed, unreadable: step.unreadable, remaining: step.remaining }, 'rekey step');
+    const step = await this.store.rekey(keys, after, limit, { dropUnreadable });
+    this.log.info({ active_kid: step.active_kid, resealed: step.resealed, unreadable: step.unreadable, dropped: step.dropped, remaining: step.remaining }, 'rekey step');
+    if (step.compact.error) this.log.error({ err: step.compact.error }, 'rekey: the data file could not be rebuilt; bytes from before the re-seal may remain until the next pass');
     return step;
   }
 

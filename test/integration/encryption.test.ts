@@ -128,7 +128,7 @@ describe('encryption at rest', () => {
 
     const cases: Array<[string[], Record<string, string>, RegExp]> = [
       [[], {}, /holds 1 contexts sealed with data key k1, and no encryption key is configured/],
-      [sealedWith(wrongKey), {}, /data key k1 does not open the contexts sealed with it/],
+      [sealedWith(wrongKey), {}, /data key k1 is not the key this data dir's contexts were sealed with/],
       [sealedWith(otherKey), {}, /sealed with data key k1, which the configured keys do not hold/],
       [['--set', 'encryption.key_env=CTXD_TEST_DATA_KEYS'], {}, /encryption.key_env names CTXD_TEST_DATA_KEYS, which is not set/],
       [[...sealedWith(keyFile), '--set', 'encryption.key_env=X'], {}, /set one of encryption.key_file and encryption.key_env/],
@@ -175,10 +175,12 @@ describe('encryption at rest', () => {
       });
     });
     expect(await d.stop('SIGKILL')).toBe(null);
-    expect(await rekeyExit).not.toBe(0);
-    // Usually part of the rows are still in the clear; on a slow machine the CLI may have finished first, which proves no less.
+    const cliExit = await rekeyExit;
+    // Usually part of the rows are still in the clear and the CLI lost its daemon; on a slow machine the CLI may have
+    // finished first, which proves no less.
     const mixed = rowsByKey(d.dataDir);
     const clear = mixed['(clear)'] ?? 0;
+    if (clear > 0) expect(cliExit).not.toBe(0);
     expect(mixed.k1).toBeGreaterThanOrEqual(1000);
     expect(mixed.k1! + clear).toBe(3000);
 
@@ -186,7 +188,7 @@ describe('encryption at rest', () => {
     d = await startDaemon({ dataDir: d.dataDir, args: sealedWith(keyFile) });
     let r = await ctxd(['rekey', '--json'], envOf(d));
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ active_kid: 'k1', resealed: clear, unreadable: 0, remaining: 0 });
+    expect(JSON.parse(r.stdout)).toEqual({ active_kid: 'k1', resealed: clear, unreadable: 0, dropped: 0, remaining: 0, compact_pending: false, compact_error: null });
     expect(rowsByKey(d.dataDir)).toEqual({ k1: 3000 });
     expect(filesHolding(d.dataDir, MARKER)).toEqual([]);
     let c2 = await d.client();
@@ -196,7 +198,7 @@ describe('encryption at rest', () => {
     // Rotation: a new active key, re-sealed online while the daemon serves, then the old key leaves the file.
     expect((await ctxd(['data-keys', 'create', '--file', keyFile, '--id', 'k2'])).code).toBe(0);
     r = await ctxd(['rekey', '--batch', '500', '--json'], envOf(d));
-    expect(JSON.parse(r.stdout)).toEqual({ active_kid: 'k2', resealed: 3000, unreadable: 0, remaining: 0 });
+    expect(JSON.parse(r.stdout)).toEqual({ active_kid: 'k2', resealed: 3000, unreadable: 0, dropped: 0, remaining: 0, compact_pending: false, compact_error: null });
     expect(rowsByKey(d.dataDir)).toEqual({ k2: 3000 });
     await d.stop();
     const doc = JSON.parse(readFileSync(keyFile, 'utf8')) as { active: string; keys: Array<{ id: string }> };

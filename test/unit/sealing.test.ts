@@ -45,7 +45,7 @@ function filesOf(dir: string): Array<[string, Buffer]> {
 
 describe('sealer', () => {
   const sealer = new Sealer(keysOf('k1', [['k1', k1]]));
-  const aad = rowAad('acme', 'c1');
+  const aad = rowAad('acme', 'c1', 'k1');
 
   it('opens what it sealed, and only with the same key, bytes and associated data', () => {
     const sealed = sealer.seal(Buffer.from('the launch code'), aad);
@@ -56,8 +56,10 @@ describe('sealer', () => {
     const flipped = Buffer.from(sealed);
     flipped[20]! ^= 1;
     expect(() => sealer.open('k1', flipped, aad)).toThrow(UnsealError);
-    expect(() => sealer.open('k1', sealed, rowAad('other-tenant', 'c1'))).toThrow(UnsealError);
-    expect(() => sealer.open('k1', sealed, rowAad('acme', 'c2'))).toThrow(UnsealError);
+    expect(() => sealer.open('k1', sealed, rowAad('other-tenant', 'c1', 'k1'))).toThrow(UnsealError);
+    expect(() => sealer.open('k1', sealed, rowAad('acme', 'c2', 'k1'))).toThrow(UnsealError);
+    // The key id is bound too: a value relabelled with another id does not open under it.
+    expect(() => new Sealer(keysOf('k1', [['k1', k1], ['k2', k1]])).open('k2', sealed, rowAad('acme', 'c1', 'k2'))).toThrow(UnsealError);
     expect(() => new Sealer(keysOf('k1', [['k1', k2]])).open('k1', sealed, aad)).toThrow(UnsealError);
     expect(() => sealer.open('k9', sealed, aad)).toThrow(/no data key k9/);
     expect(() => sealer.open('k1', sealed.subarray(0, 20), aad)).toThrow(UnsealError);
@@ -81,6 +83,7 @@ describe('data key document', () => {
 
   it.each([
     ['not JSON', '{', /not valid JSON/],
+    ['JSON broken right after a key', `{"active": "a", "keys": [{"id": "a", "key": "${Buffer.from(k1).toString('hex')}"},]}`, /^key file K: not valid JSON( \(at character \d+\))?$/],
     ['no keys', '{"active": "a", "keys": []}', /expected/],
     ['a short key', JSON.stringify({ active: 'a', keys: [{ id: 'a', key: 'abcd' }] }), /32 bytes/],
     ['a bad id', JSON.stringify({ active: 'a b', keys: [{ id: 'a b', key: hex }] }), /id must be/],
@@ -99,6 +102,8 @@ describe('data key document', () => {
     expect(e.message).toMatch(message);
     expect(e.message).toMatch(/^key file K/);
     expect(e.message).not.toContain(hex);
+    // Not even a few digits of it (JSON.parse quotes the text around an error).
+    expect(e.message).not.toMatch(/[0-9a-f]{6}/);
   });
 });
 
@@ -131,7 +136,7 @@ describe('embedded store with sealed rows', () => {
     await s.close();
     const before = readFileSync(join(dir, 'ctxd.sqlite'));
     await expect(openStore(dir, null)).rejects.toThrow(/holds 1 contexts sealed with data key k1, and no encryption key is configured/);
-    await expect(openStore(dir, keysOf('k1', [['k1', k2]]))).rejects.toThrow(/data key k1 does not open the contexts sealed with it/);
+    await expect(openStore(dir, keysOf('k1', [['k1', k2]]))).rejects.toThrow(/data key k1 is not the key this data dir's contexts were sealed with/);
     await expect(openStore(dir, keysOf('k2', [['k2', k2]]))).rejects.toThrow(/sealed with data key k1, which the configured keys do not hold/);
     await expect(openStore(dir, null)).rejects.toBeInstanceOf(DataKeyError);
     expect(readFileSync(join(dir, 'ctxd.sqlite')).equals(before)).toBe(true);
@@ -166,7 +171,7 @@ describe('embedded store with sealed rows', () => {
     await s1.upsert(records.slice(10));
     expect(s1.encryption()).toEqual({ active_kid: 'k1', remaining: 10 });
     const step = await s1.rekey(keysOf('k1', [['k1', k1]]), null, 4);
-    expect(step).toMatchObject({ active_kid: 'k1', resealed: 4, unreadable: 0, remaining: 6 });
+    expect(step).toMatchObject({ active_kid: 'k1', resealed: 4, unreadable: 0, dropped: 0, remaining: 6 });
     expect(step.next).not.toBeNull();
     // A new active key: rows under k1 and in the clear are all re-sealed with k2, step by step.
     const both = keysOf('k2', [['k1', k1], ['k2', k2]]);
@@ -181,7 +186,7 @@ describe('embedded store with sealed rows', () => {
     expect(s1.encryption()).toEqual({ active_kid: 'k2', remaining: 0 });
     // Keys that cannot read the data are refused, and the store goes on with the ones it had.
     await expect(s1.rekey(keysOf('k3', [['k3', k1]]), null, 10)).rejects.toThrow(/must still hold k2/);
-    await expect(s1.rekey(keysOf('k2', [['k2', k1]]), null, 10)).rejects.toThrow(/does not open/);
+    await expect(s1.rekey(keysOf('k2', [['k2', k1]]), null, 10)).rejects.toThrow(/is not the key/);
     await s1.close();
     const s2 = await openStore(dir, keysOf('k2', [['k2', k2]]));
     expect((await s2.get('a', [records[1]!.id]))[0]!.text).toBe('plain fact number 1');
@@ -193,6 +198,105 @@ describe('embedded store with sealed rows', () => {
   it('rekey without encryption configured is refused', async () => {
     const s = await openStore(newDir(), null);
     await expect(s.rekey(null, null, 10)).rejects.toThrow(/not configured/);
+    await s.close();
+  });
+});
+
+describe('embedded store with sealed rows: damage, leftovers and failures', () => {
+  /** Rewrites one row's sealed value on disk, as a bad disk or a hand with write access would. */
+  function damage(dir: string, id: string): void {
+    const db = new DatabaseSync(join(dir, 'ctxd.sqlite'));
+    db.prepare('UPDATE contexts SET sealed = sealed || x\'00\' WHERE id = ?').run(id);
+    db.close();
+  }
+
+  it('a damaged row left under an old key neither blocks the start nor the next rekey; --drop-unreadable removes it, then the old key can go', async () => {
+    const dir = newDir();
+    const s = await openStore(dir, keysOf('k1', [['k1', k1]]));
+    const records = Array.from({ length: 10 }, (_, i) => makeRecord({ tenant: 'a', text: `fact ${i}` }));
+    await s.upsert(records);
+    await s.close();
+    damage(dir, records[3]!.id);
+    const both = keysOf('k2', [['k1', k1], ['k2', k2]]);
+    const s2 = await openStore(dir, both);
+    expect(s2.quarantined.count).toBe(1);
+    const pass = await s2.rekey(both, null, 100);
+    expect(pass).toMatchObject({ resealed: 9, unreadable: 1, dropped: 0, remaining: 1, next: null });
+    await s2.close();
+    // The right keys still open the store, and a second pass is accepted.
+    const s3 = await openStore(dir, both);
+    expect(await s3.rekey(both, null, 100)).toMatchObject({ resealed: 0, unreadable: 1, remaining: 1 });
+    expect(await s3.rekey(both, null, 100, { dropUnreadable: true })).toMatchObject({ resealed: 0, unreadable: 0, dropped: 1, remaining: 0 });
+    await s3.close();
+    const s4 = await openStore(dir, keysOf('k2', [['k2', k2]]));
+    expect((await s4.get('a', records.map((r) => r.id))).length).toBe(9);
+    await s4.close();
+  });
+
+  it('a wrong key is refused by its check value even when no row is sealed with it any more', async () => {
+    const dir = newDir();
+    const s = await openStore(dir, keysOf('k1', [['k1', k1]]));
+    const r = makeRecord({ tenant: 'a', text: 'soon gone' });
+    await s.upsert([r]);
+    await s.delete('a', [r.id]);
+    await s.close();
+    await expect(openStore(dir, keysOf('k1', [['k1', k2]]))).rejects.toThrow(/data key k1 is not the key/);
+  });
+
+  it('text deleted while the store was in the clear leaves the disk at the end of the first pass, even with nothing to re-seal', async () => {
+    const dir = newDir();
+    const plain = await openStore(dir, null);
+    const records = Array.from({ length: 200 }, (_, i) => makeRecord({ tenant: 'a', text: `SECRETPLAIN row ${i} ${'padding words '.repeat(20)}` }));
+    await plain.upsert(records);
+    await plain.delete('a', records.map((r) => r.id));
+    await plain.close();
+    const s = await openStore(dir, keysOf('k1', [['k1', k1]]));
+    expect(await s.rekey(keysOf('k1', [['k1', k1]]), null, 100)).toMatchObject({ resealed: 0, remaining: 0, compact: { pending: false, error: null } });
+    await s.close();
+    for (const [path, bytes] of filesOf(dir)) expect(bytes.includes(Buffer.from('SECRETPLAIN')), path).toBe(false);
+  });
+
+  it('a row altered on disk after load fails alone: reads of other rows go on and it is quarantined', async () => {
+    const dir = newDir();
+    const s = await openStore(dir, keysOf('k1', [['k1', k1]]));
+    const [a, b] = [makeRecord({ tenant: 't', text: 'row a' }), makeRecord({ tenant: 't', text: 'row b' })];
+    await s.upsert([a, b]);
+    damage(dir, a.id);
+    expect((await s.get('t', [a.id, b.id])).map((d) => d.text)).toEqual(['row b']);
+    expect(s.quarantined.count).toBe(1);
+    expect(await s.get('t', [a.id])).toEqual([]);
+    await s.close();
+  });
+
+  it('a row in the clear written into a fully sealed data dir is quarantined, not served', async () => {
+    const dir = newDir();
+    const keys = keysOf('k1', [['k1', k1]]);
+    const s = await openStore(dir, keys);
+    const r = makeRecord({ tenant: 't', text: 'genuine' });
+    await s.upsert([r]);
+    await s.rekey(keys, null, 100);
+    await s.close();
+    const db = new DatabaseSync(join(dir, 'ctxd.sqlite'));
+    db.prepare("UPDATE contexts SET enc_kid = NULL, sealed = NULL, text = 'forged', tags = '[]', metadata = '{}', session = 'default', vector = ? WHERE id = ?").run(new Uint8Array(384 * 4), r.id);
+    db.close();
+    const again = await openStore(dir, keys);
+    expect(again.quarantined.sample[0]).toMatchObject({ id: r.id, reason: expect.stringMatching(/in the clear/) });
+    expect(await again.get('t', [r.id])).toEqual([]);
+    await again.close();
+  });
+
+  it('a full disk during a re-seal is UNAVAILABLE (disk_full), not an internal error, and the rows stay readable', async () => {
+    const dir = newDir();
+    const plain = await openStore(dir, null);
+    const records = Array.from({ length: 500 }, (_, i) => makeRecord({ tenant: 'a', text: `row ${i} ${'some words '.repeat(30)}` }));
+    await plain.upsert(records);
+    await plain.close();
+    const size = readFileSync(join(dir, 'ctxd.sqlite')).length;
+    const keys = keysOf('k1', [['k1', k1]]);
+    const s = new EmbeddedStore({ dataDir: dir, space: hashSpace(384), durability: 'relaxed', ann, dataKeys: keys, maxDbBytes: size });
+    await s.open();
+    await expect(s.rekey(keys, null, 500)).rejects.toMatchObject({ name: 'StoreUnavailableError', reason: 'disk_full' });
+    expect((await s.get('a', [records[7]!.id]))[0]!.text).toBe(records[7]!.text);
     await s.close();
   });
 });

@@ -120,7 +120,7 @@ class RekeyScenarios:
         texts = ["sealed context %d about %s" % (i, unique("topic")) for i in range(5)]
         ids = [(await self.c.store(t, 2, session="sealed"))["id"] for t in texts]
         # Every row is under k1 already: one step, nothing to do.
-        self.assertEqual(await self.c.rekey(), {"active_kid": "k1", "resealed": 0, "unreadable": 0, "remaining": 0, "next_cursor": None})
+        self.assertEqual(await self.c.rekey(), {"active_kid": "k1", "resealed": 0, "unreadable": 0, "dropped": 0, "remaining": 0, "next_cursor": None, "compact_pending": False, "compact_error": None})
 
         # k2 joins the key file as the active key; the next rekey reads it and re-seals, two rows a step.
         await asyncio.get_running_loop().run_in_executor(None, support.ctxd_cli, "data-keys", "create", "--file", self.key_file, "--id", "k2")
@@ -140,10 +140,10 @@ class RekeyScenarios:
         self.assertEqual({s["unreadable"] for s in steps}, {0})
         self.assertEqual([(await self.c.get(i))["text"] for i in ids], texts)
         # Every row is under k2 now: a pass (of the largest step) finds nothing left.
-        self.assertEqual(await self.c.rekey(limit=10000), {"active_kid": "k2", "resealed": 0, "unreadable": 0, "remaining": 0, "next_cursor": None})
+        self.assertEqual(await self.c.rekey(limit=10000), {"active_kid": "k2", "resealed": 0, "unreadable": 0, "dropped": 0, "remaining": 0, "next_cursor": None, "compact_pending": False, "compact_error": None})
         # New writes are sealed with k2.
         written = await self.c.store("written after the rotation %s" % unique("t"), 1, session="sealed")
-        self.assertEqual(await self.c.rekey(), {"active_kid": "k2", "resealed": 0, "unreadable": 0, "remaining": 0, "next_cursor": None})
+        self.assertEqual(await self.c.rekey(), {"active_kid": "k2", "resealed": 0, "unreadable": 0, "dropped": 0, "remaining": 0, "next_cursor": None, "compact_pending": False, "compact_error": None})
         self.assertEqual((await self.c.get(written["id"]))["level"], 1)
 
     async def test_rekey_refuses_a_limit_out_of_range(self):

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DataKeyError, generateDataKey, readDataKeysFile, writeDataKeysFile, type DataKeys } from '../../store/encryption/data-keys.ts';
-import { CONNECTION_HELP, EXIT, UsageError, intFlag, parse, print, reportError, showHelp, withClient, type Env } from '../common.ts';
+import { CONNECTION_HELP, EXIT, UsageError, confirm, intFlag, parse, print, reportError, showHelp, withClient, type Env } from '../common.ts';
 import { progress, progressDone } from '../progress.ts';
 import { existsSync } from 'node:fs';
 
@@ -73,45 +73,62 @@ export async function dataKeys(argv: string[], _env: Env): Promise<number> {
   }
 }
 
-export const rekeyHelp = `Usage: ctxd rekey [--batch N] [flags]
+export const rekeyHelp = `Usage: ctxd rekey [--batch N] [--drop-unreadable [--yes]] [flags]
 
 Has the running daemon read its data keys again (encryption.key_file or
 key_env), seal new writes with the active key, and re-seal every stored row
 that is not under it yet, N rows per commit, with a progress bar. Serving goes
 on meanwhile. Safe to interrupt (or to have the daemon killed): each batch
 commits whole, and running it again goes on with what is left. When it reports
-0 remaining, older keys may be removed from the key file. Needs an admin key.
+0 remaining, older keys may be removed from the key file. At the end of a pass
+the daemon rebuilds its file (VACUUM, writes wait meanwhile) so that bytes from
+before the re-seal leave the disk; if that fails, this exits 1 and says why.
+Needs an admin key.
 
   --batch N            rows per step, 1..10000 (default 1000)
+  --drop-unreadable    delete the rows that do not open (damaged or altered, quarantined at load)
+                       instead of leaving them under their old key; asks first unless --yes
+  --yes                confirm --drop-unreadable
 ${CONNECTION_HELP}`;
 
 export async function rekey(argv: string[], env: Env): Promise<number> {
   try {
-    const { values } = parse(argv, { batch: { type: 'string' } }, false);
+    const { values } = parse(argv, { batch: { type: 'string' }, 'drop-unreadable': { type: 'boolean' }, yes: { type: 'boolean' } }, false);
     if (values.help) return showHelp(rekeyHelp);
     const limit = intFlag(values.batch, '--batch') ?? 1000;
     if (limit < 1 || limit > 10_000) throw new UsageError('--batch must be an integer from 1 to 10000');
-    return await withClient('rekey', values, env, async (c) => {
+    const drop = values['drop-unreadable'] === true;
+    if (drop && !(await confirm('the stored contexts that do not open with any data key', values.yes))) return EXIT.failed;
+    let failed = false;
+    const code = await withClient('rekey', values, env, async (c) => {
       let cursor: string | null = null;
       let resealed = 0;
       let unreadable = 0;
+      let dropped = 0;
       let total: number | null = null;
       let step;
       do {
-        step = await c.rekey({ limit, ...(cursor !== null && { cursor }) }, { timeoutMs: 600_000 });
+        step = await c.rekey({ limit, ...(cursor !== null && { cursor }), ...(drop && { drop_unreadable: true }) }, { timeoutMs: 600_000 });
         resealed += step.resealed;
         unreadable += step.unreadable;
-        total ??= step.remaining + step.resealed;
-        if (!values.json) progress(resealed, total);
+        dropped += step.dropped;
+        total ??= step.remaining + step.resealed + step.dropped;
+        if (!values.json) progress(resealed + dropped, total);
         cursor = step.next_cursor;
       } while (cursor !== null);
       if (!values.json) progressDone(total);
-      const out = { active_kid: step.active_kid, resealed, unreadable, remaining: step.remaining };
+      const out = { active_kid: step.active_kid, resealed, unreadable, dropped, remaining: step.remaining, compact_pending: step.compact_pending, compact_error: step.compact_error };
       print(values.json, out, () =>
         `re-sealed ${resealed} contexts with data key ${step.active_kid}; ${step.remaining} remain under other keys or in the clear` +
-        (unreadable ? ` (${unreadable} do not open: they were quarantined at load, see /health)` : ''));
+        (unreadable ? ` (${unreadable} do not open: quarantined at load, see /health; --drop-unreadable deletes them)` : '') +
+        (dropped ? `; deleted ${dropped} that did not open` : ''));
       if (step.remaining > unreadable) process.stderr.write(`${step.remaining - unreadable} rows are still under other keys: run ctxd rekey again\n`);
+      if (step.compact_error) {
+        process.stderr.write(`ctxd rekey: the data file could not be rebuilt, so bytes from before the re-seal may remain on disk: ${step.compact_error}\n`);
+        failed = true;
+      }
     });
+    return code === EXIT.ok && failed ? EXIT.failed : code;
   } catch (e) {
     return reportError('rekey', e);
   }

@@ -68,17 +68,26 @@ export async function run(argv: string[], env: Env): Promise<number> {
       let done = 0;
       const started = performance.now();
       process.stderr.write(`re-embedding ${total} contexts with ${spaceLabel(space)}${tenant ? ` (tenant ${tenant})` : ''}\n`);
+      let after = '';
+      let unreadable = 0;
       for (;;) {
-        const rows = file.toReindex(batch, tenant);
+        const rows = file.toReindex(batch, tenant, after);
         if (rows.length === 0) break;
-        const vectors = await text.embedTexts(rows.map((r) => r.text));
-        file.setVectors(rows.map((r, i) => ({ id: r.id, vector: vectors[i]! })));
+        after = rows[rows.length - 1]!.id;
+        // Sealed rows that do not open cannot be re-embedded: counted, and marked so the daemon starts (they stay quarantined).
+        const damaged = rows.filter((r) => r.text === null).map((r) => r.id);
+        const readable = rows.filter((r): r is { id: string; text: string } => r.text !== null);
+        if (damaged.length > 0) file.markSpace(damaged);
+        unreadable += damaged.length;
+        const vectors = await text.embedTexts(readable.map((r) => r.text));
+        file.setVectors(readable.map((r, i) => ({ id: r.id, vector: vectors[i]! })));
         done += rows.length;
         progress(done, total);
       }
+      if (unreadable > 0) process.stderr.write(`${unreadable} contexts do not open with the configured data keys: left as they are (quarantined at load)\n`);
       progressDone(total);
       const seconds = (performance.now() - started) / 1000;
-      print(values.json, { reindexed: done, embedder: spaceLabel(space), seconds: +seconds.toFixed(2) }, () => `re-embedded ${done} contexts in ${seconds.toFixed(1)} s; the data dir is now all ${spaceLabel(space)}${tenant ? ` for tenant ${tenant}` : ''}`);
+      print(values.json, { reindexed: done - unreadable, unreadable, embedder: spaceLabel(space), seconds: +seconds.toFixed(2) }, () => `re-embedded ${done - unreadable} contexts in ${seconds.toFixed(1)} s; the data dir is now all ${spaceLabel(space)}${tenant ? ` for tenant ${tenant}` : ''}`);
       return EXIT.ok;
     } finally {
       await text?.close();

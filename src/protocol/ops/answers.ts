@@ -263,6 +263,15 @@ export const backupAnswer = {
 export const rekeyAnswer = {
   type: 'object',
   additionalProperties: false,
-  required: ['active_kid', 'resealed', 'unreadable', 'remaining', 'next_cursor'],
-  properties: { active_kid: name, resealed: count, unreadable: count, remaining: count, next_cursor: { anyOf: [contextId, { type: 'null' }] } },
+  required: ['active_kid', 'resealed', 'unreadable', 'dropped', 'remaining', 'next_cursor', 'compact_pending', 'compact_error'],
+  properties: {
+    active_kid: name,
+    resealed: count,
+    unreadable: count,
+    dropped: count,
+    remaining: count,
+    next_cursor: { anyOf: [contextId, { type: 'null' }] },
+    compact_pending: { type: 'boolean' },
+    compact_error: { anyOf: [{ type: 'string' }, { type: 'null' }] },
+  },
 } as const;

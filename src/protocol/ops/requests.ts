@@ -153,7 +153,7 @@ export const MAX_REKEY_ROWS = 10_000;
 export const rekeyRequest = {
   type: 'object',
   additionalProperties: false,
-  properties: { cursor: contextId, limit: { type: 'integer', minimum: 1, maximum: MAX_REKEY_ROWS } },
+  properties: { cursor: contextId, limit: { type: 'integer', minimum: 1, maximum: MAX_REKEY_ROWS }, drop_unreadable: { type: 'boolean' } },
 } as const;
 
 /** Ends a session's working memory: its L1 moves to L2 (default) or is dropped (§7.14). */

@@ -9,8 +9,19 @@ import { opHandler } from '../dispatcher.ts';
 /** Most rows a step re-seals when the request names no limit. */
 export const DEFAULT_REKEY_ROWS = 1000;
 
+/** One step as the store reports it (EmbeddedStore.rekey). */
+export interface RekeyStep {
+  readonly active_kid: string;
+  readonly resealed: number;
+  readonly unreadable: number;
+  readonly dropped: number;
+  readonly remaining: number;
+  readonly next: string | null;
+  readonly compact: { readonly pending: boolean; readonly error: string | null };
+}
+
 export interface RekeyTarget {
-  rekey(after: string | null, limit: number): Promise<{ active_kid: string; resealed: number; unreadable: number; remaining: number; next: string | null }>;
+  rekey(after: string | null, limit: number, dropUnreadable: boolean): Promise<RekeyStep>;
 }
 
 export function rekeyHandler(target: RekeyTarget) {
@@ -19,8 +30,17 @@ export function rekeyHandler(target: RekeyTarget) {
     role: 'admin',
     mutating: true,
     async handle(body) {
-      const step = await target.rekey(body.cursor ?? null, body.limit ?? DEFAULT_REKEY_ROWS);
-      return { active_kid: step.active_kid, resealed: step.resealed, unreadable: step.unreadable, remaining: step.remaining, next_cursor: step.next };
+      const step = await target.rekey(body.cursor ?? null, body.limit ?? DEFAULT_REKEY_ROWS, body.drop_unreadable === true);
+      return {
+        active_kid: step.active_kid,
+        resealed: step.resealed,
+        unreadable: step.unreadable,
+        dropped: step.dropped,
+        remaining: step.remaining,
+        next_cursor: step.next,
+        compact_pending: step.compact.pending,
+        compact_error: step.compact.error,
+      };
     },
   });
 }

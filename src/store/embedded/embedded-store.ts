@@ -23,6 +23,7 @@ import { SqliteFile, type Durability } from './sqlite-file.ts';
 import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
+import type { CompactState } from './sealing.ts';
 import type { VectorSpace } from '../../domain/vector-space.ts';
 
 export interface EmbeddedStoreOptions {
@@ -48,12 +49,25 @@ export interface RekeyStep {
   readonly active_kid: string;
   /** Rows re-sealed by this step. */
   readonly resealed: number;
-  /** Rows of this step's range that did not open (quarantined at load); they stay as they are. */
+  /** Rows of this step's range that did not open (quarantined at load) and stay as they are. */
   readonly unreadable: number;
+  /** Rows of this step's range that did not open and were deleted (asked for with dropUnreadable). */
+  readonly dropped: number;
   /** Rows, in the whole store, not yet sealed with the active key. */
   readonly remaining: number;
   /** Cursor of the next step; null when this step reached the end. */
   readonly next: string | null;
+  /** At the end of a pass: whether the file still waits to be rebuilt, and why the rebuild failed. */
+  readonly compact: CompactState;
+}
+
+function sameKeys(a: DataKeys, b: DataKeys): boolean {
+  if (a.active !== b.active || a.keys.size !== b.keys.size) return false;
+  for (const [id, key] of a.keys) {
+    const other = b.keys.get(id);
+    if (!other || !Buffer.from(other).equals(Buffer.from(key))) return false;
+  }
+  return true;
 }
 
 const SCROLL_CHUNK = 512;
@@ -69,6 +83,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private backups = 0;
   private backingUp = false;
   private keys: DataKeys | null;
+  /** Rows not under the active key, as of the current rekey pass (null: to be counted). */
+  private remaining: number | null = null;
   readonly index: MemoryIndex;
 
   constructor(opts: EmbeddedStoreOptions) {
@@ -79,6 +95,23 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   get commitStats() {
     return this.committer?.stats;
+  }
+
+  /**
+   * A row that stopped opening while served (its sealed value was altered on
+   * disk): taken out of the index as if it had been quarantined at load, so
+   * it fails alone instead of every read that would include it.
+   */
+  private quarantineNow(tenant: string, id: string, reason: string): void {
+    if (!this.index.meta(tenant, id)) return;
+    this.index.remove(id);
+    const entry = { id, tenant, reason };
+    this.quarantine.add(entry);
+    try {
+      this.opts.onQuarantine?.(entry);
+    } catch {
+      // The entry is counted above.
+    }
   }
 
   /** Rows left on disk at load because they failed the checks (loader.ts). */
@@ -196,7 +229,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         if (!current) return;
         result = applyPatch(current, patch);
         const moves = result.level !== current.level;
-        const text = patch.text ?? (moves ? this.db.text(tenant, id) : undefined);
+        const unreadable: string[] = [];
+        const text = patch.text ?? (moves ? this.db.text(tenant, id, unreadable) : undefined);
+        if (unreadable.length > 0) return this.quarantineNow(tenant, id, 'sealed content no longer opens (altered after load)');
         const vector = patch.vector ?? (moves ? this.index.vector(tenant, id) : undefined);
         this.index.put(result, {
           ...(patch.text !== undefined && { textBytes: Buffer.byteLength(patch.text) }),
@@ -245,7 +280,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     // Only rows the index holds: a quarantined row is never read (its sealed value may not open).
     ids = ids.filter((id) => this.index.meta(tenant, id));
     if (ids.length === 0) return [];
-    const texts = ids.length === 1 ? new Map([[ids[0]!, this.db.text(tenant, ids[0]!)]]) : this.db.texts(tenant, ids);
+    const unreadable: string[] = [];
+    const texts = this.db.texts(tenant, ids, unreadable);
+    for (const id of unreadable) this.quarantineNow(tenant, id, 'sealed content no longer opens (altered after load)');
     const out: ContextDoc[] = [];
     for (const id of ids) {
       const meta = this.index.meta(tenant, id);
@@ -374,31 +411,50 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
    * rows were re-sealed, and the WAL truncated, so bytes from before the
    * re-seal leave the disk (sqlite-file.ts compact).
    */
-  async rekey(keys: DataKeys | null, after: string | null, limit: number): Promise<RekeyStep> {
-    if (!this.keys || !this.committer) throw new InvalidRequestError('encryption', 'encryption at rest is not configured (encryption.key_file or encryption.key_env), so there is nothing to re-seal');
+  async rekey(keys: DataKeys | null, after: string | null, limit: number, opts: { dropUnreadable?: boolean } = {}): Promise<RekeyStep> {
+    if (!this.committer || !this.file) throw new StoreUnavailableError('closed', 'the store is not open');
+    if (!this.keys) throw new InvalidRequestError('encryption', 'encryption at rest is not configured (encryption.key_file or encryption.key_env), so there is nothing to re-seal');
     if (!keys) throw new InvalidRequestError('encryption', 'the daemon was started with encryption at rest; its data keys can no longer be read');
-    if (!keys.keys.has(this.keys.active)) {
-      throw new InvalidRequestError('encryption', `the data keys must still hold ${this.keys.active}, the key in use until now: rows are being written with it`);
-    }
-    const sealer = new Sealer(keys);
-    try {
-      this.db.checkKeys(sealer);
-    } catch (e) {
-      if (e instanceof DataKeyError) throw new InvalidRequestError('encryption', e.message);
-      throw e;
-    }
-    if (keys !== this.keys) {
+    // Checked only when they changed: the check reads every key id in use, which a step should not pay for.
+    if (!sameKeys(keys, this.keys)) {
+      if (!keys.keys.has(this.keys.active)) {
+        throw new InvalidRequestError('encryption', `the data keys must still hold ${this.keys.active}, the key in use until now: rows are being written with it`);
+      }
+      const sealer = new Sealer(keys);
+      try {
+        this.db.checkKeys(sealer);
+      } catch (e) {
+        if (e instanceof DataKeyError) throw new InvalidRequestError('encryption', e.message);
+        throw e;
+      }
       this.keys = keys;
       this.committer.setKeys(keys);
       this.db.setSealer(sealer);
+      this.remaining = null;
     }
+    // Counted exactly at a pass's start and end; in between, what the steps re-sealed is taken off (new writes are all under the active key).
+    if (after === null || this.remaining === null) this.remaining = this.db.unsealedCount();
     const ids = this.db.unsealedIdsAfter(after ?? '', limit);
     let resealed = 0;
-    if (ids.length > 0) await this.write([{ kind: 'reseal', ids }], (n) => (resealed = n));
+    let dropped = 0;
+    if (ids.length > 0) {
+      // Quarantined rows (not in the index) that do not open are deleted only when the operator asks (ctxd rekey --drop-unreadable).
+      const quarantined = opts.dropUnreadable ? ids.filter((id) => !this.index.locate(id)) : [];
+      await Promise.all([
+        this.write([{ kind: 'reseal', ids }], (n) => (resealed = n)),
+        quarantined.length > 0 ? this.write([{ kind: 'drop_unreadable', ids: quarantined }], (n) => (dropped = n)) : undefined,
+      ]);
+    }
     const unreadable = ids.length > 0 ? this.db.unsealedAmong(ids) : 0;
     const next = ids.length < limit ? null : ids[ids.length - 1]!;
-    if (next === null) await this.write([{ kind: 'compact' }], () => {});
-    return { active_kid: keys.active, resealed, unreadable, remaining: this.db.unsealedCount(), next };
+    this.remaining = Math.max(0, this.remaining - resealed - dropped);
+    let compact: CompactState = { pending: false, error: null };
+    if (next === null) {
+      await this.write([{ kind: 'compact' }], () => {});
+      this.remaining = this.db.unsealedCount();
+      compact = this.db.compactState();
+    }
+    return { active_kid: keys.active, resealed, unreadable, dropped, remaining: this.remaining, next, compact };
   }
 
   /** Committed through the same FIFO committer as data writes: never after a write submitted later (request-journal.ts). */

@@ -12,6 +12,8 @@ import type { Sealer } from '../encryption/sealer.ts';
 import type { RequestEntry } from '../request-journal.ts';
 import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
 import { BLANK_CONTENT, openContent, sealContent, type RowContent } from './sealed-row.ts';
+import { UnsealError } from '../encryption/sealer.ts';
+import { allSealed, checkKeys, compact, compactState, markAllSealed, markCompactPending, noteClear, noteKeys, type CompactState } from './sealing.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
@@ -91,6 +93,7 @@ export class SqliteFile {
   private readonly contentStmt: StatementSync;
   private readonly updateSealedStmt: StatementSync;
   private sealer: Sealer | null;
+  private resealRowStmt: StatementSync | null = null;
 
   /** Id of the configured embedder's vector space: every vector written gets it. */
   readonly spaceId: number;
@@ -145,9 +148,15 @@ export class SqliteFile {
       this.db.close();
       throw e;
     }
-    // Freed pages and cells are zeroed, so text re-sealed by `rekey` or deleted does not linger in the file.
-    if (this.sealer) this.db.exec('PRAGMA secure_delete = ON');
+    if (this.sealer) {
+      // Freed pages and cells are zeroed, so text re-sealed by `rekey` or deleted does not linger in the file.
+      this.db.exec('PRAGMA secure_delete = ON');
+      // VACUUM's copy (the size of the database) goes to the data volume, not a small /tmp. Process-wide; set before the writer starts.
+      this.db.exec(`PRAGMA temp_store_directory = '${dirname(path).replaceAll("'", "''")}'`);
+    }
     this.migrate();
+    if (this.sealer) noteKeys(this.db, this.sealer);
+    else noteClear(this.db);
     this.spaceId = this.ensureSpace(space);
     // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
     if (opts.maxDbBytes && opts.maxDbBytes > 0) {
@@ -221,38 +230,21 @@ export class SqliteFile {
     return new Set((this.db.prepare('PRAGMA table_info(contexts)').all() as Array<{ name: string }>).map((c) => c.name));
   }
 
-  /** Stored contexts per data key id (none before schema 3, or with no sealed rows). */
-  sealedKids(): Map<string, number> {
-    if (!this.columns().has('enc_kid')) return new Map();
-    const rows = this.db.prepare('SELECT enc_kid, count(*) AS n FROM contexts WHERE enc_kid IS NOT NULL GROUP BY enc_kid').all() as Array<{ enc_kid: string; n: number }>;
-    return new Map(rows.map((r) => [r.enc_kid, Number(r.n)]));
-  }
-
-  /**
-   * Refuses keys that cannot read this file: sealed rows and no keys, a key id
-   * in use that `sealer` lacks, or one whose sampled rows none open (a wrong key).
-   * Reads only, so a refused file is left as it was.
-   */
+  /** Refuses keys that cannot read this file (DataKeyError; sealing.ts checkKeys). Reads only. */
   checkKeys(sealer: Sealer | null): void {
-    const inUse = this.sealedKids();
-    if (inUse.size === 0) return;
-    const total = [...inUse.values()].reduce((a, b) => a + b, 0);
-    if (!sealer) {
-      throw new DataKeyError(`the data dir holds ${total} contexts sealed with data key${inUse.size > 1 ? 's' : ''} ${[...inUse.keys()].join(', ')}, and no encryption key is configured (encryption.key_file or encryption.key_env)`);
-    }
-    for (const [kid, n] of inUse) {
-      if (!sealer.has(kid)) throw new DataKeyError(`${n} stored contexts are sealed with data key ${kid}, which the configured keys do not hold; add it back (ctxd rekey re-seals its rows with the active key, after which it may go)`);
+    checkKeys(this.db, sealer, (kid) => {
+      // A key in use without a check value: it must open one of a few of its rows.
       const sample = this.db.prepare('SELECT id, tenant, sealed FROM contexts WHERE enc_kid = ? LIMIT ?').all(kid, KEY_CHECK_SAMPLE) as Array<{ id: string; tenant: string; sealed: Uint8Array }>;
-      const opens = sample.some((r) => {
+      return sample.some((r) => {
         try {
-          openContent(sealer, r.tenant, r.id, kid, r.sealed);
+          openContent(sealer!, r.tenant, r.id, kid, r.sealed);
           return true;
-        } catch {
-          return false;
+        } catch (e) {
+          if (e instanceof UnsealError) return false;
+          throw e;
         }
       });
-      if (!opens) throw new DataKeyError(`data key ${kid} does not open the contexts sealed with it: it is not the key they were written with`);
-    }
+    });
   }
 
   /** New keys (a `rekey` reload), already checked with `checkKeys`. */
@@ -325,39 +317,60 @@ export class SqliteFile {
   reseal(ids: readonly string[]): number {
     if (!this.sealer) return 0;
     const active = this.sealer.activeKid;
+    const stmt = (this.resealRowStmt ??= this.db.prepare('SELECT tenant, enc_kid FROM contexts WHERE id = ?'));
     let n = 0;
     for (const id of ids) {
-      const row = this.db.prepare('SELECT tenant, enc_kid FROM contexts WHERE id = ?').get(id) as { tenant: string; enc_kid: string | null } | undefined;
+      const row = stmt.get(id) as { tenant: string; enc_kid: string | null } | undefined;
       if (!row || row.enc_kid === active) continue;
+      this.db.exec('SAVEPOINT reseal');
       try {
-        this.db.exec('SAVEPOINT reseal');
         this.rewriteSealed(row.tenant, id, {}, {}, false);
         this.db.exec('RELEASE reseal');
         n++;
-      } catch {
-        // Damaged or tampered (it was quarantined at load): left for an operator, counted as not re-sealed.
-        this.db.exec('ROLLBACK TO reseal');
-        this.db.exec('RELEASE reseal');
+      } catch (e) {
+        // A row that does not open (quarantined at load) stays for the operator (rekey's drop_unreadable); anything else
+        // (a full disk) fails the write, and SQLite may have rolled the whole transaction back already.
+        if (this.db.isTransaction) {
+          this.db.exec('ROLLBACK TO reseal');
+          this.db.exec('RELEASE reseal');
+        }
+        if (!(e instanceof UnsealError)) throw e;
       }
     }
     // In the same commit: the pass's end rebuilds the file (compact), even after a crash in between.
-    if (n > 0) this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('compact_pending', '1')").run();
+    if (n > 0) markCompactPending(this.db);
     return n;
   }
 
-  /**
-   * After re-sealing: rewrites the file (VACUUM) when rows were re-sealed since
-   * the last time, then empties and truncates the WAL. secure_delete zeroes
-   * what is freed from now on, but bytes a page kept from before it was on
-   * (the unused room of a page that split while rows were in the clear)
-   * leave the disk only when the file is rebuilt. Outside any transaction.
-   */
-  compact(): void {
-    if (this.setting('compact_pending') !== undefined) {
-      this.db.exec('VACUUM');
-      this.db.exec("DELETE FROM settings WHERE key = 'compact_pending'");
+  /** Deletes those of `ids` that are not under the active key and do not open (rekey's drop_unreadable); returns how many. */
+  dropUnreadable(ids: readonly string[]): number {
+    if (!this.sealer) return 0;
+    const stmt = this.db.prepare(`SELECT tenant, ${CONTENT_COLUMNS} FROM contexts WHERE id = ?`);
+    let n = 0;
+    for (const id of ids) {
+      const row = stmt.get(id) as unknown as (ContentColumns & { tenant: string }) | undefined;
+      if (!row || row.enc_kid === this.sealer.activeKid) continue;
+      try {
+        this.contentOf(row.tenant, id, row);
+        continue; // it opens: not for dropping
+      } catch (e) {
+        if (!(e instanceof UnsealError)) throw e;
+      }
+      this.delete(row.tenant, id);
+      n++;
     }
-    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    if (n > 0) markCompactPending(this.db);
+    return n;
+  }
+
+  /** The end of a rekey pass, outside any transaction: notes a store all under the active key, then rebuilds the file if pending (sealing.ts). */
+  finishPass(): void {
+    if (this.sealer && this.unsealedCount() === 0) markAllSealed(this.db);
+    compact(this.db);
+  }
+
+  compactState(): CompactState {
+    return compactState(this.db);
   }
 
   private ensureSpace(space: VectorSpace): number {
@@ -388,11 +401,28 @@ export class SqliteFile {
   }
 
   /** Up to `limit` contexts still to re-embed into the configured space, in id order (reindex). */
-  toReindex(limit: number, tenant?: string): Array<{ id: string; text: string }> {
+  toReindex(limit: number, tenant?: string, after = ''): Array<{ id: string; text: string | null }> {
     const rows = this.db
-      .prepare(`SELECT id, tenant, ${CONTENT_COLUMNS} FROM contexts WHERE space != ? ${tenant === undefined ? '' : 'AND tenant = ?'} ORDER BY id LIMIT ?`)
-      .all(...(tenant === undefined ? [this.spaceId, limit] : [this.spaceId, tenant, limit])) as unknown as Array<ContentColumns & { id: string; tenant: string }>;
-    return rows.map((r) => ({ id: r.id, text: this.contentOf(r.tenant, r.id, r).text }));
+      .prepare(`SELECT id, tenant, ${CONTENT_COLUMNS} FROM contexts WHERE space != ? AND id > ? ${tenant === undefined ? '' : 'AND tenant = ?'} ORDER BY id LIMIT ?`)
+      .all(...(tenant === undefined ? [this.spaceId, after, limit] : [this.spaceId, after, tenant, limit])) as unknown as Array<ContentColumns & { id: string; tenant: string }>;
+    return rows.map((r) => {
+      try {
+        return { id: r.id, text: this.contentOf(r.tenant, r.id, r).text };
+      } catch (e) {
+        // Sealed content that does not open: reported as such, so one damaged row does not stop a reindex.
+        if (e instanceof UnsealError) return { id: r.id, text: null };
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Counts rows whose content does not open as of the configured space
+   * (reindex): they cannot be re-embedded, stay quarantined at load, and must
+   * not keep the daemon from starting on the new embedder.
+   */
+  markSpace(ids: readonly string[]): void {
+    this.db.prepare('UPDATE contexts SET space = ? WHERE id IN (SELECT value FROM json_each(?))').run(this.spaceId, JSON.stringify(ids));
   }
 
   /** Replaces vectors with ones of the configured space, in one transaction (a killed reindex loses at most this batch's work). */
@@ -470,15 +500,25 @@ export class SqliteFile {
     return openContent(this.sealer, tenant, id, r.enc_kid, r.sealed ?? new Uint8Array(0)).text;
   }
 
-  text(tenant: string, id: string): string | undefined {
-    const r = this.getStmt.get(id, tenant) as { text: string; enc_kid: string | null; sealed: Uint8Array | null } | undefined;
-    return r && this.textOf(tenant, id, r);
+  /** A row's text; undefined when there is none, or (with its id added to `unreadable`) when its sealed content does not open. */
+  text(tenant: string, id: string, unreadable?: string[]): string | undefined {
+    return this.texts(tenant, [id], unreadable).get(id);
   }
 
-  /** Texts of many ids in one statement (a retrieve's winners). */
-  texts(tenant: string, ids: readonly string[]): Map<string, string> {
-    const rows = this.getManyStmt.all(JSON.stringify(ids), tenant) as Array<{ id: string; text: string; enc_kid: string | null; sealed: Uint8Array | null }>;
-    return new Map(rows.map((r) => [r.id, this.textOf(tenant, r.id, r)]));
+  /** Texts of many ids in one statement (a retrieve's winners); ids whose sealed content does not open go to `unreadable`. */
+  texts(tenant: string, ids: readonly string[], unreadable?: string[]): Map<string, string> {
+    const rows = (ids.length === 1 ? [this.getStmt.get(ids[0]!, tenant)].filter((r) => r !== undefined).map((r) => ({ ...(r as object), id: ids[0]! }))
+      : this.getManyStmt.all(JSON.stringify(ids), tenant)) as Array<{ id: string; text: string; enc_kid: string | null; sealed: Uint8Array | null }>;
+    const out = new Map<string, string>();
+    for (const r of rows) {
+      try {
+        out.set(r.id, this.textOf(tenant, r.id, r));
+      } catch (e) {
+        if (!(e instanceof UnsealError)) throw e;
+        unreadable?.push(r.id);
+      }
+    }
+    return out;
   }
 
   idsAfter(tenant: string, after: string, limit: number): string[] {
@@ -489,10 +529,12 @@ export class SqliteFile {
   *loadAll(): IterableIterator<StoredRow> {
     const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
       access_count + coalesce(a.n, 0) AS access_count, version, vector, text, enc_kid, sealed FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
+    // Once a rekey pass left every row sealed, a row in the clear was not written by ctxd (file access); with keys, it is refused.
+    const clearIsForeign = this.sealer !== null && allSealed(this.db);
     for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null }>) {
       const { enc_kid: kid, sealed, ...stored } = row;
       if (kid === null) {
-        yield stored;
+        yield clearIsForeign ? { ...stored, damage: 'in the clear in a data dir whose rows were all sealed' } : stored;
         continue;
       }
       try {

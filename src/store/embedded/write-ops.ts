@@ -20,6 +20,8 @@ export type WriteOp =
   | { readonly kind: 'probe'; readonly bytes: number }
   /** Seals these rows with the active data key where they are not yet (`rekey`). */
   | { readonly kind: 'reseal'; readonly ids: readonly string[] }
+  /** Deletes those of these (quarantined) rows that do not open (`rekey` with drop_unreadable). */
+  | { readonly kind: 'drop_unreadable'; readonly ids: readonly string[] }
   /** After its group commits: VACUUM if rows were re-sealed since the last one, then the WAL truncated (the end of a `rekey` pass). */
   | { readonly kind: 'compact' };
 
@@ -62,6 +64,9 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
         break;
       case 'reseal':
         changes += db.reseal(op.ids);
+        break;
+      case 'drop_unreadable':
+        changes += db.dropUnreadable(op.ids);
         break;
       case 'compact':
         // Done by the writer once the group's transaction is over (writer.worker.ts).

@@ -11,6 +11,7 @@ import { wantsCompaction, type FromWriter, type ToWriter } from './write-ops.ts'
 import type { VectorSpace } from '../../domain/vector-space.ts';
 import type { DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';
+import { noteKeys } from './sealing.ts';
 
 const { path, durability, space, maxDbBytes, keys } = workerData as { path: string; durability: Durability; space: VectorSpace; maxDbBytes: number; keys: DataKeys | null };
 // The main thread has checked these keys against the file before starting this thread.
@@ -26,18 +27,16 @@ port.on('message', (m: ToWriter) => {
     return;
   }
   if (m.type === 'keys') {
-    db.setSealer(new Sealer(m.keys));
+    const sealer = new Sealer(m.keys);
+    db.setSealer(sealer);
+    // Check values for new keys, before the first row is sealed with them.
+    noteKeys(db.db, sealer);
     return;
   }
   try {
     const { failed, changes } = commitGroup(db, m.writes);
-    if (wantsCompaction(m.writes)) {
-      try {
-        db.compact();
-      } catch {
-        // A busy reader or no room for the copy: it stays pending for the next pass; the commit stands.
-      }
-    }
+    // The end of a rekey pass: after the commit, outside its transaction. Failures are recorded in the file, not thrown.
+    if (wantsCompaction(m.writes)) db.finishPass();
     send({ type: 'committed', seq: m.seq, failed, changes });
   } catch (e) {
     try {

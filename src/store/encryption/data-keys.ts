@@ -9,7 +9,7 @@
  * (encryption.key_env, e.g. a Kubernetes Secret), read by the composition root.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export const DATA_KEY_BYTES = 32;
@@ -33,7 +33,9 @@ export function parseDataKeys(text: string, where: string): DataKeys {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new DataKeyError(`${where}: not valid JSON: ${(e as Error).message}`);
+    // Only where: JSON.parse's own message quotes the text around the error, which would print key digits.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new DataKeyError(`${where}: not valid JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
   const { active, keys } = (doc ?? {}) as { active?: unknown; keys?: unknown };
   if (!Array.isArray(keys) || keys.length === 0) throw new DataKeyError(`${where}: expected {"active": "<id>", "keys": [{"id": "<id>", "key": "<64 hex digits>"}]}`);
@@ -66,14 +68,30 @@ export function generateDataKey(): Uint8Array {
   return new Uint8Array(randomBytes(DATA_KEY_BYTES));
 }
 
-/** Writes a key document atomically, owner-only from its first byte. */
+/**
+ * Writes a key document atomically and durably, owner-only from its first
+ * byte: a key lost in a crash after rows were sealed with it loses those rows.
+ */
 export function writeDataKeysFile(path: string, keys: DataKeys): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const doc = { active: keys.active, keys: [...keys.keys].map(([id, key]) => ({ id, key: Buffer.from(key).toString('hex') })) };
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(tmp, 0o600);
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(doc, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 /** Where the keys come from (config `encryption`); `env` is read only for the variable key_env names. */

@@ -57,8 +57,15 @@ export class Sealer {
 
   /** Seals `plain` with the active key. */
   seal(plain: Uint8Array, aad: Uint8Array): Buffer {
+    return this.sealWith(this.keys.active, plain, aad);
+  }
+
+  /** Seals `plain` with key `kid` (a key check value; data is always sealed with the active key). */
+  sealWith(kid: string, plain: Uint8Array, aad: Uint8Array): Buffer {
+    const key = this.keyObjects.get(kid);
+    if (!key) throw new UnsealError(`no data key ${kid}`);
     const nonce = this.nonce();
-    const cipher = createCipheriv('aes-256-gcm', this.keyObjects.get(this.keys.active)!, nonce);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(aad);
     const body = cipher.update(plain);
     const rest = cipher.final();

@@ -731,17 +731,20 @@ class AsyncClient:
         """Has the daemon write a consistent copy of its data on its own host (admin; `backup` op)."""
         return await self.request("backup", {}, timeout=timeout)  # type: ignore[return-value]
 
-    async def rekey(self, cursor: Optional[str] = None, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> RekeyAnswer:
+    async def rekey(self, cursor: Optional[str] = None, limit: Optional[int] = None, drop_unreadable: Optional[bool] = None, *, timeout: Optional[float] = None) -> RekeyAnswer:
         """One step of re-sealing stored rows with the active data key (admin; `rekey` op, §7.15).
 
         The daemon reads its data keys again (a key added to its key file is
         the active one from here on), then re-seals up to `limit` rows
         (1..10000, default 1000) after `cursor`, in one commit. Pass
         next_cursor back as cursor until it is None; `remaining` 0 then means
-        every row is under `active_kid`. A daemon without encryption at rest
-        answers RequestError BAD_REQUEST (details.field "encryption").
+        every row is under `active_kid`. drop_unreadable=True deletes the rows
+        of the step that do not open with any key (damaged or altered; they were
+        quarantined at load) instead of leaving them. A daemon without
+        encryption at rest answers RequestError BAD_REQUEST (details.field
+        "encryption").
         """
-        return await self.request("rekey", _bodies.body(cursor=cursor, limit=limit), timeout=timeout)  # type: ignore[return-value]
+        return await self.request("rekey", _bodies.body(cursor=cursor, limit=limit, drop_unreadable=drop_unreadable), timeout=timeout)  # type: ignore[return-value]
 
 
 def _consume(task: "asyncio.Task[Any]") -> None:

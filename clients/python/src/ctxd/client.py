@@ -382,8 +382,8 @@ class Client:
     def backup(self, *, timeout: Optional[float] = None) -> BackupAnswer:
         return self._call(self._aio.backup(timeout=timeout))
 
-    def rekey(self, cursor: Optional[str] = None, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> RekeyAnswer:
-        return self._call(self._aio.rekey(cursor, limit, timeout=timeout))
+    def rekey(self, cursor: Optional[str] = None, limit: Optional[int] = None, drop_unreadable: Optional[bool] = None, *, timeout: Optional[float] = None) -> RekeyAnswer:
+        return self._call(self._aio.rekey(cursor, limit, drop_unreadable, timeout=timeout))
 
 
 for _name in (

@@ -268,12 +268,18 @@ class RekeyAnswer(TypedDict):
     #: The data key new writes are sealed with, and this step re-sealed rows with.
     active_kid: str
     resealed: int
-    #: Rows of this step that do not open with any data key (quarantined at load).
+    #: Rows of this step that do not open with any data key (quarantined at load) and stay as they are.
     unreadable: int
+    #: Rows of this step that did not open and were deleted (drop_unreadable=True).
+    dropped: int
     #: Rows, over the whole store, still not sealed with the active key after this step.
     remaining: int
     #: Where the next step starts; None when this step reached the end of a pass.
     next_cursor: Optional[str]
+    #: At a pass's end: the data file still waits to be rebuilt (VACUUM) so that older bytes leave the disk.
+    compact_pending: bool
+    #: Why the last rebuild failed, or None.
+    compact_error: Optional[str]
 
 
 class HeldAnswer(TypedDict):
