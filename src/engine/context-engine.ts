@@ -9,6 +9,7 @@ import { InvalidRequestError, NotFoundError } from '../domain/errors.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { NearestBatcher } from './nearest-batcher.ts';
 import { PendingWrites } from './pending-writes.ts';
 import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
@@ -57,6 +58,7 @@ export class ContextEngine {
       quotas: new QuotaGuard(opts.config.quotas, (tenant) => opts.store.usage(tenant)),
       counters: { dedupHits: 0, dedupKeyMismatches: 0, degradedRetrieves: 0 },
       locks: new KeyedLock(),
+      nearest: new NearestBatcher(opts.store),
       pending: new PendingWrites(),
       access: new AccessCounter(opts.store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
       now: opts.now ?? Date.now,

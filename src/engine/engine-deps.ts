@@ -4,6 +4,7 @@ import type { Level } from '../domain/context.ts';
 import type { TextAnalyzer } from './text/text-analyzer.ts';
 import type { VectorStore } from '../store/vector-store.ts';
 import type { KeyedLock } from './keyed-lock.ts';
+import type { NearestBatcher } from './nearest-batcher.ts';
 import type { PendingWrites } from './pending-writes.ts';
 import type { AccessCounter } from './access-counter.ts';
 import type { QuotaGuard } from './quota.ts';
@@ -26,6 +27,8 @@ export interface EngineDeps {
   readonly minRelevance: number;
   readonly quotas: QuotaGuard;
   readonly locks: KeyedLock;
+  /** Dedup's nearest-neighbour look-ups, batched across concurrent stores. */
+  readonly nearest: NearestBatcher;
   readonly pending: PendingWrites;
   readonly access: AccessCounter;
   readonly now: () => number;

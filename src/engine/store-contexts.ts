@@ -44,8 +44,14 @@ async function storeWithinQuota(deps: EngineDeps, tenant: string, inputs: readon
     items.push({ index, input, analysis: analyses[index]! });
   });
   const results = new Array<StoreResult>(inputs.length);
-  // Each scope decides under its lock and hands back the commit to wait for, outside the lock.
-  const decided = await Promise.all([...scopes].map(([key, items]) => deps.locks.run(key, () => storeScope(deps, tenant, key, items, results))));
+  // Nearest stored neighbours first, outside the locks and batched with concurrent requests (nearest-batcher.ts);
+  // then each scope decides under its lock and hands back the commit to wait for, outside the lock.
+  const decided = await Promise.all(
+    [...scopes].map(async ([key, items]) => {
+      const nearest = await nearestStored(deps, tenant, key, items);
+      return deps.locks.run(key, () => storeScope(deps, tenant, key, items, nearest, results));
+    }),
+  );
   await Promise.all(decided.map((d) => d.committed));
   for (const r of results) if (r.deduplicated) deps.counters.dedupHits++;
   return results;
@@ -69,7 +75,15 @@ function mergeTags(a: readonly string[], b: readonly string[] | undefined): read
  * are submitted; the commit to wait for is wrapped, since an async function returning a bare
  * promise would resolve only when that promise does and hold the lock through the fsync.
  */
-async function storeScope(deps: EngineDeps, tenant: string, scope: string, items: Item[], results: StoreResult[]): Promise<{ committed: Promise<void> }> {
+/** Each item's nearest live neighbour in its scope (none when dedup is off: threshold above 1). */
+function nearestStored(deps: EngineDeps, tenant: string, scope: string, items: readonly Item[]): Promise<SearchHit[][]> {
+  if (deps.config.engine.dedup_threshold > 1) return Promise.resolve([]);
+  const { level, session } = items[0]!.input;
+  const filter = { levels: [level], aliveAt: deps.now(), ...(level === 3 ? {} : { session: session ?? DEFAULT_SESSION }) };
+  return deps.nearest.nearest(scope, tenant, filter, items.map((i) => i.analysis.vector));
+}
+
+async function storeScope(deps: EngineDeps, tenant: string, scope: string, items: Item[], nearest: readonly SearchHit[][], results: StoreResult[]): Promise<{ committed: Promise<void> }> {
   const { store, config } = deps;
   const level: Level = items[0]!.input.level;
   const session = items[0]!.input.session ?? DEFAULT_SESSION;
@@ -78,17 +92,8 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   const refreshes = new Map<string, { meta: ContextMeta; patch: RecordPatch }>();
   const batchTexts = new Map<string, ContextRecord>();
   const awaitOthers: Promise<void>[] = [];
-  const scopeFilter = { levels: [level], aliveAt: now, ...(level === 3 ? {} : { session }) };
 
-  // Batched searches find every item's nearest stored neighbour (none when dedup is off: threshold above 1),
-  // YIELD_EVERY items per native call, so a 1,000-item batch does not hold the event loop for one long search.
-  const dedup = config.engine.dedup_threshold <= 1;
-  const nearest: SearchHit[][] = [];
-  for (let at = 0; dedup && at < items.length; at += YIELD_EVERY) {
-    if (at > 0) await new Promise((r) => setImmediate(r));
-    const chunk = items.slice(at, at + YIELD_EVERY);
-    nearest.push(...(await store.searchMany(tenant, chunk.map((i) => ({ vector: i.analysis.vector })), scopeFilter, 1)));
-  }
+  // A neighbour found before the lock may have gone since: mergeableNeighbours reads it again.
   const mergeable = await mergeableNeighbours(deps, tenant, items, nearest);
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
