@@ -156,6 +156,8 @@ export class Daemon {
       dataDir: config.data_dir,
       dataKeys,
       space: spaceOf(config),
+      // Graphs of big partitions are built after the listener opens; exact search serves until this line.
+      onGraphsBuilt: () => log.info({ ms: Date.now() - this.startedAt, records: this.store.index.size }, 'ann graphs built'),
       durability: config.store.durability,
       maxDbBytes: config.store.max_db_bytes,
       admit: admitStoredRecord,

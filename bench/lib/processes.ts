@@ -85,6 +85,8 @@ export interface RunningCtxd extends Running {
   readonly kid: string;
   readonly secretHex: string;
   readonly startMs: number;
+  /** When `waitForLog` was given: ms from spawn to that log line (e.g. the ANN graphs built after the load). */
+  readonly readyMs: number | null;
   rssBytes(): number;
 }
 
@@ -109,6 +111,8 @@ export interface StartCtxdOptions {
   readonly pin?: boolean;
   /** Run the hash embedder (default true); false: the default embedder. */
   readonly hashEmbedder?: boolean;
+  /** Resolve only once the daemon logged this `msg` too (after listening), timing it as `readyMs`. */
+  readonly waitForLog?: string;
 }
 
 export async function startCtxd(dataDir: string, extra: string[] = [], opts: StartCtxdOptions = {}): Promise<RunningCtxd> {
@@ -116,11 +120,19 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
   const args = [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...(opts.hashEmbedder === false ? [] : STORE_BENCH_EMBEDDER), ...extra];
   const [cmd, argv] = opts.pin === false ? [process.execPath, args] : pinned(SERVER_CORE, process.execPath, args);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let readyMs: number | null = null;
+  let listeningMs = 0;
   const port = await new Promise<number>((res, rej) => {
+    let listening: number | null = null;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
         const e = JSON.parse(line) as { msg: string; port: number };
-        if (e.msg === 'listening') res(e.port);
+        if (e.msg === 'listening') {
+          listening = e.port;
+          listeningMs = performance.now() - t0;
+        }
+        if (opts.waitForLog && e.msg === opts.waitForLog) readyMs = performance.now() - t0;
+        if (listening !== null && (!opts.waitForLog || readyMs !== null)) res(listening);
       } catch {
         // not a log line
       }
@@ -134,7 +146,8 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
     dataDir,
     kid: key.kid,
     secretHex: key.secret.toString('hex'),
-    startMs: performance.now() - t0,
+    startMs: listeningMs,
+    readyMs,
     stop: stopper(proc),
     rssBytes() {
       // The daemon is the node process itself (taskset execs it), so its pid is proc.pid.

@@ -53,6 +53,30 @@ vectorStoreContract('embedded, encrypted at rest', {
 
 afterAll(() => dirs.forEach(removeDir));
 
+describe('embedded store: restart', () => {
+  it('opens once the rows are read; big partitions get their graphs after, searched exactly meanwhile, and it says so', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const first = await openAt(dir, 1_000_000_000);
+    await first.upsert(Array.from({ length: 6_000 }, (_, j) => makeRecord({ tenant: 'a', text: syntheticText(j, 10) })));
+    await first.close();
+
+    let built!: () => void;
+    const graphsBuilt = new Promise<void>((r) => (built = r));
+    const s = new EmbeddedStore({ dataDir: dir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: 5_000 }, onGraphsBuilt: () => built() });
+    await s.open();
+    // Open, with the graph still to build: exact search answers, and health names what is left.
+    expect(s.index.usesGraph('a', 3)).toBe(false);
+    expect(s.health().detail).toMatch(/6000 records; ANN graphs building, \d+ rows to go \(exact search meanwhile\)/);
+    const hit = await s.search('a', { vector: hashEmbed(syntheticText(42, 10), 384) }, {}, 1);
+    expect(hit[0]!.similarity).toBeCloseTo(1, 5);
+    await graphsBuilt;
+    expect(s.index.usesGraph('a', 3)).toBe(true);
+    expect(s.health().detail).toBe('6000 records');
+    await s.close();
+  });
+});
+
 describe('embedded store: HNSW above the threshold', () => {
   it('finds recall@10 >= 0.95 against exact search, on 20,000 generated contexts', async () => {
     const dir = tempDataDir();

@@ -40,6 +40,8 @@ export interface EmbeddedStoreOptions {
   readonly admit?: AdmitCheck;
   /** Called for each row quarantined at load. */
   readonly onQuarantine?: (entry: QuarantineEntry) => void;
+  /** Called when the ANN graphs built in the background after the load (or after a partition crossed the threshold) are complete. */
+  readonly onGraphsBuilt?: () => void;
   /** Encryption at rest: rows are sealed with the active key (sealed-row.ts); null or absent stores them in the clear. */
   readonly dataKeys?: DataKeys | null;
 }
@@ -130,7 +132,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // Vectors of two embedders are never compared: it refuses (VectorSpaceMismatchError) until they are re-embedded.
       // Keys that cannot read the file are refused here (DataKeyError), before anything is loaded or written.
       file = new SqliteFile(path, durability, space, { maxDbBytes, sealer: this.keys ? new Sealer(this.keys) : null });
-      // Loaded in chunks so that big partitions build their graphs in few multi-threaded calls.
+      // Graphs of big partitions are built after the load, in steps between requests (exact SIMD search serves
+      // meanwhile; /health says so): a restart listens once the rows are read, not once every graph is built.
+      this.index.graphBuild.background = true;
+      this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
       let chunk: LoadedRow[] = [];
       for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
         chunk.push(row);
@@ -140,7 +145,6 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         }
       }
       this.index.insertMany(chunk);
-      this.index.graphBuild.background = true;
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
       try {
         await committer.started();
@@ -175,8 +179,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     const failure = this.committer?.failure;
     if (failure) return { ok: false, detail: `writes failing: ${failure.message}` };
     const q = this.quarantine.report;
+    const building = this.index.graphBuild.pending > 0 ? `; ANN graphs building, ${this.index.graphBuild.pending} rows to go (exact search meanwhile)` : '';
     const quarantined = q.count === 0 ? '' : `; ${q.count} quarantined: ${q.sample.map((e) => `${e.id} (${e.reason})`).join(', ')}${q.count > q.sample.length ? ', ...' : ''}`;
-    return { ok: true, detail: `${this.index.size} records${quarantined}` };
+    return { ok: true, detail: `${this.index.size} records${building}${quarantined}` };
   }
 
   private get db(): SqliteFile {

@@ -21,9 +21,13 @@ export interface Row {
   terms: Uint32Array;
 }
 
-/** Shared by a store's partitions: once the store is open, graphs are built in steps between requests. */
+/** Shared by a store's partitions: graphs are built in steps between requests (background), or at once. */
 export interface GraphBuildMode {
   background: boolean;
+  /** Rows waiting to enter graphs being built in steps, over all partitions. */
+  pending: number;
+  /** Called each time the last pending row has entered its graph. */
+  onBuilt?: () => void;
 }
 
 export interface AnnOptions {
@@ -113,6 +117,7 @@ export class Partition {
     });
     if (this.backlog) {
       for (const r of rows) this.backlog.push(r.key);
+      this.mode.pending += rows.length;
     } else if (this.graph) {
       const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
       this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), GRAPH_THREADS);
@@ -286,6 +291,7 @@ export class Partition {
     if (this.mode.background) {
       // Serving requests: build in steps, searching exactly (SIMD) until the graph is complete.
       this.backlog = this.rows.map((r) => r.key);
+      this.mode.pending += this.backlog.length;
       setImmediate(() => this.buildStep());
       return;
     }
@@ -302,13 +308,15 @@ export class Partition {
     const matrix = new Float32Array(GRAPH_STEP * this.dims);
     while (keys.length < GRAPH_STEP && backlog.length > 0) {
       const key = backlog.pop()!;
+      this.mode.pending--;
       const slot = this.slotByKey.get(key);
       if (slot === undefined) continue; // removed meanwhile
       matrix.set(this.vectors.subarray(slot * this.dims, (slot + 1) * this.dims), keys.length * this.dims);
       keys.push(BigInt(key));
     }
     if (keys.length > 0) this.graph.add(BigUint64Array.from(keys), matrix.subarray(0, keys.length * this.dims), GRAPH_THREADS);
-    if (backlog.length === 0) this.backlog = null;
-    else setImmediate(() => this.buildStep());
+    if (backlog.length > 0) return void setImmediate(() => this.buildStep());
+    this.backlog = null;
+    if (this.mode.pending === 0) this.mode.onBuilt?.();
   }
 }
