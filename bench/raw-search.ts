@@ -21,9 +21,14 @@ const store = new EmbeddedStore({
   space: hashSpace(c.embedder.hash.dims),
   durability: 'relaxed',
   ann: { threshold: c.store.ann_threshold, connectivity: c.store.ann_connectivity, expansionAdd: c.store.ann_expansion_add, expansionSearch: c.store.ann_expansion_search },
+  onGraphsBuilt: () => graphsBuilt(),
 });
+let graphsBuilt!: () => void;
+const built = new Promise<void>((r) => (graphsBuilt = r));
 const t0 = performance.now();
 await store.open();
+// Graphs of big partitions are built after the open (exact search meanwhile): search them as the daemon does once built.
+if (store.health().detail.includes('ANN graphs building')) await built;
 const openMs = performance.now() - t0;
 const filter = { levels: [3 as const], aliveAt: Date.now() };
 const k = c.retrieval.candidates_per_level;
