@@ -404,7 +404,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   /** Whether rows are sealed, with which key, and how many are not yet sealed with it (health, `rekey`). */
   encryption(): { active_kid: string; remaining: number } | null {
-    return this.keys && this.file ? { active_kid: this.keys.active, remaining: this.db.unsealedCount() } : null;
+    return this.keys && this.file ? { active_kid: this.keys.active, remaining: this.db.sealing.unsealedCount() } : null;
   }
 
   /**
@@ -427,19 +427,19 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       }
       const sealer = new Sealer(keys);
       try {
-        this.db.checkKeys(sealer);
+        this.db.sealing.checkKeys(sealer);
       } catch (e) {
         if (e instanceof DataKeyError) throw new InvalidRequestError('encryption', e.message);
         throw e;
       }
       this.keys = keys;
       this.committer.setKeys(keys);
-      this.db.setSealer(sealer);
+      this.db.sealing.setSealer(sealer);
       this.remaining = null;
     }
     // Counted exactly at a pass's start and end; in between, what the steps re-sealed is taken off (new writes are all under the active key).
-    if (after === null || this.remaining === null) this.remaining = this.db.unsealedCount();
-    const ids = this.db.unsealedIdsAfter(after ?? '', limit);
+    if (after === null || this.remaining === null) this.remaining = this.db.sealing.unsealedCount();
+    const ids = this.db.sealing.unsealedIdsAfter(after ?? '', limit);
     let resealed = 0;
     let dropped = 0;
     if (ids.length > 0) {
@@ -450,14 +450,14 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         quarantined.length > 0 ? this.write([{ kind: 'drop_unreadable', ids: quarantined }], (n) => (dropped = n)) : undefined,
       ]);
     }
-    const unreadable = ids.length > 0 ? this.db.unsealedAmong(ids) : 0;
+    const unreadable = ids.length > 0 ? this.db.sealing.unsealedAmong(ids) : 0;
     const next = ids.length < limit ? null : ids[ids.length - 1]!;
     this.remaining = Math.max(0, this.remaining - resealed - dropped);
     let compact: CompactState = { pending: false, error: null };
     if (next === null) {
       await this.write([{ kind: 'compact' }], () => {});
-      this.remaining = this.db.unsealedCount();
-      compact = this.db.compactState();
+      this.remaining = this.db.sealing.unsealedCount();
+      compact = this.db.sealing.compactState();
     }
     return { active_kid: keys.active, resealed, unreadable, dropped, remaining: this.remaining, next, compact };
   }

@@ -7,13 +7,12 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
 import { sameSpace, VectorSpaceMismatchError, type VectorSpace } from '../../domain/vector-space.ts';
-import { DataKeyError } from '../encryption/data-keys.ts';
-import type { Sealer } from '../encryption/sealer.ts';
+import { UnsealError, type Sealer } from '../encryption/sealer.ts';
 import type { RequestEntry } from '../request-journal.ts';
 import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
-import { BLANK_CONTENT, openContent, sealContent, type RowContent } from './sealed-row.ts';
-import { UnsealError } from '../encryption/sealer.ts';
-import { allSealed, checkKeys, compact, compactState, markAllSealed, markCompactPending, noteClear, noteKeys, type CompactState } from './sealing.ts';
+import type { RowContent } from './sealed-row.ts';
+import { allSealed, noteClear, noteKeys } from './sealing.ts';
+import { CONTENT_COLUMNS, checkFileKeys, RowSealing, type ContentColumns } from './row-sealing.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
@@ -35,8 +34,6 @@ export interface SqliteFileOptions {
  * 3: rows may be sealed (`enc_kid`, `sealed`; sealed-row.ts). Older files are migrated: their rows are all in the clear.
  */
 const SCHEMA_VERSION = '3';
-/** Sealed rows sampled per key id at open: a wrong key opens none of them, one damaged row does not refuse the file. */
-const KEY_CHECK_SAMPLE = 3;
 const LEGACY_SPACE_MODEL = 'feature-hash-v1';
 
 /** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
@@ -60,13 +57,6 @@ export interface StoredRow {
   damage?: string;
 }
 
-/** A row's sealable columns and how they are sealed (enc_kid null: in the clear). */
-interface ContentColumns extends RowContent {
-  readonly enc_kid: string | null;
-  readonly sealed: Uint8Array | null;
-}
-
-const CONTENT_COLUMNS = 'session, agent, text, tags, metadata, vector, enc_kid, sealed';
 
 export function vectorToBlob(v: Float32Array): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -90,10 +80,8 @@ export class SqliteFile {
   private readonly requestStmt: StatementSync;
   private readonly pruneRequestsStmt: StatementSync;
   private readonly importStmt: StatementSync;
-  private readonly contentStmt: StatementSync;
-  private readonly updateSealedStmt: StatementSync;
-  private sealer: Sealer | null;
-  private resealRowStmt: StatementSync | null = null;
+  /** Encryption at rest, row by row (row-sealing.ts); rekey's steps are called on it. */
+  readonly sealing: RowSealing;
 
   /** Id of the configured embedder's vector space: every vector written gets it. */
   readonly spaceId: number;
@@ -141,23 +129,24 @@ export class SqliteFile {
         throw new VectorSpaceMismatchError(space, foreign);
       }
     }
-    this.sealer = opts.sealer ?? null;
+    const sealer = opts.sealer ?? null;
     try {
-      this.checkKeys(this.sealer);
+      checkFileKeys(this.db, sealer);
     } catch (e) {
       this.db.close();
       throw e;
     }
-    if (this.sealer) {
+    if (sealer) {
       // Freed pages and cells are zeroed, so text re-sealed by `rekey` or deleted does not linger in the file.
       this.db.exec('PRAGMA secure_delete = ON');
       // VACUUM's copy (the size of the database) goes to the data volume, not a small /tmp. Process-wide; set before the writer starts.
       this.db.exec(`PRAGMA temp_store_directory = '${dirname(path).replaceAll("'", "''")}'`);
     }
     this.migrate();
-    if (this.sealer) noteKeys(this.db, this.sealer);
+    if (sealer) noteKeys(this.db, sealer);
     else noteClear(this.db);
     this.spaceId = this.ensureSpace(space);
+    this.sealing = new RowSealing(this.db, sealer, this.spaceId, (tenant, id) => this.delete(tenant, id));
     // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
     if (opts.maxDbBytes && opts.maxDbBytes > 0) {
       const { page_size } = this.db.prepare('PRAGMA page_size').get() as { page_size: number };
@@ -179,11 +168,6 @@ export class SqliteFile {
         expires_at = excluded.expires_at, access_count = excluded.access_count, version = excluded.version, vector = excluded.vector,
         space = excluded.space, enc_kid = excluded.enc_kid, sealed = excluded.sealed
       WHERE contexts.tenant = excluded.tenant AND contexts.version < excluded.version`);
-    this.contentStmt = this.db.prepare(`SELECT ${CONTENT_COLUMNS} FROM contexts WHERE id = ? AND tenant = ?`);
-    // A sealed row's patch: the sealable columns were merged and sealed again by the caller (patchSealed).
-    this.updateSealedStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
-      expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + ?, space = CASE WHEN ? THEN ? ELSE space END,
-      session = ?, agent = ?, text = ?, tags = ?, metadata = ?, vector = ?, enc_kid = ?, sealed = ? WHERE id = ? AND tenant = ?`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
     this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
@@ -230,147 +214,11 @@ export class SqliteFile {
     return new Set((this.db.prepare('PRAGMA table_info(contexts)').all() as Array<{ name: string }>).map((c) => c.name));
   }
 
-  /** Refuses keys that cannot read this file (DataKeyError; sealing.ts checkKeys). Reads only. */
-  checkKeys(sealer: Sealer | null): void {
-    checkKeys(this.db, sealer, (kid) => {
-      // A key in use without a check value: it must open one of a few of its rows.
-      const sample = this.db.prepare('SELECT id, tenant, sealed FROM contexts WHERE enc_kid = ? LIMIT ?').all(kid, KEY_CHECK_SAMPLE) as Array<{ id: string; tenant: string; sealed: Uint8Array }>;
-      return sample.some((r) => {
-        try {
-          openContent(sealer!, r.tenant, r.id, kid, r.sealed);
-          return true;
-        } catch (e) {
-          if (e instanceof UnsealError) return false;
-          throw e;
-        }
-      });
-    });
-  }
-
-  /** New keys (a `rekey` reload), already checked with `checkKeys`. */
-  setSealer(sealer: Sealer): void {
-    this.sealer = sealer;
-  }
-
-  /** The sealable columns of a row as stored (sealed or not). */
-  private columnsOf(tenant: string, id: string): ContentColumns | undefined {
-    return this.contentStmt.get(id, tenant) as unknown as ContentColumns | undefined;
-  }
-
-  /** The row's sealable content in the clear; throws when its sealed value does not open. */
-  private contentOf(tenant: string, id: string, c: ContentColumns): RowContent {
-    if (c.enc_kid === null) return c;
-    if (!this.sealer) throw new DataKeyError(`context ${id} is sealed and no data key is configured`);
-    return openContent(this.sealer, tenant, id, c.enc_kid, c.sealed ?? new Uint8Array(0));
-  }
-
-  /** Column values to write for `c`: sealed with the active key when encrypting. */
-  private stored(tenant: string, id: string, c: RowContent): [string, string | null, string, string, string, Uint8Array, string | null, Uint8Array | null] {
-    if (!this.sealer) return [c.session, c.agent, c.text, c.tags, c.metadata, c.vector, null, null];
-    const { kid, sealed } = sealContent(this.sealer, tenant, id, c);
-    const b = BLANK_CONTENT;
-    return [b.session, b.agent, b.text, b.tags, b.metadata, b.vector, kid, sealed];
-  }
-
   private recordColumns(r: ContextRecord): unknown[] {
-    const [session, agent, text, tags, metadata, vector, kid, sealed] = this.stored(r.tenant, r.id, {
+    const [session, agent, text, tags, metadata, vector, kid, sealed] = this.sealing.stored(r.tenant, r.id, {
       session: r.session, agent: r.agent, text: r.text, tags: JSON.stringify(r.tags), metadata: JSON.stringify(r.metadata), vector: vectorToBlob(r.vector),
     });
     return [r.id, r.tenant, r.level, session, agent, text, tags, metadata, r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vector, this.spaceId, kid, sealed];
-  }
-
-  /**
-   * Rewrites a row's sealable content with the active key, merged with
-   * `change`, and applies the rest of `p` (a patch, a new vector, a re-seal).
-   * Returns false when the row does not exist.
-   */
-  private rewriteSealed(tenant: string, id: string, change: Partial<RowContent>, p: RecordPatch = {}, bumpVersion = true, newSpace = false): boolean {
-    const current = this.columnsOf(tenant, id);
-    if (!current) return false;
-    const merged = { ...this.contentOf(tenant, id, current), ...change };
-    const [session, agent, text, tags, metadata, vector, kid, sealed] = this.stored(tenant, id, merged);
-    this.updateSealedStmt.run(p.level ?? null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null, bumpVersion ? 1 : 0,
-      newSpace ? 1 : 0, this.spaceId, session, agent, text, tags, metadata, vector, kid, sealed, id, tenant);
-    return true;
-  }
-
-  /** Up to `limit` ids after `after` (id order) whose rows are not sealed with the active key. */
-  unsealedIdsAfter(after: string, limit: number): string[] {
-    const kid = this.sealer?.activeKid ?? null;
-    return (this.db.prepare('SELECT id FROM contexts WHERE enc_kid IS NOT ? AND id > ? ORDER BY id LIMIT ?').all(kid, after, limit) as Array<{ id: string }>).map((r) => r.id);
-  }
-
-  /** How many of `ids` are still not sealed with the active key. */
-  unsealedAmong(ids: readonly string[]): number {
-    const kid = this.sealer?.activeKid ?? null;
-    return Number((this.db.prepare('SELECT count(*) AS n FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND enc_kid IS NOT ?').get(JSON.stringify(ids), kid) as { n: number }).n);
-  }
-
-  /** Rows not sealed with the active key (in the clear, or under an older key). */
-  unsealedCount(): number {
-    const kid = this.sealer?.activeKid ?? '';
-    // Three index ranges instead of a scan.
-    return Number((this.db.prepare('SELECT count(*) AS n FROM contexts WHERE enc_kid IS NULL OR enc_kid < ? OR enc_kid > ?').get(kid, kid) as { n: number }).n);
-  }
-
-  /** Seals `ids` with the active key where they are not yet (the writer's `reseal`); returns how many it re-sealed. A row that does not open is left as it is. */
-  reseal(ids: readonly string[]): number {
-    if (!this.sealer) return 0;
-    const active = this.sealer.activeKid;
-    const stmt = (this.resealRowStmt ??= this.db.prepare('SELECT tenant, enc_kid FROM contexts WHERE id = ?'));
-    let n = 0;
-    for (const id of ids) {
-      const row = stmt.get(id) as { tenant: string; enc_kid: string | null } | undefined;
-      if (!row || row.enc_kid === active) continue;
-      this.db.exec('SAVEPOINT reseal');
-      try {
-        this.rewriteSealed(row.tenant, id, {}, {}, false);
-        this.db.exec('RELEASE reseal');
-        n++;
-      } catch (e) {
-        // A row that does not open (quarantined at load) stays for the operator (rekey's drop_unreadable); anything else
-        // (a full disk) fails the write, and SQLite may have rolled the whole transaction back already.
-        if (this.db.isTransaction) {
-          this.db.exec('ROLLBACK TO reseal');
-          this.db.exec('RELEASE reseal');
-        }
-        if (!(e instanceof UnsealError)) throw e;
-      }
-    }
-    // In the same commit: the pass's end rebuilds the file (compact), even after a crash in between.
-    if (n > 0) markCompactPending(this.db);
-    return n;
-  }
-
-  /** Deletes those of `ids` that are not under the active key and do not open (rekey's drop_unreadable); returns how many. */
-  dropUnreadable(ids: readonly string[]): number {
-    if (!this.sealer) return 0;
-    const stmt = this.db.prepare(`SELECT tenant, ${CONTENT_COLUMNS} FROM contexts WHERE id = ?`);
-    let n = 0;
-    for (const id of ids) {
-      const row = stmt.get(id) as unknown as (ContentColumns & { tenant: string }) | undefined;
-      if (!row || row.enc_kid === this.sealer.activeKid) continue;
-      try {
-        this.contentOf(row.tenant, id, row);
-        continue; // it opens: not for dropping
-      } catch (e) {
-        if (!(e instanceof UnsealError)) throw e;
-      }
-      this.delete(row.tenant, id);
-      n++;
-    }
-    if (n > 0) markCompactPending(this.db);
-    return n;
-  }
-
-  /** The end of a rekey pass, outside any transaction: notes a store all under the active key, then rebuilds the file if pending (sealing.ts). */
-  finishPass(): void {
-    if (this.sealer && this.unsealedCount() === 0) markAllSealed(this.db);
-    compact(this.db);
-  }
-
-  compactState(): CompactState {
-    return compactState(this.db);
   }
 
   private ensureSpace(space: VectorSpace): number {
@@ -407,7 +255,7 @@ export class SqliteFile {
       .all(...(tenant === undefined ? [this.spaceId, after, limit] : [this.spaceId, after, tenant, limit])) as unknown as Array<ContentColumns & { id: string; tenant: string }>;
     return rows.map((r) => {
       try {
-        return { id: r.id, text: this.contentOf(r.tenant, r.id, r).text };
+        return { id: r.id, text: this.sealing.contentOf(r.tenant, r.id, r).text };
       } catch (e) {
         // Sealed content that does not open: reported as such, so one damaged row does not stop a reindex.
         if (e instanceof UnsealError) return { id: r.id, text: null };
@@ -432,12 +280,12 @@ export class SqliteFile {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       for (const { id, vector } of items) {
-        if (!this.sealer) {
+        if (!this.sealing.sealer) {
           stmt.run(vectorToBlob(vector), this.spaceId, id);
           continue;
         }
         const row = tenantOf.get(id) as { tenant: string } | undefined;
-        if (row) this.rewriteSealed(row.tenant, id, { vector: vectorToBlob(vector) }, {}, false, true);
+        if (row) this.sealing.rewriteSealed(row.tenant, id, { vector: vectorToBlob(vector) }, {}, false, true);
       }
       this.db.exec('COMMIT');
     } catch (e) {
@@ -453,7 +301,7 @@ export class SqliteFile {
   }
 
   patch(tenant: string, id: string, p: RecordPatch): void {
-    if (this.sealer) {
+    if (this.sealing.sealer) {
       // Sealed as a whole: the row is opened, merged and sealed again (with the active key, whatever it was under).
       const change: Partial<RowContent> = {
         ...(p.session !== undefined && { session: p.session }),
@@ -462,7 +310,7 @@ export class SqliteFile {
         ...(p.text !== undefined && { text: p.text }),
         ...(p.vector !== undefined && { vector: vectorToBlob(p.vector) }),
       };
-      this.rewriteSealed(tenant, id, change, p, true, p.vector !== undefined);
+      this.sealing.rewriteSealed(tenant, id, change, p, true, p.vector !== undefined);
       return;
     }
     this.updateMetaStmt.run(p.level ?? null, p.session ?? null, p.tags ? JSON.stringify(p.tags) : null,
@@ -493,13 +341,6 @@ export class SqliteFile {
     this.accessStmt.run(id, n);
   }
 
-  /** A sealed row's text is opened here (a value that does not open throws UnsealError: it was altered after load). */
-  private textOf(tenant: string, id: string, r: { text: string; enc_kid: string | null; sealed: Uint8Array | null }): string {
-    if (r.enc_kid === null) return r.text;
-    if (!this.sealer) throw new DataKeyError(`context ${id} is sealed and no data key is configured`);
-    return openContent(this.sealer, tenant, id, r.enc_kid, r.sealed ?? new Uint8Array(0)).text;
-  }
-
   /** A row's text; undefined when there is none, or (with its id added to `unreadable`) when its sealed content does not open. */
   text(tenant: string, id: string, unreadable?: string[]): string | undefined {
     return this.texts(tenant, [id], unreadable).get(id);
@@ -512,7 +353,7 @@ export class SqliteFile {
     const out = new Map<string, string>();
     for (const r of rows) {
       try {
-        out.set(r.id, this.textOf(tenant, r.id, r));
+        out.set(r.id, this.sealing.textOf(tenant, r.id, r));
       } catch (e) {
         if (!(e instanceof UnsealError)) throw e;
         unreadable?.push(r.id);
@@ -530,7 +371,7 @@ export class SqliteFile {
     const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
       access_count + coalesce(a.n, 0) AS access_count, version, vector, text, enc_kid, sealed FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
     // Once a rekey pass left every row sealed, a row in the clear was not written by ctxd (file access); with keys, it is refused.
-    const clearIsForeign = this.sealer !== null && allSealed(this.db);
+    const clearIsForeign = this.sealing.sealer !== null && allSealed(this.db);
     for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null }>) {
       const { enc_kid: kid, sealed, ...stored } = row;
       if (kid === null) {
@@ -538,7 +379,7 @@ export class SqliteFile {
         continue;
       }
       try {
-        yield { ...stored, ...this.contentOf(row.tenant, row.id, row) };
+        yield { ...stored, ...this.sealing.contentOf(row.tenant, row.id, row) };
       } catch (e) {
         yield { ...stored, damage: `sealed content does not open: ${(e as Error).message}` };
       }

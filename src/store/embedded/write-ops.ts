@@ -63,10 +63,10 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
         db.probe(op.bytes);
         break;
       case 'reseal':
-        changes += db.reseal(op.ids);
+        changes += db.sealing.reseal(op.ids);
         break;
       case 'drop_unreadable':
-        changes += db.dropUnreadable(op.ids);
+        changes += db.sealing.dropUnreadable(op.ids);
         break;
       case 'compact':
         // Done by the writer once the group's transaction is over (writer.worker.ts).

@@ -28,7 +28,7 @@ port.on('message', (m: ToWriter) => {
   }
   if (m.type === 'keys') {
     const sealer = new Sealer(m.keys);
-    db.setSealer(sealer);
+    db.sealing.setSealer(sealer);
     // Check values for new keys, before the first row is sealed with them.
     noteKeys(db.db, sealer);
     return;
@@ -36,7 +36,7 @@ port.on('message', (m: ToWriter) => {
   try {
     const { failed, changes } = commitGroup(db, m.writes);
     // The end of a rekey pass: after the commit, outside its transaction. Failures are recorded in the file, not thrown.
-    if (wantsCompaction(m.writes)) db.finishPass();
+    if (wantsCompaction(m.writes)) db.sealing.finishPass();
     send({ type: 'committed', seq: m.seq, failed, changes });
   } catch (e) {
     try {
