@@ -83,3 +83,20 @@ export interface VectorStore {
   /** A tenant's usage for quotas, in O(1) (called on every write): backends keep it as counters. */
   usage(tenant: string): TenantUsage;
 }
+
+/** One `rekey` step (PROTOCOL.md §7.15). */
+export interface RekeyStep {
+  readonly active_kid: string;
+  /** Rows re-sealed by this step. */
+  readonly resealed: number;
+  /** Rows of this step's range that did not open (quarantined at load) and stay as they are. */
+  readonly unreadable: number;
+  /** Rows of this step's range that did not open and were deleted (asked for with dropUnreadable). */
+  readonly dropped: number;
+  /** Rows, in the whole store, not yet sealed with the active key. */
+  readonly remaining: number;
+  /** Cursor of the next step; null when this step reached the end. */
+  readonly next: string | null;
+  /** At the end of a pass: whether the file still waits to be rebuilt, and why the rebuild failed. */
+  readonly compact: { readonly pending: boolean; readonly error: string | null };
+}

@@ -4,21 +4,11 @@
  * are not under it yet. `ctxd rekey` calls it until `next_cursor` is null.
  * Admin only; spans every tenant.
  */
+import type { RekeyStep } from '../../store/vector-store.ts';
 import { opHandler } from '../dispatcher.ts';
 
 /** Most rows a step re-seals when the request names no limit. */
 export const DEFAULT_REKEY_ROWS = 1000;
-
-/** One step as the store reports it (EmbeddedStore.rekey). */
-export interface RekeyStep {
-  readonly active_kid: string;
-  readonly resealed: number;
-  readonly unreadable: number;
-  readonly dropped: number;
-  readonly remaining: number;
-  readonly next: string | null;
-  readonly compact: { readonly pending: boolean; readonly error: string | null };
-}
 
 export interface RekeyTarget {
   rekey(after: string | null, limit: number, dropUnreadable: boolean): Promise<RekeyStep>;

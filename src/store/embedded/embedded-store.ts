@@ -11,7 +11,7 @@ import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type
 import { StoreUnavailableError } from '../../domain/errors.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import type { RequestEntry, RequestJournal } from '../request-journal.ts';
-import type { ImportWrite, ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
+import type { ImportWrite, RekeyStep, ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
 import { ensureDataDir } from './data-files.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { GroupCommitter } from './group-commit.ts';
@@ -46,22 +46,6 @@ export interface EmbeddedStoreOptions {
   readonly dataKeys?: DataKeys | null;
 }
 
-/** One `rekey` step (PROTOCOL.md §7.15). */
-export interface RekeyStep {
-  readonly active_kid: string;
-  /** Rows re-sealed by this step. */
-  readonly resealed: number;
-  /** Rows of this step's range that did not open (quarantined at load) and stay as they are. */
-  readonly unreadable: number;
-  /** Rows of this step's range that did not open and were deleted (asked for with dropUnreadable). */
-  readonly dropped: number;
-  /** Rows, in the whole store, not yet sealed with the active key. */
-  readonly remaining: number;
-  /** Cursor of the next step; null when this step reached the end. */
-  readonly next: string | null;
-  /** At the end of a pass: whether the file still waits to be rebuilt, and why the rebuild failed. */
-  readonly compact: CompactState;
-}
 
 function sameKeys(a: DataKeys, b: DataKeys): boolean {
   if (a.active !== b.active || a.keys.size !== b.keys.size) return false;
