@@ -46,7 +46,7 @@ export interface EmbeddedStoreOptions {
   readonly dataKeys?: DataKeys | null;
 }
 
-
+/** Whether two key documents are the same (active id, ids and bytes): a rekey step with unchanged keys skips their check. */
 function sameKeys(a: DataKeys, b: DataKeys): boolean {
   if (a.active !== b.active || a.keys.size !== b.keys.size) return false;
   for (const [id, key] of a.keys) {
@@ -398,7 +398,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
    * killed midway leaves every row under one key or the other, and the next
    * run picks up what is left. At the end of a pass the file is rebuilt if
    * rows were re-sealed, and the WAL truncated, so bytes from before the
-   * re-seal leave the disk (sqlite-file.ts compact).
+   * re-seal leave the disk (sealing.ts compact).
    */
   async rekey(keys: DataKeys | null, after: string | null, limit: number, opts: { dropUnreadable?: boolean } = {}): Promise<RekeyStep> {
     if (!this.committer || !this.file) throw new StoreUnavailableError('closed', 'the store is not open');
@@ -422,7 +422,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       this.remaining = null;
     }
     // Counted exactly at a pass's start and end; in between, what the steps re-sealed is taken off (new writes are all under the active key).
-    if (after === null || this.remaining === null) this.remaining = this.db.sealing.unsealedCount();
+    let remaining = after === null || this.remaining === null ? this.db.sealing.unsealedCount() : this.remaining;
     const ids = this.db.sealing.unsealedIdsAfter(after ?? '', limit);
     let resealed = 0;
     let dropped = 0;
@@ -436,14 +436,15 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     }
     const unreadable = ids.length > 0 ? this.db.sealing.unsealedAmong(ids) : 0;
     const next = ids.length < limit ? null : ids[ids.length - 1]!;
-    this.remaining = Math.max(0, this.remaining - resealed - dropped);
+    remaining = Math.max(0, remaining - resealed - dropped);
     let compact: CompactState = { pending: false, error: null };
     if (next === null) {
       await this.write([{ kind: 'compact' }], () => {});
-      this.remaining = this.db.sealing.unsealedCount();
+      remaining = this.db.sealing.unsealedCount();
       compact = this.db.sealing.compactState();
     }
-    return { active_kid: keys.active, resealed, unreadable, dropped, remaining: this.remaining, next, compact };
+    this.remaining = remaining;
+    return { active_kid: keys.active, resealed, unreadable, dropped, remaining, next, compact };
   }
 
   /** Committed through the same FIFO committer as data writes: never after a write submitted later (request-journal.ts). */
