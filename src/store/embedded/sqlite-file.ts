@@ -265,7 +265,7 @@ export class SqliteFile {
   }
 
   /**
-   * Counts rows whose content does not open as of the configured space
+   * Marks rows whose content does not open as of the configured space
    * (reindex): they cannot be re-embedded, stay quarantined at load, and must
    * not keep the daemon from starting on the new embedder.
    */
