@@ -53,7 +53,9 @@ import { RETRY_AFTER_MS } from './server/admission.ts';
 import { ReplayGuard } from './server/replay-guard.ts';
 import { ServerStats } from './server/stats.ts';
 import { TcpListener } from './server/tcp-listener.ts';
-import { EmbeddedStore } from './store/embedded/embedded-store.ts';
+import { createStore } from './store/create-store.ts';
+import type { StoreBackend } from './store/backend.ts';
+import type { VectorStore } from './store/vector-store.ts';
 import { VERSION } from './version.ts';
 
 export interface DaemonOptions {
@@ -63,6 +65,8 @@ export interface DaemonOptions {
   readonly envKey?: { readonly id: string; readonly secretHex: string } | undefined;
   /** Secrets of dependencies, read from the environment by the CLI (never logged). */
   readonly secrets?: EmbedderSecrets;
+  /** The Qdrant API key (the variable store.qdrant.api_key_env names), read by the CLI; never logged. */
+  readonly qdrantApiKey?: string | null;
   /** Reads the data keys of encryption at rest (config `encryption`): at start, and again on each `rekey`. Null: stored in the clear. */
   readonly dataKeys?: () => DataKeys | null;
 }
@@ -100,7 +104,7 @@ export class Daemon {
   readonly keyringPath: string;
   private readonly tls: TlsContext | undefined;
   private depsProbe: { at: number; result: Promise<HealthReport['components']> } | null = null;
-  readonly store: EmbeddedStore;
+  readonly backend: StoreBackend;
   private readonly envKey: DaemonOptions['envKey'];
   private readonly dispatcher: Dispatcher;
   private readonly audit: AuditLog | null;
@@ -121,6 +125,10 @@ export class Daemon {
   private gc: GarbageCollector | null = null;
   private shuttingDown = false;
   private storeOpen = false;
+
+  private get store(): VectorStore {
+    return this.backend.store;
+  }
 
   constructor(opts: DaemonOptions) {
     this.config = opts.config;
@@ -152,24 +160,17 @@ export class Daemon {
     const dataKeys = readDataKeys();
     this.readDataKeys = readDataKeys;
     if (dataKeys) log.info({ active_kid: dataKeys.active, keys: dataKeys.keys.size }, 'encryption at rest: contexts are sealed with AES-256-GCM');
-    this.store = new EmbeddedStore({
-      dataDir: config.data_dir,
+    this.backend = createStore({
+      config,
       dataKeys,
-      space: spaceOf(config),
+      breakers: this.breakers,
+      qdrantApiKey: opts.qdrantApiKey ?? null,
       // Graphs of big partitions are built after the listener opens; exact search serves until this line.
-      onGraphsBuilt: () => log.info({ ms: Date.now() - this.startedAt, records: this.store.index.size }, 'ann graphs built'),
-      durability: config.store.durability,
-      maxDbBytes: config.store.max_db_bytes,
+      onGraphsBuilt: () => log.info({ ms: Date.now() - this.startedAt, detail: this.store.health().detail }, 'ann graphs built'),
       admit: admitStoredRecord,
       // The first few one by one; the count is in the 'store open' line, /health and the metrics.
       onQuarantine: (q) => {
         if (++quarantineLines <= QUARANTINE_LOG_LINES) log.error({ id: q.id, tenant: q.tenant, reason: q.reason }, 'stored record quarantined: kept on disk, never served');
-      },
-      ann: {
-        threshold: config.store.ann_threshold,
-        connectivity: config.store.ann_connectivity,
-        expansionAdd: config.store.ann_expansion_add,
-        expansionSearch: config.store.ann_expansion_search,
       },
     });
     const dispatcher = this.dispatcher;
@@ -177,7 +178,7 @@ export class Daemon {
     if (config.debug.enable_ops) dispatcher.register(debugHoldHandler(this.holds));
     this.replay = new ReplayGuard({ skewMs: config.protocol.max_skew_ms, maxIdsPerKey: config.protocol.replay_max_ids_per_key });
     this.answers = new GlobalAnswerBudget(config.server.answer_queue_bytes_total);
-    const store = this.store;
+    const journal = this.backend.journal;
     this.registry = new ConnectionRegistry({
       config,
       keyring,
@@ -188,7 +189,7 @@ export class Daemon {
       answers: this.answers,
       rejections: new RejectionLog(log),
       onAuthFailure: audit ? (remote, code) => audit.authFailure(remote, code) : undefined,
-      journal: (kid, id, ts) => store.recordRequest(kid, id, ts),
+      journal: (kid, id, ts) => journal.recordRequest(kid, id, ts),
       stats: this.stats,
       log,
       isShuttingDown: () => this.shuttingDown,
@@ -211,13 +212,13 @@ export class Daemon {
       breakers: () => this.breakers.all(),
       gc: () => this.gc?.totals ?? null,
       engine: () => this.engine?.deps.counters ?? null,
-      commits: () => this.store.commitStats,
+      commits: () => this.backend.commitStats(),
       limits: () => ({
         answerQueuedBytes: this.answers.bytes,
         answerQueuedLimit: this.answers.limit,
         unauthenticatedConnections: this.registry.unauthenticatedCount,
         replayIds: this.replay.size,
-        quarantinedRecords: this.store.quarantined.count,
+        quarantinedRecords: this.backend.quarantined().count,
       }),
       ready: () => this.health().ready,
       quotaHighWater: async () => (this.engine && this.storeOpen ? this.engine.deps.quotas.highWater(await this.store.tenants()) : { contexts: 0, textBytes: 0 }),
@@ -232,9 +233,9 @@ export class Daemon {
     const opened = performance.now();
     await this.store.open();
     this.storeOpen = true;
-    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.store.quarantined.count }, 'store open');
-    const sealing = this.store.encryption();
-    if (sealing && sealing.remaining > 0) log.warn({ active_kid: sealing.active_kid, rows: sealing.remaining }, 'rows are in the clear or under another data key: run ctxd rekey to seal them with the active one');
+    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.backend.quarantined().count }, 'store open');
+    const sealed = this.backend.sealing?.state() ?? null;
+    if (sealed && sealed.remaining > 0) log.warn({ active_kid: sealed.active_kid, rows: sealed.remaining }, 'rows are in the clear or under another data key: run ctxd rekey to seal them with the active one');
     this.loadJournal();
     const started = performance.now();
     this.text = await createTextAnalyzer({
@@ -270,23 +271,25 @@ export class Daemon {
       .register(listSessionsHandler(engine))
       .register(exportHandler(engine, config))
       .register(importHandler(engine, config))
-      .register(purgeHandler(engine, this.store, (tenant) => this.keyring.kidsOf(tenant), config.protocol.max_skew_ms))
-      .register(backupHandler({ backup: () => this.store.backup(config.store.backup_dir || join(config.data_dir, 'backups')) }))
-      .register(rekeyHandler({ rekey: (after, limit, drop) => this.rekey(after, limit, drop) }));
+      .register(purgeHandler(engine, this.backend.journal, (tenant) => this.keyring.kidsOf(tenant), config.protocol.max_skew_ms));
+    // Ops a backend cannot serve are not registered (UNKNOWN_OP), e.g. backup and rekey with Qdrant (PRODUCTION.md "Scaling out").
+    const { backup, sealing } = this.backend;
+    if (backup) this.dispatcher.register(backupHandler({ backup: () => backup(config.store.backup_dir || join(config.data_dir, 'backups')) }));
+    if (sealing) this.dispatcher.register(rekeyHandler({ rekey: (after, limit, drop) => this.rekey(sealing, after, limit, drop) }));
     this.engine = engine;
     this.gc = new GarbageCollector(engine.deps);
     this.gc.start();
   }
 
   /** A `rekey` step with the data keys as they are now (a changed key file takes effect here). */
-  private async rekey(after: string | null, limit: number, dropUnreadable: boolean) {
+  private async rekey(sealing: NonNullable<StoreBackend['sealing']>, after: string | null, limit: number, dropUnreadable: boolean) {
     let keys: DataKeys | null;
     try {
       keys = this.readDataKeys();
     } catch (e) {
       throw new InvalidRequestError('encryption', (e as Error).message);
     }
-    const step = await this.store.rekey(keys, after, limit, { dropUnreadable });
+    const step = await sealing.rekey(keys, after, limit, { dropUnreadable });
     this.log.info({ active_kid: step.active_kid, resealed: step.resealed, unreadable: step.unreadable, dropped: step.dropped, remaining: step.remaining }, 'rekey step');
     if (step.compact.error) this.log.error({ err: step.compact.error }, 'rekey: the data file could not be rebuilt; bytes from before the re-seal may remain until the next pass');
     return step;
@@ -318,13 +321,13 @@ export class Daemon {
   private loadJournal(): void {
     const skew = this.config.protocol.max_skew_ms;
     const now = Date.now();
-    const recent = this.store.recentRequests(now - 2 * skew);
+    const recent = this.backend.journal.recentRequests(now - 2 * skew);
     for (const r of recent) this.replay.preload(r.kid, r.id, now);
     this.log.info({ ids: recent.length }, 'replay window restored from the request journal');
     this.journalTimer = setInterval(() => {
       const at = Date.now();
       this.replay.sweep(at);
-      this.store.pruneRequests(at - 3 * skew).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'request journal prune failed'));
+      this.backend.journal.pruneRequests(at - 3 * skew).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'request journal prune failed'));
     }, skew);
     this.journalTimer.unref();
   }
@@ -365,7 +368,7 @@ export class Daemon {
   health(): HealthReport {
     const store = this.store.health();
     const listening = this.listener.listening;
-    const quarantined = this.store.quarantined;
+    const quarantined = this.backend.quarantined();
     const components: HealthReport['components'] = {
       store: { ok: this.storeOpen && store.ok, backend: this.store.name, detail: store.detail, quarantined: quarantined.count, quarantine_sample: quarantined.sample },
       embedder: this.embedderHealth(),

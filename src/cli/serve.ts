@@ -1,6 +1,7 @@
 /** `ctxd serve`: load config once, start the daemon, stop it gracefully on SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { VectorSpaceMismatchError } from '../domain/vector-space.ts';
 import { Daemon } from '../daemon.ts';
 import { KeyringError } from '../auth/keyring-file.ts';
@@ -40,7 +41,8 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     const apiKey = env[config.embedder.openai.api_key_env];
     // Data keys are read here and again by each rekey, from the file or the variable the config names; never logged.
     const dataKeys = () => loadDataKeys(config.encryption, env);
-    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey, secrets: { openaiApiKey: apiKey ? apiKey : null }, dataKeys });
+    const qdrantApiKey = readQdrantApiKey(config, env);
+    daemon = new Daemon({ config, log: createLogger(config.log.level), envKey, secrets: { openaiApiKey: apiKey ? apiKey : null }, dataKeys, qdrantApiKey });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof KeyringError || e instanceof DataKeyError) {
       process.stderr.write(`ctxd: ${e.message}\n`);
@@ -90,4 +92,13 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
     // Opens the gate of debug_hold requests (only registered with debug.enable_ops).
     if (daemon.config.debug.enable_ops) process.on('SIGUSR2', () => daemon.releaseHolds());
   });
+}
+
+/** The Qdrant API key from the variable store.qdrant.api_key_env names (never logged); a named but empty variable is a configuration error. */
+export function readQdrantApiKey(config: Config, env: Readonly<Record<string, string | undefined>>): string | null {
+  const name = config.store.qdrant.api_key_env;
+  if (!name) return null;
+  const value = env[name];
+  if (!value) throw new ConfigError(`config: store.qdrant.api_key_env names ${name}, which is not set in the environment`);
+  return value;
 }

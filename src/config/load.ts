@@ -164,6 +164,34 @@ function checkRelations(c: Config): void {
     if (!o.model) throw new ConfigError('config: embedder.openai.model is required when embedder.kind is openai');
     if (o.dims < 8 || o.dims % 4 !== 0) throw new ConfigError(`config: embedder.openai.dims must be the model's dimensions (a multiple of 4, at least 8), got ${o.dims}`);
   }
+  if (c.store.backend === 'qdrant') checkQdrant(c);
+}
+
+function checkQdrant(c: Config): void {
+  const q = c.store.qdrant;
+  if (!q.url) throw new ConfigError('config: store.qdrant.url is required when store.backend is qdrant');
+  let url: URL;
+  try {
+    url = new URL(q.url);
+  } catch {
+    throw new ConfigError('config: store.qdrant.url is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`config: store.qdrant.url must be http(s), got ${url.protocol}`);
+  // The key goes in the variable api_key_env names, never in the URL (which is logged).
+  if (url.username || url.password || url.search) throw new ConfigError('config: store.qdrant.url must not carry credentials or a query string; put the API key in the variable store.qdrant.api_key_env names');
+  if (!q.tls_verify) {
+    throw new ConfigError('config: store.qdrant.tls_verify false is refused: the Qdrant client cannot skip certificate checks for its own connections without skipping them for the whole process; trust the server\'s CA with store.qdrant.tls_ca_file instead');
+  }
+  if (q.tls_ca_file && url.protocol !== 'https:') throw new ConfigError('config: store.qdrant.tls_ca_file is set but store.qdrant.url is not https');
+  if (q.write_consistency_factor > q.replication_factor) {
+    throw new ConfigError(`config: store.qdrant.write_consistency_factor (${q.write_consistency_factor}) exceeds store.qdrant.replication_factor (${q.replication_factor})`);
+  }
+  if (q.breaker_reset_ms <= q.timeout_ms) {
+    throw new ConfigError(`config: store.qdrant.breaker_reset_ms (${q.breaker_reset_ms}) must exceed store.qdrant.timeout_ms (${q.timeout_ms}), so calls admitted before the breaker opened have settled when it half-opens`);
+  }
+  if (c.encryption.key_file || c.encryption.key_env) {
+    throw new ConfigError('config: encryption at rest seals the embedded store only; with store.backend qdrant, use Qdrant\'s disk encryption and TLS (PRODUCTION.md "Scaling out")');
+  }
 }
 
 /** The defaults alone, as config/default.json holds them. */

@@ -49,7 +49,7 @@ export const configSchema = {
       port: int(7412, 0, 65535, 'Port of the side HTTP server; 0 picks a free one.'),
     }),
     store: section({
-      backend: str('embedded', 'Where contexts live. Only the embedded SQLite store in this build (Qdrant is planned).', { enum: ['embedded'] }),
+      backend: str('embedded', 'Where contexts live: embedded (SQLite in data_dir, one machine) or qdrant (a Qdrant cluster shared by stateless replicas; PRODUCTION.md "Scaling out").', { enum: ['embedded', 'qdrant'] }),
       durability: str('strict', 'strict: every committed group is fsynced; relaxed: survives a process crash, not power loss.', { enum: ['strict', 'relaxed'] }),
       max_db_bytes: int(0, 0, Number.MAX_SAFE_INTEGER, 'Cap on the database file size (0 = none); writes beyond it fail as on a full disk (UNAVAILABLE).'),
       backup_dir: str('', 'Directory the backup op writes online copies into, on the daemon\'s host; empty means <data_dir>/backups.'),
@@ -57,6 +57,26 @@ export const configSchema = {
       ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
       ann_expansion_add: int(128, 8, 4096, 'HNSW candidate list size while inserting (efConstruction).'),
       ann_expansion_search: int(128, 8, 4096, 'HNSW candidate list size while searching (ef).'),
+      qdrant: section({
+        url: str('', 'Base URL of the Qdrant REST API (http:// or https://), e.g. http://qdrant:6333; required with backend qdrant.'),
+        api_key_env: str('', 'Name of an environment variable holding the Qdrant API key (never logged); empty: no key.'),
+        collection: str('ctxd_contexts', 'Collection holding every tenant\'s contexts (one collection, tenants by an is_tenant payload index).', { pattern: '^[A-Za-z0-9_-]{1,128}$' }),
+        tls_ca_file: str('', 'PEM CA bundle that an https url\'s certificate must chain to, added to the process\'s trusted CAs at start (as NODE_EXTRA_CA_CERTS would).'),
+        tls_verify: { type: 'boolean', default: true, description: 'Verify the server certificate of an https url. false is refused at start: the client cannot turn checks off for its own connections without turning them off for the whole process.' },
+        timeout_ms: int(5_000, 10, 600_000, 'Deadline of one Qdrant request; a later answer counts as a failure.'),
+        max_connections: int(32, 1, 1024, 'Keep-alive HTTP connections to Qdrant.'),
+        shard_number: int(1, 1, 1024, 'Shards of the collection when ctxd creates it.'),
+        replication_factor: int(1, 1, 64, 'Copies of each shard when ctxd creates the collection.'),
+        write_consistency_factor: int(1, 1, 64, 'Replicas that must confirm a write before it is acknowledged (when ctxd creates the collection).'),
+        on_disk_vectors: { type: 'boolean', default: false, description: 'Keep dense vectors on disk (memory-mapped) when ctxd creates the collection.' },
+        on_disk_payload: { type: 'boolean', default: false, description: 'Keep payloads on disk when ctxd creates the collection.' },
+        usage_refresh_s: int(60, 1, 86_400, 'How often a replica re-reads each active tenant\'s usage (contexts, text bytes) for quotas; between reads its own writes are added.'),
+        breaker_error_percentage: int(50, 1, 100, 'Failing share of Qdrant calls in the rolling window that opens the breaker.'),
+        breaker_volume_threshold: int(5, 1, 1_000_000, 'Calls in the window before the breaker may open.'),
+        breaker_reset_ms: int(10_000, 10, 3_600_000, 'Time the breaker stays open before one trial call (half-open); keep it above timeout_ms.'),
+        breaker_window_ms: int(10_000, 100, 3_600_000, 'Length of the rolling window the failing share is measured over.'),
+        recent_l1_per_replica: int(10_000, 0, 10_000_000, 'L1 turns this replica keeps in memory (lru) so that a retrieve still answers from the session\'s recent turns while Qdrant is unreachable (0: none).'),
+      }),
     }),
     engine: section({
       l1_max_items: int(32, 1, 100_000, 'Contexts per session in L1; the oldest beyond it moves to L2.'),
@@ -199,7 +219,7 @@ export interface Config {
   };
   readonly http: { readonly host: string; readonly port: number };
   readonly store: {
-    readonly backend: 'embedded';
+    readonly backend: 'embedded' | 'qdrant';
     readonly durability: 'strict' | 'relaxed';
     readonly max_db_bytes: number;
     readonly backup_dir: string;
@@ -207,6 +227,26 @@ export interface Config {
     readonly ann_connectivity: number;
     readonly ann_expansion_add: number;
     readonly ann_expansion_search: number;
+    readonly qdrant: {
+      readonly url: string;
+      readonly api_key_env: string;
+      readonly collection: string;
+      readonly tls_ca_file: string;
+      readonly tls_verify: boolean;
+      readonly timeout_ms: number;
+      readonly max_connections: number;
+      readonly shard_number: number;
+      readonly replication_factor: number;
+      readonly write_consistency_factor: number;
+      readonly on_disk_vectors: boolean;
+      readonly on_disk_payload: boolean;
+      readonly usage_refresh_s: number;
+      readonly breaker_error_percentage: number;
+      readonly breaker_volume_threshold: number;
+      readonly breaker_reset_ms: number;
+      readonly breaker_window_ms: number;
+      readonly recent_l1_per_replica: number;
+    };
   };
   readonly engine: {
     readonly l1_max_items: number;

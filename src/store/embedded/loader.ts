@@ -10,6 +10,9 @@
  */
 import { NO_METADATA, NO_TAGS, type ContextMeta, type Level } from '../../domain/context.ts';
 import { blobToVector, type StoredRow } from './sqlite-file.ts';
+import type { QuarantineEntry, QuarantineReport } from '../backend.ts';
+
+export type { QuarantineEntry, QuarantineReport };
 
 /** A record as the admit check sees it: tags and metadata as parsed, unchecked. */
 export interface AdmitInput {
@@ -21,18 +24,6 @@ export interface AdmitInput {
 
 /** Null to admit the record, or the reason to quarantine it. */
 export type AdmitCheck = (record: AdmitInput) => string | null;
-
-export interface QuarantineEntry {
-  readonly id: string;
-  readonly tenant: string;
-  readonly reason: string;
-}
-
-export interface QuarantineReport {
-  readonly count: number;
-  /** The first few entries (SAMPLE_SIZE), for health and logs. */
-  readonly sample: readonly QuarantineEntry[];
-}
 
 export const SAMPLE_SIZE = 20;
 
