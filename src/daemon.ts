@@ -254,6 +254,7 @@ export class Daemon {
       text: this.text,
       minRelevance: minRelevanceOf(config),
       config,
+      recentTurnsBytes: this.backend.recentTurnsBytes,
       onBackgroundError: (what, err) => log.error({ what, err: err instanceof Error ? err.message : String(err) }, 'background work failed'),
     });
     this.dispatcher

@@ -75,7 +75,7 @@ export const configSchema = {
         breaker_volume_threshold: int(5, 1, 1_000_000, 'Calls in the window before the breaker may open.'),
         breaker_reset_ms: int(10_000, 10, 3_600_000, 'Time the breaker stays open before one trial call (half-open); keep it above timeout_ms.'),
         breaker_window_ms: int(10_000, 100, 3_600_000, 'Length of the rolling window the failing share is measured over.'),
-        recent_l1_per_replica: int(10_000, 0, 10_000_000, 'L1 turns this replica keeps in memory (lru) so that a retrieve still answers from the session\'s recent turns while Qdrant is unreachable (0: none).'),
+        recent_l1_max_bytes: int(64 * MiB, 0, Number.MAX_SAFE_INTEGER, 'Memory for the L1 turns this replica stored recently (lru by session: texts, vectors, metadata), from which a retrieve still answers while Qdrant is unreachable (degraded ["store"]); 0: none.'),
       }),
     }),
     engine: section({
@@ -245,7 +245,7 @@ export interface Config {
       readonly breaker_volume_threshold: number;
       readonly breaker_reset_ms: number;
       readonly breaker_window_ms: number;
-      readonly recent_l1_per_replica: number;
+      readonly recent_l1_max_bytes: number;
     };
   };
   readonly engine: {

@@ -13,6 +13,8 @@ import { NearestBatcher } from './nearest-batcher.ts';
 import { PendingWrites } from './pending-writes.ts';
 import { QuotaGuard } from './quota.ts';
 import { AccessCounter } from './access-counter.ts';
+import { RecentTurns } from './recent-turns.ts';
+import { withRecentTurns } from './recent-turns-store.ts';
 import { retrieve, type AnswerBound } from './retrieve.ts';
 import { storeContexts } from './store-contexts.ts';
 import { endSession, listSessions, type EndAction, type SessionPage } from './sessions.ts';
@@ -38,6 +40,8 @@ export interface EngineOptions {
   /** The relevance floor of the configured embedder. */
   readonly minRelevance: number;
   readonly now?: () => number;
+  /** Memory for recent L1 turns kept for degraded retrieves (a remote store); 0 or absent: none. */
+  readonly recentTurnsBytes?: number;
   readonly onBackgroundError?: (what: string, err: unknown) => void;
 }
 
@@ -50,17 +54,20 @@ export class ContextEngine {
 
   constructor(opts: EngineOptions) {
     const onBackgroundError = opts.onBackgroundError ?? (() => {});
+    const recent = opts.recentTurnsBytes ? new RecentTurns(opts.recentTurnsBytes, opts.config.engine.l1_max_items) : null;
+    const store = recent ? withRecentTurns(opts.store, recent) : opts.store;
     this.deps = {
-      store: opts.store,
+      store,
+      recent,
       text: opts.text,
       config: opts.config,
       minRelevance: opts.minRelevance,
-      quotas: new QuotaGuard(opts.config.quotas, (tenant) => opts.store.usage(tenant)),
+      quotas: new QuotaGuard(opts.config.quotas, (tenant) => store.usage(tenant)),
       counters: { dedupHits: 0, dedupKeyMismatches: 0, degradedRetrieves: 0 },
       locks: new KeyedLock(),
-      nearest: new NearestBatcher(opts.store),
+      nearest: new NearestBatcher(store),
       pending: new PendingWrites(),
-      access: new AccessCounter(opts.store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
+      access: new AccessCounter(store, opts.config.engine.access_flush_ms, (e) => onBackgroundError('access count', e)),
       now: opts.now ?? Date.now,
       onBackgroundError,
     };

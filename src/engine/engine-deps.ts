@@ -8,6 +8,7 @@ import type { NearestBatcher } from './nearest-batcher.ts';
 import type { PendingWrites } from './pending-writes.ts';
 import type { AccessCounter } from './access-counter.ts';
 import type { QuotaGuard } from './quota.ts';
+import type { RecentTurns } from './recent-turns.ts';
 
 /** Counters the metrics read at scrape time. */
 export interface EngineCounters {
@@ -31,6 +32,8 @@ export interface EngineDeps {
   readonly nearest: NearestBatcher;
   readonly pending: PendingWrites;
   readonly access: AccessCounter;
+  /** L1 turns this process stored recently, for retrieves while a remote store cannot answer; null when not kept. */
+  readonly recent: RecentTurns | null;
   readonly now: () => number;
   /** Reports work that failed after the caller was answered (access counts). */
   readonly onBackgroundError: (what: string, err: unknown) => void;

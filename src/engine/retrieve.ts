@@ -4,7 +4,8 @@
  * budget, read the winners' texts, count the access, and hash the result set.
  */
 import { createHash } from 'node:crypto';
-import type { Level, RecordFilter, SearchHit } from '../domain/context.ts';
+import type { ContextDoc, Level, RecordFilter, SearchHit } from '../domain/context.ts';
+import { DependencyUnavailableError } from '../domain/errors.ts';
 import { allocateBudget } from './budget.ts';
 import type { EngineDeps } from './engine-deps.ts';
 import { fuse, type Relevance } from './relevance.ts';
@@ -64,9 +65,22 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   const minRelevance = input.min_similarity ?? deps.minRelevance;
   const lexicalWeight = config.retrieval.lexical_weight;
 
+  // A remote store that cannot answer: the levels it could search, and L1 from this process's recent turns (§7.5 "degraded").
+  let unreachable: DependencyUnavailableError | null = null;
+  let searched = 0;
   const perLevel = await Promise.all(
     levels.map(async (level) => {
-      const hits = await store.search(tenant, { vector: query, text: input.query }, levelFilter(level, input, now), k);
+      const filter = levelFilter(level, input, now);
+      let hits: SearchHit[];
+      try {
+        hits = await store.search(tenant, { vector: query, text: input.query }, filter, k);
+        searched++;
+      } catch (e) {
+        if (!(e instanceof DependencyUnavailableError)) throw e;
+        unreachable = e;
+        hits = level === 1 && deps.recent ? deps.recent.search(tenant, query, input.query, filter) : [];
+        if (hits.length > 0) searched++;
+      }
       const scored: Candidate[] = hits.map((h) => {
         const meta = { ...h.meta, accessCount: h.meta.accessCount + deps.access.pendingFor(tenant, h.meta.id) };
         const relevance = fuse(h, lexicalWeight, query !== null);
@@ -78,6 +92,13 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
       return kept.sort((a, b) => b.score - a.score).slice(0, k);
     }),
   );
+
+  // Nothing searched and nothing kept: an empty answer would look like "no context"; the caller retries instead.
+  if (unreachable !== null && searched === 0) throw unreachable;
+  if (unreachable !== null) {
+    degraded.push('store');
+    deps.counters.degradedRetrieves++;
+  }
 
   const shares: Record<Level, number> = { 1: config.retrieval.share_l1, 2: config.retrieval.share_l2, 3: config.retrieval.share_l3 };
   const allocation = allocateBudget(
@@ -94,7 +115,7 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
   chosen.sort((a, b) => b.score - a.score);
 
   const ids = chosen.map((c) => c.meta.id);
-  const records = new Map((await store.get(tenant, ids)).map((r) => [r.id, r]));
+  const records = await readWinners(deps, tenant, ids);
   const contexts: RetrievedContext[] = [];
   let bytes = 0;
   for (const c of chosen) {
@@ -126,6 +147,16 @@ export async function retrieve(deps: EngineDeps, tenant: string, input: Retrieve
     degraded,
     tookMs: performance.now() - started,
   };
+}
+
+/** The winners' texts: from the store, or (when it cannot answer) those of this process's recent turns. */
+async function readWinners(deps: EngineDeps, tenant: string, ids: readonly string[]): Promise<Map<string, ContextDoc>> {
+  try {
+    return new Map((await deps.store.get(tenant, ids)).map((r) => [r.id, r]));
+  } catch (e) {
+    if (!(e instanceof DependencyUnavailableError) || !deps.recent) throw e;
+    return deps.recent.docs(tenant, ids);
+  }
 }
 
 /** A content hash of the returned set: ids and their versions, in order. */

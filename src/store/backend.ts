@@ -45,6 +45,11 @@ export interface StoreBackend {
   readonly journal: RequestJournal;
   /** Whether the journal outlives the process. */
   readonly journalDurable: boolean;
+  /**
+   * Memory for the L1 turns the engine keeps so retrieves still answer while
+   * the store cannot be reached (0: none; a local store is not "unreachable").
+   */
+  readonly recentTurnsBytes: number;
   quarantined(): QuarantineReport;
   /** Group-commit counters, for backends that group their commits. */
   commitStats(): CommitCounters | undefined;

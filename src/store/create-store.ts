@@ -52,6 +52,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
     store,
     journal: store,
     journalDurable: true,
+    recentTurnsBytes: 0,
     quarantined: () => store.quarantined,
     commitStats: () => store.commitStats,
     backup: (dir) => store.backup(dir),
