@@ -59,15 +59,24 @@ export class QuotaExceededError extends Error {
   }
 }
 
+/**
+ * Whether a failed call to a dependency changed anything: `not_applied` when
+ * it certainly did not (refused, never sent, breaker open), `unknown` when a
+ * write was sent and its answer never came (a timeout, a connection reset).
+ */
+export type DependencyOutcome = 'not_applied' | 'unknown';
+
 /** A dependency the request needs (the embedder, a remote store) cannot answer now; retrying later may succeed. */
 export class DependencyUnavailableError extends Error {
   override readonly name = 'DependencyUnavailableError';
   readonly dependency: string;
   readonly retryAfterMs: number;
+  readonly outcome: DependencyOutcome;
 
-  constructor(dependency: string, retryAfterMs: number, message: string, options?: { cause?: unknown }) {
+  constructor(dependency: string, retryAfterMs: number, message: string, options?: { cause?: unknown; outcome?: DependencyOutcome }) {
     super(message, options);
     this.dependency = dependency;
     this.retryAfterMs = retryAfterMs;
+    this.outcome = options?.outcome ?? 'not_applied';
   }
 }

@@ -22,7 +22,9 @@ export function toWireError(e: unknown): WireError {
     return wireError('UNAVAILABLE', e.reason === 'backup_failed' ? e.message : `the store cannot take writes right now (${e.reason})`, { retryAfterMs: UNAVAILABLE_RETRY_MS, details: { reason: e.reason } });
   }
   if (e instanceof DependencyUnavailableError) {
-    return wireError('UNAVAILABLE', `the ${e.dependency} is not available right now; nothing was stored`, { retryAfterMs: e.retryAfterMs, details: { dependency: e.dependency } });
+    // A remote write whose answer never came may have been applied: said, never hidden (PROTOCOL.md §6).
+    const effect = e.outcome === 'unknown' ? 'a write was sent and its answer never came, so it may have taken effect' : 'nothing of the request took effect';
+    return wireError('UNAVAILABLE', `the ${e.dependency} is not available right now; ${effect}`, { retryAfterMs: e.retryAfterMs, details: { dependency: e.dependency, outcome: e.outcome } });
   }
   return wireError('INTERNAL', 'internal error');
 }
