@@ -151,7 +151,9 @@ export class Metrics {
       labelNames: ['quota'],
       registers: [r],
       async collect() {
-        const high = await src.quotaHighWater();
+        // A scrape must answer while the store is away (it is how the outage is seen): the last values stay.
+        const high = await src.quotaHighWater().catch(() => null);
+        if (!high) return;
         this.set({ quota: 'max_contexts' }, high.contexts);
         this.set({ quota: 'max_text_bytes' }, high.textBytes);
       },
@@ -167,11 +169,15 @@ export class Metrics {
         const totals = { 1: 0, 2: 0, 3: 0 };
         if (store?.health().ok) {
           const now = Date.now();
-          for (const t of await store.tenants()) {
-            const s = await store.stats(t, now);
-            totals[1] += s.perLevel[1];
-            totals[2] += s.perLevel[2];
-            totals[3] += s.perLevel[3];
+          try {
+            for (const t of await store.tenants()) {
+              const s = await store.stats(t, now);
+              totals[1] += s.perLevel[1];
+              totals[2] += s.perLevel[2];
+              totals[3] += s.perLevel[3];
+            }
+          } catch {
+            return; // the store went away mid-scrape: the last values stay
           }
         }
         for (const level of [1, 2, 3] as const) this.set({ level: String(level) }, totals[level]);

@@ -5,11 +5,14 @@
  */
 import type { Config } from '../config/schema.ts';
 import { spaceOf } from '../engine/text/registry.ts';
-import type { BreakerRegistry } from '../resilience/breaker.ts';
+import { Breaker, type BreakerRegistry } from '../resilience/breaker.ts';
 import type { StoreBackend, QuarantineEntry } from './backend.ts';
 import { EmbeddedStore } from './embedded/embedded-store.ts';
 import type { AdmitCheck } from './embedded/loader.ts';
 import type { DataKeys } from './encryption/data-keys.ts';
+import { MemoryRequestJournal } from './memory-request-journal.ts';
+import { QdrantStore } from './qdrant/qdrant-store.ts';
+import { trustCaFile } from './trusted-ca.ts';
 
 export interface StoreSetup {
   readonly config: Config;
@@ -63,6 +66,44 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
   };
 }
 
-function qdrantBackend(_setup: StoreSetup): StoreBackend {
-  throw new Error('qdrant backend: not wired yet');
+/** No quarantine and no group commits in a remote store. */
+const NOTHING_QUARANTINED = { count: 0, sample: [] } as const;
+
+function qdrantBackend(setup: StoreSetup): StoreBackend {
+  const q = setup.config.store.qdrant;
+  if (q.tls_ca_file) trustCaFile('store.qdrant.tls_ca_file', q.tls_ca_file);
+  const breaker = new Breaker({
+    name: 'store',
+    // Each request has its own deadline (timeout_ms, enforced by the client).
+    timeoutMs: false,
+    errorThresholdPercentage: q.breaker_error_percentage,
+    volumeThreshold: q.breaker_volume_threshold,
+    resetTimeoutMs: q.breaker_reset_ms,
+    rollingCountTimeoutMs: q.breaker_window_ms,
+  });
+  setup.breakers.add(breaker);
+  const store = new QdrantStore({
+    url: q.url,
+    apiKey: setup.qdrantApiKey ?? null,
+    collection: q.collection,
+    space: spaceOf(setup.config),
+    timeoutMs: q.timeout_ms,
+    maxConnections: q.max_connections,
+    shardNumber: q.shard_number,
+    replicationFactor: q.replication_factor,
+    writeConsistencyFactor: q.write_consistency_factor,
+    onDiskVectors: q.on_disk_vectors,
+    onDiskPayload: q.on_disk_payload,
+    usageRefreshMs: q.usage_refresh_s * 1000,
+    breaker,
+  });
+  return {
+    store,
+    // Replay ids live in this process only (PRODUCTION.md "Scaling out": what holds across replicas and restarts).
+    journal: new MemoryRequestJournal(),
+    journalDurable: false,
+    recentTurnsBytes: q.recent_l1_max_bytes,
+    quarantined: () => NOTHING_QUARANTINED,
+    commitStats: () => undefined,
+  };
 }
