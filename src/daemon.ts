@@ -370,8 +370,18 @@ export class Daemon {
     const store = this.store.health();
     const listening = this.listener.listening;
     const quarantined = this.backend.quarantined();
+    // A remote store's open breaker shows here but leaves the daemon ready: writes fail fast with
+    // UNAVAILABLE and retrieves answer degraded, which beats every replica leaving the Service at once.
+    const storeBreaker = this.breakers.all().find((b) => b.name === 'store');
     const components: HealthReport['components'] = {
-      store: { ok: this.storeOpen && store.ok, backend: this.store.name, detail: store.detail, quarantined: quarantined.count, quarantine_sample: quarantined.sample },
+      store: {
+        ok: this.storeOpen && store.ok && storeBreaker?.state !== 'open',
+        backend: this.store.name,
+        detail: store.detail,
+        ...(storeBreaker && { breaker: storeBreaker.state }),
+        quarantined: quarantined.count,
+        quarantine_sample: quarantined.sample,
+      },
       embedder: this.embedderHealth(),
       index: { ok: this.storeOpen, ann_threshold: this.config.store.ann_threshold },
       listener: { ok: listening && !this.shuttingDown, connections: this.registry.size },

@@ -13,7 +13,12 @@
  *   setup, failing fast with DependencyUnavailableError while the breaker is
  *   open. A configuration problem (space mismatch, a 4xx) makes open() throw.
  * - Ids: point-ids.ts. Lexical scoring: bm25.ts. Search: search.ts.
+ * - upsert is conditioned on the tenant (update_filter): a point of the same
+ *   id held by another tenant is left as it is.
  * - usage() is per-replica counters (usage.ts); stats' textBytes is from them.
+ *   tenants() and stats' sessions are exact facets (facets.ts, paged by
+ *   FACET_PAGE values); stats' per-level counts are exact counts.
+ * - open() is bounded by the request timeout: the first failing request ends it.
  * - delete/deleteWhere read what they delete (for the count and the usage),
  *   then delete by (tenant, has_id, filter): a record deleted by someone else
  *   in between is still counted; one that stopped matching is not deleted.
@@ -165,7 +170,11 @@ export class QdrantStore implements VectorStore {
   async upsert(records: readonly ContextRecord[]): Promise<void> {
     await this.whenReady();
     const byTenant = new Map<string, ContextRecord[]>();
-    for (const r of records) byTenant.set(r.tenant, [...(byTenant.get(r.tenant) ?? []), r]);
+    for (const r of records) {
+      const group = byTenant.get(r.tenant);
+      if (group) group.push(r);
+      else byTenant.set(r.tenant, [r]);
+    }
     const held = await this.owned(null, records.map((r) => r.id), [F.textBytes]);
     for (const [tenant, group] of byTenant) {
       // The update filter leaves another tenant's point of the same id untouched; new ids are inserted.
