@@ -18,6 +18,7 @@ import { LRUCache } from 'lru-cache';
 import { applyPatch, type ContextDoc, type ContextRecord, type RecordFilter, type RecordPatch, type SearchHit } from '../domain/context.ts';
 import { matchesFilter } from '../domain/filter.ts';
 import { lexicalTerms } from '../domain/lexical.ts';
+import { cosine } from '../domain/cosine.ts';
 
 interface Turn {
   readonly doc: ContextDoc;
@@ -36,19 +37,6 @@ function sessionKey(tenant: string, session: string): string {
 function turnOf(doc: ContextDoc, vector: Float32Array): Turn {
   const bytes = Buffer.byteLength(doc.text) * 2 + JSON.stringify(doc.metadata).length * 2 + vector.byteLength + TURN_OVERHEAD_BYTES;
   return { doc, vector, terms: new Set(lexicalTerms(doc.text)), bytes };
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return 0;
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
 export class RecentTurns {

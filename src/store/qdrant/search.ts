@@ -21,6 +21,7 @@ import { normalise, querySparse, queryTerms, SPARSE_NAME, totalIdf } from './bm2
 import { hasIds, recordFilter, tenantFilter, type QFilter } from './filter.ts';
 import { META_FIELDS, metaFromPayload, type Payload } from './payload.ts';
 import { pointIdOf } from './point-ids.ts';
+import { cosine } from '../../domain/cosine.ts';
 
 type QueryRequest = Schemas['QueryRequest'];
 type ScoredPoint = Schemas['ScoredPoint'];
@@ -77,19 +78,6 @@ export function planQuery(tenant: string, query: SearchQuery, filter: RecordFilt
   const probes = requests.length;
   if (lexical !== null) for (const t of terms) requests.push(probeRequest(tenant, t));
   return { tenant, query, k, terms, requests, dense, lexical, probes };
-}
-
-function cosine(a: Float32Array, b: readonly number[]): number {
-  if (b.length !== a.length) return 0;
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
 }
 
 function denseOf(p: ScoredPoint, name: string): number[] | null {
