@@ -4,7 +4,7 @@
  * where the test knows the op, and a store_batch result narrowed to the
  * item's store answer.
  */
-import type { OpAnswer, OpName, StoreAnswer, WireErrorAnswer } from '../../src/client/index.ts';
+import type { CtxdError, OpAnswer, OpName, StoreAnswer, WireErrorAnswer } from '../../src/client/index.ts';
 import type { Body } from '../../src/protocol/messages.ts';
 
 /** What tests read of an error's details (PROTOCOL.md §6): the field path, the limit hit, and whatever else its code carries. */
@@ -37,4 +37,14 @@ export type BatchResult = OpAnswer<'store_batch'>['results'][number];
 export function storedItem(r: BatchResult): StoreAnswer {
   if ('error' in r) throw new Error(`store_batch item refused: ${r.error.code}: ${r.error.message}`);
   return r;
+}
+
+/** The error a request must fail with (a test fails if it succeeds). */
+export async function failure(p: Promise<unknown>): Promise<CtxdError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as CtxdError;
+  }
+  throw new Error('expected the request to fail');
 }

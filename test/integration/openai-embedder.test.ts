@@ -11,6 +11,7 @@ import type { CtxdClient, StoreAnswer } from '../../src/client/index.ts';
 import { CtxdError } from '../../src/client/index.ts';
 import { startDaemon, stopAll, type HealthComponents, type RunningDaemon } from '../helpers/daemon.ts';
 import { FakeOpenAi } from '../helpers/fake-openai.ts';
+import { failure } from '../helpers/answers.ts';
 
 const API_KEY = 'sk-test-9f8e7d6c5b4a-never-log-me';
 const DIMS = 16;
@@ -39,15 +40,6 @@ async function breakerState(state: string, ms = 15_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`breaker never reached ${state}: ${JSON.stringify((await health()).embedder)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<CtxdError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as CtxdError;
-  }
-  throw new Error('expected the request to fail');
 }
 
 beforeAll(async () => {

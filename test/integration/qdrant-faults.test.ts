@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CtxdError, type CtxdClient } from '../../src/client/index.ts';
 import { startDaemon, stopAll, type LogLine, type RunningDaemon } from '../helpers/daemon.ts';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.ts';
+import { failure } from '../helpers/answers.ts';
 
 const QDRANT_URL = process.env.QDRANT_URL;
 
@@ -28,15 +29,6 @@ function qdrantArgs(url: string, collection: string): string[] {
     '--set', 'store.qdrant.breaker_window_ms=60000',
     '--set', 'store.qdrant.breaker_reset_ms=1500',
   ];
-}
-
-async function failure(p: Promise<unknown>): Promise<CtxdError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as CtxdError;
-  }
-  throw new Error('expected the request to fail');
 }
 
 /** The log lines announcing the store breaker's moves to `state`. */
