@@ -8,6 +8,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
+/** Liveness: the process answers; never depends on the store or the embedder (a dependency's outage must not restart pods). */
+export const LIVENESS_PATHS = ['/health/live', '/health/liveness'] as const;
+/** Readiness: the daemon can serve (PROTOCOL-independent; the k8s manifests probe these, test/unit/k8s-manifests.test.ts). */
+export const READINESS_PATHS = ['/health/ready', '/health/readiness'] as const;
+
 export interface ComponentHealth {
   readonly ok: boolean;
   readonly [detail: string]: unknown;
@@ -37,8 +42,8 @@ export class SideServer {
     // Request lines are info-level: a warn-level child keeps probe and scrape traffic out of the logs.
     const app: FastifyInstance = Fastify({ loggerInstance: deps.log.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger });
     // The design's names (/health/liveness, /health/readiness) and the short ones answer alike.
-    for (const path of ['/health/live', '/health/liveness']) app.get(path, async () => ({ status: 'live' }));
-    for (const path of ['/health/ready', '/health/readiness']) {
+    for (const path of LIVENESS_PATHS) app.get(path, async () => ({ status: 'live' }));
+    for (const path of READINESS_PATHS) {
       app.get(path, async (_req, reply) => {
         const h = deps.health();
         return h.ready ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', reason: h.reason });
