@@ -6,6 +6,7 @@ import * as contexts from './commands/contexts.ts';
 import * as keys from './commands/keys.ts';
 import * as config from './commands/config.ts';
 import * as reindex from './commands/reindex.ts';
+import * as migrate from './commands/migrate.ts';
 import * as mcp from './commands/mcp.ts';
 import * as manage from './commands/manage.ts';
 import * as transfer from './commands/transfer.ts';
@@ -46,6 +47,7 @@ const COMMANDS: Record<string, Command> = {
   rekey: { summary: 'have the daemon re-seal stored contexts with its active data key (admin)', help: encryption.rekeyHelp, run: encryption.rekey },
   mcp: { summary: 'serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', help: mcp.help, run: mcp.run },
   reindex: { summary: 're-embed stored contexts with the configured embedder (daemon stopped)', help: reindex.help, run: reindex.run },
+  migrate: { summary: 'copy every context into another store, e.g. a data dir into Qdrant and back (resumable, verified)', help: migrate.help, run: migrate.run },
   config: { summary: 'print the effective configuration', help: config.help, run: config.run },
 };
 
