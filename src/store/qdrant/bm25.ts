@@ -13,7 +13,15 @@
  *   (qdrant/qdrant lib/collection/tests/integration/sparse_idf_test.rs
  *   expected_idf) — with N and df counted over `params.idf.corpus`, always
  *   the tenant's filter here, so one tenant's words never move another's
- *   scores (that would leak what another tenant stores).
+ *   scores (that would leak what another tenant stores). Checked in the
+ *   server's source (v1.19.0): SearchParams.idf is `"global"` or
+ *   `{"corpus": <filter>}` (lib/segment/src/types.rs IdfParams, added by
+ *   qdrant/qdrant #9661), df counts only posting entries of points matching
+ *   the corpus and N only those points that have this sparse vector
+ *   (…/sparse_vector_index/read_view/idf.rs), and a request naming `idf` for
+ *   a vector without the idf modifier is refused (lib/shard/src/query/
+ *   query_context.rs). Qdrant before 1.19 ignores the unknown field, hence
+ *   the version check in collection.ts.
  * - Normalisation to [0, 1]: a score is divided by the query's total IDF. Qdrant
  *   does not return IDFs, so each query term is probed in the same batch (one
  *   sparse query of that term alone, limit 1, over the tenant): its best score
@@ -32,6 +40,14 @@
  *    more than 5 % and at least 256 rows), and there is no visit budget.
  * 4. The divisor is built from probes (above), so it can be slightly smaller
  *    than the exact total IDF when every holder of a term is long.
+ * 5. Qdrant keeps IDF statistics per shard, not per collection: each shard
+ *    fills its query context from its own segments (lib/shard/src/query/
+ *    query_context.rs fill_query_context; the 1.19 docs of per-query IDF
+ *    say so, qdrant/landing_page #2526). With store.qdrant.shard_number > 1,
+ *    N and df are the tenant's points in the scoring shard, still never
+ *    another tenant's; one tenant's points on different shards are scored
+ *    with slightly different IDFs. The probe bound above still holds (a
+ *    probe's score is the best over every shard).
  */
 import { BM25_K1, BM25_B, idf, termFactor, termHashes } from '../../domain/lexical.ts';
 

@@ -3,13 +3,26 @@
  * - DependencyUnavailableError('store', …) when Qdrant is sick or away:
  *   the breaker is open (retry when it half-opens), or the call failed in a
  *   way that counts against Qdrant's health — a network error, the client's
- *   timeout (QdrantClientTimeoutError), HTTP 5xx or 429 (retry after the
- *   Retry-After header, else 1 s). `outcome` says whether a write may have
- *   been applied: 'unknown' once a write was sent and no answer came
- *   (timeout, reset, 5xx); 'not_applied' when it was refused (breaker open,
- *   connection refused, 429).
- * - a plain Error for anything else (HTTP 4xx: our bug or bad input); these
- *   do not count against the breaker.
+ *   timeout (QdrantClientTimeoutError), HTTP 5xx, 408 or 429 (retry after the
+ *   Retry-After header, else 1 s), or a write Qdrant did not confirm.
+ *   `outcome` says whether a write may have been applied: 'unknown' once a
+ *   write was sent and no confirmation came (timeout, reset, 5xx, 408, a
+ *   status other than `completed`); 'not_applied' when it was refused
+ *   (breaker open, connection refused, 429).
+ * - a plain Error for anything else (any other HTTP 4xx: a request Qdrant
+ *   finds malformed is our bug, answered INTERNAL, never UNAVAILABLE, since
+ *   retrying it cannot help); these do not count against the breaker.
+ *
+ * What the client (@qdrant/js-client-rest 1.19) throws, from its sources:
+ * an ApiError subclass with `status`, `headers` and `data` for every non-2xx
+ * answer (@qdrant/openapi-typescript-fetch fetchJson), except a 429 carrying
+ * Retry-After, which becomes QdrantClientResourceExhaustedError; its own
+ * AbortController deadline becomes QdrantClientTimeoutError; undici's
+ * TypeError("fetch failed" / "terminated") with the socket error as `cause`.
+ * Qdrant answers 408 for its own timeouts (StorageError::Timeout,
+ * src/actix/helpers.rs), including a `wait=true` update that was queued in
+ * the WAL but not applied in time (lib/collection/src/collection/point_ops.rs):
+ * such a write may still land, so 408 is an unknown outcome, not a bug.
  * Messages name the operation and the failure, never the API key (redacted
  * if Qdrant's own message holds it) nor stored text (never put in them).
  */
@@ -26,6 +39,29 @@ interface HttpLike {
   readonly status: number;
   readonly headers?: { get(name: string): string | null };
   readonly data?: unknown;
+}
+
+/**
+ * A write Qdrant answered without confirming it was applied: `acknowledged`
+ * (queued only) or `wait_timeout` (UpdateStatus in Qdrant's OpenAPI schema).
+ * With `wait: true` and no `timeout` parameter Qdrant answers `completed` or
+ * fails, but an answer that says otherwise must not be taken as written.
+ */
+export class QdrantUnconfirmedWriteError extends Error {
+  override readonly name = 'QdrantUnconfirmedWriteError';
+  readonly status: string;
+
+  constructor(status: string) {
+    super(`write not confirmed (status ${status})`);
+    this.status = status;
+  }
+}
+
+/** Throws QdrantUnconfirmedWriteError unless `result` is an UpdateResult saying `completed` (other results pass). */
+export function requireCompleted<T>(result: T): T {
+  const status = typeof result === 'object' && result !== null ? (result as { status?: unknown }).status : undefined;
+  if (typeof status === 'string' && status !== 'completed') throw new QdrantUnconfirmedWriteError(status);
+  return result;
 }
 
 function httpError(err: unknown): HttpLike | null {
@@ -53,12 +89,18 @@ function isNetworkError(err: unknown): boolean {
 
 /** Whether an error counts against Qdrant's health (the breaker's isFailure). */
 export function isQdrantFailure(err: unknown): boolean {
-  if (err instanceof QdrantClientTimeoutError || err instanceof QdrantClientResourceExhaustedError) return true;
+  if (err instanceof QdrantClientTimeoutError || err instanceof QdrantClientResourceExhaustedError || err instanceof QdrantUnconfirmedWriteError) return true;
   const http = httpError(err);
-  if (http) return http.status >= 500 || http.status === 429;
+  if (http) return http.status >= 500 || http.status === 429 || http.status === 408;
   return isNetworkError(err);
 }
 
+/**
+ * When to retry. The client (1.19 api-client.js) reads Retry-After as
+ * `headers.get('retry-after')?.[0]`, its first character: Qdrant's "12" comes
+ * back as 1 s. Nothing else of the header survives in its error, so waits of
+ * 10 s or more are under-reported; the breaker still opens on repeated 429s.
+ */
 function retryAfterMs(err: unknown): number {
   if (err instanceof QdrantClientResourceExhaustedError && Number.isFinite(err.retry_after) && err.retry_after > 0) return Math.ceil(err.retry_after * 1000);
   const header = httpError(err)?.headers?.get?.('retry-after');
@@ -84,6 +126,7 @@ function qdrantDetail(err: unknown, apiKey: string | null): string {
 
 function failureKind(err: unknown, timeoutMs: number): string {
   if (err instanceof QdrantClientTimeoutError) return `no answer within ${timeoutMs} ms`;
+  if (err instanceof QdrantUnconfirmedWriteError) return err.message;
   const http = httpError(err);
   if (http) return `HTTP ${http.status}`;
   if (err instanceof QdrantClientResourceExhaustedError) return 'HTTP 429 (rate limited)';
@@ -117,7 +160,8 @@ export class QdrantCaller {
   /** Runs `fn` (one client call) under the breaker; `what` names it in errors ("scroll", "upsert"). */
   async run<T>(what: string, fn: () => Promise<T>, opts: CallOptions): Promise<T> {
     try {
-      return await this.breaker.run(fn, { isFailure: isQdrantFailure });
+      // A write's answer is checked inside the breaker's call: an unconfirmed write counts against Qdrant.
+      return await this.breaker.run(opts.write ? async () => requireCompleted(await fn()) : fn, { isFailure: isQdrantFailure });
     } catch (err) {
       throw this.translate(what, err, opts.write);
     }

@@ -1,8 +1,9 @@
 /**
  * The Qdrant backend: one collection shared by every tenant (layout.ts), every
- * request confined to its tenant by a filter evaluated inside Qdrant
- * (filter.ts) — deletes and patches included, never a bare point id — and
- * every call through the store's breaker (call.ts).
+ * search, scroll, count, facet and write confined to its tenant by a filter
+ * evaluated inside Qdrant (filter.ts) — deletes and patches included, never a
+ * bare point id; reads by id (retrieve) check each point's tenant and cid
+ * before using it — and every call through the store's breaker (call.ts).
  *
  * - Acknowledged = written: every write is sent with `wait: true`, and with
  *   `ordering: 'strong'` (through the shard's permanent leader), so the
@@ -23,13 +24,14 @@
  *   then delete by (tenant, has_id, filter): a record deleted by someone else
  *   in between is still counted; one that stopped matching is not deleted.
  */
-import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
+import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
 import { LEVELS, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit, type SearchQuery } from '../../domain/context.ts';
 import { DependencyUnavailableError } from '../../domain/errors.ts';
 import type { VectorSpace } from '../../domain/vector-space.ts';
 import type { Breaker } from '../../resilience/breaker.ts';
 import type { ImportWrite, ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
 import { QdrantCaller } from './call.ts';
+import { createClient } from './client.ts';
 import { ensureCollection } from './collection.ts';
 import { importRecord, incrementAccess, patchRecord, type PointIo } from './conditional.ts';
 import { facetAll } from './facets.ts';
@@ -38,7 +40,7 @@ import { denseVectorName, type LayoutOptions } from './layout.ts';
 import { F, META_FIELDS, docFromPayload, metaFromPayload, textBytesOf, type Payload } from './payload.ts';
 import { denseVectorOf, newStamp, pointOf } from './point.ts';
 import { pointIdOf } from './point-ids.ts';
-import { countRequest, deleteRequest, retrieveRequest, scrollRequest, setPayloadRequest, tenantCountRequest, upsertRequest } from './requests.ts';
+import { countRequest, cursorScrollRequest, deleteRequest, retrieveRequest, scrollPage, scrollRequest, setPayloadRequest, tenantCountRequest, upsertRequest } from './requests.ts';
 import { searchBatch } from './search.ts';
 import { UsageCounters } from './usage.ts';
 
@@ -79,7 +81,7 @@ export class QdrantStore implements VectorStore {
 
   constructor(opts: QdrantStoreOptions) {
     this.opts = opts;
-    this.client = new QdrantClient({ url: opts.url, apiKey: opts.apiKey ?? undefined, timeout: opts.timeoutMs, maxConnections: opts.maxConnections, checkCompatibility: false });
+    this.client = createClient(opts);
     this.caller = new QdrantCaller(opts.breaker, opts.apiKey, opts.timeoutMs);
     this.denseName = denseVectorName(opts.space);
     this.counters = new UsageCounters(opts.usageRefreshMs, opts.now ?? Date.now, (tenant) => this.loadUsage(tenant));
@@ -284,14 +286,8 @@ export class QdrantStore implements VectorStore {
   async scroll(tenant: string, filter: RecordFilter, after: string | null, limit: number): Promise<ScrollPage> {
     if (limit <= 0) return { items: [], next: null };
     await this.whenReady();
-    // Qdrant's offset is inclusive: one more for `after` itself (absent when it was deleted), one more to know whether a page follows.
-    const want = limit + 1 + (after === null ? 0 : 1);
-    const page = await this.q('scroll', false, (c, n) => c.scroll(n, scrollRequest(tenant, filter, after === null ? null : pointIdOf(after), want)));
-    const metas = page.points.map((p) => metaFromPayload(p.payload as Payload));
-    if (after !== null && metas[0]?.id === after) metas.shift();
-    const items = metas.slice(0, limit);
-    const more = metas.length > limit || page.next_page_offset != null;
-    return { items, next: more && items.length === limit ? items[limit - 1]!.id : null };
+    const page = await this.q('scroll', false, (c, n) => c.scroll(n, cursorScrollRequest(tenant, filter, after, limit)));
+    return scrollPage(page.points.map((p) => metaFromPayload(p.payload as Payload)), page.next_page_offset, after, limit);
   }
 
   async count(tenant: string, filter: RecordFilter): Promise<number> {
