@@ -130,6 +130,15 @@ describe('requests on the wire: wait, ordering and consistency in the query stri
     const s = await one((c) => c.count('ctx', countRequest('acme', {})), 'https://proxy.example:8443/qdrant');
     expect(s.url.href).toBe('https://proxy.example:8443/qdrant/collections/ctx/points/count');
   });
+
+  it('goes to the port the url names (the scheme default included), and to 6333 when it names none', async () => {
+    expect(splitUrl('https://qdrant.example:443')).toEqual({ url: 'https://qdrant.example', port: 443 });
+    expect(splitUrl('http://[::1]:80/q')).toEqual({ url: 'http://[::1]', prefix: '/q', port: 80 });
+    const on443 = await one((c) => c.count('ctx', countRequest('acme', {})), 'https://qdrant.example:443');
+    expect(on443.url.href).toBe('https://qdrant.example/collections/ctx/points/count');
+    const unnamed = await one((c) => c.count('ctx', countRequest('acme', {})), 'https://qdrant.example');
+    expect(unnamed.url.href).toBe('https://qdrant.example:6333/collections/ctx/points/count');
+  });
 });
 
 describe('errors the client really throws, through the caller', () => {

@@ -6,7 +6,10 @@
  * request would go to the wrong path; it also refuses a url with a path when
  * `prefix` is set. So the path is passed as the prefix and the url without it.
  * A url without a port keeps the client's default port, 6333 (Qdrant's),
- * not the scheme's: that is what the client documents.
+ * not the scheme's: that is what the client documents. A url that names the
+ * scheme's own port (https://host:443) means it, but WHATWG URL parsing drops
+ * such a port, so the client would fall back to 6333: the written port is
+ * read from the text and passed as `port`.
  */
 import { QdrantClient } from '@qdrant/js-client-rest';
 
@@ -19,11 +22,13 @@ export interface ClientOptions {
 }
 
 /** The client's `url` and `prefix` for a configured url (exported for the tests). */
-export function splitUrl(url: string): { url: string; prefix?: string } {
+export function splitUrl(url: string): { url: string; prefix?: string; port?: number } {
   if (!URL.canParse(url)) return { url };
   const u = new URL(url);
   const path = u.pathname.replace(/\/+$/, '');
-  return path === '' ? { url: u.origin } : { url: u.origin, prefix: path };
+  const written = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/:?#]*):(\d+)(?:[/?#]|$)/i.exec(url)?.[1];
+  const port = u.port === '' && written !== undefined ? { port: Number(written) } : {};
+  return path === '' ? { url: u.origin, ...port } : { url: u.origin, prefix: path, ...port };
 }
 
 export function createClient(o: ClientOptions): QdrantClient {
