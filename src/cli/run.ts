@@ -1,54 +1,58 @@
 /** Command dispatch for the `ctxd` CLI. Each command returns its exit code. */
 import { ConfigError } from '../config/load.ts';
-import { serve, SERVE_HELP } from './serve.ts';
-import * as ping from './commands/ping.ts';
-import * as contexts from './commands/contexts.ts';
-import * as keys from './commands/keys.ts';
-import * as config from './commands/config.ts';
-import * as reindex from './commands/reindex.ts';
-import * as migrate from './commands/migrate.ts';
-import * as mcp from './commands/mcp.ts';
-import * as manage from './commands/manage.ts';
-import * as transfer from './commands/transfer.ts';
-import * as backup from './commands/backup.ts';
-import * as encryption from './commands/encryption.ts';
-import * as sessions from './commands/sessions.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
+type Run = (argv: string[], env: Env) => Promise<number>;
 
+/**
+ * A command's module is imported only when that command runs: `serve` pulls in the
+ * whole daemon (the embedder, SQLite, usearch, the Qdrant client), which would
+ * otherwise add about a second to every `ctxd ping` or `ctxd store`.
+ */
 interface Command {
   readonly summary: string;
-  readonly help: string;
-  run(argv: string[], env: Env): Promise<number>;
+  load(): Promise<{ readonly help: string; readonly run: Run }>;
 }
 
+const command = <M>(summary: string, module: () => Promise<M>, pick: (m: M) => { help: string; run: Run }): Command => ({
+  summary,
+  load: async () => pick(await module()),
+});
+
+const contexts = () => import('./commands/contexts.ts');
+const manage = () => import('./commands/manage.ts');
+const sessions = () => import('./commands/sessions.ts');
+const transfer = () => import('./commands/transfer.ts');
+const backup = () => import('./commands/backup.ts');
+const encryption = () => import('./commands/encryption.ts');
+
 const COMMANDS: Record<string, Command> = {
-  serve: { summary: 'run the daemon', help: SERVE_HELP, run: serve },
-  ping: { summary: 'check that the daemon answers, and how fast', help: ping.help, run: ping.run },
-  store: { summary: 'store a context', help: contexts.storeHelp, run: contexts.store },
-  query: { summary: 'retrieve the best contexts for a query under a token budget', help: contexts.queryHelp, run: contexts.query },
-  get: { summary: 'print one context', help: contexts.getHelp, run: contexts.get },
-  delete: { summary: 'delete one context', help: contexts.deleteHelp, run: contexts.del },
-  'store-batch': { summary: 'store many contexts from a file or standard input (JSONL or lines)', help: manage.storeBatchHelp, run: manage.storeBatch },
-  list: { summary: 'list contexts page by page (--all follows the cursors)', help: manage.listHelp, run: manage.list },
-  update: { summary: 'change one context', help: manage.updateHelp, run: manage.update },
-  'delete-where': { summary: 'delete every context matching conditions', help: manage.deleteWhereHelp, run: manage.deleteWhere },
-  clear: { summary: 'delete a level (of a session), after confirmation', help: manage.clearHelp, run: manage.clear },
-  stats: { summary: "count your tenant's contexts", help: contexts.statsHelp, run: contexts.stats },
-  sessions: { summary: 'list the sessions holding L1 or L2 contexts (--all follows the cursors)', help: sessions.sessionsHelp, run: sessions.sessions },
-  'end-session': { summary: "end a session's working memory: its L1 to L2 (--drop deletes it)", help: sessions.endSessionHelp, run: sessions.endSession },
-  export: { summary: 'write contexts as JSONL (a tenant, a session or every tenant; admin)', help: transfer.exportHelp, run: transfer.exportCommand },
-  import: { summary: 'write an export back, idempotently by id (admin)', help: transfer.importHelp, run: transfer.importCommand },
-  purge: { summary: 'delete everything of one tenant, after confirmation (admin)', help: transfer.purgeHelp, run: transfer.purgeCommand },
-  backup: { summary: 'have the daemon write an online copy of its data (admin)', help: backup.backupHelp, run: backup.backupCommand },
-  restore: { summary: 'bring a stopped data dir back from a backup copy', help: backup.restoreHelp, run: backup.restoreCommand },
-  keys: { summary: 'create, list or revoke keys in the keyring file', help: keys.help, run: keys.run },
-  'data-keys': { summary: 'create or list data keys for encryption at rest', help: encryption.dataKeysHelp, run: encryption.dataKeys },
-  rekey: { summary: 'have the daemon re-seal stored contexts with its active data key (admin)', help: encryption.rekeyHelp, run: encryption.rekey },
-  mcp: { summary: 'serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', help: mcp.help, run: mcp.run },
-  reindex: { summary: 're-embed stored contexts with the configured embedder (daemon stopped)', help: reindex.help, run: reindex.run },
-  migrate: { summary: 'copy every context into another store, e.g. a data dir into Qdrant and back (resumable, verified)', help: migrate.help, run: migrate.run },
-  config: { summary: 'print the effective configuration', help: config.help, run: config.run },
+  serve: command('run the daemon', () => import('./serve.ts'), (m) => ({ help: m.SERVE_HELP, run: m.serve })),
+  ping: command('check that the daemon answers, and how fast', () => import('./commands/ping.ts'), (m) => m),
+  store: command('store a context', contexts, (m) => ({ help: m.storeHelp, run: m.store })),
+  query: command('retrieve the best contexts for a query under a token budget', contexts, (m) => ({ help: m.queryHelp, run: m.query })),
+  get: command('print one context', contexts, (m) => ({ help: m.getHelp, run: m.get })),
+  delete: command('delete one context', contexts, (m) => ({ help: m.deleteHelp, run: m.del })),
+  'store-batch': command('store many contexts from a file or standard input (JSONL or lines)', manage, (m) => ({ help: m.storeBatchHelp, run: m.storeBatch })),
+  list: command('list contexts page by page (--all follows the cursors)', manage, (m) => ({ help: m.listHelp, run: m.list })),
+  update: command('change one context', manage, (m) => ({ help: m.updateHelp, run: m.update })),
+  'delete-where': command('delete every context matching conditions', manage, (m) => ({ help: m.deleteWhereHelp, run: m.deleteWhere })),
+  clear: command('delete a level (of a session), after confirmation', manage, (m) => ({ help: m.clearHelp, run: m.clear })),
+  stats: command("count your tenant's contexts", contexts, (m) => ({ help: m.statsHelp, run: m.stats })),
+  sessions: command('list the sessions holding L1 or L2 contexts (--all follows the cursors)', sessions, (m) => ({ help: m.sessionsHelp, run: m.sessions })),
+  'end-session': command("end a session's working memory: its L1 to L2 (--drop deletes it)", sessions, (m) => ({ help: m.endSessionHelp, run: m.endSession })),
+  export: command('write contexts as JSONL (a tenant, a session or every tenant; admin)', transfer, (m) => ({ help: m.exportHelp, run: m.exportCommand })),
+  import: command('write an export back, idempotently by id (admin)', transfer, (m) => ({ help: m.importHelp, run: m.importCommand })),
+  purge: command('delete everything of one tenant, after confirmation (admin)', transfer, (m) => ({ help: m.purgeHelp, run: m.purgeCommand })),
+  backup: command('have the daemon write an online copy of its data (admin)', backup, (m) => ({ help: m.backupHelp, run: m.backupCommand })),
+  restore: command('bring a stopped data dir back from a backup copy', backup, (m) => ({ help: m.restoreHelp, run: m.restoreCommand })),
+  keys: command('create, list or revoke keys in the keyring file', () => import('./commands/keys.ts'), (m) => m),
+  'data-keys': command('create or list data keys for encryption at rest', encryption, (m) => ({ help: m.dataKeysHelp, run: m.dataKeys })),
+  rekey: command('have the daemon re-seal stored contexts with its active data key (admin)', encryption, (m) => ({ help: m.rekeyHelp, run: m.rekey })),
+  mcp: command('serve the Model Context Protocol on stdio for agent hosts (Claude, Cursor, VS Code)', () => import('./commands/mcp.ts'), (m) => m),
+  reindex: command('re-embed stored contexts with the configured embedder (daemon stopped)', () => import('./commands/reindex.ts'), (m) => m),
+  migrate: command('copy every context into another store, e.g. a data dir into Qdrant and back (resumable, verified)', () => import('./commands/migrate.ts'), (m) => m),
+  config: command('print the effective configuration', () => import('./commands/config.ts'), (m) => m),
 };
 
 function usage(): string {
@@ -72,20 +76,20 @@ function splitCommand(argv: readonly string[]): [string | undefined, string[]] {
 export async function runCli(argv: string[], env: Env): Promise<number> {
   const [name, rest] = splitCommand(argv);
   if (name === 'help' && rest[0] && COMMANDS[rest[0]]) {
-    process.stdout.write(COMMANDS[rest[0]]!.help);
+    process.stdout.write((await COMMANDS[rest[0]]!.load()).help);
     return 0;
   }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const chosen = COMMANDS[name];
+  if (!chosen) {
     process.stderr.write(`ctxd: unknown command ${JSON.stringify(name)}\n${usage()}`);
     return 2;
   }
   try {
-    return await command.run(rest, env);
+    return await (await chosen.load()).run(rest, env);
   } catch (e) {
     if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ctxd ${name}: ${(e as Error).message}\n`);

@@ -33,7 +33,7 @@ describe('ctxd CLI', () => {
   });
 
   it('reads text from standard input and prints JSON for scripts', async () => {
-    const r = await ctxd(['store', '--json', '--level', '1', '--session', 'cli', '-'], env, 'piped working memory line\n');
+    const r = await ctxd(['store', '--json', '--level', 'L1', '--session', 'cli', '-'], env, 'piped working memory line\n');
     const body = JSON.parse(r.stdout);
     expect(body).toMatchObject({ level: 1, deduplicated: false });
     const q = JSON.parse((await ctxd(['query', '--json', '--session', 'cli', '--level', '1', 'piped memory'], env)).stdout);
@@ -44,7 +44,7 @@ describe('ctxd CLI', () => {
 
   it('fails with one line carrying the wire code, and exit codes scripts can rely on', async () => {
     expect(await ctxd(['get', 'c-missing'], env)).toEqual({ code: 1, stdout: '', stderr: 'ctxd get: NOT_FOUND: no context "c-missing"\n' });
-    expect(await ctxd(['store', '--level', '7', 'x'], env)).toMatchObject({ code: 2, stderr: 'ctxd store: --level must be 1, 2 or 3, got "7"\n' });
+    expect(await ctxd(['store', '--level', '7', 'x'], env)).toMatchObject({ code: 2, stderr: 'ctxd store: --level must be 1, 2 or 3 (or L1, L2, L3), got "7"\n' });
     expect(await ctxd(['store', '--nonsense', 'x'], env)).toMatchObject({ code: 2 });
     expect(await ctxd(['ping'], { ...env, CTXD_PORT: '1' })).toMatchObject({ code: 3, stderr: expect.stringMatching(/^ctxd ping: CONNECTION_CLOSED: cannot connect to 127\.0\.0\.1:1: .*\n$/) });
     const bad = await ctxd(['ping'], { ...env, CTXD_KEY_ID: 'nobody', CTXD_KEY_SECRET: '00'.repeat(32) });
@@ -59,7 +59,7 @@ describe('ctxd CLI', () => {
       expect(r.stdout, cmd).toMatch(/^Usage: ctxd /);
     }
     expect((await ctxd(['--help'])).stdout).toContain('Commands:');
-  });
+  }, 120_000); // 17 CLI processes one after another; `serve`, `mcp` and `reindex` load the whole daemon
 
   it('creates, lists and revokes keys; the running daemon picks them up without a restart', async () => {
     const created = JSON.parse((await ctxd(['keys', 'create', '--json', '--tenant', 'acme', '--role', 'agent', '--data-dir', d.dataDir])).stdout);

@@ -11,8 +11,10 @@ export function level(value: string | undefined, fallback: Level): Level;
 export function level(value: string | undefined, fallback?: Level): Level | undefined;
 export function level(value: string | undefined, fallback?: Level): Level | undefined {
   if (value === undefined) return fallback;
-  if (value !== '1' && value !== '2' && value !== '3') throw new UsageError(`--level must be 1, 2 or 3, got ${JSON.stringify(value)}`);
-  return Number(value) as Level;
+  // "L3" as well as "3": the levels are called L1 to L3 everywhere in the docs.
+  const digit = /^[lL]?([123])$/.exec(value)?.[1];
+  if (digit === undefined) throw new UsageError(`--level must be 1, 2 or 3 (or L1, L2, L3), got ${JSON.stringify(value)}`);
+  return Number(digit) as Level;
 }
 
 export function positiveInt(value: string | undefined, name: string): number | undefined {
@@ -54,7 +56,7 @@ export const storeHelp = `Usage: ctxd store [flags] TEXT...   (or - to read TEXT
 
 Stores a context. Prints its id (and whether it deduplicated an existing one).
 
-  --level N            1 (immediate), 2 (short-term) or 3 (long-term, default)
+  --level N            1 (immediate), 2 (short-term) or 3 (long-term, default); L1..L3 also read
   --session NAME       session of an L1/L2 context (default "default")
   --agent NAME         the agent that learned it
   --tag TAG            a tag (repeatable)
