@@ -5,7 +5,7 @@
  * OpenAPI schema) and compared with the request examples of Qdrant's
  * documentation where one exists (cited beside it). Nothing here imitates a
  * Qdrant server: what Qdrant does with these requests is checked by
- * test/unit/qdrant-store.test.ts against a live one (QDRANT_URL).
+ * test/integration/qdrant-store.test.ts against a live one (QDRANT_URL).
  */
 import fc from 'fast-check';
 import { QdrantClientTimeoutError, type Schemas } from '@qdrant/js-client-rest';

@@ -18,7 +18,7 @@ import { makeRecord, syntheticText } from '../helpers/records.ts';
 
 const QDRANT_URL = process.env.QDRANT_URL;
 if (!QDRANT_URL) {
-  console.log('QDRANT_URL not set: the Qdrant contract suite is skipped; run `docker run -p 6333:6333 qdrant/qdrant` then `QDRANT_URL=http://localhost:6333 npx vitest run test/unit/qdrant-store.test.ts`');
+  console.log('QDRANT_URL not set: the Qdrant contract suite is skipped; run `docker run -p 6333:6333 qdrant/qdrant` then `QDRANT_URL=http://localhost:6333 npx vitest run test/integration/qdrant-store.test.ts`');
 }
 
 const SPACE = { kind: 'hash', model: 'fnv-words-v1', dims: 384 };
