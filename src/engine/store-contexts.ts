@@ -11,7 +11,17 @@ import { sameKeyTokens } from '../domain/lexical.ts';
 import type { Analysis } from './text/text-analyzer.ts';
 import { DEFAULT_SESSION, type StoreInput, type StoreResult } from './types.ts';
 
-const YIELD_EVERY = 64;
+/** A big batch must not hold the event loop: the per-item loops yield a turn after this many items or bytes of text. */
+const YIELD_EVERY = 32;
+const YIELD_BYTES = 32 * 1024;
+/**
+ * A batch's texts go to the text analyzer (token counts, term hashes, vectors) in requests of about this many
+ * characters, a turn apart: handing 2 MB of text to a worker thread in one message holds the loop ~20 ms.
+ * Well above workers.offload_min_chars' default, so each request is still worked off the event loop.
+ */
+const ANALYZE_CHUNK_CHARS = 128 * 1024;
+/** Texts of dedup candidates are read in chunks of this many ids, a turn apart. */
+const GET_CHUNK = 256;
 /** Nearest neighbours at least this similar are read to see whether they are the same text (an exact duplicate). */
 const EXACT_LOOKUP_SIMILARITY = 0.8;
 /** Longer texts are merged only with an identical one (no case or spacing folding, no near-duplicates). */
@@ -35,7 +45,7 @@ export async function storeContexts(deps: EngineDeps, tenant: string, inputs: re
 }
 
 async function storeWithinQuota(deps: EngineDeps, tenant: string, inputs: readonly StoreInput[]): Promise<StoreResult[]> {
-  const analyses = await deps.text.analyze(inputs.map((i) => i.text));
+  const analyses = await analyzeSliced(deps, inputs.map((i) => i.text));
   const scopes = new Map<string, Item[]>();
   inputs.forEach((input, index) => {
     const key = scopeKey(tenant, input.level, input.session ?? DEFAULT_SESSION);
@@ -55,6 +65,36 @@ async function storeWithinQuota(deps: EngineDeps, tenant: string, inputs: readon
   await Promise.all(decided.map((d) => d.committed));
   for (const r of results) if (r.deduplicated) deps.counters.dedupHits++;
   return results;
+}
+
+/**
+ * deps.text.analyze over the texts in requests of ANALYZE_CHUNK_CHARS, posted a turn apart and worked
+ * concurrently; the analyses come back in order, and the first failure fails the whole (as one request would).
+ */
+async function analyzeSliced(deps: EngineDeps, texts: readonly string[]): Promise<Analysis[]> {
+  const chunks: string[][] = [[]];
+  let chars = 0;
+  for (const t of texts) {
+    if (chars >= ANALYZE_CHUNK_CHARS) {
+      chunks.push([]);
+      chars = 0;
+    }
+    chunks[chunks.length - 1]!.push(t);
+    chars += t.length;
+  }
+  if (chunks.length === 1) return deps.text.analyze(texts);
+  const parts: Promise<Analysis[]>[] = [];
+  let failed = false;
+  for (const [n, chunk] of chunks.entries()) {
+    if (n > 0) await nextTurn();
+    // Once a part failed the batch fails: the rest is not sent.
+    if (failed) break;
+    const part = deps.text.analyze(chunk);
+    // Handled here and rethrown by Promise.all below: a part failing while later parts are still being posted is no unhandled rejection.
+    part.catch(() => (failed = true));
+    parts.push(part);
+  }
+  return (await Promise.all(parts)).flat();
 }
 
 function normalizedText(text: string): string {
@@ -91,13 +131,16 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   const fresh: ContextRecord[] = [];
   const refreshes = new Map<string, { meta: ContextMeta; patch: RecordPatch }>();
   const batchTexts = new Map<string, ContextRecord>();
+  /** Each fresh record's dedup key, computed once (normalising 1,000 texts of 2 KB is ~0.2 s). */
+  const keyOf = new Map<string, string>();
   const awaitOthers: Promise<void>[] = [];
 
   // A neighbour found before the lock may have gone since: mergeableNeighbours reads it again.
   const mergeable = await mergeableNeighbours(deps, tenant, items, nearest);
+  const slicer = new Slicer();
   for (const [n, { index, input, analysis }] of items.entries()) {
     // A big batch must not hold the event loop: let other connections' I/O in now and then.
-    if (n > 0 && n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+    if (slicer.due(input.text.length)) await nextTurn();
     const best = mergeable[n];
     if (best) {
       // Refresh the existing context: new recency and expiry, tags and metadata merged in.
@@ -148,6 +191,7 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
     };
     fresh.push(record);
     batchTexts.set(normalized, record);
+    keyOf.set(record.id, normalized);
     results[index] = { id: record.id, level, tokens: record.tokens, deduplicated: false };
   }
 
@@ -166,7 +210,7 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
     if (spills.has(r.id)) results[item.index] = { ...r, level: 2 };
   }
   const committed = Promise.all(writes).then(() => undefined);
-  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: dedupKey(record.text), committed: committed.catch(() => undefined) }));
+  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: keyOf.get(record.id)!, committed: committed.catch(() => undefined) }));
   deps.pending.add(scope, mine);
   return { committed: committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined) };
 }
@@ -186,21 +230,57 @@ async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: read
   const close = items.map((_, n) => nearest[n]?.[0]).map((h) => (h && h.similarity >= Math.min(threshold, EXACT_LOOKUP_SIMILARITY) ? h : undefined));
   const ids = [...new Set(close.filter((h): h is SearchHit => h !== undefined).map((h) => h.meta.id))];
   if (ids.length === 0) return close;
-  const texts = new Map((await deps.store.get(tenant, ids)).map((d) => [d.id, d.text]));
-  return close.map((h, n) => {
-    if (!h) return undefined;
+  // In chunks, a turn apart: a batch of 1,000 duplicates reads 1,000 stored texts.
+  const texts = new Map<string, string>();
+  for (let at = 0; at < ids.length; at += GET_CHUNK) {
+    if (at > 0) await nextTurn();
+    for (const d of await deps.store.get(tenant, ids.slice(at, at + GET_CHUNK))) texts.set(d.id, d.text);
+  }
+  const out = new Array<SearchHit | undefined>(items.length);
+  const slicer = new Slicer();
+  for (const [n, h] of close.entries()) {
+    if (!h) continue;
     const stored = texts.get(h.meta.id);
-    if (stored === undefined) return undefined; // deleted meanwhile
+    if (stored === undefined) continue; // deleted meanwhile
     const text = items[n]!.input.text;
-    if (text === stored) return h;
-    // Long texts merge only when identical: comparing their words here would hold the event loop.
-    if (text.length > NEAR_DUP_MAX_CHARS || stored.length > NEAR_DUP_MAX_CHARS) return undefined;
-    if (normalizedText(text) === normalizedText(stored)) return h;
-    if (h.similarity < threshold) return undefined;
-    if (sameKeyTokens(text, stored)) return h;
-    deps.counters.dedupKeyMismatches++;
-    return undefined;
-  });
+    // Normalising and comparing key tokens of two texts per item: yield now and then, as the decision loop does.
+    if (slicer.due(text.length + stored.length)) await nextTurn();
+    out[n] = mergeableInto(deps, threshold, text, stored, h);
+  }
+  return out;
+}
+
+function mergeableInto(deps: EngineDeps, threshold: number, text: string, stored: string, h: SearchHit): SearchHit | undefined {
+  if (text === stored) return h;
+  // Long texts merge only when identical: comparing their words here would hold the event loop.
+  if (text.length > NEAR_DUP_MAX_CHARS || stored.length > NEAR_DUP_MAX_CHARS) return undefined;
+  if (normalizedText(text) === normalizedText(stored)) return h;
+  if (h.similarity < threshold) return undefined;
+  if (sameKeyTokens(text, stored)) return h;
+  deps.counters.dedupKeyMismatches++;
+  return undefined;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+/**
+ * Counts a loop's work: due (the caller yields a turn of the event loop, so
+ * other connections' I/O runs) once YIELD_EVERY items or YIELD_BYTES of text
+ * were handled since the last yield. Never due before the first item.
+ */
+class Slicer {
+  private items = 0;
+  private bytes = 0;
+
+  due(textLength: number): boolean {
+    const due = this.items >= YIELD_EVERY || this.bytes >= YIELD_BYTES;
+    if (due) this.items = this.bytes = 0;
+    this.items++;
+    this.bytes += textLength;
+    return due;
+  }
 }
 
 /**

@@ -26,10 +26,21 @@ import { onlyFrees, type FromWriter, type ToWriter, type WriteOp } from './write
 import type { VectorSpace } from '../../domain/vector-space.ts';
 import type { DataKeys } from '../encryption/data-keys.ts';
 
+function isSteps(x: unknown): x is ApplySteps {
+  return typeof x === 'object' && x !== null && typeof (x as { next?: unknown }).next === 'function';
+}
+
+/**
+ * What `apply` may return for a big write: steps to run, a turn of the event
+ * loop apart (each `next()` applies one slice), so applying 1,000 rows to the
+ * index never holds the loop in one go. Later writes apply only after the last step.
+ */
+export type ApplySteps = Iterator<unknown, unknown, undefined>;
+
 interface Pending {
   readonly ops: readonly WriteOp[];
   /** Updates memory after the commit; gets the rows the write changed where that is counted (prunes). */
-  readonly apply: (changes: number) => void;
+  readonly apply: (changes: number) => unknown;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
   /** A health probe, not a caller's write: not counted in stats. */
@@ -71,6 +82,8 @@ export class GroupCommitter {
   private readonly probeIntervalMs: number;
   private queue: Pending[] = [];
   private inFlight: { seq: number; group: Pending[] } | null = null;
+  /** A committed group's writes are being applied in steps: the next group waits, so memory follows commit order. */
+  private settling = false;
   private scheduled = false;
   private seq = 0;
   /** The writer thread is gone: nothing can commit any more. */
@@ -116,8 +129,8 @@ export class GroupCommitter {
     this.worker.postMessage({ type: 'keys', keys } satisfies ToWriter);
   }
 
-  /** `ops` are committed by the writer; `apply` updates memory after the commit. */
-  submit(ops: readonly WriteOp[], apply: (changes: number) => void): Promise<void> {
+  /** `ops` are committed by the writer; `apply` updates memory after the commit, at once or in steps (ApplySteps). */
+  submit(ops: readonly WriteOp[], apply: (changes: number) => unknown): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.stopped) return Promise.reject(new StoreUnavailableError('closed', 'the store is closed'));
     return new Promise((resolve, reject) => {
@@ -127,7 +140,7 @@ export class GroupCommitter {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight) return;
+    if (this.scheduled || this.inFlight || this.settling) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -136,7 +149,7 @@ export class GroupCommitter {
   }
 
   private send(): void {
-    if (this.inFlight || this.queue.length === 0 || this.broken) return;
+    if (this.inFlight || this.settling || this.queue.length === 0 || this.broken) return;
     const queued = this.queue;
     this.queue = [];
     const seq = ++this.seq;
@@ -208,6 +221,7 @@ export class GroupCommitter {
       this.stats.groups++;
       let unavailable: StoreUnavailableError | null = null;
       let grew = false;
+      let stepped: Promise<void> | null = null;
       flight.group.forEach((p, i) => {
         const failure = m.failed[i];
         if (failure) {
@@ -217,17 +231,58 @@ export class GroupCommitter {
         }
         if (!onlyFrees(p.ops)) grew = true;
         if (!p.probe) this.stats.writes++;
-        try {
-          p.apply(m.changes[i] ?? 0);
-          p.resolve();
-        } catch (e) {
-          p.reject(e);
+        const changes = m.changes[i] ?? 0;
+        // Once a write applies in steps, the writes after it wait for its last step (commit order).
+        if (stepped) stepped = stepped.then(() => this.applyWrite(p, changes));
+        else {
+          const steps = this.applyNow(p, changes);
+          if (steps) stepped = this.finishSteps(p, steps);
         }
       });
       this.noteOutcome(unavailable, grew);
+      if (stepped) {
+        this.settling = true;
+        void (stepped as Promise<void>).then(() => {
+          this.settling = false;
+          this.send();
+        });
+        return;
+      }
     }
     // Writes that queued during this commit leave now, as the next group.
     this.send();
+  }
+
+  /** Applies and settles a committed write; returns the steps still to run when its apply gave some. */
+  private applyNow(p: Pending, changes: number): ApplySteps | null {
+    try {
+      // The first step runs now, as a write without steps applies at once.
+      const out = p.apply(changes);
+      const steps = isSteps(out) ? out : null;
+      if (steps && !steps.next().done) return steps;
+      p.resolve();
+    } catch (e) {
+      p.reject(e);
+    }
+    return null;
+  }
+
+  private async applyWrite(p: Pending, changes: number): Promise<void> {
+    const steps = this.applyNow(p, changes);
+    if (steps) await this.finishSteps(p, steps);
+  }
+
+  /** Runs the remaining steps a turn apart, then settles the write. Never rejects. */
+  private async finishSteps(p: Pending, steps: ApplySteps): Promise<void> {
+    try {
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        if (steps.next().done) break;
+      }
+      p.resolve();
+    } catch (e) {
+      p.reject(e);
+    }
   }
 
   /**
@@ -272,7 +327,7 @@ export class GroupCommitter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.stopProbing();
-      while ((this.inFlight || this.queue.length > 0) && !this.broken) {
+      while ((this.inFlight || this.settling || this.queue.length > 0) && !this.broken) {
         this.send();
         await new Promise((r) => setTimeout(r, 5));
       }

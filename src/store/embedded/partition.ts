@@ -51,6 +51,14 @@ const GRAPH_THREADS = 0;
 const GRAPH_STEP = 128;
 /** Most rows the lexical channel scores per query (rarest terms first). */
 const LEXICAL_LIMIT = 2048;
+/**
+ * What one query costs, in rows scanned by the SIMD exact search (queryCost):
+ * a graph search (ef 64, half precision) costs about as much as scanning this
+ * many rows, and the row-by-row scan of a filter naming more than level and
+ * liveness about JS_SCAN_FACTOR times the SIMD scan (bench: JS exact vs SIMD exact).
+ */
+const GRAPH_QUERY_COST = 8192;
+const JS_SCAN_FACTOR = 4;
 
 function concat(queries: ReadonlyArray<{ vector: Float32Array }>, dims: number): Float32Array {
   const out = new Float32Array(queries.length * dims);
@@ -147,6 +155,17 @@ export class Partition {
     this.graph?.remove(BigInt(key));
     this.postings.removed(row.terms.length, (k) => this.slotByKey.has(k));
     return row;
+  }
+
+  /**
+   * What one query of `searchMany` costs here, in rows the SIMD scan reads
+   * (see GRAPH_QUERY_COST): what the memory index slices a many-query search by.
+   */
+  queryCost(filter: RecordFilter): number {
+    if (this.rows.length === 0) return 0;
+    const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
+    if (this.useGraph) return plain ? GRAPH_QUERY_COST : GRAPH_QUERY_COST * OVERFETCH;
+    return plain ? this.rows.length : this.rows.length * JS_SCAN_FACTOR;
   }
 
   /** The k rows most similar to `query` and, with query text, the k best by BM25 (`unionOfBest`). */

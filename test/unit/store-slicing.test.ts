@@ -1,0 +1,184 @@
+/**
+ * A big store_batch stays off the event loop: the dedup search, the text
+ * analysis and the index update of 1,000 texts run in slices with a real turn
+ * of the event loop (setImmediate) between them. Proved without timing: a
+ * ticker re-arms itself with setImmediate, so it runs once per turn, and the
+ * slices (spied calls) must have ticks between them. The results must be
+ * those of one unsliced call.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config/load.ts';
+import type { ContextRecord, SearchHit } from '../../src/domain/context.ts';
+import { ContextEngine } from '../../src/engine/context-engine.ts';
+import { createTextAnalyzer, minRelevanceOf, spaceOf } from '../../src/engine/text/registry.ts';
+import type { TextAnalyzer } from '../../src/engine/text/text-analyzer.ts';
+import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
+import { BreakerRegistry } from '../../src/resilience/breaker.ts';
+import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
+import { MemoryIndex, SEARCH_SLICE_MAX_QUERIES, SEARCH_SLICE_ROWS } from '../../src/store/embedded/memory-index.ts';
+import { makeRecord, syntheticText } from '../helpers/records.ts';
+import { removeDir, tempDataDir } from '../helpers/daemon.ts';
+
+const DIMS = 384;
+const ann = { threshold: 1_000_000, connectivity: 16, expansionAdd: 64, expansionSearch: 64 };
+
+/** A log that a self-re-arming setImmediate writes 'tick' into once per turn of the event loop, until stopped. */
+function turnLog(): { log: string[]; stop: () => void } {
+  const log: string[] = [];
+  let on = true;
+  const tick = () => {
+    if (!on) return;
+    log.push('tick');
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  return { log, stop: () => (on = false) };
+}
+
+/** How many `mark` entries the log has, after checking that every two of them have a tick between. */
+function slicesWithTurnsBetween(log: readonly string[], mark: string): number {
+  let slices = 0;
+  let tickSince = true;
+  for (const e of log) {
+    if (e === 'tick') tickSince = true;
+    else if (e === mark) {
+      expect(tickSince, `a turn of the event loop between slice ${slices} and ${slices + 1}`).toBe(true);
+      slices++;
+      tickSince = false;
+    }
+  }
+  return slices;
+}
+
+const rowOf = (r: ContextRecord) => {
+  const { text, vector, terms: _terms, ...meta } = r;
+  return { meta, vector, text, textBytes: Buffer.byteLength(text) };
+};
+const ids = (hits: SearchHit[][]) => hits.map((h) => h.map((x) => [x.meta.id, x.similarity]));
+
+describe('memory index: a many-query search in slices', () => {
+  it('sizes slices by the rows a query scans, and yields a turn between them', async () => {
+    const index = new MemoryIndex(DIMS, ann);
+    expect(index.queriesPerCall('a', { levels: [3] })).toBe(SEARCH_SLICE_MAX_QUERIES); // nothing to scan
+    index.insertMany(Array.from({ length: 4096 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: syntheticText(i, 10), session: `s${i % 2}` }))));
+    // 4,096 rows: 16 queries per call; a filter scanned row by row in JS costs 4 times as much.
+    expect(index.queriesPerCall('a', { levels: [3], aliveAt: 1 })).toBe(SEARCH_SLICE_ROWS / 4096);
+    expect(index.queriesPerCall('a', { levels: [3], session: 's1' })).toBe(SEARCH_SLICE_ROWS / 4096 / 4);
+
+    const queries = Array.from({ length: 100 }, (_, i) => ({ vector: hashEmbed(syntheticText(i * 7, 10), DIMS) }));
+    for (const filter of [{ levels: [3 as const] }, { levels: [3 as const], session: 's1' }]) {
+      const whole = index.searchMany('a', queries, filter, 1);
+      const turns = turnLog();
+      const spy = vi.spyOn(index, 'searchMany').mockImplementation(function (this: MemoryIndex, ...args) {
+        turns.log.push('call');
+        return MemoryIndex.prototype.searchMany.apply(this, args);
+      });
+      const sliced = await index.searchManySliced('a', queries, filter, 1);
+      turns.stop();
+      spy.mockRestore();
+      const per = index.queriesPerCall('a', filter);
+      expect(slicesWithTurnsBetween(turns.log, 'call')).toBe(Math.ceil(queries.length / per));
+      expect(ids(sliced)).toEqual(ids(whole));
+    }
+  });
+});
+
+describe('embedded store: a big committed write enters the index in slices', () => {
+  it('applies an upsert of 200 rows in slices a turn apart, resolves after the last, and applies later writes after it', async () => {
+    const dir = tempDataDir();
+    const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
+    await store.open();
+    try {
+      const turns = turnLog();
+      const sizes: number[] = [];
+      const spy = vi.spyOn(store.index, 'insertMany').mockImplementation(function (this: MemoryIndex, items) {
+        turns.log.push('call');
+        sizes.push(items.length);
+        return MemoryIndex.prototype.insertMany.call(this, items);
+      });
+      const big = Array.from({ length: 200 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i, 10) }));
+      const late = makeRecord({ tenant: 'a', text: 'submitted after the big write' });
+      let bigDone = false;
+      const first = store.upsert(big).then(() => {
+        bigDone = true;
+        // Every row of the write is in the index once its promise resolves.
+        expect(store.index.size).toBeGreaterThanOrEqual(200);
+      });
+      const second = store.upsert([late]);
+      await Promise.all([first, second]);
+      turns.stop();
+      spy.mockRestore();
+      expect(bigDone).toBe(true);
+      // 200 rows in slices of 32, a turn apart; then the later write (same group or the next), in commit order.
+      expect(sizes).toEqual([32, 32, 32, 32, 32, 32, 8, 1]);
+      const bigSlices = turns.log.slice(0, turns.log.lastIndexOf('call'));
+      expect(slicesWithTurnsBetween(bigSlices, 'call')).toBe(7);
+      expect(store.index.size).toBe(201);
+      expect((await store.get('a', [late.id, big[199]!.id])).map((d) => d.id)).toEqual([late.id, big[199]!.id]);
+    } finally {
+      await store.close();
+      removeDir(dir);
+    }
+  });
+});
+
+describe('engine: one big store_batch', () => {
+  const config = loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } });
+  let text: TextAnalyzer;
+  let store: EmbeddedStore;
+  let dir: string;
+
+  beforeAll(async () => {
+    text = await createTextAnalyzer({ config, secrets: { openaiApiKey: null }, breakers: new BreakerRegistry() });
+    dir = tempDataDir();
+    store = new EmbeddedStore({ dataDir: dir, space: spaceOf(config), durability: 'relaxed', ann });
+    await store.open();
+  });
+  afterAll(async () => {
+    await store.close();
+    await text.close();
+    removeDir(dir);
+  });
+
+  it('analyses, searches and decides in slices a turn apart, with the dedup results of one pass', async () => {
+    const engine = new ContextEngine({ store, text, config, minRelevance: minRelevanceOf(config) });
+    // 4,096 stored contexts: the dedup search of 300 texts is ~19 calls of 16 queries.
+    await store.upsert(Array.from({ length: 4096 }, (_, i) => makeRecord({ tenant: 't', text: syntheticText(i, 12) })));
+    const stored = syntheticText(7, 12);
+    const long = (i: number) => syntheticText(100_000 + i, 300).slice(0, 2048);
+    const items = Array.from({ length: 300 }, (_, i) => ({ text: long(i), level: 3 as const }));
+    items[10] = { text: stored, level: 3 }; // already stored: merges into it
+    items[20] = { text: items[5]!.text, level: 3 }; // twin of an earlier item of the batch
+
+    const turns = turnLog();
+    const search = vi.spyOn(store.index, 'searchMany').mockImplementation(function (this: MemoryIndex, ...args) {
+      turns.log.push('search');
+      return MemoryIndex.prototype.searchMany.apply(this, args);
+    });
+    const analyze = vi.spyOn(text, 'analyze').mockImplementation(function (this: TextAnalyzer, texts) {
+      turns.log.push('analyze');
+      return Object.getPrototypeOf(text).analyze.call(this, texts);
+    });
+    const results = await engine.store('t', items);
+    turns.stop();
+    search.mockRestore();
+    analyze.mockRestore();
+
+    // ~600 KB of text: requests of ~128 KB to the analyzer, a turn apart.
+    expect(slicesWithTurnsBetween(turns.log, 'analyze')).toBeGreaterThanOrEqual(4);
+    // The nearest-neighbour search: no call covers more than SEARCH_SLICE_ROWS row visits.
+    expect(slicesWithTurnsBetween(turns.log, 'search')).toBeGreaterThanOrEqual(Math.ceil(300 / (SEARCH_SLICE_ROWS / 4096)));
+
+    // Dedup as one pass would decide it, in order.
+    expect(results).toHaveLength(300);
+    const storedMatch = (await store.find('t', { levels: [3] }, 100_000)).length;
+    expect(storedMatch).toBe(4096 + 298);
+    expect(results[10]!.deduplicated).toBe(true);
+    expect((await store.get('t', [results[10]!.id]))[0]!.text).toBe(stored);
+    expect(results[20]).toMatchObject({ id: results[5]!.id, deduplicated: true });
+    expect(results.filter((r) => !r.deduplicated)).toHaveLength(298);
+    expect(new Set(results.map((r) => r.id)).size).toBe(299);
+    const docs = await store.get('t', [results[0]!.id, results[299]!.id]);
+    expect(docs.map((d) => d.text)).toEqual([items[0]!.text, items[299]!.text]);
+  }, 60_000);
+});
