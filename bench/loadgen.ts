@@ -52,6 +52,13 @@ const text = (bytes: number): string => englishLike(seq++, bytes);
 /** One protocol's way to make a request and to count the replies in a chunk. */
 interface Protocol {
   request(): Buffer;
+  /**
+   * A request to send and have answered before the load starts, or null. ctxd refuses a connection's
+   * first frame above preauth_max_frame_bytes (64 KiB) before any frame has verified: a store_batch of
+   * 1,000 × 2 KB as the first frame would be FRAME_TOO_LARGE and the connection closed, so each ctxd
+   * connection verifies with a ping first.
+   */
+  opening(): Buffer | null;
   /** Replies completed by this chunk, and how many of them were errors. */
   replies(chunk: Buffer): { n: number; errors: number };
   items: number;
@@ -61,6 +68,7 @@ function redisProtocol(): Protocol {
   const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
   return {
     items: 1,
+    opening: () => null,
     request() {
       if (spec.op === 'ping') return PING;
       const key = `k${seq}`;
@@ -115,6 +123,7 @@ function ctxdProtocol(): Protocol {
   };
   return {
     items: spec.op === 'store_batch' ? (spec.batchItems ?? 100) : 1,
+    opening: ping,
     request: () => (spec.op === 'ping' ? ping() : encodeFrame(spec.kid!, key, { id: `${prefix}-${seq++}`, ts: Date.now(), op, body: body() })),
     replies(chunk) {
       // Answers are counted by frame; an error answer has `ok: false` (0xc2 after "ok").
@@ -142,9 +151,12 @@ async function drive(): Promise<LoadResult> {
         const proto = spec.target === 'redis' ? redisProtocol() : ctxdProtocol();
         const sentAt: number[] = [];
         let head = 0;
+        const opening = proto.opening();
+        let opened = opening === null;
         const s = connect({ host: spec.host ?? '127.0.0.1', port: spec.port, noDelay: true }, () => {
           sockets.push(s);
-          resolve();
+          if (opening) s.write(opening);
+          else resolve();
         });
         s.once('error', reject);
         const send = (n: number) => {
@@ -158,7 +170,15 @@ async function drive(): Promise<LoadResult> {
         };
         (s as Socket & { start?: () => void }).start = () => send(spec.inflight);
         s.on('data', (chunk: Buffer) => {
-          const { n, errors: e } = proto.replies(chunk);
+          const { n: all, errors: e } = proto.replies(chunk);
+          let n = all;
+          if (!opened && n > 0) {
+            // The opening request's answer: the connection is ready; nothing of the load is in flight yet.
+            opened = true;
+            n--;
+            resolve();
+            if (n === 0) return;
+          }
           const now = performance.now();
           for (let i = 0; i < n; i++) {
             // Replies are matched first-in first-out: every request on a connection is the same op.
