@@ -16,6 +16,7 @@ import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
 import { BreakerRegistry } from '../../src/resilience/breaker.ts';
 import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
 import { MemoryIndex, SEARCH_SLICE_MAX_QUERIES, SEARCH_SLICE_ROWS } from '../../src/store/embedded/memory-index.ts';
+import { Partition } from '../../src/store/embedded/partition.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
 import { removeDir, tempDataDir } from '../helpers/daemon.ts';
 
@@ -80,6 +81,20 @@ describe('memory index: a many-query search in slices', () => {
       expect(slicesWithTurnsBetween(turns.log, 'call')).toBe(Math.ceil(queries.length / per));
       expect(ids(sliced)).toEqual(ids(whole));
     }
+  });
+});
+
+describe('partition: vectors grow in place', () => {
+  it('keeps one buffer while growing from 16 to 20,000 rows (no doubling copies every vector), and finds every row', () => {
+    const p = new Partition(DIMS, ann, { background: false, pending: 0 });
+    const buffer = (p as unknown as { vectors: Float32Array }).vectors.buffer;
+    const records = Array.from({ length: 20_000 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i, 10) }));
+    for (let at = 0; at < records.length; at += 1000) {
+      const chunk = records.slice(at, at + 1000);
+      p.addMany(chunk.map((r, i) => ({ meta: rowOf(r).meta, key: at + i + 1, textBytes: 10, terms: new Uint32Array() })), chunk.map((r) => r.vector), chunk.map(() => new Uint32Array()));
+    }
+    expect((p as unknown as { vectors: Float32Array }).vectors.buffer).toBe(buffer);
+    for (const n of [0, 8191, 8192, 19_999]) expect(p.search({ vector: records[n]!.vector }, {}, 1)[0]!.meta.id).toBe(records[n]!.id);
   });
 });
 
