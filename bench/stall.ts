@@ -16,6 +16,7 @@
  *                                                 older commit with node_modules linked), alternating run
  *                                                 by run (A/B on the same machine)
  *   npm run bench:stall -- --cpu-prof=/tmp/prof    V8 CPU profiles of the daemons, printed only
+ *   npm run bench:stall -- --node-args=--single-threaded-gc   flags for the daemons' node, printed only
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -35,6 +36,8 @@ const ROOTS = [ROOT, ...args.filter((a) => a.startsWith('--root=')).map((a) => r
 const PROBE = join(ROOT, 'bench/lib/loop-probe.ts');
 /** `--cpu-prof=DIR`: each daemon writes a V8 CPU profile there when it stops. */
 const PROF = opt('cpu-prof');
+/** `--node-args=--a,--b`: V8/Node flags for the daemons (e.g. --single-threaded-gc); printed only. */
+const NODE_ARGS = opt('node-args')?.split(',') ?? [];
 const log = (s: string) => process.stderr.write(`stall: ${s}\n`);
 
 interface Loop {
@@ -60,7 +63,7 @@ interface Daemon {
 async function startDaemon(root: string): Promise<Daemon> {
   const dir = tempDir('ctxd-stall-');
   const batches: number[] = [];
-  const argv = [...(PROF ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${resolve(PROF)}`] : []), '--import', PROBE, join(root, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dir, ...BENCH_LIMITS, ...STORE_BENCH_EMBEDDER, '--set', 'log.slow_request_ms=100'];
+  const argv = [...NODE_ARGS, ...(PROF ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${resolve(PROF)}`] : []), '--import', PROBE, join(root, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dir, ...BENCH_LIMITS, ...STORE_BENCH_EMBEDDER, '--set', 'log.slow_request_ms=100'];
   const [cmd, cargs] = pinned(SERVER_CORE, process.execPath, argv);
   const proc = spawn(cmd, cargs, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: root });
   const port = await new Promise<number>((res, rej) => {
@@ -166,7 +169,7 @@ Medians of ${RUNS} runs. The machine is shared and noisy.
 ${table(['daemon', 'loop max ms', 'loop max per run', 'loop p99.9 ms', 'longest GC ms', 'longest GC per run', 'GCs over 20 ms', 'idle ping p50 ms', 'idle ping p99 ms', 'busy ping p50 ms', 'busy ping p99 ms', 'busy ping max ms', 'batches answered (median)', 'store_batch ms (median)'], rows)}
 `;
 process.stdout.write(report);
-if (!PROF) {
+if (!PROF && NODE_ARGS.length === 0) {
   writeFileSync(join(ROOT, 'bench', 'stall.md'), report);
   log('wrote bench/stall.md');
 }
