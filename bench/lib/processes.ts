@@ -88,6 +88,8 @@ export interface RunningCtxd extends Running {
   /** When `waitForLog` was given: ms from spawn to that log line (e.g. the ANN graphs built after the load). */
   readonly readyMs: number | null;
   rssBytes(): number;
+  /** VmHWM: the most RSS the process has held since it started. */
+  peakRssBytes(): number;
 }
 
 /**
@@ -149,12 +151,15 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
     startMs: listeningMs,
     readyMs,
     stop: stopper(proc),
-    rssBytes() {
-      // The daemon is the node process itself (taskset execs it), so its pid is proc.pid.
-      const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-    },
+    // The daemon is the node process itself (taskset execs it), so its pid is proc.pid.
+    rssBytes: () => procStatusBytes(proc.pid!, 'VmRSS'),
+    peakRssBytes: () => procStatusBytes(proc.pid!, 'VmHWM'),
   };
+}
+
+function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
 }
 
 export function loadgen(spec: LoadSpec, opts: { pin?: boolean } = {}): Promise<LoadResult> {
