@@ -64,8 +64,13 @@ const JS_SCAN_FACTOR = 4;
  * Address space a partition's vectors may grow into in place (a resizable ArrayBuffer: reserved, committed only as it
  * grows): 1 GiB, ~700,000 rows of 384 dimensions. Growing by copying held the event loop for every vector at each
  * doubling (80–140 ms from 8,192 to 16,384 rows on a loaded core; a million rows copy gigabytes).
+ *
+ * Only a partition past RESERVE_FROM_ROWS gets a reservation (one copy of a few MB when it crosses): each reservation
+ * is a kernel mapping, and a tenant-level partition each from the start would exhaust vm.max_map_count (65,530) with
+ * some 20,000 tenants; this way their number is bounded by the rows held (at most one per 4,096).
  */
 const RESERVE_BYTES = 2 ** 30;
+const RESERVE_FROM_ROWS = 4096;
 
 /** ES2024 resizable ArrayBuffers (Node ≥ 20), not in this project's TypeScript lib. */
 interface Resizable extends ArrayBuffer {
@@ -107,7 +112,7 @@ export class Partition {
     this.dims = dims;
     this.ann = ann;
     this.mode = mode;
-    this.vectors = vectorStorage(dims * 16, dims * 16);
+    this.vectors = new Float32Array(dims * 16);
   }
 
   get size(): number {
@@ -141,8 +146,8 @@ export class Partition {
         // In place: the view tracks the buffer's length, and no vector is copied.
         buffer.resize(size * 4);
       } else {
-        // Past the reservation (or none could be made): a bigger one, and every vector copied once.
-        const grown = vectorStorage(size, size * 8);
+        // Small (a plain array), past the reservation, or none could be made: a bigger one, every vector copied once.
+        const grown = size >= RESERVE_FROM_ROWS * this.dims ? vectorStorage(size, size * 8) : new Float32Array(size);
         grown.set(this.vectors);
         this.vectors = grown;
       }
