@@ -195,6 +195,7 @@ describe('Qdrant unreachable', () => {
     expect(s.usage('t')).toEqual({ contexts: 0, textBytes: 0 });
     const started = Date.now();
     await s.close();
-    expect(Date.now() - started).toBeLessThan(100);
+    // Nothing left to wait for (no refresh timer, no retry): far below the 60 s usage refresh. A loose bound, not a speed test.
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
