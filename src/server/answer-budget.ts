@@ -11,7 +11,8 @@
  *
  * Each connection may always use GUARANTEED_ANSWER_BYTES, whatever the global
  * bound says: peers that fill the global bound by not reading must not keep a
- * new client from its hello and small requests. So the total is at most
+ * new client from its hello, small requests and retrieves (which start with
+ * whatever room is free and leave out what does not fit). So the total is at most
  * answer_queue_bytes_total + connections × GUARANTEED_ANSWER_BYTES.
  */
 

@@ -3,8 +3,8 @@ import type { Config } from '../../config/schema.ts';
 import type { ContextEngine } from '../../engine/context-engine.ts';
 import { badRequest } from '../../protocol/errors.ts';
 import type { Encodable, OpAnswer } from '../../protocol/ops/index.ts';
-import { opHandler } from '../dispatcher.ts';
-import { contextAnswerBytes, retrievedView } from './context-view.ts';
+import { ELASTIC_MIN_ANSWER_BYTES, opHandler } from '../dispatcher.ts';
+import { retrievedView } from './context-view.ts';
 import { packedSize } from '../../protocol/codec.ts';
 
 /** Bound of a retrieve answer without its contexts: level receipts, set_id, degraded, took_ms. */
@@ -13,7 +13,10 @@ const RETRIEVE_FIXED_BYTES = 1024;
 export function retrieveHandler(engine: ContextEngine, config: Config) {
   return opHandler('retrieve', {
     role: 'agent',
-    answerBytes: { elastic: true, min: contextAnswerBytes(config) },
+    // Starts with as little as the room every connection keeps outside the global bound (PROTOCOL.md §4.4): peers
+    // that fill that bound by not reading must not hold another tenant's retrieve. Contexts that do not fit the
+    // room given are left out and counted in their level's `omitted`, as for max_frame_bytes.
+    answerBytes: { elastic: true, min: ELASTIC_MIN_ANSWER_BYTES },
     async handle(body, ctx) {
       if (body.max_tokens !== undefined && body.max_tokens > config.retrieval.max_tokens_limit) {
         throw badRequest('body.max_tokens', `body.max_tokens exceeds max_tokens_limit (${config.retrieval.max_tokens_limit})`);
