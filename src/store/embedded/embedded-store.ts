@@ -17,6 +17,7 @@ import { DataDirLock } from './data-dir-lock.ts';
 import { GroupCommitter, type ApplySteps } from './group-commit.ts';
 import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
 import type { WriteOp } from './write-ops.ts';
+import { LoadTerms } from './load-terms.ts';
 import { MemoryIndex } from './memory-index.ts';
 import type { AnnOptions } from './partition.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
@@ -59,7 +60,7 @@ function sameKeys(a: DataKeys, b: DataKeys): boolean {
 const SCROLL_CHUNK = 512;
 /** Rows of one upsert entering the index per turn once committed: each slice a few ms (an HNSW insert is ~0.2 ms). */
 const APPLY_SLICE = 32;
-const LOAD_CHUNK = 10_000;
+const LOAD_CHUNK = 1000;
 
 export class EmbeddedStore implements VectorStore, RequestJournal {
   readonly name = 'embedded';
@@ -122,19 +123,37 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // meanwhile; /health says so): a restart listens once the rows are read, not once every graph is built.
       this.index.graphBuild.background = true;
       this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
-      let chunk: LoadedRow[] = [];
-      for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
-        chunk.push(row);
-        if (chunk.length === LOAD_CHUNK) {
-          this.index.insertMany(chunk);
-          chunk = [];
-        }
-      }
-      this.index.insertMany(chunk);
+      // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
+      // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
+      // Each chunk's term hashes are computed on another thread while the next chunk is read (load-terms.ts).
+      const terms = new LoadTerms();
       try {
+        let waiting: { rows: LoadedRow[]; ticket: number } | null = null;
+        const insert = (w: { rows: LoadedRow[]; ticket: number }) => {
+          const hashes = terms.take(w.ticket, w.rows.map((r) => r.text));
+          for (let i = 0; i < w.rows.length; i++) w.rows[i]!.terms = hashes[i];
+          this.index.insertMany(w.rows);
+        };
+        const submit = (rows: LoadedRow[]) => {
+          const next = { rows, ticket: terms.submit(rows.map((r) => r.text)) };
+          if (waiting) insert(waiting);
+          waiting = next;
+        };
+        let chunk: LoadedRow[] = [];
+        for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
+          chunk.push(row);
+          if (chunk.length === LOAD_CHUNK) {
+            submit(chunk);
+            chunk = [];
+          }
+        }
+        if (chunk.length > 0) submit(chunk);
+        if (waiting) insert(waiting);
+        terms.close();
         await committer.started();
       } catch (e) {
+        terms.close();
         await committer.close().catch(() => {});
         throw e;
       }

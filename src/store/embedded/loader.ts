@@ -29,9 +29,12 @@ export const SAMPLE_SIZE = 20;
 
 export interface LoadedRow {
   readonly meta: ContextMeta;
+  /** May view the stored blob's buffer: valid until it is copied into the index. */
   readonly vector: Float32Array;
   readonly text: string;
   readonly textBytes: number;
+  /** termHashes(text), once computed (load-terms.ts); the index computes them when absent. */
+  terms: Uint32Array | undefined;
 }
 
 export class Quarantine {
@@ -60,8 +63,26 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Most distinct strings `Interned` keeps: tenants and sessions repeat, and a million records need not hold a million copies of each. */
+const INTERN_MAX = 4096;
+
+/** One copy of each tenant, session and agent name read at load (SQLite returns a new string per row). */
+class Interned {
+  private readonly seen = new Map<string, string>();
+
+  of(s: string): string;
+  of(s: string | null): string | null;
+  of(s: string | null): string | null {
+    if (s === null) return s;
+    const known = this.seen.get(s);
+    if (known !== undefined) return known;
+    if (this.seen.size < INTERN_MAX) this.seen.set(s, s);
+    return s;
+  }
+}
+
 /** The record in `r`, or throws the reason it cannot be loaded. */
-function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined): LoadedRow {
+function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined, names: Interned): LoadedRow {
   if (r.damage) throw new Error(r.damage);
   if (typeof r.id !== 'string' || typeof r.tenant !== 'string' || typeof r.session !== 'string' || typeof r.text !== 'string') {
     throw new Error('id, tenant, session or text is not text');
@@ -79,10 +100,10 @@ function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined): Lo
   if (reason) throw new Error(reason);
   const meta: ContextMeta = {
     id: r.id,
-    tenant: r.tenant,
+    tenant: names.of(r.tenant),
     level: r.level as Level,
-    session: r.session,
-    agent: r.agent,
+    session: names.of(r.session),
+    agent: names.of(r.agent),
     tags: tags as string[],
     metadata,
     tokens: r.tokens,
@@ -92,7 +113,10 @@ function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined): Lo
     accessCount: r.access_count,
     version: r.version,
   };
-  return { meta, vector: blobToVector(r.vector), text: r.text, textBytes: Buffer.byteLength(r.text) };
+  // The index copies the vector into its partition at once: a view of an aligned blob spares a copy per row.
+  const v = r.vector;
+  const vector = v.byteOffset % 4 === 0 ? new Float32Array(v.buffer, v.byteOffset, dims) : blobToVector(v);
+  return { meta, vector, text: r.text, textBytes: Buffer.byteLength(r.text), terms: undefined };
 }
 
 /** The rows that load; every other one goes to `quarantine` and `onQuarantine`. */
@@ -103,10 +127,11 @@ export function* admitRows(
   admit?: AdmitCheck,
   onQuarantine?: (entry: QuarantineEntry) => void,
 ): IterableIterator<LoadedRow> {
+  const names = new Interned();
   for (const r of rows) {
     let loaded: LoadedRow;
     try {
-      loaded = parseRow(r, dims, admit);
+      loaded = parseRow(r, dims, admit, names);
     } catch (e) {
       // Anything at all (a RangeError from a parser, a throwing admit check) quarantines this row only.
       const entry = { id: String(r.id), tenant: String(r.tenant), reason: e instanceof Error ? e.message : String(e) };

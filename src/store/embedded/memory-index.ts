@@ -6,7 +6,7 @@
 import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { LEVELS, unionOfBest } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
-import { termHashes } from '../../domain/lexical.ts';
+import { hashTerms } from './load-terms.ts';
 import { TopK } from './top-k.ts';
 import { Partition, type AnnOptions, type GraphBuildMode, type Row } from './partition.ts';
 
@@ -124,7 +124,7 @@ export class MemoryIndex {
       let group = byPartition.get(partition);
       if (!group) byPartition.set(partition, (group = { rows: [], vectors: [], terms: [] }));
       const key = this.nextKey++;
-      const hashes = terms ?? termHashes(text);
+      const hashes = terms ?? hashTerms(text);
       group.rows.push({ meta, key, textBytes, terms: hashes });
       group.vectors.push(vector);
       group.terms.push(hashes);

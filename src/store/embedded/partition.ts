@@ -152,14 +152,15 @@ export class Partition {
         this.vectors = grown;
       }
     }
-    rows.forEach((row, i) => {
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
       const slot = first + i;
       this.vectors.set(vectors[i]!, slot * this.dims);
       this.rows.push(row);
       this.slotByKey.set(row.key, slot);
       row.terms = terms[i]!;
       this.postings.add(row.key, row.terms);
-    });
+    }
     if (this.backlog) {
       for (const r of rows) this.backlog.push(r.key);
       this.mode.pending += rows.length;

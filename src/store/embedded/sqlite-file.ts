@@ -373,11 +373,14 @@ export class SqliteFile {
     // Once a rekey pass left every row sealed, a row in the clear was not written by ctxd (file access); with keys, it is refused.
     const clearIsForeign = this.sealing.sealer !== null && allSealed(this.db);
     for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null }>) {
-      const { enc_kid: kid, sealed, ...stored } = row;
+      const kid = row.enc_kid;
       if (kid === null) {
-        yield clearIsForeign ? { ...stored, damage: 'in the clear in a data dir whose rows were all sealed' } : stored;
+        // The row as read, not a copy without enc_kid and sealed (null here): the loader reads only StoredRow's fields.
+        if (clearIsForeign) row.damage = 'in the clear in a data dir whose rows were all sealed';
+        yield row;
         continue;
       }
+      const { enc_kid: _kid, sealed: _sealed, ...stored } = row;
       try {
         yield { ...stored, ...this.sealing.contentOf(row.tenant, row.id, row) };
       } catch (e) {
