@@ -20,14 +20,12 @@ export function verdict(met: boolean): string {
   return met ? '**met**' : '**missed**';
 }
 
+/** Both plots' size and margins (left, right, top, bottom), in SVG pixels. */
+const PLOT = { W: 640, H: 360, L: 70, R: 20, T: 30, B: 50 } as const;
+
 /** Retrieval latency (p50 and p99) against collection size, log-scaled x axis. */
 export function latencyPlot(points: Array<{ size: number; p50: number; p99: number; raw: number }>): string {
-  const W = 640;
-  const H = 360;
-  const L = 70;
-  const R = 20;
-  const T = 30;
-  const B = 50;
+  const { W, H, L, R, T, B } = PLOT;
   const xs = points.map((p) => Math.log10(p.size));
   const xmin = Math.min(...xs) - 0.2;
   const xmax = Math.max(...xs) + 0.2;
@@ -71,12 +69,7 @@ export interface RssPoint {
 
 /** Daemon RSS against collection size (log-scaled x), with what the ≤ 1 KB-per-context-beyond-text goal allows. */
 export function rssPlot(points: readonly RssPoint[]): string {
-  const W = 640;
-  const H = 360;
-  const L = 70;
-  const R = 20;
-  const T = 30;
-  const B = 50;
+  const { W, H, L, R, T, B } = PLOT;
   const allowed = (p: RssPoint) => p.emptyMiB + (p.size * (1024 + p.meanText)) / 2 ** 20;
   const xs = points.map((p) => Math.log10(p.size));
   const xmin = Math.min(...xs) - 0.2;
