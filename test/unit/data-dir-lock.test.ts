@@ -23,7 +23,7 @@ const store = (dataDir: string) => new EmbeddedStore({ dataDir, space: hashSpace
 
 /** Starts a process holding `dir`'s lock; resolves with its first line ("locked" or "busy ..."). */
 function holder(dir: string): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, [FIXTURE, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--expose-gc', FIXTURE, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve({ child, line }));

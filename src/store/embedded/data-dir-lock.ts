@@ -38,6 +38,14 @@ function readPid(path: string): number | null {
   }
 }
 
+/**
+ * Every lock this process holds. node:sqlite closes a connection when its
+ * DatabaseSync is garbage-collected, which would drop the lock silently: a
+ * caller that keeps no reference (a process that only holds the dir) must not
+ * lose it to the next GC.
+ */
+const heldLocks = new Set<DataDirLock>();
+
 export class DataDirLock {
   private db: DatabaseSync | null;
   private readonly pidPath: string;
@@ -68,7 +76,9 @@ export class DataDirLock {
       db.close();
       throw e;
     }
-    return new DataDirLock(db, pidPath);
+    const lock = new DataDirLock(db, pidPath);
+    heldLocks.add(lock);
+    return lock;
   }
 
   get held(): boolean {
@@ -81,5 +91,6 @@ export class DataDirLock {
     if (readPid(this.pidPath) === process.pid) rmSync(this.pidPath, { force: true });
     this.db.close();
     this.db = null;
+    heldLocks.delete(this);
   }
 }
