@@ -167,6 +167,12 @@ export class Daemon {
       qdrantApiKey: opts.qdrantApiKey ?? null,
       // Graphs of big partitions are built after the listener opens; exact search serves until this line.
       onGraphsBuilt: () => log.info({ ms: Date.now() - this.startedAt, detail: this.store.health().detail }, 'ann graphs built'),
+      onGraphFiles: (e) => {
+        const { kind, ...fields } = e;
+        if (kind === 'save_failed') log.error(fields, 'ann graphs not saved: the next start rebuilds them');
+        else if (kind === 'loaded' && e.refused.length > 0) log.warn(fields, 'ann graphs loaded from disk; refused ones are rebuilt');
+        else log.info(fields, `ann graphs ${kind}`);
+      },
       admit: admitStoredRecord,
       // The first few one by one; the count is in the 'store open' line, /health and the metrics.
       onQuarantine: (q) => {

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { spaceOf } from '../engine/text/registry.ts';
 import { Breaker, type BreakerRegistry } from '../resilience/breaker.ts';
 import type { StoreBackend, QuarantineEntry } from './backend.ts';
-import { EmbeddedStore } from './embedded/embedded-store.ts';
+import { EmbeddedStore, type GraphFilesEvent } from './embedded/embedded-store.ts';
 import type { AdmitCheck } from './embedded/loader.ts';
 import type { DataKeys } from './encryption/data-keys.ts';
 import { MemoryRequestJournal } from './memory-request-journal.ts';
@@ -27,6 +27,8 @@ export interface StoreSetup {
   readonly onQuarantine?: (entry: QuarantineEntry) => void;
   /** The ANN graphs built after the load are complete (embedded). */
   readonly onGraphsBuilt?: () => void;
+  /** Saved ANN graphs loaded, saved or refused (embedded). */
+  readonly onGraphFiles?: (event: GraphFilesEvent) => void;
 }
 
 export function createStore(setup: StoreSetup): StoreBackend {
@@ -40,6 +42,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
     dataKeys: setup.dataKeys ?? null,
     space: spaceOf(config),
     onGraphsBuilt: setup.onGraphsBuilt,
+    onGraphFiles: setup.onGraphFiles,
     durability: config.store.durability,
     maxDbBytes: config.store.max_db_bytes,
     admit: setup.admit,

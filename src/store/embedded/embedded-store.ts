@@ -4,7 +4,7 @@
  * `ann.threshold`), writes group-committed. One process per data dir
  * (data-dir-lock.ts).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit, type SearchQuery } from '../../domain/context.ts';
@@ -14,18 +14,19 @@ import type { RequestEntry, RequestJournal } from '../request-journal.ts';
 import type { ImportWrite, RekeyStep, ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
 import { ensureDataDir } from './data-files.ts';
 import { DataDirLock } from './data-dir-lock.ts';
+import { GRAPH_DIR, readGraphs, removeGraphs, saveGraphs, type GraphIdentity } from './graph-files.ts';
 import { GroupCommitter, type ApplySteps } from './group-commit.ts';
 import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
 import type { WriteOp } from './write-ops.ts';
 import { LoadTerms } from './load-terms.ts';
 import { MemoryIndex } from './memory-index.ts';
-import type { AnnOptions } from './partition.ts';
+import { GRAPH_QUANTIZATION, type AnnOptions } from './partition.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
 import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import type { CompactState } from './sealing.ts';
-import type { VectorSpace } from '../../domain/vector-space.ts';
+import { spaceLabel, type VectorSpace } from '../../domain/vector-space.ts';
 
 export interface EmbeddedStoreOptions {
   readonly dataDir: string;
@@ -45,7 +46,15 @@ export interface EmbeddedStoreOptions {
   readonly onGraphsBuilt?: () => void;
   /** Encryption at rest: rows are sealed with the active key (sealed-row.ts); null or absent stores them in the clear. */
   readonly dataKeys?: DataKeys | null;
+  /** What became of the saved ANN graphs: loaded at open, saved at close (graph-files.ts). */
+  readonly onGraphFiles?: (event: GraphFilesEvent) => void;
 }
+
+export type GraphFilesEvent =
+  | { readonly kind: 'loaded'; readonly graphs: number; readonly rowsReused: number; readonly rowsToAdd: number; readonly refused: readonly string[]; readonly ms: number }
+  | { readonly kind: 'saved'; readonly graphs: number; readonly rows: number; readonly ms: number }
+  | { readonly kind: 'save_failed'; readonly error: string }
+  | { readonly kind: 'removed'; readonly reason: string };
 
 /** Whether two key documents are the same (active id, ids and bytes): a rekey step with unchanged keys skips their check. */
 function sameKeys(a: DataKeys, b: DataKeys): boolean {
@@ -74,6 +83,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private keys: DataKeys | null;
   /** Rows not under the active key, as of the current rekey pass (null: to be counted). */
   private remaining: number | null = null;
+  /** Saved graphs taken at open, and those refused (health). */
+  private graphLoad: { graphs: number; refused: readonly string[] } | null = null;
   readonly index: MemoryIndex;
 
   constructor(opts: EmbeddedStoreOptions) {
@@ -123,6 +134,16 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // meanwhile; /health says so): a restart listens once the rows are read, not once every graph is built.
       this.index.graphBuild.background = true;
       this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
+      // Saved graphs serve at once; only what changed since their save is added in the background.
+      const graphsStarted = performance.now();
+      const refused: string[] = [];
+      const saved = this.keys ? [] : readGraphs(dataDir, this.graphIdentity, (f, reason) => refused.push(`${f}: ${reason}`));
+      if (this.keys && existsSync(join(dataDir, GRAPH_DIR))) {
+        // Saved graphs hold vectors in the clear: an encrypted store keeps none (rebuilt at each start).
+        removeGraphs(dataDir);
+        this.event({ kind: 'removed', reason: 'encryption at rest is on: saved graphs hold vectors in the clear' });
+      }
+      const adopted = this.index.adoptGraphs(saved, (f, reason) => refused.push(`${basename(f)}: ${reason}`));
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
@@ -151,6 +172,11 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         if (chunk.length > 0) submit(chunk);
         if (waiting) insert(waiting);
         terms.close();
+        const rowsReused = this.index.adoptionDone();
+        if (saved.length > 0 || refused.length > 0) {
+          this.graphLoad = { graphs: adopted, refused };
+          this.event({ kind: 'loaded', graphs: adopted, rowsReused, rowsToAdd: this.index.graphBuild.pending, refused, ms: Math.round(performance.now() - graphsStarted) });
+        }
         await committer.started();
       } catch (e) {
         terms.close();
@@ -170,6 +196,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   async close(): Promise<void> {
     try {
       await this.committer?.close();
+      // After the last write, before the lock goes: the next start serves through these graphs at once.
+      if (this.file && !this.keys) this.saveGraphs();
     } finally {
       this.committer = null;
       this.file?.close();
@@ -179,14 +207,41 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     }
   }
 
+  private get graphIdentity(): GraphIdentity {
+    const { space, ann } = this.opts;
+    return { space: spaceLabel(space), dims: space.dims, connectivity: ann.connectivity, expansionAdd: ann.expansionAdd, quantization: GRAPH_QUANTIZATION };
+  }
+
+  private event(e: GraphFilesEvent): void {
+    try {
+      this.opts.onGraphFiles?.(e);
+    } catch {
+      // A report only.
+    }
+  }
+
+  /** Saves every complete graph; a failure costs the next start a rebuild, never the close. */
+  private saveGraphs(): void {
+    const started = performance.now();
+    try {
+      const graphs = this.index.graphsToSave();
+      saveGraphs(this.opts.dataDir, this.graphIdentity, graphs);
+      if (graphs.length > 0) this.event({ kind: 'saved', graphs: graphs.length, rows: graphs.reduce((n, g) => n + g.entries.length, 0), ms: Math.round(performance.now() - started) });
+    } catch (e) {
+      this.event({ kind: 'save_failed', error: (e as Error).message });
+    }
+  }
+
   health(): StoreHealth {
     if (!this.file) return { ok: false, detail: 'closed' };
     const failure = this.committer?.failure;
     if (failure) return { ok: false, detail: `writes failing: ${failure.message}` };
     const q = this.quarantine.report;
     const building = this.index.graphBuild.pending > 0 ? `; ANN graphs building, ${this.index.graphBuild.pending} rows to go (exact search meanwhile)` : '';
+    const load = this.graphLoad;
+    const saved = !load ? '' : `; ${load.graphs} ANN graphs loaded from disk${load.refused.length > 0 ? `, ${load.refused.length} refused and rebuilt (${load.refused.join('; ')})` : ''}`;
     const quarantined = q.count === 0 ? '' : `; ${q.count} quarantined: ${q.sample.map((e) => `${e.id} (${e.reason})`).join(', ')}${q.count > q.sample.length ? ', ...' : ''}`;
-    return { ok: true, detail: `${this.index.size} records${building}${quarantined}` };
+    return { ok: true, detail: `${this.index.size} records${saved}${building}${quarantined}` };
   }
 
   private get db(): SqliteFile {

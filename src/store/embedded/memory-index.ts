@@ -8,6 +8,7 @@ import { LEVELS, unionOfBest } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
 import { hashTerms } from './load-terms.ts';
 import { TopK } from './top-k.ts';
+import { sameCheck, vectorCheck, type GraphToSave, type SavedGraph, type VectorCheck } from './graph-files.ts';
 import { Partition, type AnnOptions, type GraphBuildMode, type Row } from './partition.ts';
 
 /**
@@ -49,6 +50,9 @@ export class MemoryIndex {
   /** Kept up to date on every insert and remove, so per-tenant quotas cost O(1) per write. */
   private readonly tenantUsage = new Map<string, Usage>();
   private nextKey = 1;
+  /** During a load that adopted saved graphs: the key each saved id held, and where (graph-files.ts). */
+  private carried: Map<string, { key: number; check: VectorCheck; partition: Partition }> | null = null;
+  private reused = 0;
 
   constructor(dims: number, ann: AnnOptions) {
     this.dims = dims;
@@ -123,7 +127,7 @@ export class MemoryIndex {
       const partition = this.partition(meta.tenant, meta.level, true)!;
       let group = byPartition.get(partition);
       if (!group) byPartition.set(partition, (group = { rows: [], vectors: [], terms: [] }));
-      const key = this.nextKey++;
+      const key = this.carriedKey(meta.id, partition, vector) ?? this.nextKey++;
       const hashes = terms ?? hashTerms(text);
       group.rows.push({ meta, key, textBytes, terms: hashes });
       group.vectors.push(vector);
@@ -132,6 +136,62 @@ export class MemoryIndex {
       this.addUsage(meta.tenant, 1, textBytes);
     }
     for (const [partition, { rows, vectors, terms }] of byPartition) partition.addMany(rows, vectors, terms);
+  }
+
+  /** The saved key of a row being loaded, when its saved graph holds this very vector. */
+  private carriedKey(id: string, partition: Partition, vector: Float32Array): number | undefined {
+    const saved = this.carried?.get(id);
+    if (!saved || saved.partition !== partition || !sameCheck(saved.check, vectorCheck(vector))) return undefined;
+    this.carried!.delete(id);
+    this.reused++;
+    return saved.key;
+  }
+
+  /**
+   * Before a load: takes saved graphs, so the rows loaded next keep their
+   * saved keys where their vectors match. `adoptionDone` ends it. Returns
+   * how many graphs were taken (one that does not load is refused).
+   */
+  adoptGraphs(graphs: readonly SavedGraph[], refuse: (graphPath: string, reason: string) => void): number {
+    this.carried = new Map();
+    let adopted = 0;
+    for (const g of graphs) {
+      const partition = this.partition(g.tenant, g.level, true)!;
+      try {
+        partition.adopt(g.graphPath, g.entries.map((e) => e.key));
+      } catch (e) {
+        refuse(g.graphPath, `does not load: ${(e as Error).message}`);
+        continue;
+      }
+      adopted++;
+      for (const e of g.entries) {
+        this.carried.set(e.id, { key: e.key, check: e.check, partition });
+        if (e.key >= this.nextKey) this.nextKey = e.key + 1;
+      }
+    }
+    return adopted;
+  }
+
+  /**
+   * After the load: saved keys no row took leave their graphs; rows the
+   * graphs lack join their backlogs. Returns how many rows kept their saved keys.
+   */
+  adoptionDone(): number {
+    this.carried = null;
+    for (const p of this.partitions.values()) p.adopted();
+    return this.reused;
+  }
+
+  /** Every complete graph, to save at close (graph-files.ts). */
+  graphsToSave(): GraphToSave[] {
+    const out: GraphToSave[] = [];
+    for (const [name, p] of this.partitions) {
+      const graph = p.graphToSave();
+      if (!graph) continue;
+      const cut = name.indexOf('\u0000');
+      out.push({ tenant: name.slice(cut + 1), level: Number(name.slice(0, cut)) as Level, ...graph });
+    }
+    return out;
   }
 
   remove(id: string): ContextMeta | undefined {

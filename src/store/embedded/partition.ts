@@ -6,6 +6,7 @@
 import usearch from 'usearch';
 import type { ContextMeta, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
+import { vectorCheck, type SavedKey } from './graph-files.ts';
 import { Postings } from './postings.ts';
 import { TopK } from './top-k.ts';
 
@@ -47,6 +48,8 @@ const PLAIN_MARGIN = 8;
  * state when it reserves capacity, and a call with more threads than were reserved fails.
  */
 const GRAPH_THREADS = 0;
+/** How graphs hold vectors: part of a saved graph's identity (graph-files.ts). */
+export const GRAPH_QUANTIZATION = 'f16';
 /** Rows added to a graph per step of a background build: a few tens of ms, then other work runs. */
 const GRAPH_STEP = 128;
 /** Most rows the lexical channel scores per query (rarest terms first). */
@@ -105,6 +108,8 @@ export class Partition {
   private graph: UsearchIndex | null = null;
   /** Keys still to enter a graph being built in steps; null once the graph is complete. */
   private backlog: number[] | null = null;
+  /** While a saved graph is adopted during the load: its keys no loaded row has taken yet (graph-files.ts). */
+  private adopting: Set<number> | null = null;
   private readonly mode: GraphBuildMode;
   private readonly postings = new Postings();
 
@@ -162,8 +167,12 @@ export class Partition {
       this.postings.add(row.key, row.terms);
     }
     if (this.backlog) {
-      for (const r of rows) this.backlog.push(r.key);
-      this.mode.pending += rows.length;
+      for (const r of rows) {
+        // A row that took its saved key is in the adopted graph already.
+        if (this.adopting?.delete(r.key)) continue;
+        this.backlog.push(r.key);
+        this.mode.pending++;
+      }
     } else if (this.graph) {
       const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
       this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), GRAPH_THREADS);
@@ -333,8 +342,47 @@ export class Partition {
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }
 
-  private buildGraph(): void {
-    const graph = new Index({
+  /**
+   * Takes a saved graph (graph-files.ts) before the rows load: rows loaded
+   * with one of `keys` are in it already, the others join its backlog.
+   * `adopted()` then drops the keys no row took.
+   */
+  adopt(graphPath: string, keys: Iterable<number>): void {
+    const graph = this.newGraph();
+    graph.load(graphPath);
+    this.graph = graph;
+    this.backlog = [];
+    this.adopting = new Set(keys);
+  }
+
+  /** Ends an adoption once every row is loaded: the graph serves now, or once its backlog has entered it. */
+  adopted(): void {
+    const stale = this.adopting;
+    if (!stale || !this.graph) return;
+    this.adopting = null;
+    if (this.rows.length < this.ann.threshold) {
+      // Shrank below the threshold since the save: searched exactly, and graphed again if it grows.
+      this.mode.pending -= this.backlog!.length;
+      this.graph = null;
+      this.backlog = null;
+      return;
+    }
+    for (const key of stale) this.graph.remove(BigInt(key));
+    if (this.backlog!.length === 0) this.backlog = null;
+    else setImmediate(() => this.buildStep());
+  }
+
+  /** The complete graph and what it holds, for saving (graph-files.ts); null when there is none. */
+  graphToSave(): { save: (path: string) => void; entries: SavedKey[] } | null {
+    if (!this.useGraph) return null;
+    const graph = this.graph!;
+    const dims = this.dims;
+    const entries = this.rows.map((r, slot) => ({ key: r.key, id: r.meta.id, check: vectorCheck(this.vectors.subarray(slot * dims, (slot + 1) * dims)) }));
+    return { save: (path) => graph.save(path), entries };
+  }
+
+  private newGraph(): UsearchIndex {
+    return new Index({
       dimensions: this.dims,
       // Vectors are L2-normalised (or zero, for text without words): inner product is cosine.
       metric: MetricKind.IP,
@@ -344,6 +392,10 @@ export class Partition {
       expansion_search: this.ann.expansionSearch,
       multi: false,
     });
+  }
+
+  private buildGraph(): void {
+    const graph = this.newGraph();
     this.graph = graph;
     if (this.mode.background) {
       // Serving requests: build in steps, searching exactly (SIMD) until the graph is complete.
