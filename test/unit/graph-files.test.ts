@@ -50,7 +50,7 @@ async function savedStore(): Promise<{ dir: string; records: ContextRecord[] }> 
   await graphsComplete(store);
   expect(store.index.usesGraph('a', 3)).toBe(true);
   await store.close();
-  expect(events).toEqual([expect.objectContaining({ kind: 'saved', graphs: 1, rows: 1_500 })]);
+  expect(events).toEqual([{ kind: 'saving', graphs: 1, rows: 1_500 }, expect.objectContaining({ kind: 'saved', graphs: 1, rows: 1_500 })]);
   return { dir, records };
 }
 

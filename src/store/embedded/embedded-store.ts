@@ -52,6 +52,7 @@ export interface EmbeddedStoreOptions {
 
 export type GraphFilesEvent =
   | { readonly kind: 'loaded'; readonly graphs: number; readonly rowsReused: number; readonly rowsToAdd: number; readonly refused: readonly string[]; readonly ms: number }
+  | { readonly kind: 'saving'; readonly graphs: number; readonly rows: number }
   | { readonly kind: 'saved'; readonly graphs: number; readonly rows: number; readonly ms: number }
   | { readonly kind: 'save_failed'; readonly error: string }
   | { readonly kind: 'removed'; readonly reason: string };
@@ -225,8 +226,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     const started = performance.now();
     try {
       const graphs = this.index.graphsToSave();
+      const rows = graphs.reduce((n, g) => n + g.entries.length, 0);
+      if (graphs.length > 0) this.event({ kind: 'saving', graphs: graphs.length, rows });
       saveGraphs(this.opts.dataDir, this.graphIdentity, graphs);
-      if (graphs.length > 0) this.event({ kind: 'saved', graphs: graphs.length, rows: graphs.reduce((n, g) => n + g.entries.length, 0), ms: Math.round(performance.now() - started) });
+      if (graphs.length > 0) this.event({ kind: 'saved', graphs: graphs.length, rows, ms: Math.round(performance.now() - started) });
     } catch (e) {
       this.event({ kind: 'save_failed', error: (e as Error).message });
     }
