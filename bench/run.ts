@@ -187,6 +187,15 @@ async function sectionRetrieval(): Promise<void> {
     const top10 = await daemonTop10(ctxd, queries);
     const probeRate = await probeStoreBatch(ctxd);
     await ctxd.stop();
+    // Again, on the graphs the stop saved (graph-files.ts): ready once listening, unless rows are left to add.
+    let warm: { listening: number; ready: number; saveMs: number } | null = null;
+    if (size >= ANN_THRESHOLD) {
+      const saved = ctxd.logs.find((l) => l.msg === 'ann graphs saved');
+      const again = await startCtxd(dir, [], { waitForLog: (l) => l.msg === 'ann graphs built' || (l.msg === 'ann graphs loaded' && l.rowsToAdd === 0) });
+      warm = { listening: again.startMs, ready: Math.max(again.startMs, again.readyMs ?? NaN), saveMs: Number(saved?.ms ?? NaN) };
+      log(`  ${size}: on saved graphs (saved in ${fmt(warm.saveMs / 1000, 1)} s): listening after ${fmt(warm.listening / 1000, 1)} s, graphs ready ${fmt(warm.ready / 1000, 1)} s`);
+      await again.stop();
+    }
     const file = join(dir, 'queries.json');
     // At 1,000,000 the reference is usearch's SIMD brute force (exact too, over the same float32 vectors; the JS one takes
     // ~1 s a query there), and the in-process graph search is not timed (it would rebuild the graph: as long again).
@@ -196,6 +205,7 @@ async function sectionRetrieval(): Promise<void> {
     const rawP50 = (raw.search_p50_ms as number | null) ?? NaN;
     rows.push([
       size.toLocaleString('en-US'), fmt(fill.rows / fill.seconds, 0), fmt(probeRate, 0), fmt(restart.listening / 1000, 1), restart.graphs === null ? '(no graph)' : fmt(restart.graphs / 1000, 1),
+      warm ? fmt(warm.saveMs / 1000, 1) : '(no graph)', warm ? fmt(warm.listening / 1000, 1) : '', warm ? fmt(warm.ready / 1000, 1) : '',
       fmt(one.p50, 2), fmt(one.p99, 2), fmt(eight.rps), fmt(eight.p50, 2), fmt(eight.p99, 2),
       fmt(rawP50, 2), fmt(raw.exact_simd_p50_ms as number, 2), fmt(raw.exact_js_p50_ms as number, 2),
       fmt(raw.daemon_recall_at_10 as number, 3), fmt(one.p50 - rawP50, 2),
@@ -207,9 +217,10 @@ async function sectionRetrieval(): Promise<void> {
     memRows.push([size.toLocaleString('en-US'), fmt(rss / 2 ** 20, 0), fmt(peak / 2 ** 20, 0), fmt(perContext, 0), fmt(meanText, 0), fmt(beyond, 0)]);
     const at = `at ${size.toLocaleString('en-US')}`;
     const p99goal = size === 100_000 ? 3 : size === 1_000_000 ? 10 : Infinity;
-    if (size === 1_000_000) {
-      goals.push([`restart: listening and ready ≤ 30 s ${at}`, `${fmt(restart.listening / 1000, 1)} s`, restart.listening <= 30_000,
-        `graphs complete at ${fmt((restart.graphs ?? NaN) / 1000, 0)} s; exact search serves until then (SIMD exact p50 ${fmt(raw.exact_simd_p50_ms as number, 1)} ms)`]);
+    const restartGoal = size === 100_000 ? 5_000 : size === 1_000_000 ? 30_000 : Infinity;
+    if (warm && Number.isFinite(restartGoal)) {
+      goals.push([`restart: listening and ready ≤ ${restartGoal / 1000} s ${at}`, `${fmt(warm.ready / 1000, 1)} s`, warm.ready <= restartGoal,
+        `on the graphs saved at the stop before (saved in ${fmt(warm.saveMs / 1000, 1)} s), listening at ${fmt(warm.listening / 1000, 1)} s; without saved graphs: listening ${fmt(restart.listening / 1000, 1)} s, graphs complete at ${fmt((restart.graphs ?? NaN) / 1000, 0)} s (exact search meanwhile)`]);
     }
     if (Number.isFinite(p99goal)) {
       goals.push([`retrieve p99 ≤ ${p99goal} ms ${at} (1 connection)`, `${fmt(one.p99, 2)} ms`, one.p99 <= p99goal,
@@ -234,7 +245,9 @@ Latencies from one connection (1 in flight) and throughput from 8; medians of ${
 How each size is made and measured: the bench writes the contexts straight into the stopped daemon's SQLite file
 (bench/lib/fill.ts: the rows the store op writes, same ids, token counts and vectors, without protocol or dedup;
 "fill rows/s"), then starts the daemon on it ("restart": spawn to the \`listening\` log line, and to \`ann graphs built\`)
-and measures once the graphs are built. "store_batch items/s" is the protocol's rate at that size: ${PROBE_ITEMS.toLocaleString('en-US')} more contexts
+and measures once the graphs are built. The first start after a fill has no saved graph for the new rows (the fill
+bypasses the daemon); its stop saves the graphs (graph-files.ts, "graphs saved at stop"), and the daemon is started once
+more on them ("restart on saved graphs": ready once listening with nothing left to add). "store_batch items/s" is the protocol's rate at that size: ${PROBE_ITEMS.toLocaleString('en-US')} more contexts
 in batches of 1,000 from one connection (dedup search and graph inserts included), deleted again afterwards.
 "raw search" is the daemon's own search (same index, vectors and code) called in process with no
 protocol; "SIMD exact" and "JS exact" are brute force over the same vectors. Recall@10 compares the
@@ -243,7 +256,7 @@ vectors, every query, no sampling: JS brute force up to 100,000; usearch's SIMD 
 same float32 vectors; JS exact is timed on 30 queries there), where the in-process graph search is not timed (n/a: it would
 rebuild the graph, as long again). Overhead = retrieve p50 − raw search p50.
 
-${table(['contexts', 'fill rows/s (direct)', 'store_batch items/s (protocol)', 'restart: listening s', 'restart: graphs built s', '1 conn p50 ms', '1 conn p99 ms', '8 conns req/s', '8 conns p50 ms', '8 conns p99 ms', 'raw search p50 ms', 'SIMD exact p50 ms', 'JS exact p50 ms', 'recall@10', 'overhead ms'], rows)}
+${table(['contexts', 'fill rows/s (direct)', 'store_batch items/s (protocol)', 'restart: listening s', 'restart: graphs built s', 'graphs saved at stop s', 'restart on saved graphs: listening s', 'restart on saved graphs: ready s', '1 conn p50 ms', '1 conn p99 ms', '8 conns req/s', '8 conns p50 ms', '8 conns p99 ms', 'raw search p50 ms', 'SIMD exact p50 ms', 'JS exact p50 ms', 'recall@10', 'overhead ms'], rows)}
 
 ![retrieve latency against collection size](retrieve-latency.svg)
 

@@ -87,6 +87,8 @@ export interface RunningCtxd extends Running {
   readonly startMs: number;
   /** When `waitForLog` was given: ms from spawn to that log line (e.g. the ANN graphs built after the load). */
   readonly readyMs: number | null;
+  /** Every log line so far (JSON), the stop's included once it has resolved. */
+  readonly logs: ReadonlyArray<Record<string, unknown>>;
   rssBytes(): number;
   /** VmHWM: the most RSS the process has held since it started. */
   peakRssBytes(): number;
@@ -113,8 +115,8 @@ export interface StartCtxdOptions {
   readonly pin?: boolean;
   /** Run the hash embedder (default true); false: the default embedder. */
   readonly hashEmbedder?: boolean;
-  /** Resolve only once the daemon logged this `msg` too (after listening), timing it as `readyMs`. */
-  readonly waitForLog?: string;
+  /** Resolve only once the daemon logged this `msg` (or a line it accepts) too, timing it as `readyMs`. */
+  readonly waitForLog?: string | ((line: Record<string, unknown>) => boolean);
 }
 
 export async function startCtxd(dataDir: string, extra: string[] = [], opts: StartCtxdOptions = {}): Promise<RunningCtxd> {
@@ -124,17 +126,21 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let readyMs: number | null = null;
   let listeningMs = 0;
+  const logs: Array<Record<string, unknown>> = [];
+  const wanted = opts.waitForLog;
+  const isWanted = typeof wanted === 'string' ? (e: Record<string, unknown>) => e.msg === wanted : wanted;
   const port = await new Promise<number>((res, rej) => {
     let listening: number | null = null;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
         const e = JSON.parse(line) as { msg: string; port: number };
+        logs.push(e);
         if (e.msg === 'listening') {
           listening = e.port;
           listeningMs = performance.now() - t0;
         }
-        if (opts.waitForLog && e.msg === opts.waitForLog) readyMs = performance.now() - t0;
-        if (listening !== null && (!opts.waitForLog || readyMs !== null)) res(listening);
+        if (readyMs === null && isWanted?.(e)) readyMs = performance.now() - t0;
+        if (listening !== null && (!isWanted || readyMs !== null)) res(listening);
       } catch {
         // not a log line
       }
@@ -150,6 +156,7 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
     secretHex: key.secret.toString('hex'),
     startMs: listeningMs,
     readyMs,
+    logs,
     stop: stopper(proc),
     // The daemon is the node process itself (taskset execs it), so its pid is proc.pid.
     rssBytes: () => procStatusBytes(proc.pid!, 'VmRSS'),
