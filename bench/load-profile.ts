@@ -5,7 +5,8 @@
  * HNSW graphs, built after the open, are not waited for.
  *
  *   node bench/load-profile.ts fill DIR N   # once: N contexts into DIR
- *   node bench/load-profile.ts open DIR     # time the open (copy DIR first: the open takes its lock)
+ *   node bench/load-profile.ts graphs DIR   # once, optional: build the graphs and save them (graph-files.ts)
+ *   node bench/load-profile.ts open DIR     # time the open (on the saved graphs, if any)
  *
  * Profile with `node --cpu-prof bench/load-profile.ts open DIR`.
  */
@@ -22,8 +23,12 @@ if (cmd === 'fill') {
   ensureDataDir(dataDir!);
   const r = await fillDataDir(dataDir!, 0, Number(n), (i) => `${syntheticText(i, 16)} #${i}`);
   console.log(JSON.stringify({ rows: r.rows, seconds: r.seconds }));
-} else if (cmd === 'open') {
+} else if (cmd === 'open' || cmd === 'graphs') {
+  let built!: () => void;
+  const graphsBuilt = new Promise<void>((r) => (built = r));
   const store = new EmbeddedStore({
+    onGraphsBuilt: () => built(),
+    onGraphFiles: (e) => console.error(JSON.stringify(e)),
     dataDir: dataDir!,
     space: hashSpace(c.embedder.hash.dims),
     durability: 'relaxed',
@@ -37,9 +42,13 @@ if (cmd === 'fill') {
   const cpu = process.threadCpuUsage(cpu0);
   const mem = process.memoryUsage();
   console.log(JSON.stringify({ openMs: Math.round(openMs), mainCpuMs: Math.round((cpu.user + cpu.system) / 1000), records: store.index.size, heapMiB: Math.round(mem.heapUsed / 2 ** 20), arrayBuffersMiB: Math.round(mem.arrayBuffers / 2 ** 20) }));
+  if (cmd === 'graphs') {
+    if (store.index.graphBuild.pending > 0) await graphsBuilt;
+    await store.close();
+  }
   // Graph building is not part of the load: stop here.
   process.exit(0);
 } else {
-  console.error('usage: load-profile.ts fill DIR N | open DIR');
+  console.error('usage: load-profile.ts fill DIR N | graphs DIR | open DIR');
   process.exit(2);
 }

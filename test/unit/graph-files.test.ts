@@ -161,6 +161,29 @@ describe('saved ANN graphs', () => {
     await torn.store.close();
   }, 60_000);
 
+  it('a graph still being built at close is saved as far as it got; the next start adds the rest', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const first = await openAt(dir);
+    const records = Array.from({ length: 3_000 }, (_, j) => makeRecord({ tenant: 'a', text: syntheticText(j, 10) }));
+    await first.store.upsert(records.slice(0, THRESHOLD - 1));
+    // Crossing the threshold starts a graph built in steps between other work; close at once, steps still to run.
+    await first.store.upsert(records.slice(THRESHOLD - 1));
+    const backlog = first.store.index.graphBuild.pending;
+    await first.store.close();
+    const saved = first.events.find((e) => e.kind === 'saved');
+    const rows = saved?.kind === 'saved' ? saved.rows : -1;
+    // However far the steps got: what the graph held is saved, nothing else.
+    expect(rows).toBeGreaterThanOrEqual(3_000 - backlog);
+    expect(rows).toBeLessThanOrEqual(3_000);
+
+    const { store, events } = await openAt(dir);
+    expect(events).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 1, rowsReused: rows, rowsToAdd: 3_000 - rows })]);
+    await graphsComplete(store);
+    for (const r of records.filter((_, i) => i % 97 === 0)) expect((await idsOf(store, r.text))[0]).toBe(r.id);
+    await store.close();
+  }, 60_000);
+
   it('an encrypted store keeps none (they hold vectors in the clear), and removes those of its days in the clear', async () => {
     const { dir } = await savedStore();
     expect(existsSync(join(dir, GRAPH_DIR))).toBe(true);

@@ -51,6 +51,7 @@ export interface EmbeddedStoreOptions {
 }
 
 export type GraphFilesEvent =
+  /** `ms`: reading, checking and loading the graph files (the rows' load is the 'store open' line's). */
   | { readonly kind: 'loaded'; readonly graphs: number; readonly rowsReused: number; readonly rowsToAdd: number; readonly refused: readonly string[]; readonly ms: number }
   | { readonly kind: 'saving'; readonly graphs: number; readonly rows: number }
   | { readonly kind: 'saved'; readonly graphs: number; readonly rows: number; readonly ms: number }
@@ -145,6 +146,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         this.event({ kind: 'removed', reason: 'encryption at rest is on: saved graphs hold vectors in the clear' });
       }
       const adopted = this.index.adoptGraphs(saved, (f, reason) => refused.push(`${basename(f)}: ${reason}`));
+      // Reading, checking and loading the files; the rows load next.
+      const graphsMs = Math.round(performance.now() - graphsStarted);
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
@@ -176,7 +179,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         const rowsReused = this.index.adoptionDone();
         if (saved.length > 0 || refused.length > 0) {
           this.graphLoad = { graphs: adopted, refused };
-          this.event({ kind: 'loaded', graphs: adopted, rowsReused, rowsToAdd: this.index.graphBuild.pending, refused, ms: Math.round(performance.now() - graphsStarted) });
+          this.event({ kind: 'loaded', graphs: adopted, rowsReused, rowsToAdd: this.index.graphBuild.pending, refused, ms: graphsMs });
         }
         await committer.started();
       } catch (e) {

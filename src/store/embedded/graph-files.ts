@@ -182,17 +182,24 @@ export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: rea
     const keysPath = join(dir, `${name}.keys`);
     const graphTmp = `${graphPath}.tmp`;
     const keysTmp = `${keysPath}.tmp`;
-    // Created 0600 first: usearch truncates an existing file and keeps its mode.
-    rmSync(graphTmp, { force: true });
-    ensurePrivateFile(graphTmp);
-    g.save(graphTmp);
-    fsyncPath(graphTmp);
-    const header: Header = { ...identity, tenant: g.tenant, level: g.level, rows: g.entries.length, graphBytes: statSync(graphTmp).size, graphCrc: fileCrc(graphTmp) };
-    rmSync(keysTmp, { force: true });
-    writeFileSync(keysTmp, encodeKeys(header, g.entries), { mode: 0o600 });
-    fsyncPath(keysTmp);
-    renameSync(graphTmp, graphPath);
-    renameSync(keysTmp, keysPath);
+    try {
+      // Created 0600 first: usearch truncates an existing file and keeps its mode.
+      rmSync(graphTmp, { force: true });
+      ensurePrivateFile(graphTmp);
+      g.save(graphTmp);
+      fsyncPath(graphTmp);
+      const header: Header = { ...identity, tenant: g.tenant, level: g.level, rows: g.entries.length, graphBytes: statSync(graphTmp).size, graphCrc: fileCrc(graphTmp) };
+      rmSync(keysTmp, { force: true });
+      writeFileSync(keysTmp, encodeKeys(header, g.entries), { mode: 0o600 });
+      fsyncPath(keysTmp);
+      renameSync(graphTmp, graphPath);
+      renameSync(keysTmp, keysPath);
+    } catch (e) {
+      // A full disk must not keep a half-written graph: the database needs that room at the next start.
+      rmSync(graphTmp, { force: true });
+      rmSync(keysTmp, { force: true });
+      throw e;
+    }
     kept.add(`${name}.usearch`).add(`${name}.keys`);
   }
   for (const f of readdirSync(dir)) if (!kept.has(f)) rmSync(join(dir, f), { force: true });

@@ -372,12 +372,21 @@ export class Partition {
     else setImmediate(() => this.buildStep());
   }
 
-  /** The complete graph and what it holds, for saving (graph-files.ts); null when there is none. */
+  /**
+   * The graph and the rows it holds, for saving (graph-files.ts); null when
+   * there is none. A graph still being built is saved as far as it got: the
+   * next start adds only its backlog.
+   */
   graphToSave(): { save: (path: string) => void; entries: SavedKey[] } | null {
-    if (!this.useGraph) return null;
-    const graph = this.graph!;
+    const graph = this.graph;
+    if (!graph || this.adopting || this.rows.length < this.ann.threshold) return null;
+    const waiting = new Set(this.backlog ?? []);
     const dims = this.dims;
-    const entries = this.rows.map((r, slot) => ({ key: r.key, id: r.meta.id, check: vectorCheck(this.vectors.subarray(slot * dims, (slot + 1) * dims)) }));
+    const entries: SavedKey[] = [];
+    for (let slot = 0; slot < this.rows.length; slot++) {
+      const r = this.rows[slot]!;
+      if (!waiting.has(r.key)) entries.push({ key: r.key, id: r.meta.id, check: vectorCheck(this.vectors.subarray(slot * dims, (slot + 1) * dims)) });
+    }
     return { save: (path) => graph.save(path), entries };
   }
 
