@@ -234,8 +234,10 @@ async function sectionRetrieval(): Promise<void> {
     }
     log(`  ${size}: p50 ${fmt(one.p50)} ms, p99 ${fmt(one.p99)} ms, recall ${raw.daemon_recall_at_10}, store_batch ${fmt(probeRate, 0)}/s`);
   }
-  writeFileSync(join(ROOT, 'bench', 'retrieve-latency.svg'), latencyPlot(plot));
-  writeFileSync(join(ROOT, 'bench', 'rss.svg'), rssPlot(rssPoints));
+  if (!PRINT_ONLY) {
+    writeFileSync(join(ROOT, 'bench', 'retrieve-latency.svg'), latencyPlot(plot));
+    writeFileSync(join(ROOT, 'bench', 'rss.svg'), rssPlot(rssPoints));
+  }
   out.push(`## 3. Retrieval scaling
 
 L3 contexts of generated text (16 words of a 53-word vocabulary and a number, ${fmt(textBytes / loaded, 0)} bytes on average), the
