@@ -20,7 +20,7 @@ import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type Quarantine
 import type { WriteOp } from './write-ops.ts';
 import { LoadTerms } from './load-terms.ts';
 import { MemoryIndex } from './memory-index.ts';
-import { GRAPH_QUANTIZATION, type AnnOptions } from './partition.ts';
+import { GRAPH_QUANTIZATION, type AnnOptions } from './ann-graph.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
 import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';

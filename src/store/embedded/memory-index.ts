@@ -9,7 +9,8 @@ import { matchesFilter } from '../../domain/filter.ts';
 import { hashTerms } from './load-terms.ts';
 import { TopK } from './top-k.ts';
 import { sameCheck, vectorCheck, type GraphToSave, type SavedGraph, type VectorCheck } from './graph-files.ts';
-import { Partition, type AnnOptions, type GraphBuildMode, type Row } from './partition.ts';
+import type { AnnOptions, GraphBuildMode } from './ann-graph.ts';
+import { Partition, type Row } from './partition.ts';
 
 /**
  * Rows (SIMD-scan equivalents, Partition.queryCost) one native search call

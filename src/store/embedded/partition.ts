@@ -6,12 +6,12 @@
 import usearch from 'usearch';
 import type { ContextMeta, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
-import { vectorCheck, type SavedKey } from './graph-files.ts';
+import { AnnGraph, type AnnOptions, type GraphBuildMode } from './ann-graph.ts';
+import type { SavedKey } from './graph-files.ts';
 import { Postings } from './postings.ts';
 import { TopK } from './top-k.ts';
 
-const { Index, MetricKind, ScalarKind } = usearch;
-type UsearchIndex = InstanceType<typeof Index>;
+const { MetricKind } = usearch;
 
 export interface Row {
   meta: ContextMeta;
@@ -22,36 +22,10 @@ export interface Row {
   terms: Uint32Array;
 }
 
-/** Shared by a store's partitions: graphs are built in steps between requests (background), or at once. */
-export interface GraphBuildMode {
-  background: boolean;
-  /** Rows waiting to enter graphs being built in steps, over all partitions. */
-  pending: number;
-  /** Called each time the last pending row has entered its graph. */
-  onBuilt?: () => void;
-}
-
-export interface AnnOptions {
-  /** Partitions with at least this many rows are searched through the graph. */
-  readonly threshold: number;
-  readonly connectivity: number;
-  readonly expansionAdd: number;
-  readonly expansionSearch: number;
-}
-
 /** How many graph results to fetch per wanted result before filtering. */
 const OVERFETCH = 4;
 /** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
 const PLAIN_MARGIN = 8;
-/**
- * Every graph call uses the same thread count (0: one per core): usearch sizes its per-thread
- * state when it reserves capacity, and a call with more threads than were reserved fails.
- */
-const GRAPH_THREADS = 0;
-/** How graphs hold vectors: part of a saved graph's identity (graph-files.ts). */
-export const GRAPH_QUANTIZATION = 'f16';
-/** Rows added to a graph per step of a background build: a few tens of ms, then other work runs. */
-const GRAPH_STEP = 128;
 /** Most rows the lexical channel scores per query (rarest terms first). */
 const LEXICAL_LIMIT = 2048;
 /**
@@ -101,23 +75,28 @@ function concat(queries: ReadonlyArray<{ vector: Float32Array }>, dims: number):
 
 export class Partition {
   readonly dims: number;
-  private readonly ann: AnnOptions;
   private rows: Row[] = [];
   private vectors: Float32Array;
   private readonly slotByKey = new Map<number, number>();
-  private graph: UsearchIndex | null = null;
-  /** Keys still to enter a graph being built in steps; null once the graph is complete. */
-  private backlog: number[] | null = null;
-  /** While a saved graph is adopted during the load: its keys no loaded row has taken yet (graph-files.ts). */
-  private adopting: Set<number> | null = null;
-  private readonly mode: GraphBuildMode;
+  private readonly graph: AnnGraph;
   private readonly postings = new Postings();
 
   constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
     this.dims = dims;
-    this.ann = ann;
-    this.mode = mode;
     this.vectors = new Float32Array(dims * 16);
+    const self = this;
+    this.graph = new AnnGraph(dims, ann, mode, {
+      get size() {
+        return self.rows.length;
+      },
+      keyAt: (slot) => this.rows[slot]!.key,
+      idAt: (slot) => this.rows[slot]!.meta.id,
+      firstVectors: (n) => this.vectors.subarray(0, n * dims),
+      vectorOf: (key) => {
+        const slot = this.slotByKey.get(key);
+        return slot === undefined ? undefined : this.vectors.subarray(slot * dims, (slot + 1) * dims);
+      },
+    });
   }
 
   get size(): number {
@@ -166,19 +145,7 @@ export class Partition {
       row.terms = terms[i]!;
       this.postings.add(row.key, row.terms);
     }
-    if (this.backlog) {
-      for (const r of rows) {
-        // A row that took its saved key is in the adopted graph already.
-        if (this.adopting?.delete(r.key)) continue;
-        this.backlog.push(r.key);
-        this.mode.pending++;
-      }
-    } else if (this.graph) {
-      const keys = BigUint64Array.from(rows, (r) => BigInt(r.key));
-      this.graph.add(keys, this.vectors.subarray(first * this.dims, this.rows.length * this.dims), GRAPH_THREADS);
-    } else if (this.rows.length >= this.ann.threshold) {
-      this.buildGraph();
-    }
+    this.graph.added(rows.map((r) => r.key), this.vectors.subarray(first * this.dims, this.rows.length * this.dims));
   }
 
   vectorOf(key: number): Float32Array {
@@ -199,7 +166,7 @@ export class Partition {
     }
     this.rows.pop();
     this.slotByKey.delete(key);
-    this.graph?.remove(BigInt(key));
+    this.graph.removed(key);
     this.postings.removed(row.terms.length, (k) => this.slotByKey.has(k));
     return row;
   }
@@ -246,7 +213,7 @@ export class Partition {
     const threads = withVector.length > 1 ? 0 : 1;
     const graphed = this.useGraph;
     const found = graphed
-      ? this.graph!.search(matrix, want, GRAPH_THREADS)
+      ? this.graph.search(matrix, want)
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
     return withVector.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
@@ -262,7 +229,7 @@ export class Partition {
   }
 
   private get useGraph(): boolean {
-    return this.graph !== null && this.backlog === null && this.rows.length >= this.ann.threshold;
+    return this.graph.serving;
   }
 
   /**
@@ -274,7 +241,7 @@ export class Partition {
     if (!this.useGraph) return this.exact(vector, filter, k);
     let want = Math.min(this.rows.length, k * OVERFETCH);
     for (;;) {
-      const found = this.graph!.search(vector, want, GRAPH_THREADS);
+      const found = this.graph.search(vector, want) as InstanceType<typeof usearch.Matches>;
       const hits: SearchHit[] = [];
       for (let i = 0; i < found.keys.length && hits.length < k; i++) {
         const row = this.rowByKey(Number(found.keys[i]));
@@ -342,99 +309,18 @@ export class Partition {
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }
 
-  /**
-   * Takes a saved graph (graph-files.ts) before the rows load: rows loaded
-   * with one of `keys` are in it already, the others join its backlog.
-   * `adopted()` then drops the keys no row took.
-   */
+  /** Takes a saved graph before the rows load (ann-graph.ts, graph-files.ts). */
   adopt(graphPath: string, keys: Iterable<number>): void {
-    const graph = this.newGraph();
-    graph.load(graphPath);
-    this.graph = graph;
-    this.backlog = [];
-    this.adopting = new Set(keys);
+    this.graph.adopt(graphPath, keys);
   }
 
-  /** Ends an adoption once every row is loaded: the graph serves now, or once its backlog has entered it. */
+  /** Ends an adoption once every row is loaded. */
   adopted(): void {
-    const stale = this.adopting;
-    if (!stale || !this.graph) return;
-    this.adopting = null;
-    if (this.rows.length < this.ann.threshold) {
-      // Shrank below the threshold since the save: searched exactly, and graphed again if it grows.
-      this.mode.pending -= this.backlog!.length;
-      this.graph = null;
-      this.backlog = null;
-      return;
-    }
-    for (const key of stale) this.graph.remove(BigInt(key));
-    if (this.backlog!.length === 0) this.backlog = null;
-    else setImmediate(() => this.buildStep());
+    this.graph.adopted();
   }
 
-  /**
-   * The graph and the rows it holds, for saving (graph-files.ts); null when
-   * there is none. A graph still being built is saved as far as it got: the
-   * next start adds only its backlog.
-   */
+  /** The graph and the rows it holds, for saving; null when there is none. */
   graphToSave(): { save: (path: string) => void; entries: SavedKey[] } | null {
-    const graph = this.graph;
-    if (!graph || this.adopting || this.rows.length < this.ann.threshold) return null;
-    const waiting = new Set(this.backlog ?? []);
-    const dims = this.dims;
-    const entries: SavedKey[] = [];
-    for (let slot = 0; slot < this.rows.length; slot++) {
-      const r = this.rows[slot]!;
-      if (!waiting.has(r.key)) entries.push({ key: r.key, id: r.meta.id, check: vectorCheck(this.vectors.subarray(slot * dims, (slot + 1) * dims)) });
-    }
-    return { save: (path) => graph.save(path), entries };
-  }
-
-  private newGraph(): UsearchIndex {
-    return new Index({
-      dimensions: this.dims,
-      // Vectors are L2-normalised (or zero, for text without words): inner product is cosine.
-      metric: MetricKind.IP,
-      quantization: ScalarKind.F16,
-      connectivity: this.ann.connectivity,
-      expansion_add: this.ann.expansionAdd,
-      expansion_search: this.ann.expansionSearch,
-      multi: false,
-    });
-  }
-
-  private buildGraph(): void {
-    const graph = this.newGraph();
-    this.graph = graph;
-    if (this.mode.background) {
-      // Serving requests: build in steps, searching exactly (SIMD) until the graph is complete.
-      this.backlog = this.rows.map((r) => r.key);
-      this.mode.pending += this.backlog.length;
-      setImmediate(() => this.buildStep());
-      return;
-    }
-    const n = this.rows.length;
-    const keys = new BigUint64Array(n);
-    for (let i = 0; i < n; i++) keys[i] = BigInt(this.rows[i]!.key);
-    if (n > 0) graph.add(keys, this.vectors.subarray(0, n * this.dims), GRAPH_THREADS);
-  }
-
-  private buildStep(): void {
-    const backlog = this.backlog;
-    if (!backlog || !this.graph) return;
-    const keys: bigint[] = [];
-    const matrix = new Float32Array(GRAPH_STEP * this.dims);
-    while (keys.length < GRAPH_STEP && backlog.length > 0) {
-      const key = backlog.pop()!;
-      this.mode.pending--;
-      const slot = this.slotByKey.get(key);
-      if (slot === undefined) continue; // removed meanwhile
-      matrix.set(this.vectors.subarray(slot * this.dims, (slot + 1) * this.dims), keys.length * this.dims);
-      keys.push(BigInt(key));
-    }
-    if (keys.length > 0) this.graph.add(BigUint64Array.from(keys), matrix.subarray(0, keys.length * this.dims), GRAPH_THREADS);
-    if (backlog.length > 0) return void setImmediate(() => this.buildStep());
-    this.backlog = null;
-    if (this.mode.pending === 0) this.mode.onBuilt?.();
+    return this.graph.toSave();
   }
 }
