@@ -4,11 +4,11 @@
  * from such a copy, its checksum verified first).
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, fsyncSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { removeGraphs } from '../../store/embedded/graph-files.ts';
 import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
-import { ensureDataDir, ensurePrivateFile } from '../../store/embedded/data-files.ts';
+import { ensureDataDir, ensurePrivateFile, fsyncPath } from '../../store/embedded/data-files.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load.ts';
 import { CONNECTION_HELP, parse, print, reportError, showHelp, UsageError, withClient, EXIT, type Env } from '../common.ts';
@@ -91,24 +91,14 @@ export async function restoreCommand(argv: string[], env: Env): Promise<number> 
       const partial = join(dir, `ctxd.sqlite.restore-${process.pid}`);
       copyFileSync(from, partial);
       ensurePrivateFile(partial);
-      const fd = openSync(partial, 'r+');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      fsyncPath(partial);
       // The old WAL belongs to the old database: left beside the new one, SQLite would replay it into it.
       for (const f of DATA_FILES.slice(1)) rmSync(join(dir, f), { force: true });
       // Saved ANN graphs are reconciled against any database at load, but those of the old one are only work to undo.
       removeGraphs(dir);
       // One atomic replace, made durable: a crash leaves the old database or the new one, never none.
       renameSync(partial, join(dir, 'ctxd.sqlite'));
-      const dirFd = openSync(dir, 'r');
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+      fsyncPath(dir);
     } finally {
       lock.release();
     }

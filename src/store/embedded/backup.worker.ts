@@ -6,10 +6,11 @@
  * off the event loop.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
+import { fsyncPath } from './data-files.ts';
 
 const { source, target } = workerData as { source: string; target: string };
 const partial = `${target}.partial`;
@@ -24,15 +25,6 @@ function sha256Of(path: string): string {
     closeSync(fd);
   }
   return hash.digest('hex');
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 try {

@@ -5,7 +5,7 @@
  * the database file, so creating that file 0600 ourselves, before SQLite
  * opens it, covers them.
  */
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs';
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
@@ -58,4 +58,14 @@ export function ensurePrivateFile(path: string, companions: readonly string[] = 
 /** A SQLite database file and its WAL companions, private. */
 export function ensurePrivateDb(path: string): void {
   ensurePrivateFile(path, [`${path}-wal`, `${path}-shm`]);
+}
+
+/** Makes a file's contents, or a directory's entries (a rename in it), durable. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -22,11 +22,11 @@
  * file last: it names the graph file's CRC, so a torn pair is refused.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Level } from '../../domain/context.ts';
-import { DIR_MODE, ensurePrivateFile } from './data-files.ts';
+import { DIR_MODE, ensurePrivateFile, fsyncPath } from './data-files.ts';
 
 export const GRAPH_DIR = 'ann';
 const MAGIC = 'CTXDANN1';
@@ -103,15 +103,6 @@ function fileCrc(path: string): number {
       if (n === 0) return crc;
       crc = crc32(chunk.subarray(0, n), crc);
     }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
