@@ -63,6 +63,8 @@ describe('saved ANN graphs', () => {
     expect(files).toHaveLength(2);
     expect(files.map((f) => f.replace(/^[0-9a-f]{32}\./, ''))).toEqual(['keys', 'usearch']);
     for (const f of files) expect(statSync(join(dir, GRAPH_DIR, f)).mode & 0o777).toBe(0o600);
+    // The graph file is usearch's own format: its release is part of what a saved graph must match.
+    expect(readFileSync(join(dir, GRAPH_DIR, files[0]!)).toString('latin1')).toMatch(/"usearch":"\d+\.\d+\.\d+"/);
 
     const before = await openAt(dir);
     // The open took the saved graph: searched through it already, nothing to build.

@@ -5,6 +5,7 @@
  * reconciled with the rows loaded (graph-files.ts). The partition keeps the
  * rows and vectors; this keeps which of them the graph holds.
  */
+import { readFileSync } from 'node:fs';
 import usearch from 'usearch';
 import { vectorCheck, type SavedKey } from './graph-files.ts';
 
@@ -47,6 +48,20 @@ export interface GraphRows {
 const GRAPH_THREADS = 0;
 /** How graphs hold vectors: part of a saved graph's identity (graph-files.ts). */
 export const GRAPH_QUANTIZATION = 'f16';
+
+/**
+ * The usearch release, also part of a saved graph's identity: its file format is
+ * its own, so a graph saved by another release is rebuilt, never loaded.
+ * (Its package exports no package.json: read beside its entry point.)
+ */
+export function usearchVersion(): string {
+  try {
+    const manifest = new URL('../../../package.json', import.meta.resolve('usearch'));
+    return String((JSON.parse(readFileSync(manifest, 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
 /** Rows added to a graph per step of a background build: a few tens of ms, then other work runs. */
 const GRAPH_STEP = 128;
 

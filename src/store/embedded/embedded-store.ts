@@ -20,7 +20,7 @@ import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type Quarantine
 import type { WriteOp } from './write-ops.ts';
 import { LoadTerms } from './load-terms.ts';
 import { MemoryIndex } from './memory-index.ts';
-import { GRAPH_QUANTIZATION, type AnnOptions } from './ann-graph.ts';
+import { GRAPH_QUANTIZATION, usearchVersion, type AnnOptions } from './ann-graph.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
 import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';
@@ -72,6 +72,7 @@ const SCROLL_CHUNK = 512;
 /** Rows of one upsert entering the index per turn once committed: each slice a few ms (an HNSW insert is ~0.2 ms). */
 const APPLY_SLICE = 32;
 const LOAD_CHUNK = 1000;
+const USEARCH_VERSION = usearchVersion();
 
 export class EmbeddedStore implements VectorStore, RequestJournal {
   readonly name = 'embedded';
@@ -213,7 +214,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   private get graphIdentity(): GraphIdentity {
     const { space, ann } = this.opts;
-    return { space: spaceLabel(space), dims: space.dims, connectivity: ann.connectivity, expansionAdd: ann.expansionAdd, quantization: GRAPH_QUANTIZATION };
+    return { usearch: USEARCH_VERSION, space: spaceLabel(space), dims: space.dims, connectivity: ann.connectivity, expansionAdd: ann.expansionAdd, quantization: GRAPH_QUANTIZATION };
   }
 
   private event(e: GraphFilesEvent): void {

@@ -34,6 +34,8 @@ const READ_CHUNK = 8 << 20;
 
 /** What a graph must have been built with to be reused: another space or other options mean another graph. */
 export interface GraphIdentity {
+  /** usearch's release: the graph file is its serialisation. */
+  readonly usearch: string;
   readonly space: string;
   readonly dims: number;
   readonly connectivity: number;
@@ -210,7 +212,7 @@ export function readGraphs(dataDir: string, identity: GraphIdentity, refuse: (fi
     const graphPath = join(dir, f.replace(/\.keys$/, '.usearch'));
     try {
       const { header, entries } = decodeKeys(readFileSync(join(dir, f)));
-      for (const k of ['space', 'dims', 'connectivity', 'expansionAdd', 'quantization'] as const) {
+      for (const k of ['usearch', 'space', 'dims', 'connectivity', 'expansionAdd', 'quantization'] as const) {
         if (header[k] !== identity[k]) throw new Error(`built with ${k} ${String(header[k])}, now ${String(identity[k])}`);
       }
       if (fileName(header.tenant, header.level) !== f.replace(/\.keys$/, '')) throw new Error('named for another partition');
