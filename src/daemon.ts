@@ -170,6 +170,7 @@ export class Daemon {
       onGraphFiles: (e) => {
         const { kind, ...fields } = e;
         if (kind === 'save_failed') log.error(fields, 'ann graphs not saved: the next start rebuilds them');
+        else if (kind === 'remove_failed') log.error(fields, 'saved ann graphs (vectors in the clear) could not be removed: remove the ann directory of the data dir');
         else if (kind === 'loaded' && e.refused.length > 0) log.warn(fields, 'ann graphs loaded from disk; refused ones are rebuilt');
         else log.info(fields, `ann graphs ${kind}`);
       },

@@ -50,7 +50,7 @@ async function savedStore(): Promise<{ dir: string; records: ContextRecord[] }> 
   await graphsComplete(store);
   expect(store.index.usesGraph('a', 3)).toBe(true);
   await store.close();
-  expect(events).toEqual([{ kind: 'saving', graphs: 1, rows: 1_500 }, expect.objectContaining({ kind: 'saved', graphs: 1, rows: 1_500 })]);
+  expect(events).toEqual([{ kind: 'saving', graphs: 1, rows: 1_500 }, expect.objectContaining({ kind: 'saved', graphs: 1, rows: 1_500, skipped: [] })]);
   return { dir, records };
 }
 
@@ -183,6 +183,41 @@ describe('saved ANN graphs', () => {
     expect(events).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 1, rowsReused: rows, rowsToAdd: 3_000 - rows })]);
     await graphsComplete(store);
     for (const r of records.filter((_, i) => i % 97 === 0)) expect((await idsOf(store, r.text))[0]).toBe(r.id);
+    await store.close();
+  }, 60_000);
+
+  it('a graph holding removed entries is not saved (usearch cannot load it safely) and is rebuilt; the store opens', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const first = await openAt(dir);
+    const records = Array.from({ length: 3_000 }, (_, j) => makeRecord({ tenant: 'a', text: syntheticText(j, 10) }));
+    await first.store.upsert(records);
+    await graphsComplete(first.store);
+    // Shrinks well below its peak: usearch keeps the removed entries' slots, and its JS binding's load would overrun them.
+    await first.store.delete('a', records.slice(0, 1_900).map((r) => r.id));
+    await first.store.close();
+    expect(first.events.find((e) => e.kind === 'saved')).toEqual(expect.objectContaining({ graphs: 0, rows: 0, skipped: [expect.stringMatching(/: 1900 removed entries \(rebuilt at the next start\)$/)] }));
+    expect(readdirSync(join(dir, GRAPH_DIR))).toEqual([]);
+
+    const { store, events } = await openAt(dir);
+    // Nothing was saved, so nothing is loaded: the graph is built again in the background.
+    expect(events).toEqual([]);
+    await graphsComplete(store);
+    expect(store.index.usesGraph('a', 3)).toBe(true);
+    for (const r of records.slice(1_900).filter((_, i) => i % 53 === 0)) expect((await idsOf(store, r.text))[0]).toBe(r.id);
+    // Once rebuilt, it is saved again.
+    await store.close();
+    expect(readdirSync(join(dir, GRAPH_DIR))).toHaveLength(2);
+  }, 60_000);
+
+  it('an ann path that is not a directory is refused and said; the store opens and rebuilds', async () => {
+    const { dir, records } = await savedStore();
+    rmSync(join(dir, GRAPH_DIR), { recursive: true });
+    writeFileSync(join(dir, GRAPH_DIR), 'not a directory');
+    const { store, events } = await openAt(dir);
+    expect(events).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 0, refused: [expect.stringMatching(/^ann: ENOTDIR/)] })]);
+    expect((await idsOf(store, records[3]!.text))[0]).toBe(records[3]!.id);
+    await graphsComplete(store);
     await store.close();
   }, 60_000);
 

@@ -118,9 +118,14 @@ export class AnnGraph {
    * are in it already, the others join its backlog. `adopted()` then drops
    * the keys no row took.
    */
-  adopt(graphPath: string, keys: Iterable<number>): void {
+  adopt(graphPath: string, keys: readonly number[]): void {
     const index = this.newIndex();
     index.load(graphPath);
+    // What the keys file lists is what the graph holds, or the file is refused.
+    const listed = BigUint64Array.from(keys, (k) => BigInt(k));
+    if (index.size() !== keys.length || (keys.length > 0 && !(index.contains(listed) as boolean[]).every(Boolean))) {
+      throw new Error('the graph does not hold the keys its keys file lists');
+    }
     this.index = index;
     this.backlog = [];
     this.adopting = new Set(keys);

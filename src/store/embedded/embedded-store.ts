@@ -54,8 +54,10 @@ export type GraphFilesEvent =
   /** `ms`: reading, checking and loading the graph files (the rows' load is the 'store open' line's). */
   | { readonly kind: 'loaded'; readonly graphs: number; readonly rowsReused: number; readonly rowsToAdd: number; readonly refused: readonly string[]; readonly ms: number }
   | { readonly kind: 'saving'; readonly graphs: number; readonly rows: number }
-  | { readonly kind: 'saved'; readonly graphs: number; readonly rows: number; readonly ms: number }
+  /** `skipped`: graphs not saved because they hold removed entries (graph-files.ts graphSlots), rebuilt at the next start. */
+  | { readonly kind: 'saved'; readonly graphs: number; readonly rows: number; readonly skipped: readonly string[]; readonly ms: number }
   | { readonly kind: 'save_failed'; readonly error: string }
+  | { readonly kind: 'remove_failed'; readonly error: string }
   | { readonly kind: 'removed'; readonly reason: string };
 
 /** Whether two key documents are the same (active id, ids and bytes): a rekey step with unchanged keys skips their check. */
@@ -138,17 +140,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       this.index.graphBuild.background = true;
       this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
       // Saved graphs serve at once; only what changed since their save is added in the background.
-      const graphsStarted = performance.now();
-      const refused: string[] = [];
-      const saved = this.keys ? [] : readGraphs(dataDir, this.graphIdentity, (f, reason) => refused.push(`${f}: ${reason}`));
-      if (this.keys && existsSync(join(dataDir, GRAPH_DIR))) {
-        // Saved graphs hold vectors in the clear: an encrypted store keeps none (rebuilt at each start).
-        removeGraphs(dataDir);
-        this.event({ kind: 'removed', reason: 'encryption at rest is on: saved graphs hold vectors in the clear' });
-      }
-      const adopted = this.index.adoptGraphs(saved, (f, reason) => refused.push(`${basename(f)}: ${reason}`));
-      // Reading, checking and loading the files; the rows load next.
-      const graphsMs = Math.round(performance.now() - graphsStarted);
+      const graphs = this.adoptSavedGraphs(dataDir);
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
@@ -178,9 +170,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         if (waiting) insert(waiting);
         terms.close();
         const rowsReused = this.index.adoptionDone();
-        if (saved.length > 0 || refused.length > 0) {
-          this.graphLoad = { graphs: adopted, refused };
-          this.event({ kind: 'loaded', graphs: adopted, rowsReused, rowsToAdd: this.index.graphBuild.pending, refused, ms: graphsMs });
+        if (graphs.found > 0 || graphs.refused.length > 0) {
+          this.graphLoad = { graphs: graphs.adopted, refused: graphs.refused };
+          this.event({ kind: 'loaded', graphs: graphs.adopted, rowsReused, rowsToAdd: this.index.graphBuild.pending, refused: graphs.refused, ms: graphs.ms });
         }
         await committer.started();
       } catch (e) {
@@ -196,6 +188,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     }
     this.file = file;
     this.lock = lock;
+    // Saved graphs with nothing left to add: complete already, as a finished build would report.
+    if ((this.graphLoad?.graphs ?? 0) > 0 && this.index.graphBuild.pending === 0) this.opts.onGraphsBuilt?.();
   }
 
   async close(): Promise<void> {
@@ -210,6 +204,30 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       this.lock?.release();
       this.lock = null;
     }
+  }
+
+  /**
+   * Before the rows load: reads the saved graphs (graph-files.ts) and hands
+   * them to the index, or, with encryption at rest, removes them.
+   */
+  private adoptSavedGraphs(dataDir: string): { found: number; adopted: number; refused: string[]; ms: number } {
+    const started = performance.now();
+    const refused: string[] = [];
+    if (this.keys) {
+      if (existsSync(join(dataDir, GRAPH_DIR))) {
+        // Saved graphs hold vectors in the clear: an encrypted store keeps none (rebuilt at each start).
+        try {
+          removeGraphs(dataDir);
+          this.event({ kind: 'removed', reason: 'encryption at rest is on: saved graphs hold vectors in the clear' });
+        } catch (e) {
+          this.event({ kind: 'remove_failed', error: (e as Error).message });
+        }
+      }
+      return { found: 0, adopted: 0, refused, ms: 0 };
+    }
+    const saved = readGraphs(dataDir, this.graphIdentity, (f, reason) => refused.push(`${f}: ${reason}`));
+    const adopted = this.index.adoptGraphs(saved, (f, reason) => refused.push(`${basename(f)}: ${reason}`));
+    return { found: saved.length, adopted, refused, ms: Math.round(performance.now() - started) };
   }
 
   private get graphIdentity(): GraphIdentity {
@@ -232,8 +250,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       const graphs = this.index.graphsToSave();
       const rows = graphs.reduce((n, g) => n + g.entries.length, 0);
       if (graphs.length > 0) this.event({ kind: 'saving', graphs: graphs.length, rows });
-      saveGraphs(this.opts.dataDir, this.graphIdentity, graphs);
-      if (graphs.length > 0) this.event({ kind: 'saved', graphs: graphs.length, rows, ms: Math.round(performance.now() - started) });
+      const done = saveGraphs(this.opts.dataDir, this.graphIdentity, graphs);
+      if (graphs.length > 0) this.event({ kind: 'saved', graphs: done.saved, rows: done.rows, skipped: done.skipped, ms: Math.round(performance.now() - started) });
     } catch (e) {
       this.event({ kind: 'save_failed', error: (e as Error).message });
     }

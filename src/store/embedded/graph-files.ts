@@ -95,6 +95,28 @@ function fileName(tenant: string, level: Level): string {
   return createHash('sha256').update(`${level}\u0000${tenant}`).digest('hex').slice(0, 32);
 }
 
+/**
+ * The slots a usearch file holds, removed entries included: its first word
+ * (the row count of the vectors it stores first).
+ *
+ * usearch's JS binding reserves room for ceil2(live entries) right after a
+ * `load`, and a file with more slots than that overruns the buffer and kills
+ * the process (heap corruption, no exception to catch; found by review and
+ * reproduced with 3,000 rows of which 1,900 were deleted). So a graph is
+ * saved, and loaded, only when it holds no removed entry. usearch reuses a
+ * removed slot for its next add, so a growing partition fills them again; one
+ * that shrank is rebuilt at the next start instead.
+ */
+function graphSlots(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    const word = Buffer.alloc(4);
+    return readSync(fd, word, 0, 4, 0) === 4 ? word.readUInt32LE(0) : -1;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function fileCrc(path: string): number {
   const fd = openSync(path, 'r');
   try {
@@ -149,6 +171,8 @@ function decodeKeys(buf: Buffer): { header: Header; entries: SavedKey[] } {
   for (let i = 0; i < n; i++, at += 4) heads[i] = buf.readUInt32LE(at);
   for (let i = 0; i < n; i++, at += 4) tails[i] = buf.readUInt32LE(at);
   for (let i = 0; i < n; i++, at += 2) lengths[i] = buf.readUInt16LE(at);
+  const unique = new Set(keys);
+  if (unique.size !== n || keys.some((k) => !Number.isSafeInteger(k) || k < 1)) throw new Error('keys are not distinct positive integers');
   const entries: SavedKey[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const end = at + lengths[i]!;
@@ -162,10 +186,12 @@ function decodeKeys(buf: Buffer): { header: Header; entries: SavedKey[] } {
 
 /**
  * Writes every graph, replacing the saved set: files of partitions not in
- * `graphs` are removed. Throws on an I/O failure (what was renamed stays
- * consistent: each keys file names its own graph file's CRC).
+ * `graphs` are removed. Returns the graphs left unsaved (holding removed
+ * entries: graphSlots) with why. Throws on an I/O failure (what was renamed
+ * stays consistent: each keys file names its own graph file's CRC).
  */
-export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: readonly GraphToSave[]): void {
+export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: readonly GraphToSave[]): { saved: number; rows: number; skipped: string[] } {
+  const result = { saved: 0, rows: 0, skipped: [] as string[] };
   const dir = join(dataDir, GRAPH_DIR);
   if (!existsSync(dir)) mkdirSync(dir, { mode: DIR_MODE });
   const kept = new Set<string>();
@@ -180,6 +206,12 @@ export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: rea
       rmSync(graphTmp, { force: true });
       ensurePrivateFile(graphTmp);
       g.save(graphTmp);
+      const slots = graphSlots(graphTmp);
+      if (slots !== g.entries.length) {
+        rmSync(graphTmp, { force: true });
+        result.skipped.push(`${name}: ${slots - g.entries.length} removed entries (rebuilt at the next start)`);
+        continue;
+      }
       fsyncPath(graphTmp);
       const header: Header = { ...identity, tenant: g.tenant, level: g.level, rows: g.entries.length, graphBytes: statSync(graphTmp).size, graphCrc: fileCrc(graphTmp) };
       rmSync(keysTmp, { force: true });
@@ -194,9 +226,12 @@ export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: rea
       throw e;
     }
     kept.add(`${name}.usearch`).add(`${name}.keys`);
+    result.saved++;
+    result.rows += g.entries.length;
   }
   for (const f of readdirSync(dir)) if (!kept.has(f)) rmSync(join(dir, f), { force: true });
   fsyncPath(dir);
+  return result;
 }
 
 /**
@@ -205,9 +240,17 @@ export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: rea
  */
 export function readGraphs(dataDir: string, identity: GraphIdentity, refuse: (file: string, reason: string) => void): SavedGraph[] {
   const dir = join(dataDir, GRAPH_DIR);
-  if (!existsSync(dir)) return [];
+  let names: string[];
+  try {
+    if (!existsSync(dir)) return [];
+    names = readdirSync(dir);
+  } catch (e) {
+    // Not a directory, or unreadable: nothing is loaded, every graph is rebuilt.
+    refuse(GRAPH_DIR, (e as Error).message);
+    return [];
+  }
   const out: SavedGraph[] = [];
-  for (const f of readdirSync(dir)) {
+  for (const f of names) {
     if (!f.endsWith('.keys')) continue;
     const graphPath = join(dir, f.replace(/\.keys$/, '.usearch'));
     try {
@@ -218,6 +261,7 @@ export function readGraphs(dataDir: string, identity: GraphIdentity, refuse: (fi
       if (fileName(header.tenant, header.level) !== f.replace(/\.keys$/, '')) throw new Error('named for another partition');
       if (!existsSync(graphPath)) throw new Error('graph file missing');
       if (statSync(graphPath).size !== header.graphBytes || fileCrc(graphPath) !== header.graphCrc) throw new Error('graph file checksum mismatch');
+      if (graphSlots(graphPath) !== entries.length) throw new Error('graph file holds removed entries');
       out.push({ tenant: header.tenant, level: header.level, graphPath, entries });
     } catch (e) {
       refuse(f, (e as Error).message);

@@ -310,7 +310,7 @@ export class Partition {
   }
 
   /** Takes a saved graph before the rows load (ann-graph.ts, graph-files.ts). */
-  adopt(graphPath: string, keys: Iterable<number>): void {
+  adopt(graphPath: string, keys: readonly number[]): void {
     this.graph.adopt(graphPath, keys);
   }
 
