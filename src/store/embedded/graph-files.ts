@@ -99,13 +99,14 @@ function fileName(tenant: string, level: Level): string {
  * The slots a usearch file holds, removed entries included: its first word
  * (the row count of the vectors it stores first).
  *
- * usearch's JS binding reserves room for ceil2(live entries) right after a
- * `load`, and a file with more slots than that overruns the buffer and kills
- * the process (heap corruption, no exception to catch; found by review and
- * reproduced with 3,000 rows of which 1,900 were deleted). So a graph is
- * saved, and loaded, only when it holds no removed entry. usearch reuses a
- * removed slot for its next add, so a growing partition fills them again; one
- * that shrank is rebuilt at the next start instead.
+ * usearch's JS binding (2.25, lib.cpp `Load`) reserves room for ceil2(live
+ * entries) right after a `load`, and its `try_reserve` copies every slot's
+ * pointer into a table of that size (index_dense.hpp): a file with more slots
+ * overruns the heap and kills the process, with no exception to catch (found
+ * by review; reproduced with 3,000 rows of which 1,900 were deleted). So a
+ * graph is saved, and loaded, only when its slots fit ceil2(live): a few
+ * removed entries (usearch reuses their slots for the next adds) are fine; a
+ * partition that shrank far is rebuilt at the next start instead.
  */
 function graphSlots(path: string): number {
   const fd = openSync(path, 'r');
@@ -115,6 +116,12 @@ function graphSlots(path: string): number {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Whether usearch's load can take a file of `slots` slots holding `live` entries (graphSlots). */
+function loadable(slots: number, live: number): boolean {
+  const reserved = live === 0 ? 0 : 2 ** Math.ceil(Math.log2(live));
+  return slots >= live && slots <= reserved;
 }
 
 function fileCrc(path: string): number {
@@ -207,9 +214,9 @@ export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: rea
       ensurePrivateFile(graphTmp);
       g.save(graphTmp);
       const slots = graphSlots(graphTmp);
-      if (slots !== g.entries.length) {
+      if (!loadable(slots, g.entries.length)) {
         rmSync(graphTmp, { force: true });
-        result.skipped.push(`${name}: ${slots - g.entries.length} removed entries (rebuilt at the next start)`);
+        result.skipped.push(`${name}: ${slots - g.entries.length} removed entries beside ${g.entries.length} (rebuilt at the next start)`);
         continue;
       }
       fsyncPath(graphTmp);
@@ -261,7 +268,7 @@ export function readGraphs(dataDir: string, identity: GraphIdentity, refuse: (fi
       if (fileName(header.tenant, header.level) !== f.replace(/\.keys$/, '')) throw new Error('named for another partition');
       if (!existsSync(graphPath)) throw new Error('graph file missing');
       if (statSync(graphPath).size !== header.graphBytes || fileCrc(graphPath) !== header.graphCrc) throw new Error('graph file checksum mismatch');
-      if (graphSlots(graphPath) !== entries.length) throw new Error('graph file holds removed entries');
+      if (!loadable(graphSlots(graphPath), entries.length)) throw new Error('graph file holds too many removed entries to load safely');
       out.push({ tenant: header.tenant, level: header.level, graphPath, entries });
     } catch (e) {
       refuse(f, (e as Error).message);
