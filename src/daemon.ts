@@ -237,31 +237,21 @@ export class Daemon {
   /** Opens the store, starts the embedder and GC, registers the context ops. */
   private async startEngine(): Promise<void> {
     const { config, log } = this;
-    // The embedder starts beside the store's load (the default one loads its model on a worker thread: ~1.7 s here),
-    // so a restart waits for the longer of the two, not their sum.
+    const opened = performance.now();
+    await this.store.open();
+    this.storeOpen = true;
+    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.backend.quarantined().count }, 'store open');
+    const sealed = this.backend.sealing?.state() ?? null;
+    if (sealed && sealed.remaining > 0) log.warn({ active_kid: sealed.active_kid, rows: sealed.remaining }, 'rows are in the clear or under another data key: run ctxd rekey to seal them with the active one');
+    this.loadJournal();
     const started = performance.now();
-    const textStarting = createTextAnalyzer({
+    this.text = await createTextAnalyzer({
       config,
       secrets: this.secrets,
       breakers: this.breakers,
       // The cause only: it never holds texts or the API key (openai-embedder.ts sanitises its messages).
       onFailure: (err) => log.warn({ embedder: config.embedder.kind, err: err instanceof Error ? err.message : String(err) }, 'embedding failed'),
     });
-    // Awaited below; a failure while the store still opens must not be an unhandled rejection meanwhile.
-    textStarting.catch(() => {});
-    const opened = performance.now();
-    try {
-      await this.store.open();
-    } catch (e) {
-      await textStarting.then((t) => t.close(), () => {});
-      throw e;
-    }
-    this.storeOpen = true;
-    log.info({ backend: this.store.name, ms: Math.round(performance.now() - opened), detail: this.store.health().detail, quarantined: this.backend.quarantined().count }, 'store open');
-    const sealed = this.backend.sealing?.state() ?? null;
-    if (sealed && sealed.remaining > 0) log.warn({ active_kid: sealed.active_kid, rows: sealed.remaining }, 'rows are in the clear or under another data key: run ctxd rekey to seal them with the active one');
-    this.loadJournal();
-    this.text = await textStarting;
     for (const breaker of this.breakers.all()) {
       breaker.onTransition((state) => log.warn({ dependency: breaker.name, state }, 'circuit breaker changed state'));
     }
