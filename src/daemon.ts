@@ -174,6 +174,10 @@ export class Daemon {
         else if (kind === 'loaded' && e.refused.length > 0) log.warn(fields, 'ann graphs loaded from disk; refused ones are rebuilt');
         else log.info(fields, `ann graphs ${kind}`);
       },
+      onTermsStored: (e) => {
+        if (e.error !== undefined) log.warn(e, 'lexical terms of loaded rows partly stored: the rest are hashed again at the next start');
+        else log.info(e, 'lexical terms of loaded rows stored');
+      },
       admit: admitStoredRecord,
       // The first few one by one; the count is in the 'store open' line, /health and the metrics.
       onQuarantine: (q) => {

@@ -48,6 +48,13 @@ export function lexicalTerms(text: string): string[] {
   return [...terms];
 }
 
+/**
+ * Version of what `termHashes` returns for a text (words, stop words, identifiers, hash32). Stores keep these hashes
+ * beside each text (the embedded store's `terms` column): bump it whenever any text's hashes change, and stored ones of
+ * another version are dropped and computed again. test/unit/lexical-terms.test.ts pins the output of this version.
+ */
+export const LEXICAL_TERMS_VERSION = 1;
+
 /** The hashed lexical terms of a text: what the stores' postings index. Computed off the event loop for large texts. */
 export function termHashes(text: string): Uint32Array {
   return Uint32Array.from(lexicalTerms(text), (t) => hash32(t));

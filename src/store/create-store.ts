@@ -8,6 +8,7 @@ import { spaceOf } from '../engine/text/registry.ts';
 import { Breaker, type BreakerRegistry } from '../resilience/breaker.ts';
 import type { StoreBackend, QuarantineEntry } from './backend.ts';
 import { EmbeddedStore, type GraphFilesEvent } from './embedded/embedded-store.ts';
+import type { TermsStored } from './embedded/terms-backfill.ts';
 import type { AdmitCheck } from './embedded/loader.ts';
 import type { DataKeys } from './encryption/data-keys.ts';
 import { MemoryRequestJournal } from './memory-request-journal.ts';
@@ -29,6 +30,8 @@ export interface StoreSetup {
   readonly onGraphsBuilt?: () => void;
   /** Saved ANN graphs loaded, saved or refused (embedded). */
   readonly onGraphFiles?: (event: GraphFilesEvent) => void;
+  /** Term hashes computed at the load stored for rows that had none (embedded). */
+  readonly onTermsStored?: (event: TermsStored) => void;
 }
 
 export function createStore(setup: StoreSetup): StoreBackend {
@@ -43,6 +46,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
     space: spaceOf(config),
     onGraphsBuilt: setup.onGraphsBuilt,
     onGraphFiles: setup.onGraphFiles,
+    onTermsStored: setup.onTermsStored,
     durability: config.store.durability,
     maxDbBytes: config.store.max_db_bytes,
     admit: setup.admit,

@@ -141,10 +141,11 @@ describe('saved ANN graphs', () => {
 
     const damaged = await openAt(dir);
     expect(damaged.events).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 0, refused: [expect.stringMatching(/\.keys: graph file checksum mismatch$/)] })]);
-    expect(damaged.store.health().detail).toMatch(/0 ANN graphs loaded from disk, 1 refused and rebuilt \(.*checksum mismatch\); ANN graphs building/);
-    expect(damaged.store.index.usesGraph('a', 3)).toBe(false);
+    // Whether the rebuild (background steps) is still going when open() returns depends on the machine: not asserted.
+    expect(damaged.store.health().detail).toMatch(/0 ANN graphs loaded from disk, 1 refused and rebuilt \(.*checksum mismatch\)/);
     expect((await idsOf(damaged.store, records[7]!.text))[0]).toBe(records[7]!.id);
     await graphsComplete(damaged.store);
+    expect(damaged.store.index.usesGraph('a', 3)).toBe(true);
     await damaged.store.close();
 
     // Built with other options: refused as well.

@@ -49,7 +49,7 @@ describe('vector spaces in the data file', () => {
     expect(schemaVersion(path)).toBe('1');
 
     const file = new SqliteFile(path, 'relaxed', hashSpace(384));
-    expect(schemaVersion(path)).toBe('3');
+    expect(schemaVersion(path)).toBe('4');
     expect(file.foreignSpaces()).toEqual([]);
     expect([...file.loadAll()].map((r) => r.id)).toEqual(['c1']);
     file.close();

@@ -17,7 +17,8 @@ import { DataDirLock } from './data-dir-lock.ts';
 import { GRAPH_DIR, readGraphs, removeGraphs, saveGraphs, type GraphIdentity } from './graph-files.ts';
 import { GroupCommitter, type ApplySteps } from './group-commit.ts';
 import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
-import type { WriteOp } from './write-ops.ts';
+import { ownTerms, type WriteOp } from './write-ops.ts';
+import { storeLoadedTerms, type TermsStored } from './terms-backfill.ts';
 import { LoadTerms } from './load-terms.ts';
 import { MemoryIndex } from './memory-index.ts';
 import { GRAPH_QUANTIZATION, usearchVersion, type AnnOptions } from './ann-graph.ts';
@@ -48,6 +49,8 @@ export interface EmbeddedStoreOptions {
   readonly dataKeys?: DataKeys | null;
   /** What became of the saved ANN graphs: loaded at open, saved at close (graph-files.ts). */
   readonly onGraphFiles?: (event: GraphFilesEvent) => void;
+  /** Rows loaded without stored term hashes had them stored after the open (terms-backfill.ts). */
+  readonly onTermsStored?: (event: TermsStored) => void;
 }
 
 export type GraphFilesEvent =
@@ -130,6 +133,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     // First, before reading anything: another daemon on this dir would be writing under our index.
     const lock = DataDirLock.acquire(dataDir);
     let file: SqliteFile | null = null;
+    const termsToStore: string[] = [];
     try {
       const path = join(dataDir, 'ctxd.sqlite');
       // Vectors of two embedders are never compared: it refuses (VectorSpaceMismatchError) until they are re-embedded.
@@ -144,17 +148,22 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
-      // Each chunk's term hashes are computed on another thread while the next chunk is read (load-terms.ts).
+      // Rows without stored term hashes have them computed, on another thread while the next chunk is read (load-terms.ts).
       const terms = new LoadTerms();
       try {
-        let waiting: { rows: LoadedRow[]; ticket: number } | null = null;
-        const insert = (w: { rows: LoadedRow[]; ticket: number }) => {
-          const hashes = terms.take(w.ticket, w.rows.map((r) => r.text));
-          for (let i = 0; i < w.rows.length; i++) w.rows[i]!.terms = hashes[i];
+        type Chunk = { rows: LoadedRow[]; hashing: LoadedRow[]; ticket: number };
+        let waiting: Chunk | null = null;
+        const insert = (w: Chunk) => {
+          if (w.hashing.length > 0) {
+            const hashes = terms.take(w.ticket, w.hashing.map((r) => r.text));
+            for (let i = 0; i < w.hashing.length; i++) w.hashing[i]!.terms = hashes[i];
+          }
           this.index.insertMany(w.rows);
+          for (const r of w.hashing) if (r.termsToStore) termsToStore.push(r.meta.id);
         };
         const submit = (rows: LoadedRow[]) => {
-          const next = { rows, ticket: terms.submit(rows.map((r) => r.text)) };
+          const hashing = rows.filter((r) => r.terms === undefined);
+          const next = { rows, hashing, ticket: hashing.length > 0 ? terms.submit(hashing.map((r) => r.text)) : -1 };
           if (waiting) insert(waiting);
           waiting = next;
         };
@@ -188,8 +197,24 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     }
     this.file = file;
     this.lock = lock;
+    if (termsToStore.length > 0) this.storeTerms(termsToStore);
     // Saved graphs with nothing left to add: complete already, as a finished build would report.
     if ((this.graphLoad?.graphs ?? 0) > 0 && this.index.graphBuild.pending === 0) this.opts.onGraphsBuilt?.();
+  }
+
+  /** In the background: stores the term hashes the load computed (terms-backfill.ts); reports once done or stopped. */
+  private storeTerms(ids: readonly string[]): void {
+    const write = (op: WriteOp) => {
+      let rows = 0;
+      return this.write([op], (changes) => void (rows = changes)).then(() => rows);
+    };
+    void storeLoadedTerms(ids, (id) => this.index.indexedTerms(id), write).then((done) => {
+      try {
+        this.opts.onTermsStored?.(done);
+      } catch {
+        // A report only.
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -282,8 +307,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   upsert(records: readonly ContextRecord[]): Promise<void> {
     const index = this.index;
     return this.write(
-      // Term hashes are for the in-memory index only: they do not cross to the writer thread.
-      records.map(({ terms: _terms, ...record }) => ({ kind: 'insert', record })),
+      // Term hashes computed off the event loop are stored with the row (a row in the clear), so no load hashes it again.
+      records.map((record) => ({ kind: 'insert', record: record.terms ? { ...record, terms: ownTerms(record.terms) } : record })),
       // A big write enters the index in slices, a turn apart (postings, vectors, graph inserts of 1,000 rows hold the loop).
       function* () {
         for (let at = 0; at < records.length; at += APPLY_SLICE) {
@@ -299,7 +324,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     return Promise.all(
       records.map(({ terms, ...record }) => {
         let outcome: ImportWrite = 'kept';
-        return this.write([{ kind: 'import', record }], (changes) => {
+        return this.write([{ kind: 'import', record: terms ? { ...record, terms: ownTerms(terms) } : record }], (changes) => {
           // Commit order: the index is what SQLite held just before this write.
           const held = this.index.locate(record.id);
           if (changes === 0) {
@@ -317,7 +342,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   async patch(tenant: string, id: string, patch: RecordPatch): Promise<ContextMeta | null> {
     if (!this.index.meta(tenant, id)) return null;
     let result: ContextMeta | null = null;
-    const { terms: _terms, ...stored } = patch;
+    const stored = patch.terms ? { ...patch, terms: ownTerms(patch.terms) } : patch;
     await this.write(
       [{ kind: 'patch', tenant, id, patch: stored }],
       () => {

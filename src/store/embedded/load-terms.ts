@@ -38,9 +38,16 @@ export class LoadTerms {
   /** Tickets posted and not yet taken, oldest first (answers come in this order). */
   private readonly posted: number[] = [];
 
+  /** The worker is still to start (with the first texts submitted: a load whose rows all have their hashes stored needs none). */
+  private useWorker: boolean;
+
   /** Without a second core to run on (availableParallelism honours CPU affinity: a pinned daemon has one), a worker would only add the cost of its messages. */
   constructor(useWorker = availableParallelism() > 1) {
-    if (!useWorker) return;
+    this.useWorker = useWorker;
+  }
+
+  private start(): void {
+    this.useWorker = false;
     try {
       const { port1, port2 } = new MessageChannel();
       this.worker = new Worker(new URL('./terms.worker.ts', import.meta.url), { workerData: { port: port2, signal: this.signal }, transferList: [port2] });
@@ -55,6 +62,7 @@ export class LoadTerms {
 
   /** Hands `texts` to the worker; `take` with the ticket returns their hashes. */
   submit(texts: readonly string[]): number {
+    if (this.useWorker) this.start();
     const ticket = this.nextTicket++;
     if (this.port) {
       try {

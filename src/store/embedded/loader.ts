@@ -31,10 +31,13 @@ export interface LoadedRow {
   readonly meta: ContextMeta;
   /** May view the stored blob's buffer: valid until it is copied into the index. */
   readonly vector: Float32Array;
+  /** Read only when `terms` were not stored ('' otherwise): they are computed from it (load-terms.ts). */
   readonly text: string;
   readonly textBytes: number;
-  /** termHashes(text), once computed (load-terms.ts); the index computes them when absent. */
+  /** termHashes(text): as stored, or once computed (load-terms.ts); the index computes them when absent. */
   terms: Uint32Array | undefined;
+  /** A row in the clear loaded without stored terms: the store writes the ones computed now (SqliteFile.setTerms). */
+  readonly termsToStore: boolean;
 }
 
 export class Quarantine {
@@ -84,7 +87,8 @@ class Interned {
 /** The record in `r`, or throws the reason it cannot be loaded. */
 function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined, names: Interned): LoadedRow {
   if (r.damage) throw new Error(r.damage);
-  if (typeof r.id !== 'string' || typeof r.tenant !== 'string' || typeof r.session !== 'string' || typeof r.text !== 'string') {
+  const terms = storedTerms(r.terms);
+  if (typeof r.id !== 'string' || typeof r.tenant !== 'string' || typeof r.session !== 'string' || (terms === undefined && typeof r.text !== 'string')) {
     throw new Error('id, tenant, session or text is not text');
   }
   if (r.level !== 1 && r.level !== 2 && r.level !== 3) throw new Error(`level ${String(r.level)} is not 1, 2 or 3`);
@@ -116,7 +120,15 @@ function parseRow(r: StoredRow, dims: number, admit: AdmitCheck | undefined, nam
   // The index copies the vector into its partition at once: a view of an aligned blob spares a copy per row.
   const v = r.vector;
   const vector = v.byteOffset % 4 === 0 ? new Float32Array(v.buffer, v.byteOffset, dims) : blobToVector(v);
-  return { meta, vector, text: r.text, textBytes: Buffer.byteLength(r.text), terms: undefined };
+  if (terms) return { meta, vector, text: '', textBytes: Number(r.text_bytes), terms, termsToStore: false };
+  const text = r.text!;
+  return { meta, vector, text, textBytes: Buffer.byteLength(text), terms: undefined, termsToStore: r.terms === null && r.fromSealed !== true };
+}
+
+/** A stored `terms` blob as term hashes; undefined (the text is hashed instead) when there is none or it is not whole uint32s. */
+function storedTerms(blob: Uint8Array | null): Uint32Array | undefined {
+  if (!(blob instanceof Uint8Array) || blob.byteLength % 4 !== 0) return undefined;
+  return blob.byteOffset % 4 === 0 ? new Uint32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4) : new Uint32Array(blob.slice().buffer);
 }
 
 /** The rows that load; every other one goes to `quarantine` and `onQuarantine`. */

@@ -89,6 +89,12 @@ export class MemoryIndex {
     return meta && { tenant: meta.tenant, version: meta.version };
   }
 
+  /** A record's version and the term hashes its text is indexed by, whichever tenant holds it (terms-backfill.ts). */
+  indexedTerms(id: string): { version: number; terms: Uint32Array } | undefined {
+    const row = this.row(id)?.row;
+    return row && { version: row.meta.version, terms: row.terms };
+  }
+
   vector(tenant: string, id: string): Float32Array | undefined {
     const r = this.row(id);
     return r && r.row.meta.tenant === tenant ? r.partition.vectorOf(r.key) : undefined;

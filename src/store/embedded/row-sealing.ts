@@ -57,9 +57,10 @@ export class RowSealing {
     this.deleteRow = deleteRow;
     this.contentStmt = db.prepare(`SELECT ${CONTENT_COLUMNS} FROM contexts WHERE id = ? AND tenant = ?`);
     // A sealed row's rewrite: its sealable columns merged and sealed again (rewriteSealed), the rest of a patch applied.
+    // Term hashes are never kept beside sealed content: hashes of words can be matched against a dictionary.
     this.updateSealedStmt = db.prepare(`UPDATE contexts SET level = coalesce(?, level), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
       expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + ?, space = CASE WHEN ? THEN ? ELSE space END,
-      session = ?, agent = ?, text = ?, tags = ?, metadata = ?, vector = ?, enc_kid = ?, sealed = ? WHERE id = ? AND tenant = ?`);
+      session = ?, agent = ?, text = ?, tags = ?, metadata = ?, vector = ?, enc_kid = ?, sealed = ?, terms = NULL WHERE id = ? AND tenant = ?`);
   }
 
   /** Refuses keys that cannot read this file (DataKeyError); reads only. */

@@ -3,13 +3,16 @@
  * Durability "strict" is synchronous=FULL (each committed group is fsynced);
  * "relaxed" is synchronous=NORMAL (survives a process crash, not power loss).
  */
+import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ContextRecord, RecordPatch } from '../../domain/context.ts';
 import { sameSpace, VectorSpaceMismatchError, type VectorSpace } from '../../domain/vector-space.ts';
+import { LEXICAL_TERMS_VERSION } from '../../domain/lexical.ts';
 import { UnsealError, type Sealer } from '../encryption/sealer.ts';
 import type { RequestEntry } from '../request-journal.ts';
 import { ensureDataDir, ensurePrivateDb } from './data-files.ts';
+import { hashTerms } from './load-terms.ts';
 import type { RowContent } from './sealed-row.ts';
 import { allSealed, noteClear, noteKeys } from './sealing.ts';
 import { CONTENT_COLUMNS, checkFileKeys, RowSealing, type ContentColumns } from './row-sealing.ts';
@@ -32,8 +35,11 @@ export interface SqliteFileOptions {
 /**
  * 2: vectors carry their vector space (`space`, PROTOCOL.md §5.1). Version 1 files are migrated: their vectors were all feature hashing.
  * 3: rows may be sealed (`enc_kid`, `sealed`; sealed-row.ts). Older files are migrated: their rows are all in the clear.
+ * 4: rows in the clear carry their text's lexical term hashes (`terms`), so a start-up load need not read and hash
+ *    every text; older rows have none (NULL) until the store fills them in after a load. An index on `space` makes the
+ *    start-up check for vectors of another embedder two look-ups instead of a scan of the whole table.
  */
-const SCHEMA_VERSION = '3';
+const SCHEMA_VERSION = '4';
 const LEGACY_SPACE_MODEL = 'feature-hash-v1';
 
 /** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
@@ -43,7 +49,12 @@ export interface StoredRow {
   level: number;
   session: string;
   agent: string | null;
-  text: string;
+  /** Null when `terms` are stored: the load then reads no text (text_bytes gives its size). */
+  text: string | null;
+  /** termHashes(text) as little-endian uint32s; null for sealed rows and rows written before schema 4. */
+  terms: Uint8Array | null;
+  /** Bytes of `text` as stored (UTF-8); for a sealed row, of its blank placeholder. */
+  text_bytes: number;
   tags: string;
   metadata: string;
   tokens: number;
@@ -55,8 +66,16 @@ export interface StoredRow {
   vector: Uint8Array;
   /** Set when the row's sealed content did not open: the loader quarantines it with this reason. */
   damage?: string;
+  /** The row's content was sealed (its text was opened here): no term hashes are stored for it. */
+  fromSealed?: boolean;
 }
 
+
+/** What a row in the clear stores as its term hashes: those computed already (off the event loop), or computed here. */
+function termsBlob(text: string, terms: Uint32Array | undefined): Uint8Array {
+  const t = terms ?? hashTerms(text);
+  return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+}
 
 export function vectorToBlob(v: Float32Array): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -111,7 +130,8 @@ export class SqliteFile {
         vector BLOB NOT NULL,
         space INTEGER NOT NULL,
         enc_kid TEXT,
-        sealed BLOB
+        sealed BLOB,
+        terms BLOB
       );
       CREATE TABLE IF NOT EXISTS vector_spaces (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, dims INTEGER NOT NULL, UNIQUE (kind, model, dims));
       CREATE INDEX IF NOT EXISTS contexts_tenant_id ON contexts (tenant, id);
@@ -122,7 +142,7 @@ export class SqliteFile {
       CREATE INDEX IF NOT EXISTS request_ids_ts ON request_ids (ts);
     `);
     // Refused before anything is written, so a file left as it was still opens with the embedder it was made with.
-    if (!opts.allowForeignSpaces) {
+    if (!opts.allowForeignSpaces && this.mayHoldForeignSpaces(space)) {
       const foreign = this.storedSpaces().filter((s) => !sameSpace(s.space, space));
       if (foreign.length > 0) {
         this.db.close();
@@ -143,6 +163,7 @@ export class SqliteFile {
       this.db.exec(`PRAGMA temp_store_directory = '${dirname(path).replaceAll("'", "''")}'`);
     }
     this.migrate();
+    this.dropStaleTerms();
     if (sealer) noteKeys(this.db, sealer);
     else noteClear(this.db);
     this.spaceId = this.ensureSpace(space);
@@ -153,20 +174,21 @@ export class SqliteFile {
       this.db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.ceil(opts.maxDbBytes / page_size))}`);
     }
     this.upsertStmt = this.db.prepare(`INSERT OR REPLACE INTO contexts
-      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed, terms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // Only the fields a patch names change, so patches and access counts committed in one group compose.
     this.updateMetaStmt = this.db.prepare(`UPDATE contexts SET level = coalesce(?, level), session = coalesce(?, session),
       tags = coalesce(?, tags), metadata = coalesce(?, metadata), tokens = coalesce(?, tokens), ts = coalesce(?, ts),
       expires_at = CASE WHEN ? THEN ? ELSE expires_at END, version = version + 1,
-      text = coalesce(?, text), vector = coalesce(?, vector), space = CASE WHEN ? THEN ? ELSE space END WHERE id = ? AND tenant = ?`);
+      text = coalesce(?, text), terms = CASE WHEN ? THEN ? ELSE terms END, vector = coalesce(?, vector), space = CASE WHEN ? THEN ? ELSE space END
+      WHERE id = ? AND tenant = ?`);
     this.importStmt = this.db.prepare(`INSERT INTO contexts
-      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (id, tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed, terms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET level = excluded.level, session = excluded.session, agent = excluded.agent, text = excluded.text,
         tags = excluded.tags, metadata = excluded.metadata, tokens = excluded.tokens, created_ts = excluded.created_ts, ts = excluded.ts,
         expires_at = excluded.expires_at, access_count = excluded.access_count, version = excluded.version, vector = excluded.vector,
-        space = excluded.space, enc_kid = excluded.enc_kid, sealed = excluded.sealed
+        space = excluded.space, enc_kid = excluded.enc_kid, sealed = excluded.sealed, terms = excluded.terms
       WHERE contexts.tenant = excluded.tenant AND contexts.version < excluded.version`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
@@ -186,7 +208,7 @@ export class SqliteFile {
   private migrate(): void {
     const version = this.setting('schema_version');
     if (version === SCHEMA_VERSION) return;
-    if (version !== undefined && version !== '1' && version !== '2') throw new Error(`store schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
+    if (version !== undefined && version !== '1' && version !== '2' && version !== '3') throw new Error(`store schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const columns = this.columns();
@@ -199,6 +221,9 @@ export class SqliteFile {
       // Version 2 and older held every row in the clear.
       if (!columns.has('enc_kid')) this.db.exec('ALTER TABLE contexts ADD COLUMN enc_kid TEXT');
       if (!columns.has('sealed')) this.db.exec('ALTER TABLE contexts ADD COLUMN sealed BLOB');
+      // Version 3 and older kept no term hashes: the store fills them in after the first load (setTerms).
+      if (!columns.has('terms')) this.db.exec('ALTER TABLE contexts ADD COLUMN terms BLOB');
+      this.db.exec('CREATE INDEX IF NOT EXISTS contexts_space ON contexts (space)');
       // Rows still to re-seal are found through it (`rekey`), and the key ids in use at open.
       this.db.exec('CREATE INDEX IF NOT EXISTS contexts_enc_kid ON contexts (enc_kid)');
       this.db.prepare("DELETE FROM settings WHERE key = 'dims'").run();
@@ -218,7 +243,40 @@ export class SqliteFile {
     const [session, agent, text, tags, metadata, vector, kid, sealed] = this.sealing.stored(r.tenant, r.id, {
       session: r.session, agent: r.agent, text: r.text, tags: JSON.stringify(r.tags), metadata: JSON.stringify(r.metadata), vector: vectorToBlob(r.vector),
     });
-    return [r.id, r.tenant, r.level, session, agent, text, tags, metadata, r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vector, this.spaceId, kid, sealed];
+    return [r.id, r.tenant, r.level, session, agent, text, tags, metadata, r.tokens, r.createdTs, r.ts, r.expiresAt, r.accessCount, r.version, vector, this.spaceId, kid, sealed,
+      kid === null ? termsBlob(r.text, r.terms) : null];
+  }
+
+  /**
+   * Whether rows may hold vectors of another space than `space`: two index look-ups (contexts_space), where counting
+   * every row's space read the whole table at each start (0.16 s at 100,000 contexts). Reads only.
+   */
+  private mayHoldForeignSpaces(space: VectorSpace): boolean {
+    const columns = this.columns();
+    if (!columns.has('space')) return true;
+    const known = this.db.prepare('SELECT id FROM vector_spaces WHERE kind = ? AND model = ? AND dims = ?').get(space.kind, space.model, space.dims) as { id: number } | undefined;
+    if (!known) return this.db.prepare('SELECT 1 FROM contexts LIMIT 1').get() !== undefined;
+    const id = Number(known.id);
+    return this.db.prepare('SELECT 1 FROM contexts WHERE space < ? LIMIT 1').get(id) !== undefined || this.db.prepare('SELECT 1 FROM contexts WHERE space > ? LIMIT 1').get(id) !== undefined;
+  }
+
+  /**
+   * Term hashes written by a build whose term rules differ from this one's (LEXICAL_TERMS_VERSION) would index texts
+   * by the wrong terms: they are dropped, so the next load hashes those texts again and stores the new ones.
+   */
+  private dropStaleTerms(): void {
+    // Stored in this machine's byte order (a Uint32Array's bytes): a file moved to a machine of the other order re-hashes.
+    const version = `${LEXICAL_TERMS_VERSION}-${endianness()}`;
+    if (this.setting('terms_version') === version) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec('UPDATE contexts SET terms = NULL WHERE terms IS NOT NULL');
+      this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('terms_version', ?)").run(version);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
   }
 
   private ensureSpace(space: VectorSpace): number {
@@ -315,7 +373,19 @@ export class SqliteFile {
     }
     this.updateMetaStmt.run(p.level ?? null, p.session ?? null, p.tags ? JSON.stringify(p.tags) : null,
       p.metadata ? JSON.stringify(p.metadata) : null, p.tokens ?? null, p.ts ?? null, p.expiresAt !== undefined ? 1 : 0, p.expiresAt ?? null,
-      p.text ?? null, p.vector ? vectorToBlob(p.vector) : null, p.vector ? 1 : 0, this.spaceId, id, tenant);
+      p.text ?? null, p.text !== undefined ? 1 : 0, p.text !== undefined ? termsBlob(p.text, p.terms) : null, p.vector ? vectorToBlob(p.vector) : null,
+      p.vector ? 1 : 0, this.spaceId, id, tenant);
+  }
+
+  /**
+   * Stores the term hashes computed at a load for rows that had none (written before schema 4, or dropped as stale),
+   * unless the row changed since (its version) or is sealed. Returns how many rows took them.
+   */
+  setTerms(items: ReadonlyArray<{ id: string; version: number; terms: Uint32Array }>): number {
+    const stmt = this.db.prepare('UPDATE contexts SET terms = ? WHERE id = ? AND version = ? AND terms IS NULL AND enc_kid IS NULL');
+    let n = 0;
+    for (const { id, version, terms } of items) n += Number(stmt.run(new Uint8Array(terms.buffer, terms.byteOffset, terms.byteLength), id, version).changes);
+    return n;
   }
 
   /**
@@ -368,8 +438,11 @@ export class SqliteFile {
 
   /** Streams every stored row as it is (start-up load); the text is for indexing its words, not kept. */
   *loadAll(): IterableIterator<StoredRow> {
+    // A row with its term hashes stored is loaded without its text (only its size): the hashes are what the index needs.
     const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
-      access_count + coalesce(a.n, 0) AS access_count, version, vector, text, enc_kid, sealed FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
+      access_count + coalesce(a.n, 0) AS access_count, version, vector, CASE WHEN terms IS NULL OR length(terms) % 4 != 0 OR enc_kid IS NOT NULL THEN text END AS text,
+      CASE WHEN enc_kid IS NULL THEN terms END AS terms,
+      octet_length(text) AS text_bytes, enc_kid, sealed FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
     // Once a rekey pass left every row sealed, a row in the clear was not written by ctxd (file access); with keys, it is refused.
     const clearIsForeign = this.sealing.sealer !== null && allSealed(this.db);
     for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null }>) {
@@ -382,7 +455,8 @@ export class SqliteFile {
       }
       const { enc_kid: _kid, sealed: _sealed, ...stored } = row;
       try {
-        yield { ...stored, ...this.sealing.contentOf(row.tenant, row.id, row) };
+        // A sealed row never has stored terms (row-sealing.ts), so its (blank) text column was read.
+        yield { ...stored, ...this.sealing.contentOf(row.tenant, row.id, row as typeof row & ContentColumns), fromSealed: true };
       } catch (e) {
         yield { ...stored, damage: `sealed content does not open: ${(e as Error).message}` };
       }

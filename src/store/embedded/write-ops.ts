@@ -20,17 +20,19 @@ export type WriteOp =
   | { readonly kind: 'probe'; readonly bytes: number }
   /** Seals these rows with the active data key where they are not yet (`rekey`). */
   | { readonly kind: 'reseal'; readonly ids: readonly string[] }
+  /** Stores term hashes computed at a load for rows in the clear that had none (SqliteFile.setTerms). */
+  | { readonly kind: 'terms'; readonly items: ReadonlyArray<{ readonly id: string; readonly version: number; readonly terms: Uint32Array }> }
   /** Deletes those of these (quarantined) rows that do not open (`rekey` with drop_unreadable). */
   | { readonly kind: 'drop_unreadable'; readonly ids: readonly string[] }
   /** After its group commits: VACUUM if rows were re-sealed since the last one, then the WAL truncated (the end of a `rekey` pass). */
   | { readonly kind: 'compact' };
 
-/** Runs one write; returns the rows an import wrote or a prune or forget deleted (0 for every other op). */
 /** Whether the group asks for compaction after its commit. */
 export function wantsCompaction(writes: ReadonlyArray<readonly WriteOp[]>): boolean {
   return writes.some((ops) => ops.some((op) => op.kind === 'compact'));
 }
 
+/** Runs one write; returns the rows an import wrote, a prune or forget deleted or a terms op filled (0 for every other op). */
 export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
   let changes = 0;
   for (const op of ops) {
@@ -64,6 +66,9 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
         break;
       case 'reseal':
         changes += db.sealing.reseal(op.ids);
+        break;
+      case 'terms':
+        changes += db.setTerms(op.items);
         break;
       case 'drop_unreadable':
         changes += db.sealing.dropUnreadable(op.ids);
@@ -103,3 +108,11 @@ export type FromWriter =
   /** The writer could not read the last message (the in-flight group): none of it was applied. */
   | { readonly type: 'unreadable'; readonly error: string }
   | { readonly type: 'closed' };
+
+/**
+ * Term hashes as they cross to the writer thread: a view into a bigger buffer (a batch's hashes) would be cloned with
+ * the whole of that buffer, once per message.
+ */
+export function ownTerms(terms: Uint32Array): Uint32Array {
+  return terms.byteOffset === 0 && terms.byteLength === terms.buffer.byteLength ? terms : terms.slice();
+}
