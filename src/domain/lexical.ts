@@ -51,7 +51,7 @@ export function lexicalTerms(text: string): string[] {
 /**
  * Version of what `termHashes` returns for a text (words, stop words, identifiers, hash32). Stores keep these hashes
  * beside each text (the embedded store's `terms` column): bump it whenever any text's hashes change, and stored ones of
- * another version are dropped and computed again. test/unit/lexical-terms.test.ts pins the output of this version.
+ * another version are dropped and computed again. test/unit/lexical.test.ts pins the output of this version.
  */
 export const LEXICAL_TERMS_VERSION = 1;
 

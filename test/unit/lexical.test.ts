@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { identifiers, keyTokens, lexicalTerms, sameKeyTokens, termHashes } from '../../src/domain/lexical.ts';
+import { identifiers, keyTokens, LEXICAL_TERMS_VERSION, lexicalTerms, sameKeyTokens, termHashes } from '../../src/domain/lexical.ts';
 import { fuse } from '../../src/engine/relevance.ts';
 import { Postings } from '../../src/store/embedded/postings.ts';
 
@@ -7,6 +7,14 @@ describe('lexical terms', () => {
   it('drops stop words and keeps identifiers whole beside their parts', () => {
     expect(lexicalTerms('The ticket ABC-1234 is blocked')).toEqual(['ticket', 'abc', '1234', 'blocked', 'abc-1234']);
     expect(identifiers('deploy v2.3.1 to db-07 at 10.0.0.7, not v2')).toEqual(['v2.3.1', 'db-07', '10.0.0.7']);
+  });
+
+  it('hash as this version of the term rules pins (stores keep them: a change must bump LEXICAL_TERMS_VERSION)', () => {
+    expect(LEXICAL_TERMS_VERSION).toBe(1);
+    expect([...termHashes('The ticket ABC-1234 is blocked by v2.3.1 on 10.0.0.7 — naïve café')]).toEqual([
+      1952764188, 482950588, 232525985, 3960528129, 958242516, 340534253, 1428125071, 3713741236, 1693486945, 2049036381, 1531839163, 853051381,
+      603714966, 1854905609, 3715889280,
+    ]);
   });
 });
 
