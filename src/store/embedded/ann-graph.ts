@@ -46,8 +46,13 @@ export interface GraphRows {
  * state when it reserves capacity, and a call with more threads than were reserved fails.
  */
 const GRAPH_THREADS = 0;
-/** How graphs hold vectors: part of a saved graph's identity (graph-files.ts). */
-export const GRAPH_QUANTIZATION = 'f16';
+/**
+ * How graphs hold vectors: part of a saved graph's identity (graph-files.ts). 8-bit: a quarter of float32's memory,
+ * and inserts ~1.6× and searches ~1.2× faster than half precision here (100,000 hash vectors); the graph only proposes
+ * candidates, which the partition scores with their float32 vectors (recall@10 0.966 against exact search, half
+ * precision without re-scoring 0.959).
+ */
+export const GRAPH_QUANTIZATION = 'i8';
 
 /**
  * The usearch release, also part of a saved graph's identity: its file format is
@@ -172,7 +177,7 @@ export class AnnGraph {
       dimensions: this.dims,
       // Vectors are L2-normalised (or zero, for text without words): inner product is cosine.
       metric: MetricKind.IP,
-      quantization: ScalarKind.F16,
+      quantization: ScalarKind.I8,
       connectivity: this.ann.connectivity,
       expansion_add: this.ann.expansionAdd,
       expansion_search: this.ann.expansionSearch,

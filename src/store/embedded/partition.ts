@@ -30,7 +30,7 @@ const PLAIN_MARGIN = 8;
 const LEXICAL_LIMIT = 2048;
 /**
  * What one query costs, in rows scanned by the SIMD exact search (queryCost):
- * a graph search (ef 64, half precision) costs about as much as scanning this
+ * a graph search (ef 64, 8-bit vectors, re-scored) costs about as much as scanning this
  * many rows, and the row-by-row scan of a filter naming more than level and
  * liveness about JS_SCAN_FACTOR times the SIMD scan (bench: JS exact vs SIMD exact).
  */
@@ -217,10 +217,14 @@ export class Partition {
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
     return withVector.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
-      const hits: SearchHit[] = [];
-      for (let j = 0; j < m.keys.length && hits.length < k; j++) {
-        const row = graphed ? this.rowByKey(Number(m.keys[j])) : this.rows[Number(m.keys[j])];
-        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - m.distances[j]!, lexical: 0 });
+      let hits: SearchHit[];
+      if (graphed) hits = this.rescored(q.vector, m.keys, filter, k);
+      else {
+        hits = [];
+        for (let j = 0; j < m.keys.length && hits.length < k; j++) {
+          const row = this.rows[Number(m.keys[j])];
+          if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - m.distances[j]!, lexical: 0 });
+        }
       }
       // Many expired rows among the nearest: widen through the filtered path.
       if (hits.length < k && m.keys.length === want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k);
@@ -242,11 +246,7 @@ export class Partition {
     let want = Math.min(this.rows.length, k * OVERFETCH);
     for (;;) {
       const found = this.graph.search(vector, want) as InstanceType<typeof usearch.Matches>;
-      const hits: SearchHit[] = [];
-      for (let i = 0; i < found.keys.length && hits.length < k; i++) {
-        const row = this.rowByKey(Number(found.keys[i]));
-        if (row && matchesFilter(row.meta, filter)) hits.push({ meta: row.meta, similarity: 1 - found.distances[i]!, lexical: 0 });
-      }
+      const hits = this.rescored(vector, found.keys, filter, k);
       if (hits.length >= k || found.keys.length < want || want >= this.rows.length) return hits;
       if (want * OVERFETCH > this.rows.length / 8) return this.exact(vector, filter, k);
       want *= OVERFETCH;
@@ -281,6 +281,22 @@ export class Partition {
       out.push({ meta, similarity: query.vector ? this.dotAt(query.vector, item.slot) : 0, lexical: item.lexical });
     }
     return out;
+  }
+
+  /**
+   * The graph's candidates that pass `filter`, each scored by its exact similarity (the graph compares 8-bit vectors,
+   * ann-graph.ts), best first, at most k. Callers ask the graph for more than k (PLAIN_MARGIN, OVERFETCH), so a
+   * candidate the 8-bit order put just below the k-th still takes its place.
+   */
+  private rescored(query: Float32Array, keys: BigUint64Array, filter: RecordFilter, k: number): SearchHit[] {
+    const best = new TopK<ContextMeta>(k);
+    for (const key of keys) {
+      const slot = this.slotByKey.get(Number(key));
+      if (slot === undefined) continue;
+      const meta = this.rows[slot]!.meta;
+      if (matchesFilter(meta, filter)) best.push(this.dotAt(query, slot), meta);
+    }
+    return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }
 
   private dotAt(query: Float32Array, slot: number): number {
