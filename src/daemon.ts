@@ -28,6 +28,7 @@ import { checkPlainValue } from './protocol/plain-value.ts';
 import { REQUEST_LIMITS } from './protocol/codec.ts';
 import { dataDirMode, ensureDataDir, tooOpen } from './store/embedded/data-files.ts';
 import { ConnectionRegistry } from './server/connection-registry.ts';
+import { warmValidators } from './server/validation.ts';
 import { Dispatcher } from './server/dispatcher.ts';
 import { clearHandler, deleteHandler, deleteWhereHandler } from './server/handlers/delete.ts';
 import { getHandler } from './server/handlers/get.ts';
@@ -315,6 +316,8 @@ export class Daemon {
       await this.startEngine();
       const tcp = await this.listener.listen(this.config.server.host, this.config.server.port);
       this.log.info({ host: tcp.address, port: tcp.port, http_port: http.port, version: VERSION }, 'listening');
+      // Schemas no request has needed yet are compiled now, one per turn, instead of before the listener opened.
+      warmValidators();
       watchFile(this.keyringPath, { interval: KEYRING_POLL_MS }, () => this.reloadKeys('keyring file changed'));
       for (const file of this.tls?.files ?? []) watchFile(file, { interval: KEYRING_POLL_MS }, () => this.reloadTls(file));
       return { tcp, http };

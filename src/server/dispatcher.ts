@@ -11,7 +11,7 @@ import { CtxdProtocolError } from '../protocol/errors.ts';
 import type { Body } from '../protocol/messages.ts';
 import { OP_SCHEMAS, type Encodable, type OpAnswer, type OpName, type OpRequest } from '../protocol/ops/index.ts';
 import { TENANT_PATTERN_SOURCE } from '../domain/tenant.ts';
-import { ajv, schemaError } from './validation.ts';
+import { lazyValidator, schemaError } from './validation.ts';
 import { toWireError } from './error-mapping.ts';
 
 export interface RequestContext {
@@ -73,7 +73,7 @@ export interface AnswerNeed {
 
 interface Entry {
   readonly handler: OpHandler;
-  readonly validate: ValidateFunction;
+  readonly validate: () => ValidateFunction;
 }
 
 /** One audited request as the dispatcher saw it: who, on which tenant, what, and the answer's counts. */
@@ -107,7 +107,7 @@ export class Dispatcher {
   register(handler: OpHandler<never>): this {
     if (this.table.has(handler.op)) throw new Error(`op ${handler.op} registered twice`);
     const schema = { ...handler.schema, properties: { ...(handler.schema.properties as object), tenant: { type: 'string', pattern: TENANT_PATTERN_SOURCE } } };
-    this.table.set(handler.op, { handler: handler as unknown as OpHandler, validate: ajv.compile(schema) });
+    this.table.set(handler.op, { handler: handler as unknown as OpHandler, validate: lazyValidator(schema) });
     return this;
   }
 
@@ -135,7 +135,8 @@ export class Dispatcher {
   dispatch(op: string, body: Body, principal: Principal, requestId: string, maxAnswerBytes: number): Body | Promise<Body> {
     const entry = this.table.get(op);
     if (!entry) throw new CtxdProtocolError('UNKNOWN_OP', `unknown op ${JSON.stringify(op)}`, { details: { op } });
-    const { handler, validate } = entry;
+    const { handler } = entry;
+    const validate = entry.validate();
     const audit = handler.audited ? this.onAudited : undefined;
     if (handler.role === 'admin' && principal.role !== 'admin') {
       audit?.({ kid: principal.kid, tenant: principal.tenant, op, id: requestId, outcome: 'FORBIDDEN' });

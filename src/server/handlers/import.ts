@@ -10,7 +10,7 @@ import { badRequest } from '../../protocol/errors.ts';
 import { MAX_TRANSFER_ITEMS, importItem } from '../../protocol/ops/requests.ts';
 import type { Encodable, ImportItem, OpAnswer } from '../../protocol/ops/index.ts';
 import { opHandler } from '../dispatcher.ts';
-import { ajv } from '../validation.ts';
+import { lazyValidator } from '../validation.ts';
 import { checkEach } from './per-item.ts';
 import { checkStoreInput } from './byte-limits.ts';
 import { vectorFromBase64 } from './vector-wire.ts';
@@ -18,7 +18,7 @@ import { vectorFromBase64 } from './vector-wire.ts';
 /** Bound of one item's result: an id and a status, or an error with a short message and a field path. */
 const IMPORT_RESULT_BYTES = 1024;
 
-const validateItem = ajv.compile<ImportItem>(importItem);
+const validateItem = lazyValidator<ImportItem>(importItem);
 
 type Result = Encodable<OpAnswer<'import'>>['results'][number];
 
@@ -52,7 +52,7 @@ export function importHandler(engine: ContextEngine, config: Config) {
     async handle(body, ctx) {
       const items: unknown[] = body.items;
       const results = new Array<Result>(items.length);
-      const { valid, refused } = checkEach(items, validateItem, (item, field) => {
+      const { valid, refused } = checkEach(items, validateItem(), (item, field) => {
         checkStoreInput(item, config, field);
         return toRecord(item, field);
       });

@@ -7,14 +7,14 @@ import type { Config } from '../../config/schema.ts';
 import { MAX_BATCH_ITEMS, storeRequest } from '../../protocol/ops/requests.ts';
 import type { Encodable, OpAnswer, StoreRequest } from '../../protocol/ops/index.ts';
 import { opHandler } from '../dispatcher.ts';
-import { ajv } from '../validation.ts';
+import { lazyValidator } from '../validation.ts';
 import { checkEach } from './per-item.ts';
 import { checkStoreInput } from './byte-limits.ts';
 
 /** Bound of one item's result: an id and counts, or an error with a short message and a field path. */
 const BATCH_RESULT_BYTES = 1024;
 
-const validateItem = ajv.compile<StoreRequest>(storeRequest);
+const validateItem = lazyValidator<StoreRequest>(storeRequest);
 
 type BatchResult = Encodable<OpAnswer<'store_batch'>>['results'][number];
 
@@ -27,7 +27,7 @@ export function storeBatchHandler(engine: ContextEngine, config: Config) {
       // Items arrive unchecked (the envelope schema leaves them open); their type is what they must prove.
       const items: unknown[] = body.items;
       const results = new Array<BatchResult>(items.length);
-      const { valid, refused } = checkEach(items, validateItem, (item, field) => {
+      const { valid, refused } = checkEach(items, validateItem(), (item, field) => {
         checkStoreInput(item, config, field);
         return item;
       });
