@@ -51,7 +51,7 @@ export interface StoredRow {
   agent: string | null;
   /** Null when `terms` are stored: the load then reads no text (text_bytes gives its size). */
   text: string | null;
-  /** termHashes(text) as little-endian uint32s; null for sealed rows and rows written before schema 4. */
+  /** termHashes(text) as uint32s in this machine's byte order (see dropStaleTerms); null for sealed rows and rows written before schema 4. */
   terms: Uint8Array | null;
   /** Bytes of `text` as stored (UTF-8); for a sealed row, of its blank placeholder. */
   text_bytes: number;
