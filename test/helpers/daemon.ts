@@ -80,7 +80,17 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
   const logs: LogLine[] = [];
   const logWaiters: Array<() => void> = [];
   const stderr: string[] = [];
-  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  let sent: NodeJS.Signals | null = null;
+  const exited = new Promise<number | null>((res) =>
+    proc.once('exit', (code, signal) => {
+      // A graceful stop that did not end in 0 (a signal, or an error): said with what the daemon left, so a rare failure
+      // on CI can be read from its output (a bare `null` or `1` says nothing).
+      if (sent === 'SIGTERM' && code !== 0) {
+        console.error(`ctxd on ${dataDir} exited with code ${code} signal ${signal} (sent ${sent}); stderr:\n${stderr.join('\n')}\nlast log lines:\n${logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`);
+      }
+      res(code);
+    }),
+  );
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l));
   const [port, httpPort] = await new Promise<[number, number]>((res, rej) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -131,7 +141,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<RunningDaemo
     },
     client: (o = {}) => CtxdClient.connect({ port, kid: key.kid, secret: key.secret, maxReconnectAttempts: 0, ...o }),
     stop: (signal = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        sent = signal;
+        proc.kill(signal);
+      }
       return exited;
     },
   };
