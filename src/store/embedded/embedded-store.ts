@@ -365,18 +365,18 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void> {
-    const ops: WriteOp[] = [];
+    const ids: string[] = [];
+    const added: number[] = [];
     // Only ids of this tenant are counted (ids are unique across tenants, the check is for a forged one).
-    for (const [id, n] of counts) if (this.index.meta(tenant, id)) ops.push({ kind: 'access', id, n });
-    return this.write(
-      ops,
-      () => {
-        for (const [id, n] of counts) {
-          const m = this.index.meta(tenant, id);
-          if (m) this.index.put({ ...m, accessCount: m.accessCount + n });
-        }
-      },
-    );
+    for (const [id, n] of counts) {
+      if (!this.index.meta(tenant, id)) continue;
+      ids.push(id);
+      added.push(n);
+    }
+    if (ids.length === 0) return Promise.resolve();
+    return this.write([{ kind: 'access', ids, counts: added }], () => {
+      for (let i = 0; i < ids.length; i++) this.index.addAccess(tenant, ids[i]!, added[i]!);
+    });
   }
 
   async locate(ids: readonly string[]): Promise<Map<string, { tenant: string; version: number }>> {

@@ -89,6 +89,13 @@ export class MemoryIndex {
     return meta && { tenant: meta.tenant, version: meta.version };
   }
 
+  /** Adds to a record's access count (the store's incrementAccess, once committed): one look-up, no other change. */
+  addAccess(tenant: string, id: string, n: number): void {
+    const at = this.byId.get(id);
+    const row = at?.partition.rowByKey(at.key);
+    if (row && row.meta.tenant === tenant) row.meta = { ...row.meta, accessCount: row.meta.accessCount + n };
+  }
+
   /** A record's version and the term hashes its text is indexed by, whichever tenant holds it (terms-backfill.ts). */
   indexedTerms(id: string): { version: number; terms: Uint32Array } | undefined {
     const row = this.row(id)?.row;

@@ -12,7 +12,8 @@ export type WriteOp =
   | { readonly kind: 'import'; readonly record: ContextRecord }
   | { readonly kind: 'patch'; readonly tenant: string; readonly id: string; readonly patch: RecordPatch }
   | { readonly kind: 'delete'; readonly tenant: string; readonly id: string }
-  | { readonly kind: 'access'; readonly id: string; readonly n: number }
+  /** Access counts to add, ids[i] by counts[i]: one op per flush, not an object per id (each crosses to the writer thread). */
+  | { readonly kind: 'access'; readonly ids: readonly string[]; readonly counts: readonly number[] }
   | { readonly kind: 'request'; readonly kid: string; readonly id: string; readonly ts: number }
   | { readonly kind: 'prune_requests'; readonly before: number }
   | { readonly kind: 'forget_requests'; readonly kids: readonly string[]; readonly before: number }
@@ -50,7 +51,7 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
         db.delete(op.tenant, op.id);
         break;
       case 'access':
-        db.incrementAccess(op.id, op.n);
+        for (let i = 0; i < op.ids.length; i++) db.incrementAccess(op.ids[i]!, op.counts[i]!);
         break;
       case 'request':
         db.recordRequest(op.kid, op.id, op.ts);
