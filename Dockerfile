@@ -34,5 +34,6 @@ COPY --from=build --chown=10001:10001 /app/data-volume /var/lib/ctxd
 USER 10001:10001
 VOLUME ["/var/lib/ctxd"]
 EXPOSE 7411 7412
-ENTRYPOINT ["node", "src/cli/main.ts"]
+# A small young generation: each scavenge is short (PRODUCTION.md "Memory and GC"); bench/lib/processes.ts runs the same.
+ENTRYPOINT ["node", "--max-semi-space-size=4", "src/cli/main.ts"]
 CMD ["serve", "--host", "0.0.0.0"]

@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CtxdClient, keyFromDataDir } from '../src/client/index.ts';
 import type { LoadResult } from './loadgen.ts';
-import { BENCH_LIMITS, ROOT, STORE_BENCH_EMBEDDER, SERVER_CORE, loadgen, pinned, pinning, tempDir } from './lib/processes.ts';
+import { BENCH_LIMITS, DAEMON_NODE_FLAGS, ROOT, STORE_BENCH_EMBEDDER, SERVER_CORE, loadgen, pinned, pinning, tempDir } from './lib/processes.ts';
 import { fmt, median, table } from './lib/report.ts';
 import { englishLike } from './lib/texts.ts';
 
@@ -63,7 +63,7 @@ interface Daemon {
 async function startDaemon(root: string): Promise<Daemon> {
   const dir = tempDir('ctxd-stall-');
   const batches: number[] = [];
-  const argv = [...NODE_ARGS, ...(PROF ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${resolve(PROF)}`] : []), '--import', PROBE, join(root, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dir, ...BENCH_LIMITS, ...STORE_BENCH_EMBEDDER, '--set', 'log.slow_request_ms=100'];
+  const argv = [...DAEMON_NODE_FLAGS, ...NODE_ARGS, ...(PROF ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${resolve(PROF)}`] : []), '--import', PROBE, join(root, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dir, ...BENCH_LIMITS, ...STORE_BENCH_EMBEDDER, '--set', 'log.slow_request_ms=100'];
   const [cmd, cargs] = pinned(SERVER_CORE, process.execPath, argv);
   const proc = spawn(cmd, cargs, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: root });
   const port = await new Promise<number>((res, rej) => {

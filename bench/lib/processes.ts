@@ -110,6 +110,12 @@ export const BENCH_LIMITS = ['--set', 'server.rate_limit_rps=0', '--set', 'proto
  */
 export const STORE_BENCH_EMBEDDER = ['--set', 'embedder.kind=hash'];
 
+/**
+ * Node flags the daemon runs with in its image (Dockerfile ENTRYPOINT, `npm start`): a small young generation, so
+ * each scavenge is short (PRODUCTION.md "Memory and GC"). The benchmarks run the daemon as shipped.
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 export interface StartCtxdOptions {
   /** Pin to SERVER_CORE (default true); bench/embedder.ts lets the model thread use both cores. */
   readonly pin?: boolean;
@@ -121,7 +127,7 @@ export interface StartCtxdOptions {
 
 export async function startCtxd(dataDir: string, extra: string[] = [], opts: StartCtxdOptions = {}): Promise<RunningCtxd> {
   const t0 = performance.now();
-  const args = [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...(opts.hashEmbedder === false ? [] : STORE_BENCH_EMBEDDER), ...extra];
+  const args = [...DAEMON_NODE_FLAGS, join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--http-port', '0', '--data-dir', dataDir, ...BENCH_LIMITS, ...(opts.hashEmbedder === false ? [] : STORE_BENCH_EMBEDDER), ...extra];
   const [cmd, argv] = opts.pin === false ? [process.execPath, args] : pinned(SERVER_CORE, process.execPath, args);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let readyMs: number | null = null;
