@@ -316,8 +316,8 @@ export class Daemon {
       await this.startEngine();
       const tcp = await this.listener.listen(this.config.server.host, this.config.server.port);
       this.log.info({ host: tcp.address, port: tcp.port, http_port: http.port, version: VERSION }, 'listening');
-      // Schemas no request has needed yet are compiled now, one per turn, instead of before the listener opened.
-      warmValidators();
+      // Schemas no request has needed yet are compiled from the next turn on, one per turn, not before the listener opened.
+      setImmediate(warmValidators).unref();
       watchFile(this.keyringPath, { interval: KEYRING_POLL_MS }, () => this.reloadKeys('keyring file changed'));
       for (const file of this.tls?.files ?? []) watchFile(file, { interval: KEYRING_POLL_MS }, () => this.reloadTls(file));
       return { tcp, http };

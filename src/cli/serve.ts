@@ -61,6 +61,27 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
   process.on('uncaughtException', die('uncaughtException'));
   process.on('unhandledRejection', die('unhandledRejection'));
 
+  // Installed before the start: a signal's default action kills the process, so a SIGTERM that arrived while the
+  // daemon started, even just after it logged `listening`, ended it by the signal instead of a graceful stop (seen on
+  // CI). A stop asked for during the start runs once the start is over.
+  let signals = 0;
+  let stop: ((signal: NodeJS.Signals) => void) | null = null;
+  let pending: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      daemon.log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(130);
+    }
+    if (stop) stop(signal);
+    else pending = signal;
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => daemon.reloadKeys('SIGHUP'));
+  // Opens the gate of debug_hold requests (only registered with debug.enable_ops).
+  if (daemon.config.debug.enable_ops) process.on('SIGUSR2', () => daemon.releaseHolds());
+
   try {
     await daemon.start();
   } catch (e) {
@@ -70,13 +91,7 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
   }
 
   return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        daemon.log.warn({ signal }, 'second signal: exiting at once');
-        process.exit(130);
-      }
+    stop = (signal) => {
       daemon.log.info({ signal }, 'signal received');
       daemon.shutdown().then(
         () => resolve(0),
@@ -86,11 +101,7 @@ export async function serve(argv: string[], env: Readonly<Record<string, string 
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGHUP', () => daemon.reloadKeys('SIGHUP'));
-    // Opens the gate of debug_hold requests (only registered with debug.enable_ops).
-    if (daemon.config.debug.enable_ops) process.on('SIGUSR2', () => daemon.releaseHolds());
+    if (pending) stop(pending);
   });
 }
 

@@ -2,12 +2,14 @@
  * What an operator relies on: probes, metrics, configuration layering, one-line
  * config errors, and a SIGTERM that loses nothing.
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CtxdClient } from '../../src/client/index.ts';
 import type { Body } from '../../src/protocol/messages.ts';
-import { startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
+import { CLI, REPO_ROOT, startDaemon, stopAll, tempDataDir } from '../helpers/daemon.ts';
+import { createInterface } from 'node:readline';
 import { RawPeer, requestFrame } from '../helpers/raw-socket.ts';
 import { ctxd } from '../helpers/cli.ts';
 import { syntheticText } from '../helpers/records.ts';
@@ -175,6 +177,25 @@ describe('graceful shutdown', () => {
     expect(await c2.get('too late').catch((e) => e.code)).toBe('NOT_FOUND');
     await c2.close();
     await again.stop();
+  });
+
+  it('a SIGTERM that arrives while the daemon starts stops it gracefully once started, never by the signal itself', async () => {
+    // Sent as soon as the side server listens, before the store opens: the signal handlers must already be there.
+    const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--http-port', '0', '--data-dir', tempDataDir()], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CTXD_EMBEDDER_KIND: 'hash' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const messages: string[] = [];
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const msg = (JSON.parse(line) as { msg: string }).msg;
+      messages.push(msg);
+      if (msg === 'http listening') proc.kill('SIGTERM');
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => proc.once('exit', (c, sig) => r([c, sig])));
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(messages).toEqual(expect.arrayContaining(['http listening', 'listening', 'signal received', 'stopped']));
+    expect(messages.indexOf('signal received')).toBeGreaterThan(messages.indexOf('listening'));
   });
 
   it('exits at once on a second signal', async () => {
