@@ -10,6 +10,8 @@ import type { CtxdClient, OpAnswer, OpRequest } from '../../src/client/index.ts'
 import { writeKeyringFile } from '../../src/auth/keyring-file.ts';
 import type { Body } from '../../src/protocol/messages.ts';
 import { storedItem } from '../helpers/answers.ts';
+import { syntheticText } from '../helpers/records.ts';
+import { QUANTIZED_MIN_ROWS } from '../../src/store/embedded/quantized-scan.ts';
 import { startDaemon, stopAll, tempDataDir, type RunningDaemon } from '../helpers/daemon.ts';
 
 let d: RunningDaemon;
@@ -152,6 +154,22 @@ describe('dedup', () => {
     const batch = await c.storeBatch([{ text: 'batch twin text', level: 3 }, { text: 'batch twin text', level: 3 }]);
     const [r1, r2] = batch.results;
     expect(r2).toMatchObject({ id: storedItem(r1!).id, deduplicated: true });
+  });
+
+  it('finds the near-duplicate among thousands of contexts (the 8-bit scan of a bigger level), and stores what differs', async () => {
+    const texts = Array.from({ length: QUANTIZED_MIN_ROWS + 500 }, (_, i) => `${syntheticText(i, 16)} many-${i}`);
+    const ids: string[] = [];
+    for (let at = 0; at < texts.length; at += 500) {
+      const r = await c.storeBatch(texts.slice(at, at + 500).map((text) => ({ text, level: 3 as const })));
+      for (const item of r.results) ids.push(storedItem(item).id);
+    }
+    expect(new Set(ids).size).toBe(texts.length);
+    for (const i of [7, QUANTIZED_MIN_ROWS + 123]) {
+      const again = await store({ text: `  ${texts[i]!.toUpperCase()}`, level: 3 });
+      expect(again).toMatchObject({ id: ids[i], deduplicated: true });
+    }
+    const fresh = await store({ text: `${syntheticText(999_999, 16)} many-999999`, level: 3 });
+    expect(fresh.deduplicated).toBe(false);
   });
 });
 

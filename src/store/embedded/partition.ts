@@ -9,6 +9,7 @@ import { matchesFilter } from '../../domain/filter.ts';
 import { AnnGraph, type AnnOptions, type GraphBuildMode } from './ann-graph.ts';
 import type { SavedKey } from './graph-files.ts';
 import { Postings } from './postings.ts';
+import { CANDIDATE_MARGIN, QUANTIZED_MAX_K, QUANTIZED_MIN_ROWS, QuantizedVectors } from './quantized-scan.ts';
 import { TopK } from './top-k.ts';
 
 const { MetricKind } = usearch;
@@ -80,6 +81,8 @@ export class Partition {
   private readonly slotByKey = new Map<number, number>();
   private readonly graph: AnnGraph;
   private readonly postings = new Postings();
+  /** 8-bit copies for small-k exact scans (quantized-scan.ts): made on first use, dropped once a graph serves. */
+  private quantized: QuantizedVectors | null = null;
 
   constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
     this.dims = dims;
@@ -145,6 +148,7 @@ export class Partition {
       row.terms = terms[i]!;
       this.postings.add(row.key, row.terms);
     }
+    this.quantized?.append(this.vectors.subarray(first * this.dims, this.rows.length * this.dims));
     this.graph.added(rows.map((r) => r.key), this.vectors.subarray(first * this.dims, this.rows.length * this.dims));
   }
 
@@ -165,6 +169,7 @@ export class Partition {
       this.slotByKey.set(moved.key, slot);
     }
     this.rows.pop();
+    this.quantized?.moveLastTo(slot);
     this.slotByKey.delete(key);
     this.graph.removed(key);
     this.postings.removed(row.terms.length, (k) => this.slotByKey.has(k));
@@ -212,6 +217,8 @@ export class Partition {
     const matrix = withVector.length > 1 ? concat(withVector, this.dims) : single.byteOffset === 0 ? single : single.slice();
     const threads = withVector.length > 1 ? 0 : 1;
     const graphed = this.useGraph;
+    if (graphed) this.quantized = null;
+    else if (k <= QUANTIZED_MAX_K && this.rows.length >= QUANTIZED_MIN_ROWS) return this.quantizedMany(withVector, filter, k);
     const found = graphed
       ? this.graph.search(matrix, want)
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
@@ -229,6 +236,29 @@ export class Partition {
       // Many expired rows among the nearest: widen through the filtered path.
       if (hits.length < k && m.keys.length === want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k);
       return hits;
+    });
+  }
+
+  /**
+   * A plain filter's small-k exact scan (dedup's nearest neighbour) over 8-bit vectors: the best k + CANDIDATE_MARGIN
+   * candidates, re-scored in float32; too few of them alive widens through the filtered (float32) path.
+   */
+  private quantizedMany(queries: ReadonlyArray<{ vector: Float32Array }>, filter: RecordFilter, k: number): SearchHit[][] {
+    this.quantized ??= new QuantizedVectors(this.dims, this.vectors, this.rows.length);
+    const candidates = this.quantized.candidates(concat(queries, this.dims), k + CANDIDATE_MARGIN, queries.length > 1 ? 0 : 1);
+    return queries.map((q, i) => {
+      const best = new TopK<ContextMeta>(k);
+      let alive = 0;
+      const keys = candidates[i]!;
+      for (let j = 0; j < keys.length; j++) {
+        const slot = Number(keys[j]);
+        const meta = this.rows[slot]!.meta;
+        if (!matchesFilter(meta, filter)) continue;
+        alive++;
+        best.push(this.dotAt(q.vector, slot), meta);
+      }
+      if (alive < k) return this.filteredSearch(q.vector, filter, k);
+      return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
     });
   }
 
