@@ -85,6 +85,15 @@ describe.each(['o200k_base', 'cl100k_base'] as const)('token counter, %s', (name
     );
   });
 
+  it('stays exact when its cache of piece counts hits, and after it filled and was emptied', async () => {
+    const count = await loadTokenCounter(name);
+    const r = rng(7);
+    // 20,000 distinct short pieces fill the cache (8,192 entries) more than twice.
+    const many = Array.from({ length: 20_000 }, (_, i) => `${pick(r, FRAGMENTS)}${i.toString(36)}q`).join(' ');
+    const again = Array.from({ length: 300 }, () => pick(r, FRAGMENTS)).join(' ');
+    for (const text of [again, many, again, many]) expect(count(text)).toBe(exact(text));
+  });
+
   it('equals the exact count on long ordinary texts (prose, code, JSON, CJK, whitespace runs)', async () => {
     const count = await loadTokenCounter(name);
     const r = rng(1);

@@ -44,6 +44,10 @@ export type CountTokens = (text: string) => number;
  */
 export const MAX_EXACT_PIECE = 256;
 
+/** Pieces up to this long have their counts kept (PIECE_CACHE_ENTRIES of them at most, ~0.5 MB). */
+const PIECE_CACHE_MAX_CHARS = 24;
+const PIECE_CACHE_ENTRIES = 8192;
+
 /** The merge steps of gpt-tokenizer's BytePairEncodingCore that `countNative` uses (private there). */
 interface BpeCore {
   getBpeRankFromString(piece: string): number | undefined;
@@ -110,6 +114,18 @@ async function build(name: TokenizerName): Promise<CountTokens> {
 
 function pieceCounter(split: RegExp, exactPiece: (piece: string) => number): CountTokens {
   const re = new RegExp(split.source, split.flags.includes('g') ? split.flags : split.flags + 'g');
+  // Counts of recent short pieces (words with their leading space, mostly): text repeats its words, and a small map
+  // stays in cache where the encoder's 200,000-entry rank map does not. Emptied when full, so it stays bounded.
+  const recent = new Map<string, number>();
+  const cached = (piece: string): number => {
+    let n = recent.get(piece);
+    if (n === undefined) {
+      n = exactPiece(piece);
+      if (recent.size >= PIECE_CACHE_ENTRIES) recent.clear();
+      recent.set(piece, n);
+    }
+    return n;
+  };
   return (text) => {
     let tokens = 0;
     re.lastIndex = 0;
@@ -119,7 +135,7 @@ function pieceCounter(split: RegExp, exactPiece: (piece: string) => number): Cou
         re.lastIndex++; // no alternative matches empty; a guard against looping should one ever do so
         continue;
       }
-      tokens += piece.length <= MAX_EXACT_PIECE ? exactPiece(piece) : Buffer.byteLength(piece, 'utf8');
+      tokens += piece.length <= PIECE_CACHE_MAX_CHARS ? cached(piece) : piece.length <= MAX_EXACT_PIECE ? exactPiece(piece) : Buffer.byteLength(piece, 'utf8');
     }
     return tokens;
   };
