@@ -225,6 +225,7 @@ export class Daemon {
       gc: () => this.gc?.totals ?? null,
       engine: () => this.engine?.deps.counters ?? null,
       commits: () => this.backend.commitStats(),
+      textCache: () => this.backend.textCache(),
       limits: () => ({
         answerQueuedBytes: this.answers.bytes,
         answerQueuedLimit: this.answers.limit,

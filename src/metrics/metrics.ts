@@ -21,6 +21,7 @@ export interface MetricSources {
   readonly gc: () => GcTotals | null;
   readonly engine: () => EngineCounters | null;
   readonly commits: () => { groups: number; writes: number; unavailableWrites?: number; diskFull?: number } | undefined;
+  readonly textCache: () => { readonly hits: number; readonly misses: number; readonly bytes: number } | undefined;
   /** Bounds the connection layer holds (read at scrape time). */
   readonly limits: () => LimitReadings;
   /** Whether /health/ready would answer 200. */
@@ -133,6 +134,9 @@ export class Metrics {
     });
     mirroredCounter(r, 'ctxd_store_commit_groups_total', 'Group commits (transactions) of the embedded store.', [], () => one(src.commits()?.groups));
     mirroredCounter(r, 'ctxd_store_commit_writes_total', 'Writes committed by the embedded store.', [], () => one(src.commits()?.writes));
+    mirroredCounter(r, 'ctxd_text_cache_hits_total', 'Context texts read from the embedded store\'s cache instead of SQLite.', [], () => one(src.textCache()?.hits));
+    mirroredCounter(r, 'ctxd_text_cache_misses_total', 'Context texts not in the embedded store\'s cache, read from SQLite.', [], () => one(src.textCache()?.misses));
+    gauge(r, 'ctxd_text_cache_bytes', 'Memory charged to the embedded store\'s cache of texts (bounded by store.text_cache_bytes).', () => src.textCache()?.bytes ?? 0);
     mirroredCounter(r, 'ctxd_store_write_failures_total', 'Writes the store could not commit (answered UNAVAILABLE), by reason.', ['reason'], () => [
       [{ reason: 'disk_full' }, src.commits()?.diskFull ?? 0],
       [{ reason: 'any' }, src.commits()?.unavailableWrites ?? 0],

@@ -53,6 +53,8 @@ export interface StoreBackend {
   quarantined(): QuarantineReport;
   /** Group-commit counters, for backends that group their commits. */
   commitStats(): CommitCounters | undefined;
+  /** The embedded store's cache of texts (text-cache.ts): look-ups served and not, and the bytes it holds. */
+  textCache(): { readonly hits: number; readonly misses: number; readonly bytes: number } | undefined;
   /** An online copy of the data into `dir` (the backup op), where the backend can make one. */
   readonly backup?: (dir: string) => Promise<BackupResult>;
   /** Encryption at rest (the rekey op), where the backend seals rows. */

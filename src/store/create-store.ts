@@ -62,6 +62,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
     maxDbBytes: config.store.max_db_bytes,
     admit: setup.admit,
     onQuarantine: setup.onQuarantine,
+    textCacheBytes: config.store.text_cache_bytes,
     ann: {
       threshold: config.store.ann_threshold,
       connectivity: config.store.ann_connectivity,
@@ -76,6 +77,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
     recentTurnsBytes: 0,
     quarantined: () => store.quarantined,
     commitStats: () => store.commitStats,
+    textCache: () => ({ ...store.texts.stats, bytes: store.texts.bytes }),
     backup: (dir) => store.backup(dir),
     sealing: {
       state: () => store.encryption(),
@@ -124,5 +126,6 @@ function qdrantBackend(setup: StoreSetup): StoreBackend {
     recentTurnsBytes: q.recent_l1_max_bytes,
     quarantined: () => NOTHING_QUARANTINED,
     commitStats: () => undefined,
+    textCache: () => undefined,
   };
 }

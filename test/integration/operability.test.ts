@@ -60,6 +60,10 @@ describe('side HTTP server', () => {
     expect(sample(after, 'ctxd_request_duration_seconds_count{op="retrieve"}')).toBe(1);
     expect(sample(after, 'ctxd_embed_cache_misses_total')).toBe(1);
     expect(sample(after, 'ctxd_store_commit_writes_total')).toBeGreaterThan(0);
+    // Texts came from memory, not SQLite: the second store's duplicate check and the retrieve read the first one's.
+    expect(sample(after, 'ctxd_text_cache_hits_total')).toBe(2);
+    expect(sample(after, 'ctxd_text_cache_misses_total')).toBe(0);
+    expect(sample(after, 'ctxd_text_cache_bytes')).toBeGreaterThan(201 * 100);
     for (const name of ['ctxd_connections_open', 'ctxd_worker_queue_depth', 'ctxd_gc_deleted_total', 'ctxd_gc_promoted_total', 'nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes']) {
       expect(after, name).toMatch(new RegExp(`^${name} `, 'm'));
     }

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
+import { TextCache } from '../../src/store/embedded/text-cache.ts';
 import type { VectorStore } from '../../src/store/vector-store.ts';
 import { vectorStoreContract } from '../contract/vector-store.contract.ts';
 import { removeDir, tempDataDir } from '../helpers/daemon.ts';
@@ -10,8 +11,11 @@ import { generateDataKey, type DataKeys } from '../../src/store/encryption/data-
 const dirs: string[] = [];
 const ann = { threshold: 20_000, connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
 
-function openAt(dataDir: string, annThreshold = ann.threshold, dataKeys: DataKeys | null = null): Promise<EmbeddedStore> {
-  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: annThreshold }, dataKeys });
+/** With the daemon's default cache of texts, so the contract runs through it. */
+const TEXT_CACHE_BYTES = 64 * 1024 * 1024;
+
+function openAt(dataDir: string, annThreshold = ann.threshold, dataKeys: DataKeys | null = null, textCacheBytes = TEXT_CACHE_BYTES): Promise<EmbeddedStore> {
+  const s = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: annThreshold }, dataKeys, textCacheBytes });
   return s.open().then(() => s);
 }
 
@@ -52,6 +56,69 @@ vectorStoreContract('embedded, encrypted at rest', {
 });
 
 afterAll(() => dirs.forEach(removeDir));
+
+describe('embedded store: the cache of texts', () => {
+  const rec = (tenant: string, text: string) => makeRecord({ tenant, text });
+
+  it('serves texts it keeps, never an old version, never to another tenant, and reads what it evicted', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const s = await openAt(dir);
+    const a = rec('t1', 'the ferry leaves at noon');
+    const b = rec('t1', 'the bridge closes at dusk');
+    await s.upsert([a, b]);
+    expect((await s.get('t1', [a.id, b.id])).map((d) => d.text)).toEqual([a.text, b.text]);
+    expect(s.texts.stats).toMatchObject({ hits: 2, misses: 0 });
+    // Another tenant asking for the id gets nothing, and the cache is not asked on its behalf.
+    expect(await s.get('t2', [a.id])).toEqual([]);
+    await s.patch('t1', a.id, { tags: ['boats'] });
+    expect((await s.get('t1', [a.id]))[0]!).toMatchObject({ text: a.text, tags: ['boats'] });
+    await s.patch('t1', a.id, { text: 'the ferry leaves at one', ts: a.ts + 1 });
+    expect((await s.get('t1', [a.id]))[0]!.text).toBe('the ferry leaves at one');
+    await s.delete('t1', [b.id]);
+    expect(await s.get('t1', [b.id])).toEqual([]);
+    await s.close();
+
+    // A cache of a few entries: texts are evicted and read again from SQLite, each its own.
+    const small = await openAt(dir, ann.threshold, null, 2000);
+    const many = Array.from({ length: 50 }, (_, i) => rec('t1', `${syntheticText(i, 12)} #${i}`));
+    await small.upsert(many);
+    const docs = await small.get('t1', many.map((r) => r.id));
+    expect(docs.map((d) => d.text)).toEqual(many.map((r) => r.text));
+    expect(small.texts.stats.misses).toBeGreaterThan(40);
+    expect(small.texts.bytes).toBeLessThanOrEqual(2000);
+    expect(small.texts.entries).toBeGreaterThan(0);
+    await small.close();
+  });
+
+  it('answers a look-up only for the tenant and the version it was kept with', () => {
+    const c = new TextCache(1024);
+    c.set('t1', 'c1', 3, 'kept text');
+    expect(c.get('t1', 'c1', 3)).toBe('kept text');
+    expect(c.get('t1', 'c1', 4)).toBeUndefined();
+    expect(c.get('t2', 'c1', 3)).toBeUndefined();
+    c.carry('t1', 'c1', 3, 4);
+    expect(c.get('t1', 'c1', 4)).toBe('kept text');
+    expect(c.get('t1', 'c1', 3)).toBeUndefined();
+    c.carry('t1', 'c1', 3, 5); // from a version it does not hold: nothing
+    expect(c.get('t1', 'c1', 5)).toBeUndefined();
+    c.delete('c1');
+    expect(c.get('t1', 'c1', 4)).toBeUndefined();
+    expect(new TextCache(0).bytes).toBe(0);
+  });
+
+  it('keeps no text with encryption at rest', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const s = await openAt(dir, ann.threshold, keys);
+    const a = rec('t1', 'a sealed note about the vault');
+    await s.upsert([a]);
+    expect((await s.get('t1', [a.id]))[0]!.text).toBe(a.text);
+    expect(s.texts.entries).toBe(0);
+    expect(s.texts.stats.hits).toBe(0);
+    await s.close();
+  });
+});
 
 describe('embedded store: restart', () => {
   it('opens once the rows are read; big partitions get their graphs after, searched exactly meanwhile, and it says so', async () => {

@@ -20,6 +20,7 @@ import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type Quarantine
 import { ownTerms, type WriteOp } from './write-ops.ts';
 import { storeLoadedTerms, type TermsStored } from './terms-backfill.ts';
 import { LoadTerms } from './load-terms.ts';
+import { TextCache } from './text-cache.ts';
 import { MemoryIndex } from './memory-index.ts';
 import { GRAPH_QUANTIZATION, usearchVersion, type AnnOptions } from './ann-graph.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
@@ -51,6 +52,8 @@ export interface EmbeddedStoreOptions {
   readonly onGraphFiles?: (event: GraphFilesEvent) => void;
   /** Rows loaded without stored term hashes had them stored after the open (terms-backfill.ts). */
   readonly onTermsStored?: (event: TermsStored) => void;
+  /** Memory for texts of recently stored or read contexts (text-cache.ts); 0 or absent: none. Unused with encryption at rest. */
+  readonly textCacheBytes?: number;
 }
 
 export type GraphFilesEvent =
@@ -94,11 +97,13 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   /** Saved graphs taken at open, and those refused (health). */
   private graphLoad: { graphs: number; refused: readonly string[] } | null = null;
   readonly index: MemoryIndex;
+  readonly texts: TextCache;
 
   constructor(opts: EmbeddedStoreOptions) {
     this.opts = opts;
     this.keys = opts.dataKeys ?? null;
     this.index = new MemoryIndex(opts.space.dims, opts.ann);
+    this.texts = new TextCache(this.keys ? 0 : (opts.textCacheBytes ?? 0));
   }
 
   get commitStats() {
@@ -113,6 +118,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private quarantineNow(tenant: string, id: string, reason: string): void {
     if (!this.index.meta(tenant, id)) return;
     this.index.remove(id);
+    this.texts.delete(id);
     const entry = { id, tenant, reason };
     this.quarantine.add(entry);
     try {
@@ -305,7 +311,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   upsert(records: readonly ContextRecord[]): Promise<void> {
-    const index = this.index;
+    const { index, texts } = this;
     return this.write(
       // Term hashes computed off the event loop are stored with the row (a row in the clear), so no load hashes it again.
       records.map((record) => ({ kind: 'insert', record: record.terms ? { ...record, terms: ownTerms(record.terms) } : record })),
@@ -313,7 +319,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       function* () {
         for (let at = 0; at < records.length; at += APPLY_SLICE) {
           if (at > 0) yield;
-          index.insertMany(records.slice(at, at + APPLY_SLICE).map(({ text, vector, terms, ...meta }) => ({ meta, vector, text, terms, textBytes: Buffer.byteLength(text) })));
+          const slice = records.slice(at, at + APPLY_SLICE);
+          index.insertMany(slice.map(({ text, vector, terms, ...meta }) => ({ meta, vector, text, terms, textBytes: Buffer.byteLength(text) })));
+          for (const r of slice) texts.set(r.tenant, r.id, r.version, r.text);
         }
       },
     );
@@ -334,6 +342,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
           outcome = held ? 'replaced' : 'inserted';
           const { text, vector, ...meta } = record;
           this.index.insertMany([{ meta, vector, text, terms, textBytes: Buffer.byteLength(text) }]);
+          this.texts.set(record.tenant, record.id, record.version, text);
         }).then(() => outcome);
       }),
     );
@@ -352,8 +361,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         result = applyPatch(current, patch);
         const moves = result.level !== current.level;
         const unreadable: string[] = [];
-        const text = patch.text ?? (moves ? this.db.text(tenant, id, unreadable) : undefined);
+        const text = patch.text ?? (moves ? (this.texts.get(tenant, id, current.version) ?? this.db.text(tenant, id, unreadable)) : undefined);
         if (unreadable.length > 0) return this.quarantineNow(tenant, id, 'sealed content no longer opens (altered after load)');
+        if (text !== undefined) this.texts.set(tenant, id, result.version, text);
+        else this.texts.carry(tenant, id, current.version, result.version);
         const vector = patch.vector ?? (moves ? this.index.vector(tenant, id) : undefined);
         this.index.put(result, {
           ...(patch.text !== undefined && { textBytes: Buffer.byteLength(patch.text) }),
@@ -400,16 +411,28 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   async get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]> {
     // Only rows the index holds: a quarantined row is never read (its sealed value may not open).
-    ids = ids.filter((id) => this.index.meta(tenant, id));
-    if (ids.length === 0) return [];
-    const unreadable: string[] = [];
-    const texts = this.db.texts(tenant, ids, unreadable);
-    for (const id of unreadable) this.quarantineNow(tenant, id, 'sealed content no longer opens (altered after load)');
-    const out: ContextDoc[] = [];
+    const found: Array<{ id: string; meta: ContextMeta; text: string | undefined }> = [];
+    const missing: string[] = [];
     for (const id of ids) {
       const meta = this.index.meta(tenant, id);
-      const text = texts.get(id);
-      if (meta && text !== undefined) out.push({ ...meta, text });
+      if (!meta) continue;
+      const text = this.texts.get(tenant, id, meta.version);
+      found.push({ id, meta, text });
+      if (text === undefined) missing.push(id);
+    }
+    if (found.length === 0) return [];
+    const unreadable: string[] = [];
+    const read = missing.length > 0 ? this.db.texts(tenant, missing, unreadable) : null;
+    for (const id of unreadable) this.quarantineNow(tenant, id, 'sealed content no longer opens (altered after load)');
+    const out: ContextDoc[] = [];
+    for (const { id, meta, text: kept } of found) {
+      let text = kept;
+      if (text === undefined) {
+        text = read?.get(id);
+        // What SQLite holds now: this version's text, or a later one whose change is about to be applied (as before this cache).
+        if (text !== undefined) this.texts.set(tenant, id, meta.version, text);
+      }
+      if (text !== undefined) out.push({ ...meta, text });
     }
     return out;
   }
@@ -420,7 +443,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     return this.write(
       present.map((id) => ({ kind: 'delete', tenant, id })),
       () => {
-        for (const id of present) this.index.remove(id);
+        for (const id of present) {
+          this.index.remove(id);
+          this.texts.delete(id);
+        }
       },
     ).then(() => present.length);
   }
