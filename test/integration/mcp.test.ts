@@ -4,6 +4,8 @@
  * with the exact configuration the README gives an MCP host. A fact stored
  * among 50 unrelated ones is retrieved by a paraphrase through the tool.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -75,7 +77,32 @@ async function rememberAndRecall(c: Client): Promise<void> {
   expect(missing.content[0]!.text).toMatch(/^NOT_FOUND: /);
 }
 
+/** `ctxd mcp --embedded` with stdin held open, SIGTERM sent once stderr shows `when`: its exit code and what it logged. */
+async function signalledEmbedded(when: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI, 'mcp', '--embedded', '--data-dir', tempDataDir()], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  let sent = false;
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!sent && stderr.includes(`"msg":"${when}"`)) {
+      sent = true;
+      proc.kill('SIGTERM');
+    }
+  });
+  const [code, signal] = (await once(proc, 'exit')) as [number | null, NodeJS.Signals | null];
+  return { code, signal, stderr };
+}
+
 describe('ctxd mcp', () => {
+  it('--embedded ends gracefully on SIGTERM, served or still starting (a host stops its server so)', async () => {
+    for (const when of ['listening', 'http listening']) {
+      const r = await signalledEmbedded(when);
+      expect({ when, code: r.code, signal: r.signal }).toEqual({ when, code: 0, signal: null });
+      expect(r.stderr).toContain('"msg":"listening"');
+      expect(r.stderr).toContain('"msg":"stopped"');
+    }
+  }, 60_000);
+
   it('connected to a running daemon: lists the tools, stores among 50 others, recalls by paraphrase', async () => {
     const d = await startDaemon({ env: { CTXD_EMBEDDER_KIND: 'local' } });
     const { client } = await mcpClient(process.execPath, [CLI, 'mcp', '--port', String(d.port), '--data-dir', d.dataDir]);

@@ -29,6 +29,17 @@ ${CONNECTION_HELP}`;
 export async function run(argv: string[], env: Env): Promise<number> {
   let daemon: Daemon | null = null;
   let client: CtxdClient | null = null;
+  // A host ends its server with SIGTERM (or SIGINT) as well as by closing stdin: either ends the session the same
+  // way, an embedded daemon shut down gracefully (in-flight requests drained, graphs saved). Installed before the
+  // start, so a signal during it (a slow load) is not the default action that kills the process; it ends the
+  // session once the start is over.
+  let stopRequested = false;
+  let requestStop = () => {
+    stopRequested = true;
+  };
+  const onSignal = () => requestStop();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     const { values, positionals } = parse(argv, { embedded: { type: 'boolean' }, config: { type: 'string' }, 'log-level': { type: 'string' } }, false);
     if (values.help) return showHelp(help);
@@ -50,11 +61,13 @@ export async function run(argv: string[], env: Env): Promise<number> {
     } else {
       client = await connect(values, env);
     }
+    if (stopRequested) return EXIT.ok;
     const server = createMcpServer(client);
     const transport = new StdioServerTransport();
     const closed = new Promise<void>((resolve) => {
       transport.onclose = () => resolve();
       process.stdin.once('end', () => resolve());
+      requestStop = () => resolve();
     });
     await server.connect(transport);
     await closed;
@@ -65,5 +78,7 @@ export async function run(argv: string[], env: Env): Promise<number> {
   } finally {
     await client?.close();
     await daemon?.shutdown();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
 }
