@@ -57,6 +57,7 @@ export const configSchema = {
       ann_connectivity: int(16, 4, 128, 'HNSW edges per node (M).'),
       ann_expansion_add: int(128, 8, 4096, 'HNSW candidate list size while inserting (efConstruction).'),
       ann_expansion_search: int(128, 8, 4096, 'HNSW candidate list size while searching (ef).'),
+      ann_expansion_dedup: int(32, 8, 4096, 'HNSW candidate list size of a search for at most 4 neighbours: a store\'s duplicate check, which needs only its nearest one.'),
       text_cache_bytes: int(64 * MiB, 0, Number.MAX_SAFE_INTEGER, 'Memory for texts of recently stored or read contexts (embedded store), so a retrieve reads fewer from SQLite; 0: none. Not used with encryption at rest.'),
       qdrant: section({
         url: str('', 'Base URL of the Qdrant REST API (http:// or https://), e.g. http://qdrant:6333; required with backend qdrant.'),
@@ -228,6 +229,7 @@ export interface Config {
     readonly ann_connectivity: number;
     readonly ann_expansion_add: number;
     readonly ann_expansion_search: number;
+    readonly ann_expansion_dedup: number;
     readonly text_cache_bytes: number;
     readonly qdrant: {
       readonly url: string;

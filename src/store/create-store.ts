@@ -68,6 +68,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
       connectivity: config.store.ann_connectivity,
       expansionAdd: config.store.ann_expansion_add,
       expansionSearch: config.store.ann_expansion_search,
+      expansionNearest: config.store.ann_expansion_dedup,
     },
   });
   return {

@@ -28,6 +28,8 @@ export interface AnnOptions {
   readonly connectivity: number;
   readonly expansionAdd: number;
   readonly expansionSearch: number;
+  /** The candidate list of a search for the nearest few (a store's duplicate check); expansionSearch when absent. */
+  readonly expansionNearest?: number;
 }
 
 /** What a graph reads of its partition's rows. */
@@ -113,9 +115,24 @@ export class AnnGraph {
     this.index?.remove(BigInt(key));
   }
 
-  /** Only while `serving`. */
+  /**
+   * How many results to ask `search` for when `want` are needed: usearch walks a candidate list of
+   * max(its expansion_search, the number asked), so asking for the whole list sets the effort per search.
+   * A search for the nearest few (a store's duplicate check) walks a shorter list: measured on 100,000 hash
+   * vectors, a near-duplicate (similarity 0.97–0.99) had its original among the candidates every time with 32
+   * (99.5 % with 16), at 0.3× the cost of 128.
+   */
+  wanted(want: number, nearest: boolean): number {
+    return Math.max(want, nearest ? this.nearestExpansion : this.ann.expansionSearch);
+  }
+
+  /** Only while `serving`; `want` from `wanted`. */
   search(vectors: Float32Array, want: number): GraphMatches {
     return this.index!.search(vectors, want, GRAPH_THREADS) as GraphMatches;
+  }
+
+  private get nearestExpansion(): number {
+    return this.ann.expansionNearest ?? this.ann.expansionSearch;
   }
 
   /**
@@ -180,7 +197,8 @@ export class AnnGraph {
       quantization: ScalarKind.I8,
       connectivity: this.ann.connectivity,
       expansion_add: this.ann.expansionAdd,
-      expansion_search: this.ann.expansionSearch,
+      // The least effort any search asks for: `wanted` sets each search's own.
+      expansion_search: Math.min(this.nearestExpansion, this.ann.expansionSearch),
       multi: false,
     });
   }

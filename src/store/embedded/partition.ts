@@ -25,6 +25,11 @@ export interface Row {
 
 /** How many graph results to fetch per wanted result before filtering. */
 const OVERFETCH = 4;
+/**
+ * A search for at most this many (a store's duplicate check asks for 1) looks up the nearest few: below the graph
+ * threshold over 8-bit copies (quantized-scan.ts), through a graph with its shorter candidate list (ann-graph.ts wanted).
+ */
+const NEAREST_MAX_K = QUANTIZED_MAX_K;
 /** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
 const PLAIN_MARGIN = 8;
 /** Most rows the lexical channel scores per query (rarest terms first). */
@@ -211,21 +216,22 @@ export class Partition {
     if (withVector.length !== queries.length) return queries.map((q) => (q.vector ? this.denseMany([q], filter, k)[0]! : []));
     const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
     if (!plain) return withVector.map((q) => this.filteredSearch(q.vector, filter, k));
+    const graphed = this.useGraph;
     const want = Math.min(this.rows.length, k + PLAIN_MARGIN);
     // usearch's exactSearch reads from the buffer's start: a view at an offset is copied (concat copies too).
     const single = withVector[0]!.vector;
     const matrix = withVector.length > 1 ? concat(withVector, this.dims) : single.byteOffset === 0 ? single : single.slice();
     const threads = withVector.length > 1 ? 0 : 1;
-    const graphed = this.useGraph;
     if (graphed) this.quantized = null;
-    else if (k <= QUANTIZED_MAX_K && this.rows.length >= QUANTIZED_MIN_ROWS) return this.quantizedMany(withVector, filter, k);
+    else if (k <= NEAREST_MAX_K && this.rows.length >= QUANTIZED_MIN_ROWS) return this.quantizedMany(withVector, filter, k);
     const found = graphed
-      ? this.graph.search(matrix, want)
+      ? this.graph.search(matrix, this.graph.wanted(want, k <= NEAREST_MAX_K))
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
     return withVector.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
       let hits: SearchHit[];
-      if (graphed) hits = this.rescored(q.vector, m.keys, filter, k);
+      // The graph walked a longer list than `want` (wanted); its best `want` by 8-bit similarity are re-scored.
+      if (graphed) hits = this.rescored(q.vector, m.keys.subarray(0, want), filter, k);
       else {
         hits = [];
         for (let j = 0; j < m.keys.length && hits.length < k; j++) {
@@ -234,7 +240,7 @@ export class Partition {
         }
       }
       // Many expired rows among the nearest: widen through the filtered path.
-      if (hits.length < k && m.keys.length === want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k);
+      if (hits.length < k && m.keys.length >= want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k);
       return hits;
     });
   }
@@ -273,7 +279,8 @@ export class Partition {
    */
   private filteredSearch(vector: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
     if (!this.useGraph) return this.exact(vector, filter, k);
-    let want = Math.min(this.rows.length, k * OVERFETCH);
+    // All the graph returns is re-scored: a selective filter leaves few of them.
+    let want = this.graph.wanted(Math.min(this.rows.length, k * OVERFETCH), k <= NEAREST_MAX_K);
     for (;;) {
       const found = this.graph.search(vector, want) as InstanceType<typeof usearch.Matches>;
       const hits = this.rescored(vector, found.keys, filter, k);

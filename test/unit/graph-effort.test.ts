@@ -1,0 +1,77 @@
+/**
+ * How hard a graph search works (ann-graph.ts `wanted`): usearch walks a candidate list of max(expansion_search, the
+ * number asked), so each search asks for its own list. A store's duplicate check (k ≤ 4) walks the shorter
+ * `expansionNearest` list and still finds each near-duplicate's float32 nearest neighbour with its exact similarity;
+ * a retrieve (k = 100) walks `expansionSearch`, and re-scores the best k + margin as before.
+ */
+import usearch from 'usearch';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RecordFilter } from '../../src/domain/context.ts';
+import { termHashes } from '../../src/domain/lexical.ts';
+import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
+import { Partition } from '../../src/store/embedded/partition.ts';
+import { makeRecord, syntheticText } from '../helpers/records.ts';
+
+const DIMS = 384;
+const ROWS = 3000;
+const ann = { threshold: 2000, connectivity: 16, expansionAdd: 64, expansionSearch: 128, expansionNearest: 24 };
+const textOf = (i: number) => `${syntheticText(i, 16)} #${i}`;
+
+function graphedPartition() {
+  const p = new Partition(DIMS, ann, { background: false, pending: 0 });
+  const records = Array.from({ length: ROWS }, (_, i) => makeRecord({ tenant: 't', text: textOf(i), session: `s${i % 3}` }));
+  const rows = records.map((r, i) => {
+    const { text, vector: _v, terms: _t, ...meta } = r;
+    return { meta, key: i + 1, textBytes: Buffer.byteLength(text), terms: new Uint32Array() };
+  });
+  p.addMany(rows, records.map((r) => r.vector), records.map((r) => termHashes(r.text)));
+  expect(p.hasGraph).toBe(true);
+  return { p, records };
+}
+
+const plain = (): RecordFilter => ({ levels: [3], aliveAt: Date.now() });
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('graph search effort', () => {
+  it('a nearest search (k ≤ 4) walks the shorter list and finds what the float32 brute force finds', () => {
+    const { p, records } = graphedPartition();
+    const asked: number[] = [];
+    const search = usearch.Index.prototype.search;
+    vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
+      asked.push(Number(args[1]));
+      return search.apply(this, args);
+    });
+    const queries = Array.from({ length: 60 }, (_, i) => ({ vector: hashEmbed(`${records[(i * 47) % ROWS]!.text} again`, DIMS) }));
+    const batch = p.searchMany(queries, plain(), 1);
+    queries.forEach((q, i) => {
+      const exact = p.exact(q.vector, plain(), 1);
+      expect(exact[0]!.similarity).toBeGreaterThan(0.9);
+      expect(batch[i]!.map((h) => [h.meta.id, h.similarity])).toEqual(exact.map((h) => [h.meta.id, h.similarity]));
+      // One session's rows only: the filtered path, also on the shorter list.
+      const session: RecordFilter = { ...plain(), session: exact[0]!.meta.session };
+      expect(p.search(q, session, 1).map((h) => h.meta.id)).toEqual([exact[0]!.meta.id]);
+    });
+    expect(new Set(asked)).toEqual(new Set([ann.expansionNearest]));
+  });
+
+  it('a retrieve-sized search (k = 100) walks expansionSearch; a filter that rejects most widens past it', () => {
+    const { p, records } = graphedPartition();
+    const asked: number[] = [];
+    const search = usearch.Index.prototype.search;
+    vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
+      asked.push(Number(args[1]));
+      return search.apply(this, args);
+    });
+    const q = { vector: hashEmbed(records[7]!.text, DIMS) };
+    const hits = p.search(q, plain(), 100);
+    expect(hits).toHaveLength(100);
+    expect(hits[0]!.meta.id).toBe(records[7]!.id);
+    expect(asked).toEqual([ann.expansionSearch]);
+    asked.length = 0;
+    const filtered = p.search(q, { ...plain(), session: 's1' }, 100);
+    expect(filtered).toHaveLength(100);
+    expect(filtered.every((h) => h.meta.session === 's1')).toBe(true);
+    expect(asked[0]).toBe(400);
+  });
+});
