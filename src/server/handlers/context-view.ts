@@ -3,6 +3,7 @@ import type { ContextDoc } from '../../domain/context.ts';
 import type { RetrievedContext } from '../../engine/types.ts';
 import type { Config } from '../../config/schema.ts';
 import type { ContextAnswer, Encodable, RetrievedAnswer } from '../../protocol/ops/index.ts';
+import { packedSize } from '../../protocol/codec.ts';
 
 /**
  * Most bytes one context takes on the wire: its text, its metadata (MessagePack
@@ -47,4 +48,29 @@ export function retrievedView(c: RetrievedContext): Encodable<RetrievedAnswer> {
     similarity: round(c.relevance.value),
     relevance: { dense: round(c.relevance.dense), lexical: round(c.relevance.lexical) },
   };
+}
+
+/**
+ * Names of a retrieved view's fields and its numbers, at their widest (a float64 or int64 takes 9 bytes, a key's name
+ * its length and one byte), with room to spare: what retrievedViewBytesBound adds to the strings it measures.
+ */
+const RETRIEVED_FIXED_BOUND = 512;
+
+/** A string's packed size at most: its UTF-8 bytes and the widest header (str32). */
+const strBound = (s: string) => Buffer.byteLength(s) + 5;
+
+/**
+ * At least the bytes retrievedView(c) packs to, without packing it: the strings measured, metadata packed only when
+ * there is some. A unit test holds it above the exact size for every kind of context.
+ */
+export function retrievedViewBytesBound(c: RetrievedContext): number {
+  const r = c.record;
+  let n = RETRIEVED_FIXED_BOUND + strBound(r.id) + strBound(r.text) + strBound(r.session) + (r.agent === null ? 1 : strBound(r.agent)) + 5;
+  for (const t of r.tags) n += strBound(t);
+  return n + (hasKeys(r.metadata) ? packedSize(r.metadata) : 1);
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }

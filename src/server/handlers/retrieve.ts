@@ -4,7 +4,7 @@ import type { ContextEngine } from '../../engine/context-engine.ts';
 import { badRequest } from '../../protocol/errors.ts';
 import type { Encodable, OpAnswer } from '../../protocol/ops/index.ts';
 import { ELASTIC_MIN_ANSWER_BYTES, opHandler } from '../dispatcher.ts';
-import { retrievedView } from './context-view.ts';
+import { retrievedView, retrievedViewBytesBound } from './context-view.ts';
 import { packedSize } from '../../protocol/codec.ts';
 
 /** Bound of a retrieve answer without its contexts: level receipts, set_id, degraded, took_ms. */
@@ -25,7 +25,11 @@ export function retrieveHandler(engine: ContextEngine, config: Config) {
         throw badRequest('body.since', 'body.since is after body.until');
       }
       // The receipts and fixed fields take little; contexts get the rest of the room.
-      const r = await engine.retrieve(ctx.tenant, body, { maxBytes: ctx.maxAnswerBytes - RETRIEVE_FIXED_BYTES, sizeOf: (c) => packedSize(retrievedView(c)) });
+      const r = await engine.retrieve(ctx.tenant, body, {
+        maxBytes: ctx.maxAnswerBytes - RETRIEVE_FIXED_BYTES,
+        sizeOf: (c) => packedSize(retrievedView(c)),
+        sizeBound: retrievedViewBytesBound,
+      });
       const levels: Encodable<OpAnswer<'retrieve'>['levels']> = {};
       for (const [l, receipt] of Object.entries(r.levels)) levels[l] = { ...receipt };
       return {
