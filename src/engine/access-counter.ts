@@ -24,7 +24,8 @@ export class AccessCounter {
   /** Counts recorded but not yet committed (queued, or in a write under way). */
   pendingFor(tenant: string, id: string): number {
     let n = this.pending.get(tenant)?.get(id) ?? 0;
-    for (const batch of this.writing) n += batch.get(tenant)?.get(id) ?? 0;
+    // Asked for every candidate of every retrieve: no iterator when no write is under way.
+    if (this.writing.size > 0) for (const batch of this.writing) n += batch.get(tenant)?.get(id) ?? 0;
     return n;
   }
 

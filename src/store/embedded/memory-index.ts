@@ -78,14 +78,20 @@ export class MemoryIndex {
     return row ? { ...at, row } : undefined;
   }
 
+  /** `row(id)?.row` without the object `row` makes: meta look-ups run for every candidate of every retrieve. */
+  private rowOf(id: string): Row | undefined {
+    const at = this.byId.get(id);
+    return at?.partition.rowByKey(at.key);
+  }
+
   meta(tenant: string, id: string): ContextMeta | undefined {
-    const r = this.row(id);
-    return r && r.row.meta.tenant === tenant ? r.row.meta : undefined;
+    const meta = this.rowOf(id)?.meta;
+    return meta && meta.tenant === tenant ? meta : undefined;
   }
 
   /** The tenant and version of `id`, whichever tenant holds it. */
   locate(id: string): { tenant: string; version: number } | undefined {
-    const meta = this.row(id)?.row.meta;
+    const meta = this.rowOf(id)?.meta;
     return meta && { tenant: meta.tenant, version: meta.version };
   }
 
@@ -96,14 +102,13 @@ export class MemoryIndex {
    * scavenges several times longer. A reader holding this meta sees the count as it is now, as a new read would.
    */
   addAccess(tenant: string, id: string, n: number): void {
-    const at = this.byId.get(id);
-    const row = at?.partition.rowByKey(at.key);
+    const row = this.rowOf(id);
     if (row && row.meta.tenant === tenant) (row.meta as { accessCount: number }).accessCount += n;
   }
 
   /** A record's version and the term hashes its text is indexed by, whichever tenant holds it (terms-backfill.ts). */
   indexedTerms(id: string): { version: number; terms: Uint32Array } | undefined {
-    const row = this.row(id)?.row;
+    const row = this.rowOf(id);
     return row && { version: row.meta.version, terms: row.terms };
   }
 
