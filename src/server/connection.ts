@@ -318,6 +318,9 @@ export class Connection {
     this.answers.charge(reserved);
     this.inflight++;
     const journaled = this.deps.journal && this.deps.dispatcher.isMutating(op) ? this.deps.journal(key.kid, id, ts) : null;
+    // The journal's write can fail (a full disk) before the op settles, and only then is it looked at below: handled
+    // from now on, or its rejection would be unhandled meanwhile and end the process.
+    journaled?.catch(() => {});
     const timed = this.deps.stats.onRequestTimed;
     const started = performance.now();
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ remote: this.remote, kid: key.kid, op, id }, 'request');
@@ -331,7 +334,6 @@ export class Connection {
     try {
       result = this.deps.dispatcher.dispatch(op, body, key, id, reserved);
     } catch (error) {
-      journaled?.catch(() => {});
       return finish({ error });
     }
     if (journaled) {

@@ -33,7 +33,7 @@ function countTurns(): () => void {
   return () => (turns.running = false);
 }
 
-function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
+function setup(maxInflight: number, server: Partial<Config['server']> = {}, journal?: (kid: string, id: string, ts: number) => Promise<void>) {
   const base = defaultConfig();
   const config = { ...base, server: { ...base.server, max_inflight_per_connection: maxInflight, ...server } };
   const gates: Array<() => void> = [];
@@ -47,6 +47,12 @@ function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
         started.push(String(body.n));
         gates.push(() => resolve({ n: body.n }));
       }),
+  }).register({
+    op: 'slowWrite',
+    role: 'agent',
+    mutating: true,
+    schema: { type: 'object' },
+    handle: () => new Promise((resolve) => gates.push(() => resolve({ done: true }))),
   }).register({
     op: 'mark',
     role: 'agent',
@@ -72,6 +78,7 @@ function setup(maxInflight: number, server: Partial<Config['server']> = {}) {
     log: pino({ level: 'silent' }),
     rejections: new RejectionLog(pino({ level: 'silent' })),
     isShuttingDown: () => false,
+    journal,
   });
   const answers: AnswerMessage[] = [];
   let ended = false;
@@ -101,6 +108,36 @@ describe('Connection', () => {
     }
     expect(started).toEqual(['1', '2', '3', '4', '5']);
     expect(answers.map((a) => a.id).sort()).toEqual(['s1', 's2', 's3', 's4', 's5']);
+  });
+
+  it('a journal write that fails before its op settles (a full disk) is no unhandled rejection; the op is answered', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let journalFailed!: () => void;
+      const failedNow = new Promise<void>((r) => (journalFailed = r));
+      // Rejects a turn later, with no handler of its own: only the connection may handle it.
+      const journal = () =>
+        new Promise<void>((_, reject) =>
+          setImmediate(() => {
+            reject(new Error('disk full'));
+            journalFailed();
+          }),
+        );
+      const { clientSide, gates, answers } = setup(4, {}, journal);
+      clientSide.write(requestFrame(kid, secret, { id: 'w1', op: 'slowWrite', body: {} }));
+      await failedNow;
+      // Turns pass with the op held: Node reports an unhandled rejection at the end of the turn it happened in.
+      await tick();
+      expect(gates).toHaveLength(1);
+      gates.shift()!();
+      await tick();
+      expect(answers.map((a) => [a.id, a.ok])).toEqual([['w1', true]]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('answers pipelined sync requests in one write per tick', async () => {
