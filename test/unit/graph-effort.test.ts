@@ -2,7 +2,7 @@
  * How hard a graph search works (ann-graph.ts `wanted`): usearch walks a candidate list of max(expansion_search, the
  * number asked), so each search asks for its own list. A store's duplicate check (k ≤ 4) walks the shorter
  * `expansionNearest` list and still finds each near-duplicate's float32 nearest neighbour with its exact similarity;
- * a retrieve (k = 100) walks `expansionSearch`, and re-scores the best k + margin as before.
+ * a retrieve walks `expansionSearch` whatever its k, and re-scores the best k + margin as before.
  */
 import usearch from 'usearch';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -14,7 +14,7 @@ import { makeRecord, syntheticText } from '../helpers/records.ts';
 
 const DIMS = 384;
 const ROWS = 3000;
-const ann = { threshold: 2000, connectivity: 16, expansionAdd: 64, expansionSearch: 128, expansionNearest: 24 };
+const ann = { threshold: 2000, connectivity: 16, expansionAdd: 64, expansionSearch: 128, expansionNearest: 32 };
 const textOf = (i: number) => `${syntheticText(i, 16)} #${i}`;
 
 function graphedPartition() {
@@ -50,7 +50,7 @@ describe('graph search effort', () => {
       expect(batch[i]!.map((h) => [h.meta.id, h.similarity])).toEqual(exact.map((h) => [h.meta.id, h.similarity]));
       // One session's rows only: the filtered path, also on the shorter list.
       const session: RecordFilter = { ...plain(), session: exact[0]!.meta.session };
-      expect(p.search(q, session, 1).map((h) => h.meta.id)).toEqual([exact[0]!.meta.id]);
+      expect(p.searchMany([q], session, 1)[0]!.map((h) => h.meta.id)).toEqual([exact[0]!.meta.id]);
     });
     expect(new Set(asked)).toEqual(new Set([ann.expansionNearest]));
   });
@@ -73,5 +73,19 @@ describe('graph search effort', () => {
     expect(filtered).toHaveLength(100);
     expect(filtered.every((h) => h.meta.session === 's1')).toBe(true);
     expect(asked[0]).toBe(400);
+  });
+
+  it('a retrieve (search) walks expansionSearch even for k ≤ 4 (candidates_per_level may be that small)', () => {
+    const { p, records } = graphedPartition();
+    const asked: number[] = [];
+    const search = usearch.Index.prototype.search;
+    vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
+      asked.push(Number(args[1]));
+      return search.apply(this, args);
+    });
+    const q = { vector: hashEmbed(records[11]!.text, DIMS) };
+    expect(p.search(q, plain(), 2).map((h) => h.meta.id)[0]).toBe(records[11]!.id);
+    expect(p.search(q, { ...plain(), session: records[11]!.session }, 1).map((h) => h.meta.id)).toEqual([records[11]!.id]);
+    expect(asked).toEqual([ann.expansionSearch, ann.expansionSearch]);
   });
 });

@@ -26,8 +26,9 @@ export interface Row {
 /** How many graph results to fetch per wanted result before filtering. */
 const OVERFETCH = 4;
 /**
- * A search for at most this many (a store's duplicate check asks for 1) looks up the nearest few: below the graph
- * threshold over 8-bit copies (quantized-scan.ts), through a graph with its shorter candidate list (ann-graph.ts wanted).
+ * A dedup look-up (`searchMany`) for at most this many (a store's duplicate check asks for 1) looks up the nearest
+ * few: below the graph threshold over 8-bit copies (quantized-scan.ts), through a graph with its shorter candidate
+ * list (ann-graph.ts wanted). A retrieve (`search`) never does, whatever its k.
  */
 const NEAREST_MAX_K = QUANTIZED_MAX_K;
 /** Extra results fetched for a plain (level and liveness) filter, which rejects only expired rows. */
@@ -192,9 +193,12 @@ export class Partition {
     return plain ? this.rows.length : this.rows.length * JS_SCAN_FACTOR;
   }
 
-  /** The k rows most similar to `query` and, with query text, the k best by BM25 (`unionOfBest`). */
+  /**
+   * The k rows most similar to `query` and, with query text, the k best by BM25 (`unionOfBest`): a retrieve's
+   * search, at full effort whatever k is (exact float32 below the graph threshold, ann_expansion_search above).
+   */
   search(query: SearchQuery, filter: RecordFilter, k: number): SearchHit[] {
-    return this.searchMany([query], filter, k)[0]!;
+    return this.searchMany([query], filter, k, false)[0]!;
   }
 
   /**
@@ -203,19 +207,20 @@ export class Partition {
    * level and liveness is checked on a slightly larger native result; any
    * other filter is evaluated row by row inside the scan (or the widening
    * graph search), so it is never applied after a top-k cut. Queries with
-   * text add the lexical channel's best rows.
+   * text add the lexical channel's best rows. Dedup's look-ups for the nearest few (k ≤ NEAREST_MAX_K) take the
+   * cheaper paths unless `nearestPaths` is false.
    */
-  searchMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {
+  searchMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number, nearestPaths = true): SearchHit[][] {
     if (k <= 0 || this.rows.length === 0) return queries.map(() => []);
-    const dense = this.denseMany(queries, filter, k);
+    const dense = this.denseMany(queries, filter, k, nearestPaths && k <= NEAREST_MAX_K);
     return queries.map((q, i) => this.withLexical(q, filter, k, dense[i]!));
   }
 
-  private denseMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number): SearchHit[][] {
+  private denseMany(queries: readonly SearchQuery[], filter: RecordFilter, k: number, nearest: boolean): SearchHit[][] {
     const withVector = queries.filter((q): q is SearchQuery & { vector: Float32Array } => q.vector !== null);
-    if (withVector.length !== queries.length) return queries.map((q) => (q.vector ? this.denseMany([q], filter, k)[0]! : []));
+    if (withVector.length !== queries.length) return queries.map((q) => (q.vector ? this.denseMany([q], filter, k, nearest)[0]! : []));
     const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
-    if (!plain) return withVector.map((q) => this.filteredSearch(q.vector, filter, k));
+    if (!plain) return withVector.map((q) => this.filteredSearch(q.vector, filter, k, nearest));
     const graphed = this.useGraph;
     const want = Math.min(this.rows.length, k + PLAIN_MARGIN);
     // usearch's exactSearch reads from the buffer's start: a view at an offset is copied (concat copies too).
@@ -223,9 +228,9 @@ export class Partition {
     const matrix = withVector.length > 1 ? concat(withVector, this.dims) : single.byteOffset === 0 ? single : single.slice();
     const threads = withVector.length > 1 ? 0 : 1;
     if (graphed) this.quantized = null;
-    else if (k <= NEAREST_MAX_K && this.rows.length >= QUANTIZED_MIN_ROWS) return this.quantizedMany(withVector, filter, k);
+    else if (nearest && this.rows.length >= QUANTIZED_MIN_ROWS) return this.quantizedMany(withVector, filter, k);
     const found = graphed
-      ? this.graph.search(matrix, this.graph.wanted(want, k <= NEAREST_MAX_K))
+      ? this.graph.search(matrix, this.graph.wanted(want, nearest))
       : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
     return withVector.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
@@ -240,7 +245,7 @@ export class Partition {
         }
       }
       // Many expired rows among the nearest: widen through the filtered path.
-      if (hits.length < k && m.keys.length >= want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k);
+      if (hits.length < k && m.keys.length >= want && want < this.rows.length) return this.filteredSearch(q.vector, filter, k, nearest);
       return hits;
     });
   }
@@ -263,7 +268,7 @@ export class Partition {
         alive++;
         best.push(this.dotAt(q.vector, slot), meta);
       }
-      if (alive < k) return this.filteredSearch(q.vector, filter, k);
+      if (alive < k) return this.filteredSearch(q.vector, filter, k, true);
       return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
     });
   }
@@ -277,10 +282,10 @@ export class Partition {
    * wider if too few pass; a filter too selective for that falls back to the
    * exact scan. Small partitions are scanned exactly.
    */
-  private filteredSearch(vector: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
+  private filteredSearch(vector: Float32Array, filter: RecordFilter, k: number, nearest: boolean): SearchHit[] {
     if (!this.useGraph) return this.exact(vector, filter, k);
     // All the graph returns is re-scored: a selective filter leaves few of them.
-    let want = this.graph.wanted(Math.min(this.rows.length, k * OVERFETCH), k <= NEAREST_MAX_K);
+    let want = this.graph.wanted(Math.min(this.rows.length, k * OVERFETCH), nearest);
     for (;;) {
       const found = this.graph.search(vector, want) as InstanceType<typeof usearch.Matches>;
       const hits = this.rescored(vector, found.keys, filter, k);
