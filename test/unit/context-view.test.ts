@@ -26,6 +26,7 @@ describe('retrievedViewBytesBound', () => {
       context({}),
       context({ text: '', session: '', agent: '' }),
       context({ text: 'é🙂字'.repeat(5000), session: 's'.repeat(128), agent: 'agent-🙂'.repeat(16) }),
+      context({ text: 'x'.repeat(70_000), agent: '\ud800 lone \udfff surrogates' }),
       context({ tokens: WIDE, ts: WIDE, createdTs: WIDE, expiresAt: WIDE, accessCount: WIDE, version: WIDE }, -1e300),
       context({ tags: Array.from({ length: 64 }, (_, i) => `${'🙂'.repeat(120)}${i}`) }),
       context({ metadata: { a: 0.5, b: [1.5, -2.25, WIDE, 'é'.repeat(100)], c: { d: { e: null, f: true } }, g: '' } }),
