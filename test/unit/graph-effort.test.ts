@@ -33,15 +33,21 @@ const plain = (): RecordFilter => ({ levels: [3], aliveAt: Date.now() });
 
 afterEach(() => vi.restoreAllMocks());
 
+/** The number of results each usearch search is asked for, from now until the spies are restored. */
+function askedCounts(): number[] {
+  const asked: number[] = [];
+  const search = usearch.Index.prototype.search;
+  vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
+    asked.push(Number(args[1]));
+    return search.apply(this, args);
+  });
+  return asked;
+}
+
 describe('graph search effort', () => {
   it('a nearest search (k ≤ 4) walks the shorter list and finds what the float32 brute force finds', () => {
     const { p, records } = graphedPartition();
-    const asked: number[] = [];
-    const search = usearch.Index.prototype.search;
-    vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
-      asked.push(Number(args[1]));
-      return search.apply(this, args);
-    });
+    const asked = askedCounts();
     const queries = Array.from({ length: 60 }, (_, i) => ({ vector: hashEmbed(`${records[(i * 47) % ROWS]!.text} again`, DIMS) }));
     const batch = p.searchMany(queries, plain(), 1);
     queries.forEach((q, i) => {
@@ -57,12 +63,7 @@ describe('graph search effort', () => {
 
   it('a retrieve-sized search (k = 100) walks expansionSearch; a filter that rejects most widens past it', () => {
     const { p, records } = graphedPartition();
-    const asked: number[] = [];
-    const search = usearch.Index.prototype.search;
-    vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
-      asked.push(Number(args[1]));
-      return search.apply(this, args);
-    });
+    const asked = askedCounts();
     const q = { vector: hashEmbed(records[7]!.text, DIMS) };
     const hits = p.search(q, plain(), 100);
     expect(hits).toHaveLength(100);
@@ -77,12 +78,7 @@ describe('graph search effort', () => {
 
   it('a retrieve (search) walks expansionSearch even for k ≤ 4 (candidates_per_level may be that small)', () => {
     const { p, records } = graphedPartition();
-    const asked: number[] = [];
-    const search = usearch.Index.prototype.search;
-    vi.spyOn(usearch.Index.prototype, 'search').mockImplementation(function (this: InstanceType<typeof usearch.Index>, ...args: Parameters<typeof search>) {
-      asked.push(Number(args[1]));
-      return search.apply(this, args);
-    });
+    const asked = askedCounts();
     const q = { vector: hashEmbed(records[11]!.text, DIMS) };
     expect(p.search(q, plain(), 2).map((h) => h.meta.id)[0]).toBe(records[11]!.id);
     expect(p.search(q, { ...plain(), session: records[11]!.session }, 1).map((h) => h.meta.id)).toEqual([records[11]!.id]);

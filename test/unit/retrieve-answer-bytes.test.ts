@@ -5,30 +5,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
-import { ContextEngine } from '../../src/engine/context-engine.ts';
-import { createTextAnalyzer, minRelevanceOf, spaceOf } from '../../src/engine/text/registry.ts';
-import type { TextAnalyzer } from '../../src/engine/text/text-analyzer.ts';
+import type { ContextEngine } from '../../src/engine/context-engine.ts';
 import type { RetrievedContext } from '../../src/engine/types.ts';
 import { packedSize } from '../../src/protocol/codec.ts';
-import { BreakerRegistry } from '../../src/resilience/breaker.ts';
 import { retrievedView, retrievedViewBytesBound } from '../../src/server/handlers/context-view.ts';
-import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
-import { removeDir, tempDataDir } from '../helpers/daemon.ts';
+import { openTestEngine, type TestEngine } from '../helpers/engine.ts';
 
 // Scores by similarity and level only, so that repeated retrieves rank alike (access counts and time move nothing).
 const config = loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash', CTXD_RETRIEVAL_WEIGHT_RECENCY: '0', CTXD_RETRIEVAL_WEIGHT_FREQUENCY: '0', CTXD_RETRIEVAL_WEIGHT_SIMILARITY: '0.8' } });
 const ann = { threshold: 1_000_000, connectivity: 16, expansionAdd: 64, expansionSearch: 64 };
-let text: TextAnalyzer;
-let store: EmbeddedStore;
+let t: TestEngine;
 let engine: ContextEngine;
-let dir: string;
 
 beforeAll(async () => {
-  text = await createTextAnalyzer({ config, secrets: { openaiApiKey: null }, breakers: new BreakerRegistry() });
-  dir = tempDataDir();
-  store = new EmbeddedStore({ dataDir: dir, space: spaceOf(config), durability: 'relaxed', ann });
-  await store.open();
-  engine = new ContextEngine({ store, text, config, minRelevance: minRelevanceOf(config) });
+  t = await openTestEngine(config, ann);
+  engine = t.engine;
   // Texts of very different sizes, some tagged, some with metadata: the bounds are loose by different amounts.
   await engine.store('t', Array.from({ length: 60 }, (_, i) => ({
     text: `kafka consumer lag note ${i} ${'détail '.repeat((i * 37) % 300)}`,
@@ -37,11 +28,7 @@ beforeAll(async () => {
     ...(i % 4 === 0 && { metadata: { n: i / 7, team: 'data', list: [1.5, i] } }),
   })));
 });
-afterAll(async () => {
-  await store.close();
-  await text.close();
-  removeDir(dir);
-});
+afterAll(() => t.close());
 
 const exactSize = (c: RetrievedContext) => packedSize(retrievedView(c));
 

@@ -9,15 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import type { ContextRecord, SearchHit } from '../../src/domain/context.ts';
-import { ContextEngine } from '../../src/engine/context-engine.ts';
-import { createTextAnalyzer, minRelevanceOf, spaceOf } from '../../src/engine/text/registry.ts';
+import { spaceOf } from '../../src/engine/text/registry.ts';
 import type { TextAnalyzer } from '../../src/engine/text/text-analyzer.ts';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
-import { BreakerRegistry } from '../../src/resilience/breaker.ts';
 import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
 import { MemoryIndex, SEARCH_SLICE_MAX_QUERIES, SEARCH_SLICE_ROWS } from '../../src/store/embedded/memory-index.ts';
 import { Partition } from '../../src/store/embedded/partition.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
+import { openTestEngine, type TestEngine } from '../helpers/engine.ts';
 import { removeDir, tempDataDir } from '../helpers/daemon.ts';
 
 const DIMS = 384;
@@ -143,24 +142,18 @@ describe('embedded store: a big committed write enters the index in slices', () 
 
 describe('engine: one big store_batch', () => {
   const config = loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } });
+  let t: TestEngine;
   let text: TextAnalyzer;
   let store: EmbeddedStore;
-  let dir: string;
 
   beforeAll(async () => {
-    text = await createTextAnalyzer({ config, secrets: { openaiApiKey: null }, breakers: new BreakerRegistry() });
-    dir = tempDataDir();
-    store = new EmbeddedStore({ dataDir: dir, space: spaceOf(config), durability: 'relaxed', ann });
-    await store.open();
+    t = await openTestEngine(config, ann);
+    ({ text, store } = t);
   });
-  afterAll(async () => {
-    await store.close();
-    await text.close();
-    removeDir(dir);
-  });
+  afterAll(() => t.close());
 
   it('analyses, searches and decides in slices a turn apart, with the dedup results of one pass', async () => {
-    const engine = new ContextEngine({ store, text, config, minRelevance: minRelevanceOf(config) });
+    const { engine } = t;
     // 4,096 stored contexts: the dedup search of 300 texts is ~19 calls of 16 queries.
     await store.upsert(Array.from({ length: 4096 }, (_, i) => makeRecord({ tenant: 't', text: syntheticText(i, 12) })));
     const stored = syntheticText(7, 12);
