@@ -27,6 +27,7 @@ import { debugHoldHandler, HoldGate } from './server/handlers/debug-hold.ts';
 import { checkPlainValue } from './protocol/plain-value.ts';
 import { REQUEST_LIMITS } from './protocol/codec.ts';
 import { dataDirMode, ensureDataDir, tooOpen } from './store/embedded/data-files.ts';
+import { SNAPSHOT_FILE } from './store/embedded/index-snapshot.ts';
 import { ConnectionRegistry } from './server/connection-registry.ts';
 import { warmValidators } from './server/validation.ts';
 import { Dispatcher } from './server/dispatcher.ts';
@@ -174,6 +175,13 @@ export class Daemon {
         else if (kind === 'remove_failed') log.error(fields, 'saved ann graphs (vectors in the clear) could not be removed: remove the ann directory of the data dir');
         else if (kind === 'loaded' && e.refused.length > 0) log.warn(fields, 'ann graphs loaded from disk; refused ones are rebuilt');
         else log.info(fields, `ann graphs ${kind}`);
+      },
+      onSnapshot: (e) => {
+        const { kind, ...fields } = e;
+        if (kind === 'save_failed') log.error(fields, 'index snapshot not saved: the next start reads every row from the database');
+        else if (kind === 'remove_failed') log.error(fields, `index snapshot (rows in the clear) could not be removed: remove ${SNAPSHOT_FILE} from the data dir`);
+        else if (kind === 'refused') log.warn(fields, 'index snapshot not used: rows read from the database');
+        else log.info(fields, `index snapshot ${kind}`);
       },
       onTermsStored: (e) => {
         if (e.error !== undefined) log.warn(e, 'lexical terms of loaded rows partly stored: the rest are hashed again at the next start');

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { spaceOf } from '../engine/text/registry.ts';
 import { Breaker, type BreakerRegistry } from '../resilience/breaker.ts';
 import type { StoreBackend, QuarantineEntry } from './backend.ts';
-import { EmbeddedStore, type GraphFilesEvent } from './embedded/embedded-store.ts';
+import { EmbeddedStore, type GraphFilesEvent, type SnapshotEvent } from './embedded/embedded-store.ts';
 import type { TermsStored } from './embedded/terms-backfill.ts';
 import type { AdmitCheck } from './embedded/loader.ts';
 import type { DataKeys } from './encryption/data-keys.ts';
@@ -41,6 +41,8 @@ export interface StoreSetup {
   readonly onGraphsBuilt?: () => void;
   /** Saved ANN graphs loaded, saved or refused (embedded). */
   readonly onGraphFiles?: (event: GraphFilesEvent) => void;
+  /** The index snapshot loaded, refused or saved (embedded). */
+  readonly onSnapshot?: (event: SnapshotEvent) => void;
   /** Term hashes computed at the load stored for rows that had none (embedded). */
   readonly onTermsStored?: (event: TermsStored) => void;
 }
@@ -58,6 +60,7 @@ function embeddedBackend(setup: StoreSetup): StoreBackend {
     onGraphsBuilt: setup.onGraphsBuilt,
     onGraphFiles: setup.onGraphFiles,
     onTermsStored: setup.onTermsStored,
+    onSnapshot: setup.onSnapshot,
     durability: config.store.durability,
     maxDbBytes: config.store.max_db_bytes,
     admit: setup.admit,

@@ -1,8 +1,9 @@
 /**
- * Saved ANN graphs across restarts of the real daemon: a graceful stop saves
- * them and the next start serves through them at once; a kill -9 (during the
- * save, or after writes the save never saw) loses no acknowledged write, and
- * the index the restart builds finds every row and none that was deleted.
+ * Saved ANN graphs and the index snapshot across restarts of the real daemon:
+ * a graceful stop saves them and the next start reads its rows from the
+ * snapshot and serves through the graphs at once; a kill -9 (during the saves,
+ * or after writes they never saw) loses no acknowledged write, and the index
+ * the restart builds finds every row and none that was deleted.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,11 +61,14 @@ describe('saved ANN graphs, real daemon', () => {
     expect(await first.stop('SIGTERM')).toBe(0);
     expect(first.logs.find((l) => l.msg === 'ann graphs saved')).toMatchObject({ graphs: 1, rows: 6_000 });
     expect(readdirSync(join(dataDir, 'ann')).sort().map((f) => f.slice(33))).toEqual(['keys', 'usearch']);
+    expect(first.logs.find((l) => l.msg === 'index snapshot saved')).toMatchObject({ rows: 6_000 });
 
     const second = await start(dataDir);
     // Logged during the open, before 'listening': nothing was left to build.
     expect(second.logs.find((l) => l.msg === 'ann graphs loaded')).toMatchObject({ graphs: 1, rowsReused: 6_000, rowsToAdd: 0, refused: [] });
-    expect(await storeDetail(second)).toBe('6000 records; 1 ANN graphs loaded from disk');
+    // The rows too were read from the snapshot the stop wrote, not from SQLite row by row.
+    expect(second.logs.find((l) => l.msg === 'index snapshot loaded')).toMatchObject({ rows: 6_000 });
+    expect(await storeDetail(second)).toBe('6000 records; read from the index snapshot; 1 ANN graphs loaded from disk');
     const c2 = await second.client({ timeoutMs: 60_000 });
     expect(await contexts(c2)).toBe(6_000);
     await expectFindable(c2, ids);
@@ -94,6 +98,8 @@ describe('saved ANN graphs, real daemon', () => {
     await second.exited;
 
     const third = await start(dataDir);
+    // The second start read the snapshot and took its token: after the kill, every row is read from SQLite.
+    expect(third.logs.some((l) => l.msg === 'index snapshot loaded')).toBe(false);
     expect(third.logs.find((l) => l.msg === 'ann graphs loaded')).toMatchObject({ graphs: 1, rowsReused: 6_000 - deletedSaved, rowsToAdd: 1_000 - (deleted.size - deletedSaved), refused: [] });
     const c3 = await third.client({ timeoutMs: 60_000 });
     expect(await contexts(c3)).toBe(7_000 - deleted.size);
@@ -116,6 +122,19 @@ describe('saved ANN graphs, real daemon', () => {
     expect(await contexts(c4)).toBe(7_000 - deleted.size);
     await expectFindable(c4, ids, deleted);
     await c4.close();
-    await fourth.stop();
+    // SIGKILL once the graphs are saved: the daemon dies writing the index snapshot, or just after it.
+    const graphsSaved = fourth.waitForLog('ann graphs saved', 60_000);
+    fourth.proc.kill('SIGTERM');
+    await graphsSaved;
+    fourth.proc.kill('SIGKILL');
+    await fourth.exited;
+
+    // A snapshot is read only if the kill came after its token was committed, when it holds every row.
+    const fifth = await start(dataDir);
+    const c5 = await fifth.client({ timeoutMs: 60_000 });
+    expect(await contexts(c5)).toBe(7_000 - deleted.size);
+    await expectFindable(c5, ids, deleted);
+    await c5.close();
+    await fifth.stop();
   }, 300_000);
 });

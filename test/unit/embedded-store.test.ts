@@ -134,12 +134,12 @@ describe('embedded store: restart', () => {
     await s.open();
     // Open, with the graph still to build: exact search answers, and health names what is left.
     expect(s.index.usesGraph('a', 3)).toBe(false);
-    expect(s.health().detail).toMatch(/6000 records; ANN graphs building, \d+ rows to go \(exact search meanwhile\)/);
+    expect(s.health().detail).toMatch(/6000 records; read from the index snapshot; ANN graphs building, \d+ rows to go \(exact search meanwhile\)/);
     const hit = await s.search('a', { vector: hashEmbed(syntheticText(42, 10), 384) }, {}, 1);
     expect(hit[0]!.similarity).toBeCloseTo(1, 5);
     await graphsBuilt;
     expect(s.index.usesGraph('a', 3)).toBe(true);
-    expect(s.health().detail).toBe('6000 records');
+    expect(s.health().detail).toBe('6000 records; read from the index snapshot');
     await s.close();
   });
 });

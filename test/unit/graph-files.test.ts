@@ -71,7 +71,7 @@ describe('saved ANN graphs', () => {
     expect(before.store.index.usesGraph('a', 3)).toBe(true);
     expect(before.store.index.graphBuild.pending).toBe(0);
     expect(before.events).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 1, rowsReused: 1_500, rowsToAdd: 0, refused: [] })]);
-    expect(before.store.health().detail).toBe('1501 records; 1 ANN graphs loaded from disk');
+    expect(before.store.health().detail).toBe('1501 records; read from the index snapshot; 1 ANN graphs loaded from disk');
     const queries = Array.from({ length: 30 }, (_, q) => syntheticText(900_000 + q, 4));
     const answers = await Promise.all(queries.map((q) => idsOf(before.store, q)));
     // The same graph answers the same after another save and load.
@@ -108,7 +108,7 @@ describe('saved ANN graphs', () => {
 
     const { store: s, events } = await openAt(dir);
     expect(events).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 1, rowsReused: 1_500 - 100 - 50, rowsToAdd: 200 + 50, refused: [] })]);
-    expect(s.health().detail).toMatch(/^1601 records; 1 ANN graphs loaded from disk/);
+    expect(s.health().detail).toMatch(/^1601 records; read from the index snapshot; 1 ANN graphs loaded from disk/);
     await graphsComplete(s);
     expect(s.index.usesGraph('a', 3)).toBe(true);
     // Deleted rows are never answered, even for their own text.

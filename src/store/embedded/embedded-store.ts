@@ -4,7 +4,8 @@
  * `ann.threshold`), writes group-committed. One process per data dir
  * (data-dir-lock.ts).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { applyPatch, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordFilter, type RecordPatch, type SearchHit, type SearchQuery } from '../../domain/context.ts';
@@ -24,6 +25,9 @@ import { TextCache } from './text-cache.ts';
 import { MemoryIndex } from './memory-index.ts';
 import { GRAPH_QUANTIZATION, usearchVersion, type AnnOptions } from './ann-graph.ts';
 import { SqliteFile, type Durability } from './sqlite-file.ts';
+import { newSnapshotToken, SNAPSHOT_FILE, SnapshotReader, writeSnapshot, type SnapshotIdentity } from './index-snapshot.ts';
+import { LEXICAL_TERMS_VERSION } from '../../domain/lexical.ts';
+import { VERSION } from '../../version.ts';
 import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
@@ -50,6 +54,8 @@ export interface EmbeddedStoreOptions {
   readonly dataKeys?: DataKeys | null;
   /** What became of the saved ANN graphs: loaded at open, saved at close (graph-files.ts). */
   readonly onGraphFiles?: (event: GraphFilesEvent) => void;
+  /** What became of the index snapshot: loaded or refused at open, saved at close (index-snapshot.ts). */
+  readonly onSnapshot?: (event: SnapshotEvent) => void;
   /** Rows loaded without stored term hashes had them stored after the open (terms-backfill.ts). */
   readonly onTermsStored?: (event: TermsStored) => void;
   /** Memory for texts of recently stored or read contexts (text-cache.ts); 0 or absent: none. Unused with encryption at rest. */
@@ -62,6 +68,16 @@ export type GraphFilesEvent =
   | { readonly kind: 'saving'; readonly graphs: number; readonly rows: number }
   /** `skipped`: graphs not saved because they hold removed entries (graph-files.ts graphSlots), rebuilt at the next start. */
   | { readonly kind: 'saved'; readonly graphs: number; readonly rows: number; readonly skipped: readonly string[]; readonly ms: number }
+  | { readonly kind: 'save_failed'; readonly error: string }
+  | { readonly kind: 'remove_failed'; readonly error: string }
+  | { readonly kind: 'removed'; readonly reason: string };
+
+export type SnapshotEvent =
+  /** `ms`: reading the rows into the index (the 'store open' line's time includes it). */
+  | { readonly kind: 'loaded'; readonly rows: number; readonly ms: number }
+  /** Not used (rows read from SQLite): stale (the database changed since), of another build or space, or damaged. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'saved'; readonly rows: number; readonly ms: number }
   | { readonly kind: 'save_failed'; readonly error: string }
   | { readonly kind: 'remove_failed'; readonly error: string }
   | { readonly kind: 'removed'; readonly reason: string };
@@ -96,6 +112,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   private remaining: number | null = null;
   /** Saved graphs taken at open, and those refused (health). */
   private graphLoad: { graphs: number; refused: readonly string[] } | null = null;
+  /** Rows the open read from the index snapshot (health); null when it read SQLite. */
+  private snapshotRows: number | null = null;
   readonly index: MemoryIndex;
   readonly texts: TextCache;
 
@@ -119,13 +137,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     if (!this.index.meta(tenant, id)) return;
     this.index.remove(id);
     this.texts.delete(id);
-    const entry = { id, tenant, reason };
-    this.quarantine.add(entry);
-    try {
-      this.opts.onQuarantine?.(entry);
-    } catch {
-      // The entry is counted above.
-    }
+    this.quarantine.leaveOut(id, tenant, new Error(reason), this.opts.onQuarantine);
   }
 
   /** Rows left on disk at load because they failed the checks (loader.ts). */
@@ -139,7 +151,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     // First, before reading anything: another daemon on this dir would be writing under our index.
     const lock = DataDirLock.acquire(dataDir);
     let file: SqliteFile | null = null;
-    const termsToStore: string[] = [];
+    let termsToStore: string[] = [];
     try {
       const path = join(dataDir, 'ctxd.sqlite');
       // Vectors of two embedders are never compared: it refuses (VectorSpaceMismatchError) until they are re-embedded.
@@ -151,39 +163,14 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
       // Saved graphs serve at once; only what changed since their save is added in the background.
       const graphs = this.adoptSavedGraphs(dataDir);
+      // Checked before the writer starts; the file's token, which it must carry, was taken as the file opened.
+      const snapshot = this.openSnapshot(file);
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
-      // Rows without stored term hashes have them computed, on another thread while the next chunk is read (load-terms.ts).
-      const terms = new LoadTerms();
       try {
-        type Chunk = { rows: LoadedRow[]; hashing: LoadedRow[]; ticket: number };
-        let waiting: Chunk | null = null;
-        const insert = (w: Chunk) => {
-          if (w.hashing.length > 0) {
-            const hashes = terms.take(w.ticket, w.hashing.map((r) => r.text));
-            for (let i = 0; i < w.hashing.length; i++) w.hashing[i]!.terms = hashes[i];
-          }
-          this.index.insertMany(w.rows);
-          for (const r of w.hashing) if (r.termsToStore) termsToStore.push(r.meta.id);
-        };
-        const submit = (rows: LoadedRow[]) => {
-          const hashing = rows.filter((r) => r.terms === undefined);
-          const next = { rows, hashing, ticket: hashing.length > 0 ? terms.submit(hashing.map((r) => r.text)) : -1 };
-          if (waiting) insert(waiting);
-          waiting = next;
-        };
-        let chunk: LoadedRow[] = [];
-        for (const row of admitRows(file.loadAll(), space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
-          chunk.push(row);
-          if (chunk.length === LOAD_CHUNK) {
-            submit(chunk);
-            chunk = [];
-          }
-        }
-        if (chunk.length > 0) submit(chunk);
-        if (waiting) insert(waiting);
-        terms.close();
+        if (snapshot) this.loadSnapshot(snapshot);
+        else termsToStore = this.loadRows(file);
         const rowsReused = this.index.adoptionDone();
         if (graphs.found > 0 || graphs.refused.length > 0) {
           this.graphLoad = { graphs: graphs.adopted, refused: graphs.refused };
@@ -191,7 +178,6 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         }
         await committer.started();
       } catch (e) {
-        terms.close();
         await committer.close().catch(() => {});
         throw e;
       }
@@ -206,6 +192,131 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     if (termsToStore.length > 0) this.storeTerms(termsToStore);
     // Saved graphs with nothing left to add: complete already, as a finished build would report.
     if ((this.graphLoad?.graphs ?? 0) > 0 && this.index.graphBuild.pending === 0) this.opts.onGraphsBuilt?.();
+  }
+
+  /** Reads every row from SQLite into the index; returns the ids whose term hashes the load computed (to store). */
+  private loadRows(file: SqliteFile): string[] {
+    const termsToStore: string[] = [];
+    // Rows without stored term hashes have them computed, on another thread while the next chunk is read (load-terms.ts).
+    const terms = new LoadTerms();
+    try {
+      type Chunk = { rows: LoadedRow[]; hashing: LoadedRow[]; ticket: number };
+      let waiting: Chunk | null = null;
+      const insert = (w: Chunk) => {
+        if (w.hashing.length > 0) {
+          const hashes = terms.take(w.ticket, w.hashing.map((r) => r.text));
+          for (let i = 0; i < w.hashing.length; i++) w.hashing[i]!.terms = hashes[i];
+        }
+        this.index.insertMany(w.rows);
+        for (const r of w.hashing) if (r.termsToStore) termsToStore.push(r.meta.id);
+      };
+      const submit = (rows: LoadedRow[]) => {
+        const hashing = rows.filter((r) => r.terms === undefined);
+        const next = { rows, hashing, ticket: hashing.length > 0 ? terms.submit(hashing.map((r) => r.text)) : -1 };
+        if (waiting) insert(waiting);
+        waiting = next;
+      };
+      let chunk: LoadedRow[] = [];
+      for (const row of admitRows(file.loadAll(), this.opts.space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
+        chunk.push(row);
+        if (chunk.length === LOAD_CHUNK) {
+          submit(chunk);
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) submit(chunk);
+      if (waiting) insert(waiting);
+    } finally {
+      terms.close();
+    }
+    return termsToStore;
+  }
+
+  private get snapshotPath(): string {
+    return join(this.opts.dataDir, SNAPSHOT_FILE);
+  }
+
+  private get snapshotIdentity(): SnapshotIdentity {
+    const { space } = this.opts;
+    return { build: VERSION, space: spaceLabel(space), dims: space.dims, terms: `${LEXICAL_TERMS_VERSION}-${endianness()}` };
+  }
+
+  /**
+   * The snapshot the last close wrote, when the database still matches it; null otherwise (refusals reported).
+   * The file is removed either way: its token has left the database, so it can never match again.
+   */
+  private openSnapshot(file: SqliteFile): SnapshotReader | null {
+    const path = this.snapshotPath;
+    let reader: SnapshotReader | null = null;
+    if (!this.keys) {
+      try {
+        reader = SnapshotReader.open(path, this.snapshotIdentity, file.snapshotToken);
+      } catch (e) {
+        this.snapshotEvent({ kind: 'refused', reason: (e as Error).message });
+      }
+    }
+    const removed = this.keys && existsSync(path);
+    try {
+      rmSync(path, { force: true });
+      rmSync(`${path}.tmp`, { force: true });
+      // Snapshots hold vectors, tags and metadata in the clear: an encrypted store keeps none.
+      if (removed) this.snapshotEvent({ kind: 'removed', reason: 'encryption at rest is on: the index snapshot holds rows in the clear' });
+    } catch (e) {
+      this.snapshotEvent({ kind: 'remove_failed', error: (e as Error).message });
+    }
+    return reader;
+  }
+
+  /** Fills the index from a checked snapshot, chunk by chunk (its vectors are read into one buffer the index copies from). */
+  private loadSnapshot(reader: SnapshotReader): void {
+    const started = performance.now();
+    const dims = this.opts.space.dims;
+    try {
+      this.quarantine.restore(reader.quarantine);
+      const { admit, onQuarantine } = this.opts;
+      for (const chunk of reader.chunks) {
+        const vectors = reader.vectorsOf(chunk);
+        const rows: Array<{ meta: ContextMeta; textBytes: number; terms: Uint32Array; text: string; vector: Float32Array }> = [];
+        chunk.rows.forEach(({ meta, textBytes, terms }, i) => {
+          // The snapshot's rows passed the rules of the build that wrote it; the store cannot tell whether its own are the same.
+          try {
+            const reason = admit?.(meta);
+            if (reason) throw new Error(reason);
+          } catch (e) {
+            this.quarantine.leaveOut(meta.id, meta.tenant, e, onQuarantine);
+            return;
+          }
+          rows.push({ meta, textBytes, terms, text: '', vector: vectors.subarray(i * dims, (i + 1) * dims) });
+        });
+        this.index.insertMany(rows);
+      }
+    } finally {
+      reader.close();
+    }
+    this.snapshotRows = reader.rows;
+    this.snapshotEvent({ kind: 'loaded', rows: reader.rows, ms: Math.round(performance.now() - started) });
+  }
+
+  /** Writes the index snapshot, then gives its token to the database; a failure costs the next start a full read, never the close. */
+  private saveSnapshot(file: SqliteFile): void {
+    const started = performance.now();
+    try {
+      const token = newSnapshotToken();
+      writeSnapshot(this.snapshotPath, this.snapshotIdentity, token, this.quarantine.report, this.index.snapshotParts(), this.index.size);
+      file.setSnapshotToken(token);
+      this.snapshotEvent({ kind: 'saved', rows: this.index.size, ms: Math.round(performance.now() - started) });
+    } catch (e) {
+      rmSync(this.snapshotPath, { force: true });
+      this.snapshotEvent({ kind: 'save_failed', error: (e as Error).message });
+    }
+  }
+
+  private snapshotEvent(e: SnapshotEvent): void {
+    try {
+      this.opts.onSnapshot?.(e);
+    } catch {
+      // A report only.
+    }
   }
 
   /** In the background: stores the term hashes the load computed (terms-backfill.ts); reports once done or stopped. */
@@ -227,7 +338,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     try {
       await this.committer?.close();
       // After the last write, before the lock goes: the next start serves through these graphs at once.
-      if (this.file && !this.keys) this.saveGraphs();
+      if (this.file && !this.keys) {
+        this.saveGraphs();
+        this.saveSnapshot(this.file);
+      }
     } finally {
       this.committer = null;
       this.file?.close();
@@ -297,7 +411,8 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     const load = this.graphLoad;
     const saved = !load ? '' : `; ${load.graphs} ANN graphs loaded from disk${load.refused.length > 0 ? `, ${load.refused.length} refused and rebuilt (${load.refused.join('; ')})` : ''}`;
     const quarantined = q.count === 0 ? '' : `; ${q.count} quarantined: ${q.sample.map((e) => `${e.id} (${e.reason})`).join(', ')}${q.count > q.sample.length ? ', ...' : ''}`;
-    return { ok: true, detail: `${this.index.size} records${saved}${building}${quarantined}` };
+    const snapshot = this.snapshotRows === null ? '' : '; read from the index snapshot';
+    return { ok: true, detail: `${this.index.size} records${snapshot}${saved}${building}${quarantined}` };
   }
 
   private get db(): SqliteFile {

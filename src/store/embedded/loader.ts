@@ -49,6 +49,24 @@ export class Quarantine {
     if (this.first.length < SAMPLE_SIZE) this.first.push(entry);
   }
 
+  /** Counts a row left out for `error`, and tells `onQuarantine` (whose own failure must not stop a load either). */
+  leaveOut(id: string, tenant: string, error: unknown, onQuarantine?: (entry: QuarantineEntry) => void): void {
+    const entry = { id, tenant, reason: error instanceof Error ? error.message : String(error) };
+    this.add(entry);
+    try {
+      onQuarantine?.(entry);
+    } catch {
+      // The entry is counted above.
+    }
+  }
+
+  /** Takes the report of an earlier load (an index snapshot's: the rows it left out are not read again). */
+  restore(report: QuarantineReport): void {
+    this.n = report.count;
+    this.first.length = 0;
+    this.first.push(...report.sample.slice(0, SAMPLE_SIZE));
+  }
+
   get report(): QuarantineReport {
     return { count: this.n, sample: [...this.first] };
   }
@@ -146,13 +164,7 @@ export function* admitRows(
       loaded = parseRow(r, dims, admit, names);
     } catch (e) {
       // Anything at all (a RangeError from a parser, a throwing admit check) quarantines this row only.
-      const entry = { id: String(r.id), tenant: String(r.tenant), reason: e instanceof Error ? e.message : String(e) };
-      quarantine.add(entry);
-      try {
-        onQuarantine?.(entry);
-      } catch {
-        // A failing report hook must not stop the load either; the entry is counted above.
-      }
+      quarantine.leaveOut(String(r.id), String(r.tenant), e, onQuarantine);
       continue;
     }
     yield loaded;

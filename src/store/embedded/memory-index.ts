@@ -10,6 +10,7 @@ import { hashTerms } from './load-terms.ts';
 import { TopK } from './top-k.ts';
 import { sameCheck, vectorCheck, type GraphToSave, type SavedGraph, type VectorCheck } from './graph-files.ts';
 import type { AnnOptions, GraphBuildMode } from './ann-graph.ts';
+import type { SnapshotPart } from './index-snapshot.ts';
 import { Partition, type Row } from './partition.ts';
 
 /**
@@ -204,6 +205,15 @@ export class MemoryIndex {
     this.carried = null;
     for (const p of this.partitions.values()) p.adopted();
     return this.reused;
+  }
+
+  /** Every partition's rows and vectors, to write an index snapshot at close (index-snapshot.ts). */
+  *snapshotParts(): IterableIterator<SnapshotPart> {
+    for (const [name, p] of this.partitions) {
+      if (p.size === 0) continue;
+      const cut = name.indexOf('\u0000');
+      yield { tenant: name.slice(cut + 1), level: Number(name.slice(0, cut)) as Level, ...p.contents() };
+    }
   }
 
   /** Every complete graph, to save at close (graph-files.ts). */

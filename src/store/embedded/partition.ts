@@ -367,6 +367,11 @@ export class Partition {
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }
 
+  /** Its rows in slot order and their vectors (`rows.length × dims` floats, a view): what an index snapshot holds. */
+  contents(): { rows: readonly Row[]; vectors: Float32Array } {
+    return { rows: this.rows, vectors: this.vectors.subarray(0, this.rows.length * this.dims) };
+  }
+
   /** Takes a saved graph before the rows load (ann-graph.ts, graph-files.ts). */
   adopt(graphPath: string, keys: readonly number[]): void {
     this.graph.adopt(graphPath, keys);

@@ -41,6 +41,8 @@ export interface SqliteFileOptions {
  */
 const SCHEMA_VERSION = '4';
 const LEGACY_SPACE_MODEL = 'feature-hash-v1';
+/** Settings key of the index snapshot's token (index-snapshot.ts). */
+const SNAPSHOT_TOKEN = 'snapshot_token';
 
 /** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
 export interface StoredRow {
@@ -104,6 +106,11 @@ export class SqliteFile {
 
   /** Id of the configured embedder's vector space: every vector written gets it. */
   readonly spaceId: number;
+  /**
+   * The index snapshot token the last close left (index-snapshot.ts), or null. Every open takes it out of the file,
+   * and every change to a row deletes it (triggers), so only a snapshot of the rows as they are can match it.
+   */
+  readonly snapshotToken: string | null;
 
   constructor(path: string, durability: Durability, space: VectorSpace, opts: SqliteFileOptions = {}) {
     ensureDataDir(dirname(path));
@@ -141,6 +148,14 @@ export class SqliteFile {
       CREATE TABLE IF NOT EXISTS request_ids (kid TEXT NOT NULL, id TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (kid, id)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS request_ids_ts ON request_ids (ts);
     `);
+    // Whoever changes a row (this daemon, an older build, the sqlite3 shell while ctxd is stopped) takes the index
+    // snapshot's token with it, so the snapshot of the last close is never read over rows it does not hold.
+    for (const table of ['contexts', 'access_counts']) {
+      for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+        this.db.exec(`CREATE TRIGGER IF NOT EXISTS ${table}_${event.toLowerCase()}_stales_snapshot AFTER ${event} ON ${table}
+          BEGIN DELETE FROM settings WHERE key = '${SNAPSHOT_TOKEN}'; END`);
+      }
+    }
     // Refused before anything is written, so a file left as it was still opens with the embedder it was made with.
     if (!opts.allowForeignSpaces && this.mayHoldForeignSpaces(space)) {
       const foreign = this.storedSpaces().filter((s) => !sameSpace(s.space, space));
@@ -168,6 +183,9 @@ export class SqliteFile {
     else noteClear(this.db);
     this.spaceId = this.ensureSpace(space);
     this.sealing = new RowSealing(this.db, sealer, this.spaceId, (tenant, id) => this.delete(tenant, id));
+    // Taken by every open, before it serves or writes a row: once this connection or the writer's changes one, the
+    // snapshot of the last close is stale. The migrations above that rewrite rows took it already (the triggers).
+    this.snapshotToken = this.takeSetting(SNAPSHOT_TOKEN);
     // Set after the schema, so a database already at its limit still opens (and serves reads and deletes).
     if (opts.maxDbBytes && opts.maxDbBytes > 0) {
       const { page_size } = this.db.prepare('PRAGMA page_size').get() as { page_size: number };
@@ -198,6 +216,19 @@ export class SqliteFile {
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
     this.requestStmt = this.db.prepare('INSERT OR IGNORE INTO request_ids (kid, id, ts) VALUES (?, ?, ?)');
     this.pruneRequestsStmt = this.db.prepare('DELETE FROM request_ids WHERE ts < ?');
+  }
+
+  /** A setting's value, deleted (durably with this connection's synchronous mode) when there was one. */
+  private takeSetting(key: string): string | null {
+    const value = this.setting(key);
+    if (value === undefined) return null;
+    this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
+    return value;
+  }
+
+  /** After the index snapshot of `token` is durable, and after the last write (index-snapshot.ts). */
+  setSnapshotToken(token: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(SNAPSHOT_TOKEN, token);
   }
 
   private setting(key: string): string | undefined {
