@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gunzipSync } from 'node:zlib';
@@ -226,6 +226,12 @@ describe('backup and restore', () => {
     const busy = await ctxd(['restore', '--from', path, '--data-dir', dir, '--force']);
     expect(busy.code).not.toBe(0);
     expect(busy.stderr).toContain('in use by another ctxd');
+    await rc.store({ text: 'written after the restore', level: 3 });
     await Promise.all([c.close(), rc.close()]);
+    // The stop wrote an index snapshot of the restored rows; a restore over them removes it with the old database.
+    expect(await back.stop('SIGTERM')).toBe(0);
+    expect(existsSync(join(dir, 'index.snapshot'))).toBe(true);
+    expect((await ctxd(['restore', '--from', path, '--data-dir', dir, '--force'])).code).toBe(0);
+    expect(existsSync(join(dir, 'index.snapshot'))).toBe(false);
   }, 120_000);
 });

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { removeGraphs } from '../../store/embedded/graph-files.ts';
+import { SNAPSHOT_FILE } from '../../store/embedded/index-snapshot.ts';
 import { DataDirLock } from '../../store/embedded/data-dir-lock.ts';
 import { ensureDataDir, ensurePrivateFile, fsyncPath } from '../../store/embedded/data-files.ts';
 import { parseArgs } from 'node:util';
@@ -96,6 +97,8 @@ export async function restoreCommand(argv: string[], env: Env): Promise<number> 
       for (const f of DATA_FILES.slice(1)) rmSync(join(dir, f), { force: true });
       // Saved ANN graphs are reconciled against any database at load, but those of the old one are only work to undo.
       removeGraphs(dir);
+      // The index snapshot of the old one would be refused anyway (its token is not in the restored file): no warning for it.
+      rmSync(join(dir, SNAPSHOT_FILE), { force: true });
       // One atomic replace, made durable: a crash leaves the old database or the new one, never none.
       renameSync(partial, join(dir, 'ctxd.sqlite'));
       fsyncPath(dir);
