@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashEmbed, hashSpace } from '../../src/engine/text/hash-embedder.ts';
-import { EmbeddedStore, type SnapshotEvent } from '../../src/store/embedded/embedded-store.ts';
+import { EmbeddedStore, type GraphFilesEvent, type SnapshotEvent } from '../../src/store/embedded/embedded-store.ts';
 import { CHUNK_ROWS, SNAPSHOT_FILE } from '../../src/store/embedded/index-snapshot.ts';
 import { generateDataKey, type DataKeys } from '../../src/store/encryption/data-keys.ts';
 import type { ContextMeta, ContextRecord } from '../../src/domain/context.ts';
@@ -24,9 +24,9 @@ interface Opened {
   events: SnapshotEvent[];
 }
 
-async function openAt(dataDir: string, dataKeys: DataKeys | null = null): Promise<Opened> {
+async function openAt(dataDir: string, dataKeys: DataKeys | null = null, onGraphFiles?: (e: GraphFilesEvent) => void): Promise<Opened> {
   const events: SnapshotEvent[] = [];
-  const store = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann, dataKeys, onSnapshot: (e) => events.push(e) });
+  const store = new EmbeddedStore({ dataDir, space: hashSpace(384), durability: 'relaxed', ann, dataKeys, onSnapshot: (e) => events.push(e), onGraphFiles });
   await store.open();
   return { store, events };
 }
@@ -64,12 +64,15 @@ async function answers(s: EmbeddedStore): Promise<string[][]> {
 }
 
 /** A data dir closed cleanly over `records()`, and what a load from SQLite gives (the snapshot set aside for it). */
-async function savedDir(): Promise<{ dir: string; recs: ContextRecord[]; fromSql: ReturnType<typeof contents>; sqlAnswers: string[][] }> {
+async function savedDir(graphEvents: GraphFilesEvent[] = []): Promise<{ dir: string; recs: ContextRecord[]; fromSql: ReturnType<typeof contents>; sqlAnswers: string[][] }> {
   const dir = tempDataDir();
   dirs.push(dir);
   const recs = records();
-  const first = await openAt(dir);
+  const first = await openAt(dir, null, (e) => graphEvents.push(e));
   await first.store.upsert(recs);
+  // The big partition's graph complete, so the close saves it beside the snapshot.
+  for (let i = 0; i < 100_000 && first.store.index.graphBuild.pending > 0; i++) await new Promise((r) => setImmediate(r));
+  expect(first.store.index.usesGraph('a', 3)).toBe(true);
   await first.store.close();
   expect(first.events).toEqual([expect.objectContaining({ kind: 'saved', rows: recs.length })]);
   // The reference: the same dir read from SQLite (a copy whose snapshot is gone).
@@ -99,6 +102,26 @@ describe('index snapshot', () => {
     // Its token has left the database: the file could never match again.
     expect(existsSync(join(dir, SNAPSHOT_FILE))).toBe(false);
     await next.store.close();
+  });
+
+  it('makes the graphs saved by the same close trusted: their rows keep their keys without a vector check', async () => {
+    const saved: GraphFilesEvent[] = [];
+    const { dir, recs } = await savedDir(saved);
+    expect(saved).toContainEqual(expect.objectContaining({ kind: 'saved', graphs: 1 }));
+    // A vector changed in the snapshot (its vectors are not CRC-checked): a checked adoption would re-add that row.
+    const file = join(dir, SNAPSHOT_FILE);
+    const bytes = readFileSync(file);
+    const v = recs[0]!.vector;
+    const at = bytes.indexOf(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    expect(at).toBeGreaterThan(0);
+    bytes.writeFloatLE(0.5, at);
+    writeFileSync(file, bytes);
+    const graphs: GraphFilesEvent[] = [];
+    const trusted = await openAt(dir, null, (e) => graphs.push(e));
+    expect(trusted.events).toEqual([expect.objectContaining({ kind: 'loaded' })]);
+    const big = recs.filter((r) => r.tenant === 'a' && r.level === 3).length;
+    expect(graphs).toEqual([expect.objectContaining({ kind: 'loaded', graphs: 1, rowsReused: big, rowsToAdd: 0 })]);
+    await trusted.store.close();
   });
 
   it('is not used once the database may have changed since: any open takes its token, so a copy put back is refused', async () => {

@@ -161,10 +161,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // meanwhile; /health says so): a restart listens once the rows are read, not once every graph is built.
       this.index.graphBuild.background = true;
       this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
-      // Saved graphs serve at once; only what changed since their save is added in the background.
-      const graphs = this.adoptSavedGraphs(dataDir);
       // Checked before the writer starts; the file's token, which it must carry, was taken as the file opened.
       const snapshot = this.openSnapshot(file);
+      // Saved graphs serve at once; only what changed since their save is added in the background.
+      const graphs = this.adoptSavedGraphs(dataDir, snapshot ? file.snapshotToken : null);
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
@@ -298,10 +298,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   /** Writes the index snapshot, then gives its token to the database; a failure costs the next start a full read, never the close. */
-  private saveSnapshot(file: SqliteFile): void {
+  private saveSnapshot(file: SqliteFile, token: string): void {
     const started = performance.now();
     try {
-      const token = newSnapshotToken();
       writeSnapshot(this.snapshotPath, this.snapshotIdentity, token, this.quarantine.report, this.index.snapshotParts(), this.index.size);
       file.setSnapshotToken(token);
       this.snapshotEvent({ kind: 'saved', rows: this.index.size, ms: Math.round(performance.now() - started) });
@@ -339,8 +338,10 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       await this.committer?.close();
       // After the last write, before the lock goes: the next start serves through these graphs at once.
       if (this.file && !this.keys) {
-        this.saveGraphs();
-        this.saveSnapshot(this.file);
+        // One token for both: graphs saved with the snapshot's token skip their vector checks when it is read (graph-files.ts).
+        const token = newSnapshotToken();
+        this.saveGraphs(token);
+        this.saveSnapshot(this.file, token);
       }
     } finally {
       this.committer = null;
@@ -355,7 +356,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
    * Before the rows load: reads the saved graphs (graph-files.ts) and hands
    * them to the index, or, with encryption at rest, removes them.
    */
-  private adoptSavedGraphs(dataDir: string): { found: number; adopted: number; refused: string[]; ms: number } {
+  private adoptSavedGraphs(dataDir: string, snapshot: string | null): { found: number; adopted: number; refused: string[]; ms: number } {
     const started = performance.now();
     const refused: string[] = [];
     if (this.keys) {
@@ -371,7 +372,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       return { found: 0, adopted: 0, refused, ms: 0 };
     }
     const saved = readGraphs(dataDir, this.graphIdentity, (f, reason) => refused.push(`${f}: ${reason}`));
-    const adopted = this.index.adoptGraphs(saved, (f, reason) => refused.push(`${basename(f)}: ${reason}`));
+    const adopted = this.index.adoptGraphs(saved, (f, reason) => refused.push(`${basename(f)}: ${reason}`), snapshot);
     return { found: saved.length, adopted, refused, ms: Math.round(performance.now() - started) };
   }
 
@@ -389,13 +390,13 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   /** Saves every complete graph; a failure costs the next start a rebuild, never the close. */
-  private saveGraphs(): void {
+  private saveGraphs(snapshotToken: string): void {
     const started = performance.now();
     try {
       const graphs = this.index.graphsToSave();
       const rows = graphs.reduce((n, g) => n + g.entries.length, 0);
       if (graphs.length > 0) this.event({ kind: 'saving', graphs: graphs.length, rows });
-      const done = saveGraphs(this.opts.dataDir, this.graphIdentity, graphs);
+      const done = saveGraphs(this.opts.dataDir, this.graphIdentity, graphs, snapshotToken);
       if (graphs.length > 0) this.event({ kind: 'saved', graphs: done.saved, rows: done.rows, skipped: done.skipped, ms: Math.round(performance.now() - started) });
     } catch (e) {
       this.event({ kind: 'save_failed', error: (e as Error).message });

@@ -20,6 +20,11 @@
  * so it happens at close, after the last write, where no request waits.
  * Both files are written under temporary names, fsynced and renamed, the keys
  * file last: it names the graph file's CRC, so a torn pair is refused.
+ *
+ * One exception to "never trusted": a keys file names the token of the index
+ * snapshot its close wrote next (index-snapshot.ts). When the start reads that
+ * very snapshot (its token still in the database: no row changed since), the
+ * rows are those the graph was saved from, and their vector checks are skipped.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -60,6 +65,8 @@ export type VectorCheck = readonly [number, number];
 export interface SavedGraph {
   readonly tenant: string;
   readonly level: Level;
+  /** The token of the index snapshot written by the same close (index-snapshot.ts), if one was. */
+  readonly snapshot: string | null;
   readonly graphPath: string;
   readonly entries: readonly SavedKey[];
 }
@@ -78,6 +85,8 @@ interface Header extends GraphIdentity {
   readonly rows: number;
   readonly graphBytes: number;
   readonly graphCrc: number;
+  /** SavedGraph.snapshot. */
+  readonly snapshot?: string;
 }
 
 /** The check of a vector's bytes (what its SQLite blob holds). */
@@ -197,7 +206,7 @@ function decodeKeys(buf: Buffer): { header: Header; entries: SavedKey[] } {
  * entries: graphSlots) with why. Throws on an I/O failure (what was renamed
  * stays consistent: each keys file names its own graph file's CRC).
  */
-export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: readonly GraphToSave[]): { saved: number; rows: number; skipped: string[] } {
+export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: readonly GraphToSave[], snapshot?: string): { saved: number; rows: number; skipped: string[] } {
   const result = { saved: 0, rows: 0, skipped: [] as string[] };
   const dir = join(dataDir, GRAPH_DIR);
   if (!existsSync(dir)) mkdirSync(dir, { mode: DIR_MODE });
@@ -220,7 +229,7 @@ export function saveGraphs(dataDir: string, identity: GraphIdentity, graphs: rea
         continue;
       }
       fsyncPath(graphTmp);
-      const header: Header = { ...identity, tenant: g.tenant, level: g.level, rows: g.entries.length, graphBytes: statSync(graphTmp).size, graphCrc: fileCrc(graphTmp) };
+      const header: Header = { ...identity, tenant: g.tenant, level: g.level, rows: g.entries.length, graphBytes: statSync(graphTmp).size, graphCrc: fileCrc(graphTmp), snapshot };
       rmSync(keysTmp, { force: true });
       writeFileSync(keysTmp, encodeKeys(header, g.entries), { mode: 0o600 });
       fsyncPath(keysTmp);
@@ -269,7 +278,7 @@ export function readGraphs(dataDir: string, identity: GraphIdentity, refuse: (fi
       if (!existsSync(graphPath)) throw new Error('graph file missing');
       if (statSync(graphPath).size !== header.graphBytes || fileCrc(graphPath) !== header.graphCrc) throw new Error('graph file checksum mismatch');
       if (!loadable(graphSlots(graphPath), entries.length)) throw new Error('graph file holds too many removed entries to load safely');
-      out.push({ tenant: header.tenant, level: header.level, graphPath, entries });
+      out.push({ tenant: header.tenant, level: header.level, snapshot: typeof header.snapshot === 'string' ? header.snapshot : null, graphPath, entries });
     } catch (e) {
       refuse(f, (e as Error).message);
     }

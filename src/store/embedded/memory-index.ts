@@ -53,7 +53,7 @@ export class MemoryIndex {
   private readonly tenantUsage = new Map<string, Usage>();
   private nextKey = 1;
   /** During a load that adopted saved graphs: the key each saved id held, and where (graph-files.ts). */
-  private carried: Map<string, { key: number; check: VectorCheck; partition: Partition }> | null = null;
+  private carried: Map<string, { key: number; check: VectorCheck | null; partition: Partition }> | null = null;
   private reused = 0;
 
   constructor(dims: number, ann: AnnOptions) {
@@ -166,7 +166,7 @@ export class MemoryIndex {
   /** The saved key of a row being loaded, when its saved graph holds this very vector. */
   private carriedKey(id: string, partition: Partition, vector: Float32Array): number | undefined {
     const saved = this.carried?.get(id);
-    if (!saved || saved.partition !== partition || !sameCheck(saved.check, vectorCheck(vector))) return undefined;
+    if (!saved || saved.partition !== partition || (saved.check !== null && !sameCheck(saved.check, vectorCheck(vector)))) return undefined;
     this.carried!.delete(id);
     this.reused++;
     return saved.key;
@@ -174,10 +174,11 @@ export class MemoryIndex {
 
   /**
    * Before a load: takes saved graphs, so the rows loaded next keep their
-   * saved keys where their vectors match. `adoptionDone` ends it. Returns
+   * saved keys where their vectors match (unchecked for graphs saved with
+   * `snapshot`, the token of the index snapshot the rows are read from). `adoptionDone` ends it. Returns
    * how many graphs were taken (one that does not load is refused).
    */
-  adoptGraphs(graphs: readonly SavedGraph[], refuse: (graphPath: string, reason: string) => void): number {
+  adoptGraphs(graphs: readonly SavedGraph[], refuse: (graphPath: string, reason: string) => void, snapshot: string | null = null): number {
     this.carried = new Map();
     let adopted = 0;
     for (const g of graphs) {
@@ -189,8 +190,10 @@ export class MemoryIndex {
         continue;
       }
       adopted++;
+      // Saved from the rows of the snapshot being loaded (graph-files.ts): their vectors are those it was built on.
+      const trusted = snapshot !== null && g.snapshot === snapshot;
       for (const e of g.entries) {
-        this.carried.set(e.id, { key: e.key, check: e.check, partition });
+        this.carried.set(e.id, { key: e.key, check: trusted ? null : e.check, partition });
         if (e.key >= this.nextKey) this.nextKey = e.key + 1;
       }
     }
