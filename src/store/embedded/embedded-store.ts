@@ -17,10 +17,10 @@ import { ensureDataDir } from './data-files.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { GRAPH_DIR, readGraphs, removeGraphs, saveGraphs, type GraphIdentity } from './graph-files.ts';
 import { GroupCommitter, type ApplySteps } from './group-commit.ts';
-import { admitRows, Quarantine, type AdmitCheck, type LoadedRow, type QuarantineEntry, type QuarantineReport } from './loader.ts';
+import { Quarantine, type AdmitCheck, type QuarantineEntry, type QuarantineReport } from './loader.ts';
+import { loadRows, loadSnapshot } from './index-load.ts';
 import { ownTerms, type WriteOp } from './write-ops.ts';
 import { storeLoadedTerms, type TermsStored } from './terms-backfill.ts';
-import { LoadTerms } from './load-terms.ts';
 import { TextCache } from './text-cache.ts';
 import { MemoryIndex } from './memory-index.ts';
 import { GRAPH_QUANTIZATION, usearchVersion, type AnnOptions } from './ann-graph.ts';
@@ -95,7 +95,6 @@ function sameKeys(a: DataKeys, b: DataKeys): boolean {
 const SCROLL_CHUNK = 512;
 /** Rows of one upsert entering the index per turn once committed: each slice a few ms (an HNSW insert is ~0.2 ms). */
 const APPLY_SLICE = 32;
-const LOAD_CHUNK = 1000;
 const USEARCH_VERSION = usearchVersion();
 
 export class EmbeddedStore implements VectorStore, RequestJournal {
@@ -169,8 +168,15 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       // load here: the file's schema is settled above, and WAL lets its writes run beside this read.
       const committer = new GroupCommitter({ path, durability, space, maxDbBytes, probeIntervalMs: this.opts.probeIntervalMs, keys: this.keys });
       try {
-        if (snapshot) this.loadSnapshot(snapshot);
-        else termsToStore = this.loadRows(file);
+        const into = { index: this.index, quarantine: this.quarantine, admit: this.opts.admit, onQuarantine: this.opts.onQuarantine };
+        if (snapshot) {
+          const started = performance.now();
+          loadSnapshot(snapshot, into);
+          this.snapshotRows = snapshot.rows;
+          this.snapshotEvent({ kind: 'loaded', rows: snapshot.rows, ms: Math.round(performance.now() - started) });
+        } else {
+          termsToStore = loadRows(file, space.dims, into);
+        }
         const rowsReused = this.index.adoptionDone();
         if (graphs.found > 0 || graphs.refused.length > 0) {
           this.graphLoad = { graphs: graphs.adopted, refused: graphs.refused };
@@ -192,44 +198,6 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     if (termsToStore.length > 0) this.storeTerms(termsToStore);
     // Saved graphs with nothing left to add: complete already, as a finished build would report.
     if ((this.graphLoad?.graphs ?? 0) > 0 && this.index.graphBuild.pending === 0) this.opts.onGraphsBuilt?.();
-  }
-
-  /** Reads every row from SQLite into the index; returns the ids whose term hashes the load computed (to store). */
-  private loadRows(file: SqliteFile): string[] {
-    const termsToStore: string[] = [];
-    // Rows without stored term hashes have them computed, on another thread while the next chunk is read (load-terms.ts).
-    const terms = new LoadTerms();
-    try {
-      type Chunk = { rows: LoadedRow[]; hashing: LoadedRow[]; ticket: number };
-      let waiting: Chunk | null = null;
-      const insert = (w: Chunk) => {
-        if (w.hashing.length > 0) {
-          const hashes = terms.take(w.ticket, w.hashing.map((r) => r.text));
-          for (let i = 0; i < w.hashing.length; i++) w.hashing[i]!.terms = hashes[i];
-        }
-        this.index.insertMany(w.rows);
-        for (const r of w.hashing) if (r.termsToStore) termsToStore.push(r.meta.id);
-      };
-      const submit = (rows: LoadedRow[]) => {
-        const hashing = rows.filter((r) => r.terms === undefined);
-        const next = { rows, hashing, ticket: hashing.length > 0 ? terms.submit(hashing.map((r) => r.text)) : -1 };
-        if (waiting) insert(waiting);
-        waiting = next;
-      };
-      let chunk: LoadedRow[] = [];
-      for (const row of admitRows(file.loadAll(), this.opts.space.dims, this.quarantine, this.opts.admit, this.opts.onQuarantine)) {
-        chunk.push(row);
-        if (chunk.length === LOAD_CHUNK) {
-          submit(chunk);
-          chunk = [];
-        }
-      }
-      if (chunk.length > 0) submit(chunk);
-      if (waiting) insert(waiting);
-    } finally {
-      terms.close();
-    }
-    return termsToStore;
   }
 
   private get snapshotPath(): string {
@@ -265,36 +233,6 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       this.snapshotEvent({ kind: 'remove_failed', error: (e as Error).message });
     }
     return reader;
-  }
-
-  /** Fills the index from a checked snapshot, chunk by chunk (its vectors are read into one buffer the index copies from). */
-  private loadSnapshot(reader: SnapshotReader): void {
-    const started = performance.now();
-    const dims = this.opts.space.dims;
-    try {
-      this.quarantine.restore(reader.quarantine);
-      const { admit, onQuarantine } = this.opts;
-      for (const chunk of reader.chunks) {
-        const vectors = reader.vectorsOf(chunk);
-        const rows: Array<{ meta: ContextMeta; textBytes: number; terms: Uint32Array; text: string; vector: Float32Array }> = [];
-        chunk.rows.forEach(({ meta, textBytes, terms }, i) => {
-          // The snapshot's rows passed the rules of the build that wrote it; the store cannot tell whether its own are the same.
-          try {
-            const reason = admit?.(meta);
-            if (reason) throw new Error(reason);
-          } catch (e) {
-            this.quarantine.leaveOut(meta.id, meta.tenant, e, onQuarantine);
-            return;
-          }
-          rows.push({ meta, textBytes, terms, text: '', vector: vectors.subarray(i * dims, (i + 1) * dims) });
-        });
-        this.index.insertMany(rows);
-      }
-    } finally {
-      reader.close();
-    }
-    this.snapshotRows = reader.rows;
-    this.snapshotEvent({ kind: 'loaded', rows: reader.rows, ms: Math.round(performance.now() - started) });
   }
 
   /** Writes the index snapshot, then gives its token to the database; a failure costs the next start a full read, never the close. */

@@ -216,7 +216,7 @@ export class SnapshotReader {
   readonly rows: number;
   readonly quarantine: QuarantineReport;
   private readonly fd: number;
-  private readonly dims: number;
+  readonly dims: number;
   private readonly buffer: Float32Array;
 
   private constructor(fd: number, dims: number, header: Header, chunks: SnapshotChunk[]) {
