@@ -181,6 +181,7 @@ export class Daemon {
         if (kind === 'save_failed') log.error(fields, 'index snapshot not saved: the next start reads every row from the database');
         else if (kind === 'remove_failed') log.error(fields, `index snapshot (rows in the clear) could not be removed: remove ${SNAPSHOT_FILE} from the data dir`);
         else if (kind === 'refused') log.warn(fields, 'index snapshot not used: rows read from the database');
+        else if (kind === 'skipped') log.warn(fields, 'index snapshot not saved');
         else log.info(fields, `index snapshot ${kind}`);
       },
       onTermsStored: (e) => {

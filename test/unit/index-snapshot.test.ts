@@ -161,6 +161,49 @@ describe('index snapshot', () => {
     await last.store.close();
   });
 
+  it('is refused when the database lost rows without its triggers firing (a file rebuilt by sqlite3 .dump keeps the token)', async () => {
+    const { dir, recs } = await savedDir();
+    const db = new DatabaseSync(join(dir, 'ctxd.sqlite'));
+    db.exec('DROP TRIGGER contexts_delete_stales_snapshot');
+    db.prepare('DELETE FROM contexts WHERE id = ?').run(recs[5]!.id);
+    db.close();
+    const next = await openAt(dir);
+    expect(next.events).toEqual([{ kind: 'refused', reason: `holds ${recs.length} rows and 0 quarantined, the database ${recs.length - 1}` }]);
+    expect(next.store.index.meta('a', recs[5]!.id)).toBeUndefined();
+    await next.store.close();
+  });
+
+  it('is not written when the table and the index differ at close (a row written by another program meanwhile)', async () => {
+    const { dir, recs } = await savedDir();
+    const opened = await openAt(dir);
+    const db = new DatabaseSync(join(dir, 'ctxd.sqlite'));
+    db.prepare("INSERT INTO contexts SELECT 'outsider', tenant, level, session, agent, text, tags, metadata, tokens, created_ts, ts, expires_at, access_count, version, vector, space, enc_kid, sealed, terms FROM contexts WHERE id = ?").run(recs[0]!.id);
+    db.close();
+    await opened.store.close();
+    expect(opened.events.at(-1)).toEqual({ kind: 'skipped', reason: `the database holds ${recs.length + 1} rows, the index ${recs.length} and 0 quarantined: the next start reads every row from the database` });
+    expect(existsSync(join(dir, SNAPSHOT_FILE))).toBe(false);
+    const next = await openAt(dir);
+    expect(next.events).toEqual([]);
+    expect(next.store.index.meta('a', 'outsider')?.id).toBe('outsider');
+    await next.store.close();
+  });
+
+  it('is not written after a committed write failed to reach the index (the table may hold what the index does not)', async () => {
+    const { dir, recs } = await savedDir();
+    const opened = await openAt(dir);
+    // Fault injection: the index refuses the patch the database has just committed.
+    opened.store.index.put = () => {
+      throw new Error('injected: index update failed');
+    };
+    await expect(opened.store.patch('a', recs[2]!.id, { tags: ['patched'] })).rejects.toThrow('injected');
+    await opened.store.close();
+    expect(opened.events.at(-1)).toEqual({ kind: 'skipped', reason: 'a write failed after its commit or the writer thread failed: the next start reads every row from the database' });
+    const next = await openAt(dir);
+    expect(next.events).toEqual([]);
+    expect(next.store.index.meta('a', recs[2]!.id)?.tags).toEqual(['patched']);
+    await next.store.close();
+  });
+
   it.each([
     ['damaged', (f: string) => {
       // A byte of the first chunk's body (its text sizes); a damaged vector is not checked (index-snapshot.ts).

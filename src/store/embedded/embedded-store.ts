@@ -78,6 +78,8 @@ export type SnapshotEvent =
   /** Not used (rows read from SQLite): stale (the database changed since), of another build or space, or damaged. */
   | { readonly kind: 'refused'; readonly reason: string }
   | { readonly kind: 'saved'; readonly rows: number; readonly ms: number }
+  /** Not written: the index may differ from the table (a write's outcome is unknown, or the counts differ). */
+  | { readonly kind: 'skipped'; readonly reason: string }
   | { readonly kind: 'save_failed'; readonly error: string }
   | { readonly kind: 'remove_failed'; readonly error: string }
   | { readonly kind: 'removed'; readonly reason: string };
@@ -151,6 +153,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     const lock = DataDirLock.acquire(dataDir);
     let file: SqliteFile | null = null;
     let termsToStore: string[] = [];
+    let snapshot: SnapshotReader | null = null;
     try {
       const path = join(dataDir, 'ctxd.sqlite');
       // Vectors of two embedders are never compared: it refuses (VectorSpaceMismatchError) until they are re-embedded.
@@ -161,7 +164,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       this.index.graphBuild.background = true;
       this.index.graphBuild.onBuilt = this.opts.onGraphsBuilt;
       // Checked before the writer starts; the file's token, which it must carry, was taken as the file opened.
-      const snapshot = this.openSnapshot(file);
+      snapshot = this.openSnapshot(file);
       // Saved graphs serve at once; only what changed since their save is added in the background.
       const graphs = this.adoptSavedGraphs(dataDir, snapshot ? file.snapshotToken : null);
       // The writer thread opens its connection (and scans the file's vector spaces) on another core while the rows
@@ -189,6 +192,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
       }
       this.committer = committer;
     } catch (e) {
+      snapshot?.close();
       file?.close();
       lock.release();
       throw e;
@@ -219,7 +223,14 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     if (!this.keys) {
       try {
         reader = SnapshotReader.open(path, this.snapshotIdentity, file.snapshotToken);
+        // A file rebuilt by other means (sqlite3 .dump or .recover) can keep the token and lose rows.
+        const rows = reader && file.rowCount();
+        if (reader && rows !== reader.rows + reader.quarantine.count) {
+          throw new Error(`holds ${reader.rows} rows and ${reader.quarantine.count} quarantined, the database ${rows}`);
+        }
       } catch (e) {
+        reader?.close();
+        reader = null;
         this.snapshotEvent({ kind: 'refused', reason: (e as Error).message });
       }
     }
@@ -236,14 +247,26 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   /** Writes the index snapshot, then gives its token to the database; a failure costs the next start a full read, never the close. */
-  private saveSnapshot(file: SqliteFile, token: string): void {
+  private saveSnapshot(file: SqliteFile, token: string, diverged: boolean): void {
     const started = performance.now();
     try {
+      // The snapshot is the index, trusted as the table at the next start: not written when they may differ.
+      const rows = file.rowCount();
+      if (diverged || rows !== this.index.size + this.quarantine.report.count) {
+        const why = diverged ? 'a write failed after its commit or the writer thread failed' : `the database holds ${rows} rows, the index ${this.index.size} and ${this.quarantine.report.count} quarantined`;
+        this.snapshotEvent({ kind: 'skipped', reason: `${why}: the next start reads every row from the database` });
+        return;
+      }
       writeSnapshot(this.snapshotPath, this.snapshotIdentity, token, this.quarantine.report, this.index.snapshotParts(), this.index.size);
       file.setSnapshotToken(token);
       this.snapshotEvent({ kind: 'saved', rows: this.index.size, ms: Math.round(performance.now() - started) });
     } catch (e) {
-      rmSync(this.snapshotPath, { force: true });
+      try {
+        // Its token may not have reached the database: such a file is refused anyway, but it takes room.
+        rmSync(this.snapshotPath, { force: true });
+      } catch {
+        // Refused at the next start all the same.
+      }
       this.snapshotEvent({ kind: 'save_failed', error: (e as Error).message });
     }
   }
@@ -274,12 +297,13 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   async close(): Promise<void> {
     try {
       await this.committer?.close();
+      const diverged = this.committer?.diverged ?? true;
       // After the last write, before the lock goes: the next start serves through these graphs at once.
       if (this.file && !this.keys) {
         // One token for both: graphs saved with the snapshot's token skip their vector checks when it is read (graph-files.ts).
         const token = newSnapshotToken();
         this.saveGraphs(token);
-        this.saveSnapshot(this.file, token);
+        this.saveSnapshot(this.file, token, diverged);
       }
     } finally {
       this.committer = null;

@@ -88,6 +88,8 @@ export class GroupCommitter {
   private seq = 0;
   /** The writer thread is gone: nothing can commit any more. */
   private broken: StoreUnavailableError | null = null;
+  /** A committed write's apply threw (GroupCommitter.diverged). */
+  private applyFailed = false;
   /** The last failure for the storage's sake, until a commit proves it over. */
   private unavailable: StoreUnavailableError | null = null;
   private probeTimer: NodeJS.Timeout | null = null;
@@ -122,6 +124,14 @@ export class GroupCommitter {
   /** Why writes fail now (the writer thread is gone, or the last commit failed for the storage's sake); null while they succeed. */
   get failure(): StoreUnavailableError | null {
     return this.broken ?? this.unavailable;
+  }
+
+  /**
+   * Whether the memory index may differ from the table: the writer thread died (a group it was committing may have
+   * committed), or a committed write's apply threw. The index snapshot is not written then (index-snapshot.ts).
+   */
+  get diverged(): boolean {
+    return this.broken !== null || this.applyFailed;
   }
 
   /** Groups posted from now on seal with these keys' active key (messages reach the writer in order). */
@@ -262,6 +272,7 @@ export class GroupCommitter {
       if (steps && !steps.next().done) return steps;
       p.resolve();
     } catch (e) {
+      this.applyFailed = true;
       p.reject(e);
     }
     return null;
@@ -281,6 +292,7 @@ export class GroupCommitter {
       }
       p.resolve();
     } catch (e) {
+      this.applyFailed = true;
       p.reject(e);
     }
   }

@@ -33,6 +33,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { NO_METADATA, NO_TAGS, type ContextMeta, type Level } from '../../domain/context.ts';
 import type { QuarantineReport } from '../backend.ts';
 import { FILE_MODE, fsyncPath } from './data-files.ts';
+import { Interned } from './loader.ts';
 
 export const SNAPSHOT_FILE = 'index.snapshot';
 const MAGIC = 'CTXDSNP1';
@@ -127,7 +128,7 @@ export function writeSnapshot(path: string, identity: SnapshotIdentity, token: s
     start.write(MAGIC, 0, 'latin1');
     start.writeUInt32LE(head.length, MAGIC.length);
     head.copy(start, MAGIC.length + 4);
-    writeSync(fd, start);
+    writeAll(fd, start);
     let written = 0;
     for (const part of parts) {
       const dims = part.vectors.length / Math.max(1, part.rows.length);
@@ -153,9 +154,9 @@ export function writeSnapshot(path: string, identity: SnapshotIdentity, token: s
         chunkHead.writeUInt32LE(termCount, 4);
         chunkHead.writeUInt32LE(metas.length, 8);
         chunkHead.writeUInt32LE(crc32(bodyBytes), 12);
-        writeSync(fd, chunkHead);
-        writeSync(fd, bodyBytes);
-        writeSync(fd, bytesOf(part.vectors.subarray(from * dims, (from + n) * dims)));
+        writeAll(fd, chunkHead);
+        writeAll(fd, bodyBytes);
+        writeAll(fd, bytesOf(part.vectors.subarray(from * dims, (from + n) * dims)));
         written += n;
       }
     }
@@ -169,6 +170,11 @@ export function writeSnapshot(path: string, identity: SnapshotIdentity, token: s
   closeSync(fd);
   renameSync(tmp, path);
   fsyncPath(dirname(path));
+}
+
+/** writeSync until every byte is written (a regular file may take fewer in one call). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
 }
 
 function readExactly(fd: number, into: Uint8Array, position: number): void {
@@ -189,8 +195,19 @@ function unpackChunk(bytes: Uint8Array, n: number): { tenant: string; level: Lev
 }
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const isCount = (v: unknown): v is number => isInt(v) && v >= 0;
 
-function metaOf(tenant: string, level: Level, m: unknown[]): ContextMeta {
+function validHeader(h: Header): boolean {
+  const q = h?.quarantine;
+  return (
+    typeof h === 'object' && h !== null && typeof h.token === 'string' && isCount(h.rows) && typeof h.identity === 'object' && h.identity !== null &&
+    isCount(q?.count) && Array.isArray(q.sample) && q.sample.length <= q.count &&
+    q.sample.every((e) => typeof e?.id === 'string' && typeof e.tenant === 'string' && typeof e.reason === 'string')
+  );
+}
+
+
+function metaOf(tenant: string, level: Level, m: unknown[], names: Interned): ContextMeta {
   const [id, session, agent, tags, metadata, tokens, createdTs, ts, expiresAt, accessCount, version] = m;
   if (
     m.length !== 11 || typeof id !== 'string' || typeof session !== 'string' || (agent !== null && typeof agent !== 'string') || typeof tags !== 'string' ||
@@ -198,10 +215,13 @@ function metaOf(tenant: string, level: Level, m: unknown[]): ContextMeta {
   ) {
     throw new Error('a row does not have the expected fields');
   }
+  const tagList = tags === '[]' ? NO_TAGS : (JSON.parse(tags) as unknown);
+  const fields = metadata === '{}' ? NO_METADATA : (JSON.parse(metadata) as unknown);
+  if (!Array.isArray(tagList) || !tagList.every((t) => typeof t === 'string')) throw new Error('a row\'s tags are not a list of strings');
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new Error('a row\'s metadata is not an object');
   return {
-    id, tenant, level, session, agent,
-    tags: tags === '[]' ? NO_TAGS : (JSON.parse(tags) as string[]),
-    metadata: metadata === '{}' ? NO_METADATA : (JSON.parse(metadata) as ContextMeta['metadata']),
+    id, tenant, level, session: names.of(session), agent: agent === null ? null : names.of(agent),
+    tags: tagList as string[], metadata: fields as ContextMeta['metadata'],
     tokens, createdTs, ts, expiresAt, accessCount, version,
   };
 }
@@ -218,6 +238,7 @@ export class SnapshotReader {
   private readonly fd: number;
   readonly dims: number;
   private readonly buffer: Float32Array;
+  private closed = false;
 
   private constructor(fd: number, dims: number, header: Header, chunks: SnapshotChunk[]) {
     this.fd = fd;
@@ -250,8 +271,7 @@ export class SnapshotReader {
       const head = Buffer.alloc(headLength);
       readExactly(fd, head, start.length);
       const header = JSON.parse(head.toString('utf8')) as Header;
-      const q = header.quarantine;
-      if (!Number.isSafeInteger(header.rows) || header.rows < 0 || !Number.isSafeInteger(q?.count) || !Array.isArray(q?.sample)) throw new Error('header is not a snapshot header');
+      if (!validHeader(header)) throw new Error('header is not a snapshot header');
       if (token === null || header.token !== token) throw new Error('written before the database last changed');
       for (const k of ['build', 'space', 'dims', 'terms'] as const) {
         if (header.identity?.[k] !== identity[k]) throw new Error(`written with ${k} ${String(header.identity?.[k])}, now ${String(identity[k])}`);
@@ -271,7 +291,10 @@ export class SnapshotReader {
     return floats;
   }
 
+  /** Idempotent. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     closeSync(this.fd);
   }
 }
@@ -279,6 +302,7 @@ export class SnapshotReader {
 function readChunks(fd: number, size: number, first: number, dims: number, rows: number): SnapshotChunk[] {
   const chunks: SnapshotChunk[] = [];
   const head = Buffer.alloc(CHUNK_HEAD);
+  const names = new Interned();
   let at = first;
   let total = 0;
   while (at < size) {
@@ -300,7 +324,7 @@ function readChunks(fd: number, size: number, first: number, dims: number, rows:
     for (let i = 0; i < n; i++) {
       const count = body[n + i]!;
       if (t + count > termCount) throw new Error('term counts exceed the chunk');
-      loaded[i] = { meta: metaOf(tenant, level, list[i]!), textBytes: body[i]!, terms: terms.subarray(t, t + count) };
+      loaded[i] = { meta: metaOf(tenant, level, list[i]!, names), textBytes: body[i]!, terms: terms.subarray(t, t + count) };
       t += count;
     }
     if (t !== termCount) throw new Error('term counts do not add up');

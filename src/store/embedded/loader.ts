@@ -87,8 +87,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Most distinct strings `Interned` keeps: tenants and sessions repeat, and a million records need not hold a million copies of each. */
 const INTERN_MAX = 4096;
 
-/** One copy of each tenant, session and agent name read at load (SQLite returns a new string per row). */
-class Interned {
+/** One copy of each tenant, session and agent name read at load (SQLite, like a snapshot's msgpack, gives a new string per row). */
+export class Interned {
   private readonly seen = new Map<string, string>();
 
   of(s: string): string;

@@ -218,12 +218,24 @@ export class SqliteFile {
     this.pruneRequestsStmt = this.db.prepare('DELETE FROM request_ids WHERE ts < ?');
   }
 
-  /** A setting's value, deleted (durably with this connection's synchronous mode) when there was one. */
+  /**
+   * A setting's value, deleted (durably with this connection's synchronous mode) when there was one; null when it
+   * could not be deleted (a full disk: the database still opens, and the triggers take it with the first row changed).
+   */
   private takeSetting(key: string): string | null {
     const value = this.setting(key);
     if (value === undefined) return null;
-    this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
+    try {
+      this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
+    } catch {
+      return null;
+    }
     return value;
+  }
+
+  /** Rows in the table, quarantined ones included (an index snapshot's plausibility check). */
+  rowCount(): number {
+    return Number((this.db.prepare('SELECT count(*) AS n FROM contexts').get() as { n: number }).n);
   }
 
   /** After the index snapshot of `token` is durable, and after the last write (index-snapshot.ts). */
