@@ -6,7 +6,8 @@
  *
  *   node bench/load-profile.ts fill DIR N   # once: N contexts into DIR
  *   node bench/load-profile.ts graphs DIR   # once, optional: build the graphs and save them (graph-files.ts)
- *   node bench/load-profile.ts open DIR     # time the open (on the saved graphs, if any)
+ *   node bench/load-profile.ts open DIR     # time the open (on the saved graphs and index snapshot, if any)
+ *   node bench/load-profile.ts snapshot DIR # once, optional: open and close, which writes the index snapshot (index-snapshot.ts)
  *
  * Profile with `node --cpu-prof bench/load-profile.ts open DIR`.
  */
@@ -23,12 +24,13 @@ if (cmd === 'fill') {
   ensureDataDir(dataDir!);
   const r = await fillDataDir(dataDir!, 0, Number(n), (i) => `${syntheticText(i, 16)} #${i}`);
   console.log(JSON.stringify({ rows: r.rows, seconds: r.seconds }));
-} else if (cmd === 'open' || cmd === 'graphs') {
+} else if (cmd === 'open' || cmd === 'graphs' || cmd === 'snapshot') {
   let built!: () => void;
   const graphsBuilt = new Promise<void>((r) => (built = r));
   const store = new EmbeddedStore({
     onGraphsBuilt: () => built(),
     onGraphFiles: (e) => console.error(JSON.stringify(e)),
+    onSnapshot: (e) => console.error(JSON.stringify(e)),
     dataDir: dataDir!,
     space: hashSpace(c.embedder.hash.dims),
     durability: 'relaxed',
@@ -42,13 +44,13 @@ if (cmd === 'fill') {
   const cpu = process.threadCpuUsage(cpu0);
   const mem = process.memoryUsage();
   console.log(JSON.stringify({ openMs: Math.round(openMs), mainCpuMs: Math.round((cpu.user + cpu.system) / 1000), records: store.index.size, heapMiB: Math.round(mem.heapUsed / 2 ** 20), arrayBuffersMiB: Math.round(mem.arrayBuffers / 2 ** 20) }));
-  if (cmd === 'graphs') {
-    if (store.index.graphBuild.pending > 0) await graphsBuilt;
+  if (cmd === 'graphs' || cmd === 'snapshot') {
+    if (cmd === 'graphs' && store.index.graphBuild.pending > 0) await graphsBuilt;
     await store.close();
   }
   // Graph building is not part of the load: stop here.
   process.exit(0);
 } else {
-  console.error('usage: load-profile.ts fill DIR N | graphs DIR | open DIR');
+  console.error('usage: load-profile.ts fill DIR N | graphs DIR | snapshot DIR | open DIR');
   process.exit(2);
 }

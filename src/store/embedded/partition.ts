@@ -46,14 +46,16 @@ const JS_SCAN_FACTOR = 4;
 
 /**
  * Address space a partition's vectors may grow into in place (a resizable ArrayBuffer: reserved, committed only as it
- * grows): 1 GiB, ~700,000 rows of 384 dimensions. Growing by copying held the event loop for every vector at each
- * doubling (80–140 ms from 8,192 to 16,384 rows on a loaded core; a million rows copy gigabytes).
+ * grows): 8 GiB, ~5,600,000 rows of 384 dimensions. Growing by copying held the event loop for every vector at each
+ * doubling (80–140 ms from 8,192 to 16,384 rows on a loaded core); with 1 GiB, the copy at ~700,000 rows took 2.7 s
+ * here (a million-row load, or a partition growing past it while serving). Address space is not memory: even a
+ * reservation per 4,096 rows (see below) is 2 TiB of it at a million rows, of the 128 TiB a process has.
  *
  * Only a partition past RESERVE_FROM_ROWS gets a reservation (one copy of a few MB when it crosses): each reservation
  * is a kernel mapping, and a tenant-level partition each from the start would exhaust vm.max_map_count (65,530) with
  * some 20,000 tenants; this way their number is bounded by the rows held (at most one per 4,096).
  */
-const RESERVE_BYTES = 2 ** 30;
+const RESERVE_BYTES = 2 ** 33;
 const RESERVE_FROM_ROWS = 4096;
 
 /** ES2024 resizable ArrayBuffers (Node ≥ 20), not in this project's TypeScript lib. */
