@@ -59,6 +59,28 @@ describe('BM25 postings', () => {
     expect(score('lunch pizza menu').get(3)!).toBeLessThanOrEqual(1);
     expect(score('unrelated words').size).toBe(0);
   });
+  it('scores after removals and compactions as postings of the live rows alone would (terms held by one row, then many, then one)', () => {
+    const texts = Array.from({ length: 600 }, (_, i) => `shared common words id-${i} ${i % 3 === 0 ? 'triple' : ''} ${i % 100 === 7 ? 'rare-hundred' : ''}`);
+    const all = new Postings();
+    const live = new Map(texts.map((t, i) => [i + 1, termHashes(t)]));
+    for (const [k, t] of live) all.add(k, t);
+    // Two thirds removed, one at a time: compactions run as dead rows outnumber live ones.
+    for (let k = 1; k <= 600; k++) {
+      if (k % 3 === 1) continue;
+      const terms = live.get(k)!;
+      live.delete(k);
+      all.removed(terms.length, (key) => live.has(key));
+    }
+    const fresh = new Postings();
+    for (const [k, t] of live) fresh.add(k, t);
+    const lengthOf = (k: number) => live.get(k)?.length;
+    for (const q of ['id-0', 'id-1', 'id-597', 'triple id-3', 'rare-hundred', 'rare-hundred id-7 triple', 'shared id-400', 'nothing']) {
+      expect(all.score(q, lengthOf, 100), q).toEqual(fresh.score(q, lengthOf, 100));
+    }
+    // A removed row is never scored, a live one still is (id-1 is row 2, removed; id-3 row 4, live).
+    expect(all.score('id-1', lengthOf, 600).has(2)).toBe(false);
+    expect(all.score('id-3', lengthOf, 600).has(4)).toBe(true);
+  });
 });
 
 describe('fusion (relevance.ts)', () => {
