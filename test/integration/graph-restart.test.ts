@@ -45,6 +45,15 @@ async function contexts(c: CtxdClient): Promise<number> {
   return (await c.stats()).total;
 }
 
+/** A graceful stop (SIGTERM) cut by SIGKILL as soon as the daemon logs `msg`. */
+async function killOnceLogged(d: RunningDaemon, msg: string): Promise<void> {
+  const logged = d.waitForLog(msg, 60_000);
+  d.proc.kill('SIGTERM');
+  await logged;
+  d.proc.kill('SIGKILL');
+  await d.exited;
+}
+
 async function storeDetail(d: RunningDaemon): Promise<string> {
   return String((await d.http('/health')).body.components?.store.detail ?? '');
 }
@@ -108,11 +117,7 @@ describe('saved ANN graphs, real daemon', () => {
     await expectFindable(c3, ids, deleted);
     await c3.close();
     // SIGTERM, then SIGKILL as soon as the save begins: the daemon dies inside it or just after.
-    const saving = third.waitForLog('ann graphs saving', 60_000);
-    third.proc.kill('SIGTERM');
-    await saving;
-    third.proc.kill('SIGKILL');
-    await third.exited;
+    await killOnceLogged(third, 'ann graphs saving');
 
     const fourth = await start(dataDir);
     const loaded = fourth.logs.find((l) => l.msg === 'ann graphs loaded' || l.msg === 'ann graphs loaded from disk; refused ones are rebuilt');
@@ -123,11 +128,7 @@ describe('saved ANN graphs, real daemon', () => {
     await expectFindable(c4, ids, deleted);
     await c4.close();
     // SIGKILL once the graphs are saved: the daemon dies writing the index snapshot, or just after it.
-    const graphsSaved = fourth.waitForLog('ann graphs saved', 60_000);
-    fourth.proc.kill('SIGTERM');
-    await graphsSaved;
-    fourth.proc.kill('SIGKILL');
-    await fourth.exited;
+    await killOnceLogged(fourth, 'ann graphs saved');
 
     // A snapshot is read only if the kill came after its token was committed, when it holds every row.
     const fifth = await start(dataDir);
