@@ -78,7 +78,9 @@ describe('graph search effort', () => {
     const q = { vector: hashEmbed(records[7]!.text, DIMS) };
     const hits = p.search(q, plain(), 100);
     expect(hits).toHaveLength(100);
-    expect(hits[0]!.meta.id).toBe(records[7]!.id);
+    // Approximate, on a graph built multi-threaded (another each run): nearly all of the exact best 100, not each one.
+    const best = new Set(p.exact(q.vector, plain(), 100).map((h) => h.meta.id));
+    expect(hits.filter((h) => best.has(h.meta.id)).length).toBeGreaterThanOrEqual(90);
     expect(asked).toEqual([ann.expansionSearch]);
     asked.length = 0;
     const filtered = p.search(q, { ...plain(), session: 's1' }, 100);
@@ -90,9 +92,16 @@ describe('graph search effort', () => {
   it('a retrieve (search) walks expansionSearch even for k ≤ 4 (candidates_per_level may be that small)', () => {
     const { p, records } = graphedPartition();
     const asked = askedCounts();
-    const q = { vector: hashEmbed(records[11]!.text, DIMS) };
-    expect(p.search(q, plain(), 2).map((h) => h.meta.id)[0]).toBe(records[11]!.id);
-    expect(p.search(q, { ...plain(), session: records[11]!.session }, 1).map((h) => h.meta.id)).toEqual([records[11]!.id]);
-    expect(asked).toEqual([ann.expansionSearch, ann.expansionSearch]);
+    // Each of 20 rows' own text: the row itself first, nearly always (the walk is approximate, see above).
+    let first = 0;
+    let firstInSession = 0;
+    for (let i = 11; i < 31; i++) {
+      const q = { vector: hashEmbed(records[i]!.text, DIMS) };
+      if (p.search(q, plain(), 2)[0]?.meta.id === records[i]!.id) first++;
+      if (p.search(q, { ...plain(), session: records[i]!.session }, 1)[0]?.meta.id === records[i]!.id) firstInSession++;
+    }
+    expect(first).toBeGreaterThanOrEqual(18);
+    expect(firstInSession).toBeGreaterThanOrEqual(18);
+    expect(asked).toEqual(Array(40).fill(ann.expansionSearch));
   });
 });
