@@ -87,7 +87,7 @@ export const configSchema = {
       gc_batch_size: int(500, 1, 100_000, 'Contexts deleted or promoted per step; the event loop turns between steps.'),
       promote_after: int(3, 1, 1_000_000, 'An L2 context retrieved at least this many times is promoted to L3 by GC instead of expiring.'),
       dedup_threshold: num(0.97, 0, 1.01, 'Cosine at or above which a stored text refreshes an existing context instead of adding a copy (above 1 disables).'),
-      access_flush_ms: int(100, 1, 60_000, 'Access counts of retrieved contexts are written in one batch this often.'),
+      access_flush_ms: int(5_000, 1, 60_000, 'Access counts of retrieved contexts are written in one batch this often (ms): a longer window adds up repeated hits of one context into one row write.'),
       max_text_bytes: int(256 * 1024, 1, 64 * MiB, 'Largest text of one context, in UTF-8 bytes.'),
       max_metadata_bytes: int(16 * 1024, 2, MiB, 'Largest metadata map of one context, as JSON bytes.'),
     }),

@@ -36,6 +36,16 @@ export class AccessCounter {
     this.timer ??= setTimeout(() => void this.flush().catch(this.onError), this.flushMs);
   }
 
+  /**
+   * Drops the counts not yet written for these ids: an import wrote them with the count their export carried (which
+   * included what was pending then), so a count still pending from before would be added twice.
+   */
+  forget(tenant: string, ids: readonly string[]): void {
+    const counts = this.pending.get(tenant);
+    if (!counts) return;
+    for (const id of ids) counts.delete(id);
+  }
+
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -190,6 +190,7 @@ export async function importRecords(deps: EngineDeps, tenant: string, items: rea
       vector: vectors.get(index) ?? item.vector!,
     }));
     const written = await deps.store.importRecords(records);
+    deps.access.forget(tenant, records.filter((_, i) => written[i] === 'inserted' || written[i] === 'replaced').map((r) => r.id));
     written.forEach((w, i) => {
       const { index, item } = writes[i]!;
       outcomes[index] = w === 'taken' ? { id: item.id, refused: 'foreign' } : { id: item.id, status: w };

@@ -210,7 +210,9 @@ export class SqliteFile {
       WHERE contexts.tenant = excluded.tenant AND contexts.version < excluded.version`);
     this.deleteStmt = this.db.prepare('DELETE FROM contexts WHERE id = ? AND tenant = ?');
     this.deleteAccessStmt = this.db.prepare('DELETE FROM access_counts WHERE id = ?');
-    this.accessStmt = this.db.prepare('INSERT INTO access_counts (id, n) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET n = n + excluded.n');
+    // One statement per flush, not one per id: a flush under retrieve load carries thousands of ids.
+    this.accessStmt = this.db.prepare(`INSERT INTO access_counts (id, n) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+      ON CONFLICT (id) DO UPDATE SET n = n + excluded.n`);
     this.getStmt = this.db.prepare('SELECT text, enc_kid, sealed FROM contexts WHERE id = ? AND tenant = ?');
     this.getManyStmt = this.db.prepare('SELECT id, text, enc_kid, sealed FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND tenant = ?');
     this.idsAfterStmt = this.db.prepare('SELECT id FROM contexts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?');
@@ -449,9 +451,9 @@ export class SqliteFile {
     if (this.deleteStmt.run(id, tenant).changes > 0) this.deleteAccessStmt.run(id);
   }
 
-  /** Only for ids the caller knows are the tenant's (ids are unique across tenants). */
-  incrementAccess(id: string, n: number): void {
-    this.accessStmt.run(id, n);
+  /** Adds counts[i] to ids[i]'s access count. Only for ids the caller knows are the tenant's (ids are unique across tenants). */
+  addAccessCounts(ids: readonly string[], counts: readonly number[]): void {
+    this.accessStmt.run(JSON.stringify(ids.map((id, i) => [id, counts[i]])));
   }
 
   /** A row's text; undefined when there is none, or (with its id added to `unreadable`) when its sealed content does not open. */

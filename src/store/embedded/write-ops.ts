@@ -51,7 +51,7 @@ export function applyWrite(db: SqliteFile, ops: readonly WriteOp[]): number {
         db.delete(op.tenant, op.id);
         break;
       case 'access':
-        for (let i = 0; i < op.ids.length; i++) db.incrementAccess(op.ids[i]!, op.counts[i]!);
+        if (op.ids.length > 0) db.addAccessCounts(op.ids, op.counts);
         break;
       case 'request':
         db.recordRequest(op.kid, op.id, op.ts);
