@@ -1,8 +1,8 @@
 /**
  * Access counts of retrieved contexts. Counting is immediate (scores and
- * answers see it at once); persisting is batched into one write every
- * `flushMs`, so a stream of retrieves does not cost an fsync each. A crash
- * can lose at most the last `flushMs` of counts; shutdown flushes them.
+ * answers see it at once); persisting is batched every `flushMs`, so a stream
+ * of retrieves does not cost an fsync each and repeated hits of a context add
+ * up to one row write. A crash can lose at most the last `flushMs` of counts; shutdown flushes them.
  */
 import type { VectorStore } from '../store/vector-store.ts';
 
@@ -54,7 +54,13 @@ export class AccessCounter {
     this.pending = new Map();
     this.writing.add(batch);
     try {
-      await Promise.all([...batch].map(([tenant, counts]) => this.store.incrementAccess(tenant, counts)));
+      const writes = [...batch].map(([tenant, counts]) =>
+        // Run right after the store applied this tenant's counts to its rows, before any other request: from then on
+        // the rows hold them, so they are no longer added from the batch (other tenants' writes may commit later).
+        this.store.incrementAccess(tenant, counts).finally(() => batch.delete(tenant)),
+      );
+      const failed = (await Promise.allSettled(writes)).find((w) => w.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
       this.writing.delete(batch);
     }

@@ -38,30 +38,54 @@ describe('access counts', () => {
     }
   });
 
-  it('one write adds up every id of a flush, and forgotten ids are not written', async () => {
+  it('counts are seen once while another tenant\'s part of the flush is still being written, and forgotten ids are not written', async () => {
     const dir = tempDataDir();
     const store = new EmbeddedStore({ dataDir: dir, space: hashSpace(384), durability: 'relaxed', ann: { threshold: 1000, connectivity: 16, expansionAdd: 64, expansionSearch: 64 } });
     await store.open();
     try {
-      const recs = Array.from({ length: 300 }, (_, i) => makeRecord({ tenant: 'a', text: `counted context ${i}` }));
+      const recs = Array.from({ length: 300 }, (_, i) => makeRecord({ tenant: i % 2 ? 'b' : 'a', text: `counted context ${i}` }));
       await store.upsert(recs);
-      const counter = new AccessCounter(store, 60_000, (e) => {
+      const ofA = recs.filter((r) => r.tenant === 'a').map((r) => r.id);
+      const ofB = recs.filter((r) => r.tenant === 'b').map((r) => r.id);
+      // The real store, with tenant b's write held at a gate: a's part of the flush commits, b's not yet.
+      let open!: () => void;
+      const gate = new Promise<void>((res) => (open = res));
+      let heldB = false;
+      const held: VectorStore = Object.assign(Object.create(store) as VectorStore, {
+        incrementAccess: (tenant: string, counts: ReadonlyMap<string, number>) => {
+          if (tenant !== 'b') return store.incrementAccess(tenant, counts);
+          heldB = true;
+          return gate.then(() => store.incrementAccess(tenant, counts));
+        },
+      });
+      const counter = new AccessCounter(held, 60_000, (e) => {
         throw e;
       });
-      for (let n = 0; n < 3; n++) counter.record('a', recs.map((r) => r.id));
-      counter.record('a', [recs[0]!.id]);
+      for (let n = 0; n < 3; n++) {
+        counter.record('a', ofA);
+        counter.record('b', ofB);
+      }
+      const seen = async (tenant: string, ids: string[]) => (await store.get(tenant, ids)).map((d) => d.accessCount + counter.pendingFor(tenant, d.id));
+      const flushing = counter.flush();
+      while (!heldB || (await store.get('a', [ofA[0]!]))[0]!.accessCount === 0) await new Promise((r) => setImmediate(r));
+      // Mid-flush: a's counts are in its rows, b's still in the batch; each is seen once.
+      expect(new Set(await seen('a', ofA))).toEqual(new Set([3]));
+      expect(new Set(await seen('b', ofB))).toEqual(new Set([3]));
+      open();
+      await flushing;
+      expect(new Set([...(await seen('a', ofA)), ...(await seen('b', ofB))])).toEqual(new Set([3]));
+      counter.record('a', ofA);
+      counter.record('a', [ofA[0]!]);
       // What an import does for the ids it wrote: their records carry the count their export saw.
-      counter.forget('a', [recs[1]!.id]);
-      await counter.flush();
-      counter.record('a', [recs[0]!.id]);
+      counter.forget('a', [ofA[1]!]);
       await counter.flush();
       await store.close();
       // Read back from the file: the counts were committed, not only counted in memory.
       await store.open();
-      const counts = new Map((await store.get('a', recs.map((r) => r.id))).map((d) => [d.id, d.accessCount]));
-      expect(counts.get(recs[0]!.id)).toBe(5);
-      expect(counts.get(recs[1]!.id)).toBe(0);
-      expect(recs.slice(2).every((r) => counts.get(r.id) === 3)).toBe(true);
+      const counts = new Map((await store.get('a', ofA)).map((d) => [d.id, d.accessCount]));
+      expect(counts.get(ofA[0]!)).toBe(5);
+      expect(counts.get(ofA[1]!)).toBe(3);
+      expect(ofA.slice(2).every((id) => counts.get(id) === 4)).toBe(true);
     } finally {
       await store.close();
       removeDir(dir);
