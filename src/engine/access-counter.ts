@@ -30,20 +30,36 @@ export class AccessCounter {
   }
 
   record(tenant: string, ids: readonly string[]): void {
+    for (const id of ids) this.add(tenant, id, 1);
+  }
+
+  private add(tenant: string, id: string, n: number): void {
     let counts = this.pending.get(tenant);
     if (!counts) this.pending.set(tenant, (counts = new Map()));
-    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    counts.set(id, (counts.get(id) ?? 0) + n);
     this.timer ??= setTimeout(() => void this.flush().catch(this.onError), this.flushMs);
   }
 
   /**
-   * Drops the counts not yet written for these ids: an import wrote them with the count their export carried (which
-   * included what was pending then), so a count still pending from before would be added twice.
+   * Takes out the counts not yet written for these ids, so no flush writes them (an import takes them before it
+   * writes records that carry the count their export saw, which included what was pending then); `giveBack` returns
+   * those of ids the import did not write.
    */
-  forget(tenant: string, ids: readonly string[]): void {
+  take(tenant: string, ids: readonly string[]): Map<string, number> {
+    const taken = new Map<string, number>();
     const counts = this.pending.get(tenant);
-    if (!counts) return;
-    for (const id of ids) counts.delete(id);
+    if (!counts) return taken;
+    for (const id of ids) {
+      const n = counts.get(id);
+      if (n === undefined) continue;
+      taken.set(id, n);
+      counts.delete(id);
+    }
+    return taken;
+  }
+
+  giveBack(tenant: string, counts: ReadonlyMap<string, number>): void {
+    for (const [id, n] of counts) this.add(tenant, id, n);
   }
 
   async flush(): Promise<void> {
@@ -55,8 +71,9 @@ export class AccessCounter {
     this.writing.add(batch);
     try {
       const writes = [...batch].map(([tenant, counts]) =>
-        // Run right after the store applied this tenant's counts to its rows, before any other request: from then on
-        // the rows hold them, so they are no longer added from the batch (other tenants' writes may commit later).
+        // The embedded store resolves right after applying this tenant's counts to its rows, in the same turn, so no
+        // request sees them twice: from then on the rows hold them, and other tenants' writes may commit later. (The
+        // Qdrant store writes id by id, each visible as it lands, before the whole call settles.)
         this.store.incrementAccess(tenant, counts).finally(() => batch.delete(tenant)),
       );
       const failed = (await Promise.allSettled(writes)).find((w) => w.status === 'rejected');

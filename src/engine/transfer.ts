@@ -189,8 +189,17 @@ export async function importRecords(deps: EngineDeps, tenant: string, items: rea
       version: item.version,
       vector: vectors.get(index) ?? item.vector!,
     }));
-    const written = await deps.store.importRecords(records);
-    deps.access.forget(tenant, records.filter((_, i) => written[i] === 'inserted' || written[i] === 'replaced').map((r) => r.id));
+    // Counts still pending for these ids leave before the import is submitted: a flush meanwhile would commit them
+    // after it, on top of the count its records carry (their export's, pending ones included). Those of ids the
+    // import does not write go back.
+    const held = deps.access.take(tenant, records.map((r) => r.id));
+    let written: Awaited<ReturnType<typeof deps.store.importRecords>> = [];
+    try {
+      written = await deps.store.importRecords(records);
+    } finally {
+      const kept = new Set(records.filter((_, i) => written[i] !== 'inserted' && written[i] !== 'replaced').map((r) => r.id));
+      deps.access.giveBack(tenant, new Map([...held].filter(([id]) => kept.has(id))));
+    }
     written.forEach((w, i) => {
       const { index, item } = writes[i]!;
       outcomes[index] = w === 'taken' ? { id: item.id, refused: 'foreign' } : { id: item.id, status: w };

@@ -41,8 +41,8 @@ function corpus(): StoreRequest[] {
 
 beforeAll(async () => {
   // Access counts stay pending (not yet written) through the export, purge and import below: an import must not
-  // add a count its export already carried.
-  d = await startDaemon({ args: ['--set', 'engine.access_flush_ms=60000'] });
+  // add a count its export already carried. (A GC pass flushes them too: none runs within this file.)
+  d = await startDaemon({ args: ['--set', 'engine.access_flush_ms=60000', '--set', 'engine.gc_interval_s=86400'] });
   env = envOf(d);
   const c = await d.client({ timeoutMs: 120_000 });
   const items = corpus();

@@ -1,3 +1,5 @@
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AccessCounter } from '../../src/engine/access-counter.ts';
 import { hashSpace } from '../../src/engine/text/hash-embedder.ts';
@@ -38,7 +40,7 @@ describe('access counts', () => {
     }
   });
 
-  it('counts are seen once while another tenant\'s part of the flush is still being written, and forgotten ids are not written', async () => {
+  it('counts are seen once while another tenant\'s part of the flush is still being written, and counts an import takes are not written', async () => {
     const dir = tempDataDir();
     const store = new EmbeddedStore({ dataDir: dir, space: hashSpace(384), durability: 'relaxed', ann: { threshold: 1000, connectivity: 16, expansionAdd: 64, expansionSearch: 64 } });
     await store.open();
@@ -75,17 +77,27 @@ describe('access counts', () => {
       await flushing;
       expect(new Set([...(await seen('a', ofA)), ...(await seen('b', ofB))])).toEqual(new Set([3]));
       counter.record('a', ofA);
-      counter.record('a', [ofA[0]!]);
-      // What an import does for the ids it wrote: their records carry the count their export saw.
-      counter.forget('a', [ofA[1]!]);
+      counter.record('a', [ofA[0]!, ofA[2]!]);
+      // What an import does before it writes: no flush writes the counts it takes; it gives back those it did not write.
+      const taken = counter.take('a', [ofA[1]!, ofA[2]!]);
+      expect(taken).toEqual(new Map([[ofA[1]!, 1], [ofA[2]!, 2]]));
+      await counter.flush();
+      expect(counter.pendingFor('a', ofA[2]!)).toBe(0);
+      counter.giveBack('a', new Map([[ofA[2]!, 2]]));
+      expect(counter.pendingFor('a', ofA[2]!)).toBe(2);
       await counter.flush();
       await store.close();
-      // Read back from the file: the counts were committed, not only counted in memory.
-      await store.open();
-      const counts = new Map((await store.get('a', ofA)).map((d) => [d.id, d.accessCount]));
+      // The table itself (the store's next open would read its index snapshot instead).
+      const db = new DatabaseSync(join(dir, 'ctxd.sqlite'));
+      const rows = db.prepare('SELECT id, n FROM access_counts').all() as Array<{ id: string; n: number }>;
+      db.close();
+      const counts = new Map(rows.map((r) => [r.id, r.n]));
       expect(counts.get(ofA[0]!)).toBe(5);
       expect(counts.get(ofA[1]!)).toBe(3);
-      expect(ofA.slice(2).every((id) => counts.get(id) === 4)).toBe(true);
+      expect(counts.get(ofA[2]!)).toBe(5);
+      expect(ofA.slice(3).every((id) => counts.get(id) === 4)).toBe(true);
+      expect(ofB.every((id) => counts.get(id) === 3)).toBe(true);
+      await store.open();
     } finally {
       await store.close();
       removeDir(dir);
