@@ -62,6 +62,8 @@ export interface QdrantStoreOptions {
 }
 
 const DOC_FIELDS = [...META_FIELDS, F.text, F.textBytes];
+/** Access counts written at once by one flush (incrementAccess); the pool's other connections serve requests meanwhile. */
+const ACCESS_WRITES_IN_FLIGHT = 8;
 /** Points read and deleted per step of deleteWhere; tenants' usage loaded at once on open. */
 const DELETE_PAGE = 1000;
 const USAGE_LOAD_CONCURRENCY = 8;
@@ -210,7 +212,17 @@ export class QdrantStore implements VectorStore {
 
   async incrementAccess(tenant: string, counts: ReadonlyMap<string, number>): Promise<void> {
     await this.whenReady();
-    await Promise.all([...counts].filter(([, n]) => n !== 0).map(([id, n]) => incrementAccess(this.io, tenant, id, n)));
+    // A few ids at a time (each is a read, a conditional write and a read-back): a flush carries thousands of ids,
+    // and all at once would queue every retrieve's search behind them in the connection pool.
+    const items = [...counts].filter(([, n]) => n !== 0);
+    let next = 0;
+    const lane = async () => {
+      while (next < items.length) {
+        const [id, n] = items[next++]!;
+        await incrementAccess(this.io, tenant, id, n);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ACCESS_WRITES_IN_FLIGHT, items.length) }, lane));
   }
 
   async locate(ids: readonly string[]): Promise<Map<string, { tenant: string; version: number }>> {
