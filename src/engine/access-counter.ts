@@ -2,7 +2,8 @@
  * Access counts of retrieved contexts. Counting is immediate (scores and
  * answers see it at once); persisting is batched every `flushMs`, so a stream
  * of retrieves does not cost an fsync each and repeated hits of a context add
- * up to one row write. A crash can lose at most the last `flushMs` of counts; shutdown flushes them.
+ * up to one row write. A crash can lose at most the last `flushMs` of counts;
+ * shutdown flushes them.
  */
 import type { VectorStore } from '../store/vector-store.ts';
 

@@ -69,7 +69,8 @@ describe('access counts', () => {
       }
       const seen = async (tenant: string, ids: string[]) => (await store.get(tenant, ids)).map((d) => d.accessCount + counter.pendingFor(tenant, d.id));
       const flushing = counter.flush();
-      while (!heldB || (await store.get('a', [ofA[0]!]))[0]!.accessCount === 0) await new Promise((r) => setImmediate(r));
+      // Until a's write has committed and b's is held (a bounded wait: the assertions below fail if it never happens).
+      for (let turn = 0; turn < 10_000 && (!heldB || (await store.get('a', [ofA[0]!]))[0]!.accessCount === 0); turn++) await new Promise((r) => setImmediate(r));
       // Mid-flush: a's counts are in its rows, b's still in the batch; each is seen once.
       expect(new Set(await seen('a', ofA))).toEqual(new Set([3]));
       expect(new Set(await seen('b', ofB))).toEqual(new Set([3]));
