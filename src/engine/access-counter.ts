@@ -31,14 +31,16 @@ export class AccessCounter {
   }
 
   record(tenant: string, ids: readonly string[]): void {
-    for (const id of ids) this.add(tenant, id, 1);
+    const counts = this.pendingOf(tenant);
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
   }
 
-  private add(tenant: string, id: string, n: number): void {
+  /** The tenant's counts waiting for the next flush, which is scheduled if it is not yet. */
+  private pendingOf(tenant: string): Map<string, number> {
     let counts = this.pending.get(tenant);
     if (!counts) this.pending.set(tenant, (counts = new Map()));
-    counts.set(id, (counts.get(id) ?? 0) + n);
     this.timer ??= setTimeout(() => void this.flush().catch(this.onError), this.flushMs);
+    return counts;
   }
 
   /**
@@ -60,7 +62,9 @@ export class AccessCounter {
   }
 
   giveBack(tenant: string, counts: ReadonlyMap<string, number>): void {
-    for (const [id, n] of counts) this.add(tenant, id, n);
+    if (counts.size === 0) return;
+    const pending = this.pendingOf(tenant);
+    for (const [id, n] of counts) pending.set(id, (pending.get(id) ?? 0) + n);
   }
 
   async flush(): Promise<void> {

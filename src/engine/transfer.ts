@@ -11,6 +11,7 @@ import { NO_METADATA, NO_TAGS } from '../domain/context.ts';
 import { InvalidRequestError } from '../domain/errors.ts';
 import { spaceLabel } from '../domain/vector-space.ts';
 import type { EngineDeps } from './engine-deps.ts';
+import type { ImportWrite } from '../store/vector-store.ts';
 
 export interface ExportInput {
   readonly session?: string;
@@ -193,7 +194,7 @@ export async function importRecords(deps: EngineDeps, tenant: string, items: rea
     // after it, on top of the count its records carry (their export's, pending ones included). Those of ids the
     // import does not write go back.
     const held = deps.access.take(tenant, records.map((r) => r.id));
-    let written: Awaited<ReturnType<typeof deps.store.importRecords>> = [];
+    let written: ImportWrite[] = [];
     try {
       written = await deps.store.importRecords(records);
     } finally {
