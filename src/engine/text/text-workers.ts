@@ -13,10 +13,14 @@ export interface TextWorkersOptions {
   readonly maxThreads: number;
 }
 
+/** Longest a close waits for the pool's first worker to have loaded (close()). */
+const STARTUP_WAIT_MS = 10_000;
+
 export class TextWorkers {
   readonly stats = { offloadedTasks: 0, inlineTasks: 0 };
   private readonly opts: TextWorkersOptions;
   private readonly pool: Piscina;
+  private readonly started: Promise<void>;
 
   constructor(opts: TextWorkersOptions) {
     this.opts = opts;
@@ -26,6 +30,11 @@ export class TextWorkers {
       maxThreads: opts.maxThreads,
       idleTimeout: 60_000,
     });
+    // The first worker loads its module as it starts; close() waits for that (see there). A no-op task tells when.
+    this.started = this.pool.run({ kind: 'hash', texts: [], dims: 1 } satisfies AnalyzeTask).then(
+      () => {},
+      () => {},
+    );
   }
 
   get queueSize(): number {
@@ -48,6 +57,13 @@ export class TextWorkers {
   }
 
   async close(): Promise<void> {
+    // Node 24 aborts the whole process (an assertion in ModuleWrap::CreateRequiredModuleFacade) when a worker thread
+    // is terminated while piscina's require() of its module is under way: seen once on CI, a SIGTERM soon after start
+    // on a loaded machine ending in SIGABRT instead of exit 0. So the pool is destroyed only once its first worker has
+    // loaded, or after STARTUP_WAIT_MS if it never does.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.started, new Promise<void>((r) => (timer = setTimeout(r, STARTUP_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.pool.destroy();
   }
 }
