@@ -12,11 +12,15 @@
  * still be replayed. One key flooding can neither evict nor block another
  * key's ids. Total memory is at most keys × maxIdsPerKey ids; with the default
  * rate limit a key cannot even reach its cap (rate × 3 × skew + burst).
+ * Ids are kept as 63-bit fingerprints (fingerprint-set.ts): 16–32 bytes each,
+ * nothing allocated per id.
  */
+import { Fingerprinter, FingerprintSet } from './fingerprint-set.ts';
+
 export type ReplayVerdict = 'fresh' | 'replay' | 'full';
 
 class KeyWindow {
-  generations: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  generations: [FingerprintSet, FingerprintSet, FingerprintSet] = [new FingerprintSet(), new FingerprintSet(), new FingerprintSet()];
   generationStart: number;
 
   constructor(now: number) {
@@ -27,9 +31,9 @@ class KeyWindow {
     return this.generations[0].size + this.generations[1].size + this.generations[2].size;
   }
 
-  has(id: string): boolean {
+  has(hi: number, lo: number): boolean {
     const [a, b, c] = this.generations;
-    return a.has(id) || b.has(id) || c.has(id);
+    return a.has(hi, lo) || b.has(hi, lo) || c.has(hi, lo);
   }
 
   rotate(now: number, generationMs: number): void {
@@ -38,7 +42,7 @@ class KeyWindow {
     const steps = Math.floor(elapsed / generationMs);
     for (let i = 0; i < Math.min(3, steps); i++) {
       const [current, previous] = this.generations;
-      this.generations = [new Set(), current, previous];
+      this.generations = [new FingerprintSet(), current, previous];
     }
     this.generationStart += steps * generationMs;
   }
@@ -48,6 +52,7 @@ export class ReplayGuard {
   private readonly generationMs: number;
   private readonly maxIdsPerKey: number;
   private readonly windows = new Map<string, KeyWindow>();
+  private readonly fingerprint = new Fingerprinter();
 
   constructor(opts: { skewMs: number; maxIdsPerKey: number }) {
     this.generationMs = opts.skewMs;
@@ -65,9 +70,11 @@ export class ReplayGuard {
     let w = this.windows.get(kid);
     if (!w) this.windows.set(kid, (w = new KeyWindow(now)));
     w.rotate(now, this.generationMs);
-    if (w.has(id)) return 'replay';
+    const fp = this.fingerprint;
+    fp.take(id);
+    if (w.has(fp.hi, fp.lo)) return 'replay';
     if (w.size >= this.maxIdsPerKey) return 'full';
-    w.generations[0].add(id);
+    w.generations[0].add(fp.hi, fp.lo);
     return 'fresh';
   }
 
@@ -79,7 +86,8 @@ export class ReplayGuard {
   preload(kid: string, id: string, now: number): void {
     let w = this.windows.get(kid);
     if (!w) this.windows.set(kid, (w = new KeyWindow(now)));
-    w.generations[0].add(id);
+    this.fingerprint.take(id);
+    w.generations[0].add(this.fingerprint.hi, this.fingerprint.lo);
   }
 
   /** Drops windows of keys that sent nothing for 3 × skew (called now and then). */
