@@ -62,13 +62,30 @@ async function sectionRoundTrip(): Promise<void> {
   const ctxd = await startCtxd(dir);
   const r = haveRedis ? await startRedis(redis.path, false) : null;
   const rows: Array<Array<string | number>> = [];
+  const cpuRows: Array<Array<string | number>> = [];
   for (const inflight of [1, 16]) {
     const base = { connections: 50, inflight, durationMs: DURATION, op: 'ping' as const };
-    const c = await repeat({ ...base, target: 'ctxd', port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex });
+    const spec = { ...base, target: 'ctxd' as const, port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex };
+    const c = await repeat(spec);
     const rr = r ? await repeat({ ...base, target: 'redis', port: r.port }) : null;
     const ratio = rr ? c.rps / rr.rps : NaN;
     rows.push([`50 × ${inflight}`, fmt(c.rps), fmt(c.p50, 3), fmt(c.p99, 3), rr ? fmt(rr.rps) : 'n/a', rr ? fmt(rr.p50, 3) : 'n/a', rr ? fmt(rr.p99, 3) : 'n/a', fmt(ratio), `${fmt(c.cpu, 0)} / ${rr ? fmt(rr.cpu, 0) : 'n/a'}`]);
     goals.push([`ping ≥ 0.6× Redis PING at 50 × ${inflight}`, `${fmt(ratio)}× (${fmt(c.rps)} vs ${rr ? fmt(rr.rps) : 'n/a'} req/s)`, ratio >= 0.6]);
+    // The per-request CPU floor (two HMACs + cut + decode + encode, in process, on the daemon's core) beside what the daemon spends.
+    // Alternated, run by run: the machine's speed drifts (the floor alone measured 6.4 and 10.4 µs an hour apart).
+    const floors: number[] = [];
+    const used: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      floors.push((JSON.parse(await runNode('bench/ping-floor.ts', [String(inflight)])) as { us_per_request: number }).us_per_request);
+      used.push(await cpuPerRequest(ctxd, spec));
+    }
+    const floor = median(floors);
+    const spent = median(used);
+    cpuRows.push([`50 × ${inflight}`, fmt(spent, 1), fmt(floor, 1), fmt(spent / floor, 2), fmt(1e6 / floor), fmt(c.rps)]);
+    if (inflight === 16) {
+      goals.push([`ping CPU per request within 1.5× of the measured floor at 50 × 16`, `${fmt(spent / floor, 2)}× (${fmt(spent, 1)} vs ${fmt(floor, 1)} µs)`, spent / floor <= 1.5,
+        'floor: bench/ping-floor.ts, in process; daemon: CPU of every thread per answered ping (section 1)']);
+    }
   }
   // Is the generator the limit? Double the connections: a server-bound figure does not move.
   const more = await repeat({ target: 'ctxd', port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex, connections: 100, inflight: 1, durationMs: DURATION, op: 'ping' });
@@ -82,8 +99,33 @@ Medians of ${RUNS} runs of ${DURATION / 1000} s.
 ${table(['conns × in flight', 'ctxd req/s', 'ctxd p50 ms', 'ctxd p99 ms', 'Redis req/s', 'Redis p50 ms', 'Redis p99 ms', 'ctxd/Redis', 'generator CPU % (ctxd / Redis)'], rows)}
 
 Generator check: ctxd at 100 × 1 gives ${fmt(more.rps)} req/s (generator CPU ${fmt(more.cpu, 0)} %) against ${rows[0]![1]} at 50 × 1.
+
+CPU per request against the floor. "Daemon" is the CPU time of all the daemon's threads (utime + stime) per ping it
+answered, over the middle ${fmt((DURATION - 1000) / 1000, 0)} s of a run at that load (median of ${RUNS} runs, each after a floor run). "Floor" is what any server of this protocol must
+spend per ping, measured in process on the daemon's core with the daemon's own code (bench/ping-floor.ts): cutting the
+frames of one read (1 or 16 pipelined), verifying each HMAC-SHA256 tag, checking and decoding each body, packing and
+signing each answer; no socket, no dispatch, no replay guard, no metrics. "Floor req/s" is what one core would answer
+at the floor alone.
+
+${table(['conns × in flight', 'daemon µs/request', 'floor µs/request', 'daemon / floor', 'floor req/s (one core)', 'ctxd req/s'], cpuRows)}
 `);
 }
+
+/** The daemon's CPU per answered request, µs, over the middle of one load run (every thread: event loop, writer, GC). */
+async function cpuPerRequest(ctxd: RunningCtxd, spec: LoadSpec): Promise<number> {
+  const run = loadgen({ ...spec, durationMs: DURATION });
+  // Past the generator's start and its 500 ms warm-up; the window ends before its last requests.
+  await sleep(1000);
+  const cpu0 = ctxd.cpuMs();
+  const n0 = await ctxd.answered(spec.op);
+  await sleep(DURATION - 1000);
+  const cpu1 = ctxd.cpuMs();
+  const n1 = await ctxd.answered(spec.op);
+  await run;
+  return (1000 * (cpu1 - cpu0)) / (n1 - n0);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- 2. durable writes
 async function sectionWrites(): Promise<void> {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { keyFromDataDir } from '../src/client/index.ts';
-import { BENCH_LIMITS, ROOT, STORE_BENCH_EMBEDDER, SERVER_CORE, loadgen, pinned, pinning, tempDir } from './lib/processes.ts';
+import { BENCH_LIMITS, ROOT, STORE_BENCH_EMBEDDER, SERVER_CORE, loadgen, pinned, pinning, procCpuMs, tempDir } from './lib/processes.ts';
 import { fmt, median, table } from './lib/report.ts';
 
 const args = process.argv.slice(2);
@@ -27,7 +27,6 @@ const WINDOW_MS = Number(opt('window') ?? 4000);
 const ROOTS = [ROOT, ...args.filter((a) => a.startsWith('--root=')).map((a) => resolve(a.slice(7)))];
 const WRITES = ['write', 'writev', 'sendmsg'];
 /** Also measure without strace (it slows every syscall): write/read syscalls from /proc/PID/io, CPU from /proc/PID/stat. */
-const TICK_MS = 1000 / 100; // USER_HZ
 const log = (s: string) => process.stderr.write(`syscalls: ${s}\n`);
 
 if (spawnSync('strace', ['-V']).status !== 0) throw new Error('strace is not installed (apt-get install -y strace)');
@@ -94,8 +93,7 @@ interface Run {
 /** syscr/syscw of the whole process (every thread), and its CPU time in ms. */
 function procCounters(pid: number): { syscr: number; syscw: number; cpuMs: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
-  return { syscr: Number(/syscr: (\d+)/.exec(io)![1]), syscw: Number(/syscw: (\d+)/.exec(io)![1]), cpuMs: (Number(stat[11]) + Number(stat[12])) * TICK_MS };
+  return { syscr: Number(/syscr: (\d+)/.exec(io)![1]), syscw: Number(/syscw: (\d+)/.exec(io)![1]), cpuMs: procCpuMs(pid) };
 }
 
 async function once(root: string): Promise<Run> {

@@ -87,11 +87,17 @@ export interface RunningCtxd extends Running {
   readonly startMs: number;
   /** When `waitForLog` was given: ms from spawn to that log line (e.g. the ANN graphs built after the load). */
   readonly readyMs: number | null;
+  /** The /metrics and probe port. */
+  readonly httpPort: number;
   /** Every log line so far (JSON), the stop's included once it has resolved. */
   readonly logs: ReadonlyArray<Record<string, unknown>>;
   rssBytes(): number;
   /** VmHWM: the most RSS the process has held since it started. */
   peakRssBytes(): number;
+  /** CPU time (user + system, every thread) the process has used, ms. */
+  cpuMs(): number;
+  /** Requests of `op` answered ok so far (`ctxd_requests_total` on /metrics). */
+  answered(op: string): Promise<number>;
 }
 
 /**
@@ -132,6 +138,7 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let readyMs: number | null = null;
   let listeningMs = 0;
+  let httpPort = 0;
   const logs: Array<Record<string, unknown>> = [];
   const wanted = opts.waitForLog;
   const isWanted = typeof wanted === 'string' ? (e: Record<string, unknown>) => e.msg === wanted : wanted;
@@ -139,10 +146,11 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
     let listening: number | null = null;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
-        const e = JSON.parse(line) as { msg: string; port: number };
+        const e = JSON.parse(line) as { msg: string; port: number; http_port: number };
         logs.push(e);
         if (e.msg === 'listening') {
           listening = e.port;
+          httpPort = e.http_port;
           listeningMs = performance.now() - t0;
         }
         if (readyMs === null && isWanted?.(e)) readyMs = performance.now() - t0;
@@ -162,12 +170,28 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
     secretHex: key.secret.toString('hex'),
     startMs: listeningMs,
     readyMs,
+    httpPort,
     logs,
     stop: stopper(proc),
     // The daemon is the node process itself (taskset execs it), so its pid is proc.pid.
     rssBytes: () => procStatusBytes(proc.pid!, 'VmRSS'),
     peakRssBytes: () => procStatusBytes(proc.pid!, 'VmHWM'),
+    cpuMs: () => procCpuMs(proc.pid!),
+    answered: async (op) => {
+      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      return Number(new RegExp(`ctxd_requests_total\\{op="${op}",outcome="ok"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    },
   };
+}
+
+/** Clock ticks are 10 ms on Linux (USER_HZ 100). */
+const TICK_MS = 10;
+
+/** utime + stime of every thread of `pid`, ms (/proc/PID/stat fields 14 and 15). */
+export function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
 }
 
 function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
