@@ -435,9 +435,11 @@ function mergePartial(previous: string, ran: readonly string[]): string {
     }
     if (!n && !chunk.startsWith('## ')) {
       // The header: what this partial run rewrote, replacing an earlier such line for the same sections.
-      const tag = `Sections ${[...owned].sort().join(' and ')} `;
+      // Only a line for exactly these sections: "Sections 1 and 2 …" is not replaced by a run of section 1 alone.
+      const names = [...owned].sort();
+      const tag = `${names.length === 1 ? 'Section' : 'Sections'} ${names.join(' and ')} re-run by `;
       const lines = chunk.replace(/\n+$/, '').split('\n').filter((l) => !l.startsWith(tag));
-      lines.push(`${tag}re-run by \`${command}\` on ${started.toISOString()} (${machine.replace(/^Machine: /, '').replace(/\.$/, '')}); the other sections are from the run above.`);
+      lines.push(`${tag}\`${command}\` on ${started.toISOString()} (${machine.replace(/^Machine: /, '').replace(/\.$/, '')}); the other sections are from the run above.`);
       kept.push(lines.join('\n') + '\n\n');
       continue;
     }
