@@ -112,6 +112,8 @@ export class Connection {
   private ready: Admitted | null = null;
   private outbox: Buffer[] = [];
   private flushScheduled = false;
+  /** While onData takes a read: what it answers at once leaves when it returns. */
+  private takingRead = false;
   private paused = false;
   private peerEnded = false;
   private pumping = false;
@@ -212,7 +214,14 @@ export class Connection {
     if (this.state !== 'open') return;
     this.deps.stats.bytesIn += chunk.length;
     this.idleTimer?.refresh();
-    this.take(chunk);
+    this.takingRead = true;
+    try {
+      this.take(chunk);
+    } finally {
+      this.takingRead = false;
+    }
+    // The answers this read produced at once (a ping's, an error's) leave now, in one write (PROTOCOL.md §4.4).
+    if (this.outbox.length > 0) this.flush();
   }
 
   private take(chunk: Buffer): void {
@@ -410,7 +419,8 @@ export class Connection {
     if (this.state === 'closed') return;
     this.answers.charge(frame.length);
     this.outbox.push(frame);
-    if (!this.flushScheduled) {
+    // Within a read, onData flushes at its end: no tick of its own (at one request per read, one per answer).
+    if (!this.flushScheduled && !this.takingRead) {
       this.flushScheduled = true;
       // Answers produced in the same tick leave in one write (PROTOCOL.md §4.4).
       process.nextTick(() => this.flush());
