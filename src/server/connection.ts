@@ -214,14 +214,17 @@ export class Connection {
     if (this.state !== 'open') return;
     this.deps.stats.bytesIn += chunk.length;
     this.idleTimer?.refresh();
+    // A write in fatal() can deliver data back at once on an in-memory stream: the outer read flushes for both.
+    const nested = this.takingRead;
     this.takingRead = true;
     try {
       this.take(chunk);
     } finally {
-      this.takingRead = false;
+      this.takingRead = nested;
+      // The answers this read produced at once (a ping's, an error's) leave now, in one write (PROTOCOL.md §4.4),
+      // even if taking it threw.
+      if (!nested && this.outbox.length > 0) this.flush();
     }
-    // The answers this read produced at once (a ping's, an error's) leave now, in one write (PROTOCOL.md §4.4).
-    if (this.outbox.length > 0) this.flush();
   }
 
   private take(chunk: Buffer): void {

@@ -40,11 +40,11 @@ export class Fingerprinter {
       let k = Math.imul(c, 0xcc9e2d51);
       k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
       a ^= k;
-      a = Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
       let m = Math.imul(c, 0x85ebca6b);
       m = Math.imul((m << 13) | (m >>> 19), 0xc2b2ae35);
       b ^= m;
-      b = Math.imul((b << 17) | (b >>> 15), 9) + 0x38b34ae5;
+      b = (Math.imul((b << 17) | (b >>> 15), 9) + 0x38b34ae5) | 0;
     }
     this.hi = fmix(a ^ s.length);
     this.lo = (fmix(b ^ s.length) | 1) >>> 0;
@@ -57,7 +57,10 @@ function fmix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Fingerprints (from one Fingerprinter) in one table: slot i is words 2i (hi) and 2i + 1 (lo), at most half full. */
+/**
+ * Fingerprints (from one Fingerprinter) in one table: slot i is words 2i (hi) and 2i + 1 (lo), at most half full.
+ * `hi` and `lo` are unsigned 32-bit values, `lo` odd, as Fingerprinter makes them.
+ */
 export class FingerprintSet {
   private words = new Uint32Array(2 * MIN_SLOTS);
   private mask = MIN_SLOTS - 1;

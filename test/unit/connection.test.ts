@@ -87,7 +87,7 @@ function setup(maxInflight: number, server: Partial<Config['server']> = {}, jour
   clientSide.on('data', (chunk: Buffer) => {
     for (const f of decoder.write(chunk).frames) answers.push(unpackMessage(f.body) as AnswerMessage);
   });
-  return { conn, clientSide, gates, started, answers, stats, ended: () => ended };
+  return { conn, serverSide, clientSide, gates, started, answers, stats, ended: () => ended };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 20));
@@ -149,6 +149,22 @@ describe('Connection', () => {
     expect(answers).toHaveLength(50);
     expect(writes).toBe(1);
     expect(stats.requests.get('ping')?.get('ok')).toBe(50);
+  });
+
+  it('writes the answers a read produces at once before its data handler returns; an async answer follows from a tick', async () => {
+    const { serverSide, gates, answers } = setup(64);
+    const writes: number[] = [];
+    const write = serverSide.write.bind(serverSide) as (chunk: Buffer) => boolean;
+    (serverSide as { write: (chunk: Buffer) => boolean }).write = (chunk: Buffer) => (writes.push(chunk.length), write(chunk));
+    serverSide.emit('data', Buffer.concat([requestFrame(kid, secret, { id: 'a' }), requestFrame(kid, secret, { id: 'b' })]));
+    // Both pings answered, in one write, before emit returned: no tick in between.
+    expect(writes).toHaveLength(1);
+    serverSide.emit('data', requestFrame(kid, secret, { id: 's', op: 'slow', body: { n: 1 } }));
+    expect(writes).toHaveLength(1);
+    gates[0]!();
+    await tick();
+    expect(writes).toHaveLength(2);
+    expect(answers.map((x) => x.id)).toEqual(['a', 'b', 's']);
   });
 
   it('stops reading while the peer does not read its answers, and loses nothing when it does', async () => {

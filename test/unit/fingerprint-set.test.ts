@@ -21,6 +21,20 @@ describe('FingerprintSet', () => {
     expect(near.filter(([hi, lo]) => set.has(hi, lo))).toEqual([]);
   });
 
+  it('keeps fingerprints that share a first slot, in a run that wraps past the last slot, through growths', () => {
+    const set = new FingerprintSet();
+    expect(set.has(0xffffffff, 1)).toBe(false);
+    // One hi for all: every fingerprint starts at the last slot of any table size and wraps to slot 0 onwards.
+    const los = Array.from({ length: 5_000 }, (_, i) => 2 * i + 1);
+    expect(los.filter((lo) => !set.add(0xffffffff, lo))).toEqual([]);
+    expect(set.size).toBe(5_000);
+    expect(los.every((lo) => set.has(0xffffffff, lo))).toBe(true);
+    // Same hi, another lo; same lo, another hi: both absent.
+    expect(set.has(0xffffffff, 10_001)).toBe(false);
+    expect(set.has(0xfffffffe, 1)).toBe(false);
+    expect(set.add(0xffffffff, 1)).toBe(false);
+  });
+
   it('adds an id once', () => {
     const fp = new Fingerprinter();
     const set = new FingerprintSet();
