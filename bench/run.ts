@@ -134,24 +134,35 @@ async function sectionWrites(): Promise<void> {
   const ctxd = await startCtxd(dir, ['--set', 'store.durability=strict']);
   const r = haveRedis ? await startRedis(redis.path, true) : null;
   const rows: Array<Array<string | number>> = [];
+  const work: Array<Array<string | number>> = [];
   let redisSet1 = NaN;
+  /** Runs a ctxd workload; notes its commit groups, CPU per stored context and the level's size before and after. */
+  const measured = async (name: string, daemon: RunningCtxd, spec: LoadSpec): Promise<Med> => {
+    const before = await writeCounters(daemon);
+    const result = await repeat(spec);
+    const after = await writeCounters(daemon);
+    const items = after.items - before.items;
+    const groups = after.groups - before.groups;
+    work.push([name, `${fmt(before.items, 0)}–${fmt(after.items, 0)}`, fmt(groups, 0), fmt(items / groups, 1), fmt((after.writes - before.writes) / groups, 1), fmt((1000 * (after.cpuMs - before.cpuMs)) / items, 0)]);
+    return result;
+  };
   for (const inflight of [1, 16]) {
     const base = { connections: 50, inflight, durationMs: DURATION, textBytes: 200 };
-    const c = await repeat({ ...base, target: 'ctxd', op: 'store', port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex });
+    const c = await measured(`store, 50 × ${inflight}`, ctxd, { ...base, target: 'ctxd', op: 'store', port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex });
     const rr = r ? await repeat({ ...base, target: 'redis', op: 'set', port: r.port }) : null;
     if (inflight === 1) redisSet1 = rr?.rps ?? NaN;
     const ratio = rr ? c.rps / rr.rps : NaN;
     rows.push([`store vs SET, 50 × ${inflight}`, fmt(c.rps), fmt(c.p50, 2), fmt(c.p99, 2), rr ? fmt(rr.rps) : 'n/a', rr ? fmt(rr.p99, 2) : 'n/a', fmt(ratio)]);
     if (inflight === 1) goals.push(['durable store ≥ 0.2× Redis SET (appendfsync always), 50 × 1', `${fmt(ratio)}× (${fmt(c.rps)} vs ${fmt(redisSet1)} /s)`, ratio >= 0.2]);
   }
-  const batch = await repeat({ target: 'ctxd', op: 'store_batch', port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex, connections: 8, inflight: 1, durationMs: DURATION, textBytes: 200, batchItems: 100 });
+  const batch = await measured('store_batch of 100, 8 × 1', ctxd, { target: 'ctxd', op: 'store_batch', port: ctxd.port, kid: ctxd.kid, secretHex: ctxd.secretHex, connections: 8, inflight: 1, durationMs: DURATION, textBytes: 200, batchItems: BATCH_ITEMS });
   const bratio = batch.itemsPerSec / redisSet1;
-  rows.push(['store_batch of 100, 8 × 1 (items/s)', fmt(batch.itemsPerSec), fmt(batch.p50, 2), fmt(batch.p99, 2), fmt(redisSet1), '', fmt(bratio)]);
+  rows.push([`store_batch of ${BATCH_ITEMS}, 8 × 1 (items/s)`, fmt(batch.itemsPerSec), fmt(batch.p50, 2), fmt(batch.p99, 2), fmt(redisSet1), '', fmt(bratio)]);
   goals.push(['store_batch items/s ≥ 0.5× Redis SET 50 × 1', `${fmt(bratio)}× (${fmt(batch.itemsPerSec)} items/s)`, bratio >= 0.5]);
   await ctxd.stop();
   // Where the time goes: the same store with dedup off (no nearest-neighbour search per store).
   const plain = await startCtxd(tempDir('ctxd-bench-'), ['--set', 'store.durability=strict', '--set', 'engine.dedup_threshold=1.01']);
-  const nodedup = await repeat({ target: 'ctxd', op: 'store', port: plain.port, kid: plain.kid, secretHex: plain.secretHex, connections: 50, inflight: 1, durationMs: DURATION, textBytes: 200 });
+  const nodedup = await measured('store with dedup off, 50 × 1', plain, { target: 'ctxd', op: 'store', port: plain.port, kid: plain.kid, secretHex: plain.secretHex, connections: 50, inflight: 1, durationMs: DURATION, textBytes: 200 });
   rows.push(['store with dedup off, 50 × 1', fmt(nodedup.rps), fmt(nodedup.p50, 2), fmt(nodedup.p99, 2), fmt(redisSet1), '', fmt(nodedup.rps / redisSet1)]);
   await plain.stop();
   await r?.stop();
@@ -160,12 +171,33 @@ async function sectionWrites(): Promise<void> {
 200-byte texts into L3. Medians of ${RUNS} runs of ${DURATION / 1000} s.
 
 ${table(['workload', 'ctxd /s', 'ctxd p50 ms', 'ctxd p99 ms', 'Redis /s', 'Redis p99 ms', 'ctxd/Redis'], rows)}
+
+What the daemon did over the ${RUNS} runs of each workload (from its /metrics and /proc): the contexts its level held
+before and after (each run adds to it; the level is searched through a graph from ${ANN_THRESHOLD.toLocaleString('en-US')}
+contexts), its commit groups (one transaction and one fsync each), contexts stored per group, writes per group (a
+mutating request also journals its id for replay detection, a write of its own in the same group), and the CPU of
+every daemon thread per context stored (event loop, writer, GC; the daemon is pinned to one core).
+
+${table(['workload', 'contexts in the level', 'commit groups', 'contexts per group', 'writes per group', 'daemon CPU µs per context'], work)}
 `);
+}
+
+/** Counters of the embedded store's group commit and the contexts its one level holds (every text stored and not a duplicate), for a before/after difference. */
+async function writeCounters(ctxd: RunningCtxd): Promise<{ groups: number; writes: number; items: number; cpuMs: number }> {
+  const ok = async (op: string) => (await ctxd.answered(op)) || 0;
+  return {
+    groups: await ctxd.metric('ctxd_store_commit_groups_total'),
+    writes: await ctxd.metric('ctxd_store_commit_writes_total'),
+    items: (await ok('store')) + BATCH_ITEMS * (await ok('store_batch')) - ((await ctxd.metric('ctxd_dedup_hits_total')) || 0),
+    cpuMs: ctxd.cpuMs(),
+  };
 }
 
 // ---------------------------------------------------------------- 3 and 4. retrieval scaling and memory
 /** The generated contexts: 16 words of test/helpers/records.ts's vocabulary and a number, so no two are alike. */
 const contextText = (i: number): string => `${syntheticText(i, 16)} #${i}`;
+/** Items per `store_batch` in section 2. */
+const BATCH_ITEMS = 100;
 /** Contexts stored through the protocol at each size to time `store_batch` there (deleted again before the next step). */
 const PROBE_ITEMS = 5000;
 const PROBE_TAG = 'bench-probe';

@@ -98,6 +98,8 @@ export interface RunningCtxd extends Running {
   cpuMs(): number;
   /** Requests of `op` answered ok so far (`ctxd_requests_total` on /metrics). */
   answered(op: string): Promise<number>;
+  /** A metric without labels from /metrics (e.g. `ctxd_store_commit_groups_total`); NaN when absent. */
+  metric(name: string): Promise<number>;
 }
 
 /**
@@ -177,11 +179,16 @@ export async function startCtxd(dataDir: string, extra: string[] = [], opts: Sta
     rssBytes: () => procStatusBytes(proc.pid!, 'VmRSS'),
     peakRssBytes: () => procStatusBytes(proc.pid!, 'VmHWM'),
     cpuMs: () => procCpuMs(proc.pid!),
-    answered: async (op) => {
-      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-      return Number(new RegExp(`ctxd_requests_total\\{op="${op}",outcome="ok"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
-    },
+    answered: (op) => readMetric(httpPort, `ctxd_requests_total{op="${op}",outcome="ok"}`),
+    metric: (name) => readMetric(httpPort, name),
   };
+}
+
+/** One sample of the daemon's /metrics, by its name and labels as printed (`name` or `name{label="value"}`); NaN when absent. */
+async function readMetric(httpPort: number, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? NaN : Number(line.slice(series.length + 1));
 }
 
 /** Clock ticks are 10 ms on Linux (USER_HZ 100). */
