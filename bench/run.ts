@@ -327,10 +327,11 @@ bypasses the daemon); its stop saves the graphs (graph-files.ts, "graphs saved a
 more on them ("restart on saved graphs": ready once listening with nothing left to add). "store_batch items/s" is the protocol's rate at that size: ${PROBE_ITEMS.toLocaleString('en-US')} more contexts
 in batches of 1,000 from one connection (dedup search and graph inserts included), deleted again afterwards.
 "raw search" is the daemon's own search (same index, vectors and code) called in process with no
-protocol; "SIMD exact" and "JS exact" are brute force over the same vectors. Recall@10 compares the
+protocol; "SIMD exact" is usearch's brute force over the float32 vectors SQLite holds, "JS exact" the index's own
+(over the vectors it holds: half precision in a partition its graph serves). Recall@10 compares the
 ten most similar contexts the daemon returned for each of the ${queries.length} queries with exact search over the full-precision
-vectors, every query, no sampling: JS brute force up to 100,000; usearch's SIMD brute force at 1,000,000 (also exact, over the
-same float32 vectors; JS exact is timed on 30 queries there), where the in-process search opens on the graph the daemon
+(float32, as stored) vectors, every query, no sampling: a JS brute force up to 100,000; usearch's SIMD brute force at 1,000,000
+(also exact, over the same float32 vectors; JS exact is timed on 30 queries there), where the in-process search opens on the graph the daemon
 saved (without one it is not timed, n/a: it would rebuild the graph, as long again). Overhead = retrieve p50 − raw search p50.
 
 ${table(['contexts', 'fill rows/s (direct)', 'store_batch items/s (protocol)', 'restart: listening s', 'restart: graphs built s', 'graphs saved at stop s', 'restart on saved graphs: listening s', 'restart on saved graphs: ready s', '1 conn p50 ms', '1 conn p99 ms', '8 conns req/s', '8 conns p50 ms', '8 conns p99 ms', 'raw search p50 ms', 'SIMD exact p50 ms', 'JS exact p50 ms', 'recall@10', 'overhead ms'], rows)}

@@ -7,6 +7,11 @@ import { removeDir, tempDataDir } from '../helpers/daemon.ts';
 import { hashEmbed, hashSpace } from '../../src/engine/text/hash-embedder.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
 import { generateDataKey, type DataKeys } from '../../src/store/encryption/data-keys.ts';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { roundedToHalf } from '../../src/store/embedded/half-float.ts';
+import type { GraphFilesEvent } from '../../src/store/embedded/embedded-store.ts';
+import { SNAPSHOT_FILE } from '../../src/store/embedded/index-snapshot.ts';
 
 const dirs: string[] = [];
 const ann = { threshold: 20_000, connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
@@ -187,5 +192,43 @@ describe('embedded store: HNSW above the threshold', () => {
     // Exact, or the graph's half-precision distance when the walk found it too.
     expect(withText[0]!.similarity).toBeCloseTo(s.index.exactSearch('a', hashEmbed(q, 384), {}, 1)[0]!.similarity, 3);
     await s.close();
+  }, 120_000);
+
+  it('holds a served partition\'s vectors in half precision; exports and level moves take the float32s SQLite holds', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const s = await openAt(dir, 2_000);
+    const records = Array.from({ length: 3_000 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i, 10) }));
+    for (let i = 0; i < records.length; i += 500) await s.upsert(records.slice(i, i + 500));
+    for (let i = 0; i < 10_000 && !s.index.usesGraph('a', 3); i++) await new Promise((r) => setImmediate(r));
+    expect(s.index.usesGraph('a', 3)).toBe(true);
+    const r = records[1234]!;
+    // The index: halves (vector-rows.ts). An export: the vector as stored.
+    expect(Array.from(s.index.vector('a', r.id)!)).toEqual(Array.from(roundedToHalf(r.vector)));
+    expect(Array.from((await s.vectors('a', [r.id])).get(r.id)!)).toEqual(Array.from(r.vector));
+    // A move to a small level's partition (float32, searched exactly) takes the stored vector, not the rounded one.
+    await s.patch('a', r.id, { level: 2 });
+    expect(Array.from(s.index.vector('a', r.id)!)).toEqual(Array.from(r.vector));
+    const moved = await s.search('a', { vector: r.vector }, { levels: [2] }, 1);
+    expect(moved[0]!.meta.id).toBe(r.id);
+    expect(moved[0]!.similarity).toBeCloseTo(1, 6);
+    // The graph saved at close keeps every row at the next open from SQLite (no index snapshot): the checks it saved
+    // (of halves) match the float32s the rows load with.
+    await s.close();
+    rmSync(join(dir, SNAPSHOT_FILE), { force: true });
+    const events: GraphFilesEvent[] = [];
+    const again = new EmbeddedStore({ dataDir: dir, space: hashSpace(384), durability: 'relaxed', ann: { ...ann, threshold: 2_000 }, onGraphFiles: (e) => events.push(e) });
+    await again.open();
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'loaded', graphs: 1, rowsReused: 2_999, rowsToAdd: 0 }));
+    expect(again.index.usesGraph('a', 3)).toBe(true);
+    // Shrunk below the threshold, the partition is searched exactly again, on float32s made from its halves.
+    await again.delete('a', records.slice(0, 1_500).map((x) => x.id));
+    expect(again.index.usesGraph('a', 3)).toBe(false);
+    const kept = records[2_500]!;
+    const exact = await again.search('a', { vector: kept.vector }, { levels: [3] }, 3);
+    expect(exact[0]!.meta.id).toBe(kept.id);
+    const halves = roundedToHalf(kept.vector);
+    expect(exact[0]!.similarity).toBeCloseTo(kept.vector.reduce((sum, x, d) => sum + x * halves[d]!, 0), 5);
+    await again.close();
   }, 120_000);
 });

@@ -15,7 +15,7 @@ import type { RequestEntry, RequestJournal } from '../request-journal.ts';
 import type { ImportWrite, RekeyStep, ScrollPage, StoreHealth, TenantStats, TenantUsage, VectorStore } from '../vector-store.ts';
 import { ensureDataDir } from './data-files.ts';
 import { DataDirLock } from './data-dir-lock.ts';
-import { GRAPH_DIR, readGraphs, removeGraphs, saveGraphs, type GraphIdentity } from './graph-files.ts';
+import { GRAPH_DIR, readGraphs, removeGraphs, saveGraphs, VECTOR_CHECKS, type GraphIdentity } from './graph-files.ts';
 import { GroupCommitter, type ApplySteps } from './group-commit.ts';
 import { Quarantine, type AdmitCheck, type QuarantineEntry, type QuarantineReport } from './loader.ts';
 import { loadRows, loadSnapshot } from './index-load.ts';
@@ -340,7 +340,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   private get graphIdentity(): GraphIdentity {
     const { space, ann } = this.opts;
-    return { usearch: USEARCH_VERSION, space: spaceLabel(space), dims: space.dims, connectivity: ann.connectivity, expansionAdd: ann.expansionAdd, quantization: GRAPH_QUANTIZATION };
+    return { usearch: USEARCH_VERSION, space: spaceLabel(space), dims: space.dims, connectivity: ann.connectivity, expansionAdd: ann.expansionAdd, quantization: GRAPH_QUANTIZATION, vectorChecks: VECTOR_CHECKS };
   }
 
   private event(e: GraphFilesEvent): void {
@@ -443,7 +443,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
         if (unreadable.length > 0) return this.quarantineNow(tenant, id, 'sealed content no longer opens (altered after load)');
         if (text !== undefined) this.texts.set(tenant, id, result.version, text);
         else this.texts.carry(tenant, id, current.version, result.version);
-        const vector = patch.vector ?? (moves ? this.index.vector(tenant, id) : undefined);
+        const vector = patch.vector ?? (moves ? this.storedVector(tenant, id) : undefined);
         this.index.put(result, {
           ...(patch.text !== undefined && { textBytes: Buffer.byteLength(patch.text) }),
           ...(text !== undefined && vector !== undefined && { content: { text, vector, terms: patch.text !== undefined ? patch.terms : undefined } }),
@@ -477,14 +477,17 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     return out;
   }
 
+  /**
+   * As stored: the index holds a big partition's vectors in half precision (vector-rows.ts), and an export or a
+   * migration copies them whole. Only rows the index holds (a quarantined row is never read).
+   */
   async vectors(tenant: string, ids: readonly string[]): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const id of ids) {
-      const v = this.index.vector(tenant, id);
-      // A copy: the index's rows may share one buffer that later inserts overwrite.
-      if (v) out.set(id, v.slice());
-    }
-    return out;
+    return this.db.vectors(tenant, ids.filter((id) => this.index.meta(tenant, id) !== undefined));
+  }
+
+  /** A row's vector as stored, for its move to another level's partition (the index's may be in half precision). */
+  private storedVector(tenant: string, id: string): Float32Array | undefined {
+    return this.db.vectors(tenant, [id]).get(id) ?? this.index.vector(tenant, id);
   }
 
   async get(tenant: string, ids: readonly string[]): Promise<ContextDoc[]> {

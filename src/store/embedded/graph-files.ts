@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Level } from '../../domain/context.ts';
 import { DIR_MODE, ensurePrivateFile, fsyncPath } from './data-files.ts';
+import { writeHalves } from './half-float.ts';
 
 export const GRAPH_DIR = 'ann';
 const MAGIC = 'CTXDANN1';
@@ -46,6 +47,8 @@ export interface GraphIdentity {
   readonly connectivity: number;
   readonly expansionAdd: number;
   readonly quantization: string;
+  /** VECTOR_CHECKS: keys files of other checks are refused (their rows would all look changed). */
+  readonly vectorChecks: string;
 }
 
 /** One saved entry of a graph: the key a row held and what identifies its vector. */
@@ -89,9 +92,23 @@ interface Header extends GraphIdentity {
   readonly snapshot?: string;
 }
 
-/** The check of a vector's bytes (what its SQLite blob holds). */
+/**
+ * What a vector check is taken of (part of a saved graph's identity): the vector's half-precision bits, the form a
+ * graph's partition holds it in (vector-rows.ts). A row loaded from SQLite (float32) is rounded the same way, so it
+ * matches the check of the values its graph was saved with.
+ */
+export const VECTOR_CHECKS = 'crc32x2-of-halves';
+
+/** The check of a vector, by its half-precision bits (VECTOR_CHECKS). */
 export function vectorCheck(vector: Float32Array): VectorCheck {
-  const bytes = new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
+  const halves = new Uint16Array(vector.length);
+  writeHalves(vector, halves, 0);
+  return halvesCheck(halves);
+}
+
+/** The check of a vector held in half precision. */
+export function halvesCheck(halves: Uint16Array): VectorCheck {
+  const bytes = new Uint8Array(halves.buffer, halves.byteOffset, halves.byteLength);
   const half = (bytes.length >> 3) << 2;
   return [crc32(bytes.subarray(0, half)), crc32(bytes.subarray(half))];
 }
@@ -271,7 +288,7 @@ export function readGraphs(dataDir: string, identity: GraphIdentity, refuse: (fi
     const graphPath = join(dir, f.replace(/\.keys$/, '.usearch'));
     try {
       const { header, entries } = decodeKeys(readFileSync(join(dir, f)));
-      for (const k of ['usearch', 'space', 'dims', 'connectivity', 'expansionAdd', 'quantization'] as const) {
+      for (const k of ['usearch', 'space', 'dims', 'connectivity', 'expansionAdd', 'quantization', 'vectorChecks'] as const) {
         if (header[k] !== identity[k]) throw new Error(`built with ${k} ${String(header[k])}, now ${String(identity[k])}`);
       }
       if (fileName(header.tenant, header.level) !== f.replace(/\.keys$/, '')) throw new Error('named for another partition');

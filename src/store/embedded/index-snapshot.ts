@@ -58,12 +58,12 @@ interface Header {
   readonly quarantine: QuarantineReport;
 }
 
-/** One partition's rows as the index holds them: `vectors` holds `rows.length × dims` floats. */
+/** One partition's rows as the index holds them; `vectors(from, to)` gives rows from..to-1's, `(to − from) × dims` floats. */
 export interface SnapshotPart {
   readonly tenant: string;
   readonly level: Level;
   readonly rows: ReadonlyArray<{ readonly meta: ContextMeta; readonly textBytes: number; readonly terms: Uint32Array }>;
-  readonly vectors: Float32Array;
+  readonly vectors: (from: number, to: number) => Float32Array;
 }
 
 /** A row as read back, its vector still in the file. */
@@ -131,7 +131,6 @@ export function writeSnapshot(path: string, identity: SnapshotIdentity, token: s
     writeAll(fd, start);
     let written = 0;
     for (const part of parts) {
-      const dims = part.vectors.length / Math.max(1, part.rows.length);
       for (let from = 0; from < part.rows.length; from += CHUNK_ROWS) {
         const rowsOf = part.rows.slice(from, from + CHUNK_ROWS);
         const n = rowsOf.length;
@@ -156,7 +155,9 @@ export function writeSnapshot(path: string, identity: SnapshotIdentity, token: s
         chunkHead.writeUInt32LE(crc32(bodyBytes), 12);
         writeAll(fd, chunkHead);
         writeAll(fd, bodyBytes);
-        writeAll(fd, bytesOf(part.vectors.subarray(from * dims, (from + n) * dims)));
+        const vectors = part.vectors(from, from + n);
+        if (vectors.length !== n * identity.dims) throw new Error(`a chunk of ${n} rows has ${vectors.length} vector components, not ${n} × ${identity.dims}`);
+        writeAll(fd, bytesOf(vectors));
         written += n;
       }
     }

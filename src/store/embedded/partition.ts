@@ -11,6 +11,7 @@ import type { SavedKey } from './graph-files.ts';
 import { Postings } from './postings.ts';
 import { CANDIDATE_MARGIN, QUANTIZED_MAX_K, QUANTIZED_MIN_ROWS, QuantizedVectors } from './quantized-scan.ts';
 import { TopK } from './top-k.ts';
+import { VectorRows } from './vector-rows.ts';
 
 const { MetricKind } = usearch;
 
@@ -44,38 +45,6 @@ const LEXICAL_LIMIT = 2048;
 const GRAPH_QUERY_COST = 8192;
 const JS_SCAN_FACTOR = 4;
 
-/**
- * Address space a partition's vectors may grow into in place (a resizable ArrayBuffer: reserved, committed only as it
- * grows): 8 GiB, ~5,600,000 rows of 384 dimensions. Growing by copying held the event loop for every vector at each
- * doubling (80–140 ms from 8,192 to 16,384 rows on a loaded core); with 1 GiB, the copy at ~700,000 rows took 2.7 s
- * here (a million-row load, or a partition growing past it while serving). Address space is not memory: even a
- * reservation per 4,096 rows (see below) is 2 TiB of it at a million rows, of the 128 TiB a process has.
- *
- * Only a partition past RESERVE_FROM_ROWS gets a reservation (one copy of a few MB when it crosses): each reservation
- * is a kernel mapping, and a tenant-level partition each from the start would exhaust vm.max_map_count (65,530) with
- * some 20,000 tenants; this way their number is bounded by the rows held (at most one per 4,096).
- */
-const RESERVE_BYTES = 2 ** 33;
-const RESERVE_FROM_ROWS = 4096;
-
-/** ES2024 resizable ArrayBuffers (Node ≥ 20), not in this project's TypeScript lib. */
-interface Resizable extends ArrayBuffer {
-  readonly resizable?: boolean;
-  readonly maxByteLength: number;
-  resize(byteLength: number): void;
-}
-const ResizableArrayBuffer = ArrayBuffer as unknown as new (byteLength: number, opts: { maxByteLength: number }) => Resizable;
-
-/** `length` floats, zeroed, in a buffer that can grow in place up to max(RESERVE_BYTES, `reserve` floats); a plain array when no reservation can be made. */
-function vectorStorage(length: number, reserve: number): Float32Array {
-  try {
-    // Without a length, the view tracks the buffer's: it grows with each resize.
-    return new Float32Array(new ResizableArrayBuffer(length * 4, { maxByteLength: Math.max(RESERVE_BYTES, reserve * 4) }));
-  } catch {
-    return new Float32Array(length);
-  }
-}
-
 function concat(queries: ReadonlyArray<{ vector: Float32Array }>, dims: number): Float32Array {
   const out = new Float32Array(queries.length * dims);
   queries.forEach((q, i) => out.set(q.vector, i * dims));
@@ -85,7 +54,10 @@ function concat(queries: ReadonlyArray<{ vector: Float32Array }>, dims: number):
 export class Partition {
   readonly dims: number;
   private rows: Row[] = [];
-  private vectors: Float32Array;
+  /** Float32 while searched exactly, halves once the graph serves (vector-rows.ts). */
+  private readonly vectors: VectorRows;
+  /** Rows from which halves are kept beside the float32s, so the graph's first serving copies nothing. */
+  private readonly halvesFrom: number;
   private readonly slotByKey = new Map<number, number>();
   private readonly graph: AnnGraph;
   private readonly postings = new Postings();
@@ -94,7 +66,8 @@ export class Partition {
 
   constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
     this.dims = dims;
-    this.vectors = new Float32Array(dims * 16);
+    this.vectors = new VectorRows(dims);
+    this.halvesFrom = Math.ceil(ann.threshold / 2);
     const self = this;
     this.graph = new AnnGraph(dims, ann, mode, {
       get size() {
@@ -102,11 +75,13 @@ export class Partition {
       },
       keyAt: (slot) => this.rows[slot]!.key,
       idAt: (slot) => this.rows[slot]!.meta.id,
-      firstVectors: (n) => this.vectors.subarray(0, n * dims),
+      firstVectors: (n) => this.vectors.rows(0, n),
       vectorOf: (key) => {
         const slot = this.slotByKey.get(key);
-        return slot === undefined ? undefined : this.vectors.subarray(slot * dims, (slot + 1) * dims);
+        return slot === undefined ? undefined : this.vectors.rows(slot, slot + 1);
       },
+      checkAt: (slot) => this.vectors.checkAt(slot),
+      complete: () => this.graphComplete(),
     });
   }
 
@@ -131,38 +106,31 @@ export class Partition {
   /** Adds rows (with their texts' term hashes, for the postings); the graph takes them in one multi-threaded call. */
   addMany(rows: readonly Row[], vectors: readonly Float32Array[], terms: readonly Uint32Array[]): void {
     const first = this.rows.length;
-    const needed = (first + rows.length) * this.dims;
-    if (needed > this.vectors.length) {
-      // Double while small, then grow by half: less slack held at a million rows.
-      let size = this.vectors.length;
-      while (size < needed) size = size < 1 << 24 ? size * 2 : Math.ceil(size * 1.5);
-      const buffer = this.vectors.buffer as Resizable;
-      if (buffer.resizable === true && size * 4 <= buffer.maxByteLength) {
-        // In place: the view tracks the buffer's length, and no vector is copied.
-        buffer.resize(size * 4);
-      } else {
-        // Small (a plain array), past the reservation, or none could be made: a bigger one, every vector copied once.
-        const grown = size >= RESERVE_FROM_ROWS * this.dims ? vectorStorage(size, size * 8) : new Float32Array(size);
-        grown.set(this.vectors);
-        this.vectors = grown;
-      }
-    }
+    if (first + rows.length >= this.halvesFrom) this.vectors.keepHalves();
+    this.vectors.append(vectors);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      const slot = first + i;
-      this.vectors.set(vectors[i]!, slot * this.dims);
       this.rows.push(row);
-      this.slotByKey.set(row.key, slot);
+      this.slotByKey.set(row.key, first + i);
       row.terms = terms[i]!;
       this.postings.add(row.key, row.terms);
     }
-    this.quantized?.append(this.vectors.subarray(first * this.dims, this.rows.length * this.dims));
-    this.graph.added(rows.map((r) => r.key), this.vectors.subarray(first * this.dims, this.rows.length * this.dims));
+    const added = () => this.vectors.rows(first, this.rows.length);
+    this.quantized?.append(added());
+    this.graph.added(rows.map((r) => r.key), added);
   }
 
+  /** A copy of the vector of the row with `key` (in half precision once the graph serves). */
   vectorOf(key: number): Float32Array {
     const slot = this.slotByKey.get(key)!;
-    return this.vectors.slice(slot * this.dims, (slot + 1) * this.dims);
+    return this.vectors.copyOf(slot);
+  }
+
+  /** The graph holds every row: once it serves, only re-scoring reads vectors, and halves do. */
+  private graphComplete(): void {
+    if (!this.graph.serving) return;
+    this.quantized = null;
+    this.vectors.dropFull();
   }
 
   remove(key: number): Row | undefined {
@@ -173,9 +141,9 @@ export class Partition {
     if (slot !== last) {
       const moved = this.rows[last]!;
       this.rows[slot] = moved;
-      this.vectors.copyWithin(slot * this.dims, last * this.dims, (last + 1) * this.dims);
       this.slotByKey.set(moved.key, slot);
     }
+    this.vectors.moveLastTo(slot);
     this.rows.pop();
     this.quantized?.moveLastTo(slot);
     this.slotByKey.delete(key);
@@ -229,11 +197,11 @@ export class Partition {
     const single = withVector[0]!.vector;
     const matrix = withVector.length > 1 ? concat(withVector, this.dims) : single.byteOffset === 0 ? single : single.slice();
     const threads = withVector.length > 1 ? 0 : 1;
-    if (graphed) this.quantized = null;
+    if (graphed) this.graphComplete();
     else if (nearest && this.rows.length >= QUANTIZED_MIN_ROWS) return this.quantizedMany(withVector, filter, k);
     const found = graphed
       ? this.graph.search(matrix, this.graph.wanted(want, nearest))
-      : usearch.exactSearch(this.vectors.subarray(0, this.rows.length * this.dims), matrix, this.dims, want, MetricKind.IP, threads);
+      : usearch.exactSearch(this.vectors.full(), matrix, this.dims, want, MetricKind.IP, threads);
     return withVector.map((q, i) => {
       const m = found instanceof usearch.BatchMatches ? found.get(i) : (found as InstanceType<typeof usearch.Matches>);
       let hits: SearchHit[];
@@ -257,7 +225,7 @@ export class Partition {
    * candidates, re-scored in float32; too few of them alive widens through the filtered (float32) path.
    */
   private quantizedMany(queries: ReadonlyArray<{ vector: Float32Array }>, filter: RecordFilter, k: number): SearchHit[][] {
-    this.quantized ??= new QuantizedVectors(this.dims, this.vectors, this.rows.length);
+    this.quantized ??= new QuantizedVectors(this.dims, this.vectors.full(), this.rows.length);
     const candidates = this.quantized.candidates(concat(queries, this.dims), k + CANDIDATE_MARGIN, queries.length > 1 ? 0 : 1);
     return queries.map((q, i) => {
       const best = new TopK<ContextMeta>(k);
@@ -328,7 +296,8 @@ export class Partition {
   }
 
   /**
-   * The graph's candidates that pass `filter`, each scored by its exact similarity (the graph compares 8-bit vectors,
+   * The graph's candidates that pass `filter`, each scored by its similarity from the partition's vectors (halves once the
+   * graph serves, vector-rows.ts; the graph compares 8-bit vectors,
    * ann-graph.ts), best first, at most k. Callers ask the graph for more than k (PLAIN_MARGIN, OVERFETCH), so a
    * candidate the 8-bit order put just below the k-th still takes its place.
    */
@@ -344,19 +313,7 @@ export class Partition {
   }
 
   private dotAt(query: Float32Array, slot: number): number {
-    const dims = this.dims;
-    const v = this.vectors.subarray(slot * dims, slot * dims + dims);
-    let a0 = 0;
-    let a1 = 0;
-    let a2 = 0;
-    let a3 = 0;
-    for (let d = 0; d < dims; d += 4) {
-      a0 += query[d]! * v[d]!;
-      a1 += query[d + 1]! * v[d + 1]!;
-      a2 += query[d + 2]! * v[d + 2]!;
-      a3 += query[d + 3]! * v[d + 3]!;
-    }
-    return a0 + a1 + a2 + a3;
+    return this.vectors.dot(query, slot);
   }
 
   /** Brute force over every row, filter first: the reference the graph is measured against. */
@@ -369,19 +326,25 @@ export class Partition {
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }
 
-  /** Its rows in slot order and their vectors (`rows.length × dims` floats, a view): what an index snapshot holds. */
-  contents(): { rows: readonly Row[]; vectors: Float32Array } {
-    return { rows: this.rows, vectors: this.vectors.subarray(0, this.rows.length * this.dims) };
+  /** Its rows in slot order and their vectors by slot range (float32, as held): what an index snapshot holds. */
+  contents(): { rows: readonly Row[]; vectors: (from: number, to: number) => Float32Array } {
+    return { rows: this.rows, vectors: (from, to) => this.vectors.rows(from, to) };
   }
 
   /** Takes a saved graph before the rows load (ann-graph.ts, graph-files.ts). */
   adopt(graphPath: string, keys: readonly number[]): void {
     this.graph.adopt(graphPath, keys);
+    // The rows load into halves alone: the graph is to serve them (float32s come back if it cannot, see adopted).
+    this.vectors.keepHalves();
+    this.vectors.dropFull();
   }
 
   /** Ends an adoption once every row is loaded. */
   adopted(): void {
     this.graph.adopted();
+    // Rows the saved graph lacks are added in the background, or it was dropped: exact search serves meanwhile, on
+    // float32s made now, while the store opens, not by the first search.
+    if (!this.graph.serving) this.vectors.full();
   }
 
   /** The graph and the rows it holds, for saving; null when there is none. */

@@ -97,6 +97,8 @@ export class SqliteFile {
   private readonly accessStmt: StatementSync;
   private readonly getStmt: StatementSync;
   private readonly getManyStmt: StatementSync;
+  /** Prepared on first use: only exports, migrations and level moves read stored vectors. */
+  private vectorsStmt: StatementSync | null = null;
   private readonly idsAfterStmt: StatementSync;
   private readonly requestStmt: StatementSync;
   private readonly pruneRequestsStmt: StatementSync;
@@ -472,6 +474,21 @@ export class SqliteFile {
     for (const r of rows) {
       try {
         out.set(r.id, this.sealing.textOf(tenant, r.id, r));
+      } catch (e) {
+        if (!(e instanceof UnsealError)) throw e;
+        unreadable?.push(r.id);
+      }
+    }
+    return out;
+  }
+
+  /** Vectors as stored (float32) of many ids; ids whose sealed content does not open go to `unreadable`. */
+  vectors(tenant: string, ids: readonly string[], unreadable?: string[]): Map<string, Float32Array> {
+    this.vectorsStmt ??= this.db.prepare(`SELECT id, ${CONTENT_COLUMNS} FROM contexts WHERE id IN (SELECT value FROM json_each(?)) AND tenant = ?`);
+    const out = new Map<string, Float32Array>();
+    for (const r of this.vectorsStmt.all(JSON.stringify(ids), tenant) as unknown as Array<ContentColumns & { id: string }>) {
+      try {
+        out.set(r.id, blobToVector(this.sealing.contentOf(tenant, r.id, r).vector));
       } catch (e) {
         if (!(e instanceof UnsealError)) throw e;
         unreadable?.push(r.id);
