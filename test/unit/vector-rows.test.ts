@@ -32,7 +32,8 @@ describe('vector rows', () => {
     const order = [...vectors, vectors[3]!];
     for (const slot of [10, 500, 0]) {
       rows.moveLastTo(slot);
-      order[slot] = order.pop()!;
+      const moved = order.pop()!;
+      if (slot < order.length) order[slot] = moved;
     }
     expect(rows.size).toBe(order.length);
     rows.dropFull();
@@ -47,6 +48,28 @@ describe('vector rows', () => {
     expect(full.length).toBe(order.length * DIMS);
     expect(Array.from(full.subarray(5 * DIMS, 6 * DIMS))).toEqual(Array.from(roundedToHalf(order[5]!)));
     expect(rows.hasFull).toBe(true);
+  });
+
+  it('converts the rows it held a slice a turn; rows appended and moved meanwhile end up with their own halves', async () => {
+    for (const waitForSlices of [true, false]) {
+      const { rows, vectors } = filled(3000);
+      rows.keepHalves();
+      const order = [...vectors];
+      // Appended behind the conversion under way, and swap-removes across its frontier (slice 1 of 3 is done).
+      rows.append([vectors[7]!, vectors[8]!]);
+      order.push(vectors[7]!, vectors[8]!);
+      for (const slot of [5, 1500, 2999, 0]) {
+        rows.moveLastTo(slot);
+        const moved = order.pop()!;
+        if (slot < order.length) order[slot] = moved;
+      }
+      if (waitForSlices) for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      // Without waiting, dropping the float32s converts what is left at once.
+      rows.dropFull();
+      expect(rows.size).toBe(order.length);
+      const q = hashEmbed('what the slices leave behind', DIMS);
+      order.forEach((v, slot) => expect(rows.dot(q, slot)).toBeCloseTo(dot(q, roundedToHalf(v)), 6));
+    }
   });
 
   it('gives a row the same saved-graph check from halves, from float32s and from the float32 vector SQLite holds', () => {

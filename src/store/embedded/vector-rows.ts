@@ -74,10 +74,15 @@ function withRoom<T extends Storage>(kind: StorageKind<T>, array: T, needed: num
   return grown;
 }
 
+/** Rows converted to halves per turn of the event loop once `keepHalves` is called (~1 ms at 384 dimensions). */
+const HALVES_SLICE = 1024;
+
 export class VectorRows {
   readonly dims: number;
   private floats: Float32Array | null;
   private halves: Uint16Array | null = null;
+  /** Rows below this slot have their halves written (the rest are converted a slice a turn, or by `dropFull`). */
+  private halved = 0;
   private count = 0;
 
   constructor(dims: number) {
@@ -109,7 +114,11 @@ export class VectorRows {
     }
     if (this.halves) {
       const halves = (this.halves = withRoom(Uint16Array, this.halves, needed, dims));
-      for (let i = 0; i < vectors.length; i++) writeHalves(vectors[i]!, halves, (first + i) * dims);
+      // Behind a conversion still under way, the new rows wait for its slices.
+      if (this.halved === first) {
+        for (let i = 0; i < vectors.length; i++) writeHalves(vectors[i]!, halves, (first + i) * dims);
+        this.halved += vectors.length;
+      }
     }
     this.count += vectors.length;
   }
@@ -120,23 +129,44 @@ export class VectorRows {
     const last = this.count - 1;
     if (slot !== last) {
       this.floats?.copyWithin(slot * dims, last * dims, (last + 1) * dims);
-      this.halves?.copyWithin(slot * dims, last * dims, (last + 1) * dims);
+      if (this.halves && slot < this.halved) {
+        // The moved row's halves, written now if its conversion had not come yet (the float32s are held until it has).
+        if (last < this.halved) this.halves.copyWithin(slot * dims, last * dims, (last + 1) * dims);
+        else writeHalves(this.floats!.subarray(slot * dims, (slot + 1) * dims), this.halves, slot * dims);
+      }
     }
     this.count--;
+    this.halved = Math.min(this.halved, this.count);
   }
 
-  /** Keeps halves from now on, beside the float32s. */
+  /**
+   * Keeps halves from now on, beside the float32s: the rows held are converted a slice a turn (a partition of
+   * 8,192 rows at once held the event loop 7–33 ms here), the rows appended after them at once.
+   */
   keepHalves(): void {
     if (this.halves || !this.floats) return;
-    const dims = this.dims;
-    const halves = this.fresh(Uint16Array);
-    writeHalves(this.floats.subarray(0, this.count * dims), halves, 0);
-    this.halves = halves;
+    this.halves = this.fresh(Uint16Array);
+    this.halved = 0;
+    this.convertSlice();
   }
 
-  /** Drops the float32s, once halves are kept: only re-scoring reads vectors now. */
+  private convertSlice(): void {
+    if (!this.halves || !this.floats || this.halved >= this.count) return;
+    this.convert(Math.min(this.count, this.halved + HALVES_SLICE));
+    if (this.halved < this.count) setImmediate(() => this.convertSlice());
+  }
+
+  /** Writes the halves of rows up to `to`. */
+  private convert(to: number): void {
+    const dims = this.dims;
+    writeHalves(this.floats!.subarray(this.halved * dims, to * dims), this.halves!, this.halved * dims);
+    this.halved = to;
+  }
+
+  /** Drops the float32s, once halves are kept (the rest converted now): only re-scoring reads vectors now. */
   dropFull(): void {
     if (!this.halves || !this.floats) return;
+    if (this.halved < this.count) this.convert(this.count);
     // A reservation gives its pages back at once (a dropped buffer would wait for a full GC); no view of it outlives a call.
     const buffer = this.floats.buffer as Resizable;
     if (buffer.resizable === true) buffer.resize(0);
@@ -176,7 +206,7 @@ export class VectorRows {
   /** The check a saved graph keeps of this row's vector (graph-files.ts): the same from halves or float32s. */
   checkAt(slot: number): VectorCheck {
     const dims = this.dims;
-    return this.halves ? halvesCheck(this.halves.subarray(slot * dims, (slot + 1) * dims)) : vectorCheck(this.floats!.subarray(slot * dims, (slot + 1) * dims));
+    return this.halves && slot < this.halved ? halvesCheck(this.halves.subarray(slot * dims, (slot + 1) * dims)) : vectorCheck(this.floats!.subarray(slot * dims, (slot + 1) * dims));
   }
 
   /** `query` · the vector of `slot`: exact from float32s while they are held, else from halves. */
