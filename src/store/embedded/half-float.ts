@@ -60,11 +60,22 @@ const NativeHalf = (globalThis as { Float16Array?: new (buffer: ArrayBufferLike,
 
 /** Writes `from` as halves into `to` from index `at`. */
 export function writeHalves(from: Float32Array, to: Uint16Array, at: number): void {
+  halfWriter(to)(from, at);
+}
+
+/**
+ * A writer of halves into `to` (from index `at`), for many writes: one Float16Array view made once. A view made per
+ * 384-float row cost ~5 µs a row in the daemon (5 s of a million-row start) against ~0.6 µs through one view.
+ */
+export function halfWriter(to: Uint16Array): (from: Float32Array, at: number) => void {
   if (NativeHalf) {
-    new NativeHalf(to.buffer, to.byteOffset + at * 2, from.length).set(from);
-    return;
+    // Over the rest of the buffer (tracking its length when it is resizable), as `to` is.
+    const view = new (NativeHalf as unknown as new (buffer: ArrayBufferLike, byteOffset: number) => Float16ArrayLike)(to.buffer, to.byteOffset);
+    return (from, at) => view.set(from, at);
   }
-  for (let i = 0; i < from.length; i++) to[at + i] = toHalfBits(from[i]!);
+  return (from, at) => {
+    for (let i = 0; i < from.length; i++) to[at + i] = toHalfBits(from[i]!);
+  };
 }
 
 /** The halves `from` as float32s, into `to` from index `at`. */

@@ -15,7 +15,7 @@
  * values the graph served.
  */
 import { vectorCheck, halvesCheck, type VectorCheck } from './graph-files.ts';
-import { HALF_VALUES, readHalves, writeHalves } from './half-float.ts';
+import { HALF_VALUES, halfWriter, readHalves } from './half-float.ts';
 
 /**
  * Address space a big partition's vectors may grow into in place (a resizable ArrayBuffer: reserved, committed only as
@@ -81,6 +81,8 @@ export class VectorRows {
   readonly dims: number;
   private floats: Float32Array | null;
   private halves: Uint16Array | null = null;
+  /** Writes into `halves` (half-float.ts halfWriter), made again whenever `halves` is. */
+  private writeHalves: (from: Float32Array, at: number) => void = () => {};
   /** Rows below this slot have their halves written (the rest are converted a slice a turn, or by `dropFull`). */
   private halved = 0;
   private count = 0;
@@ -113,10 +115,11 @@ export class VectorRows {
       for (let i = 0; i < vectors.length; i++) floats.set(vectors[i]!, (first + i) * dims);
     }
     if (this.halves) {
-      const halves = (this.halves = withRoom(Uint16Array, this.halves, needed, dims));
+      const halves = withRoom(Uint16Array, this.halves, needed, dims);
+      if (halves !== this.halves) this.setHalves(halves);
       // Behind a conversion still under way, the new rows wait for its slices.
       if (this.halved === first) {
-        for (let i = 0; i < vectors.length; i++) writeHalves(vectors[i]!, halves, (first + i) * dims);
+        for (let i = 0; i < vectors.length; i++) this.writeHalves(vectors[i]!, (first + i) * dims);
         this.halved += vectors.length;
       }
     }
@@ -132,7 +135,7 @@ export class VectorRows {
       if (this.halves && slot < this.halved) {
         // The moved row's halves, written now if its conversion had not come yet (the float32s are held until it has).
         if (last < this.halved) this.halves.copyWithin(slot * dims, last * dims, (last + 1) * dims);
-        else writeHalves(this.floats!.subarray(slot * dims, (slot + 1) * dims), this.halves, slot * dims);
+        else this.writeHalves(this.floats!.subarray(slot * dims, (slot + 1) * dims), slot * dims);
       }
     }
     this.count--;
@@ -145,7 +148,7 @@ export class VectorRows {
    */
   keepHalves(): void {
     if (this.halves || !this.floats) return;
-    this.halves = this.fresh(Uint16Array);
+    this.setHalves(this.fresh(Uint16Array));
     this.halved = 0;
     this.convertSlice();
   }
@@ -159,7 +162,7 @@ export class VectorRows {
   /** Writes the halves of rows up to `to`. */
   private convert(to: number): void {
     const dims = this.dims;
-    writeHalves(this.floats!.subarray(this.halved * dims, to * dims), this.halves!, this.halved * dims);
+    this.writeHalves(this.floats!.subarray(this.halved * dims, to * dims), this.halved * dims);
     this.halved = to;
   }
 
@@ -181,6 +184,11 @@ export class VectorRows {
       this.floats = floats;
     }
     return this.floats.subarray(0, this.count * this.dims);
+  }
+
+  private setHalves(halves: Uint16Array): void {
+    this.halves = halves;
+    this.writeHalves = halfWriter(halves);
   }
 
   /** Room for the rows held, reserved as `withRoom` would have grown it. */
