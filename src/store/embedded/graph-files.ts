@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Level } from '../../domain/context.ts';
 import { DIR_MODE, ensurePrivateFile, fsyncPath } from './data-files.ts';
-import { writeHalves } from './half-float.ts';
+import { halfWriter } from './half-float.ts';
 
 export const GRAPH_DIR = 'ann';
 const MAGIC = 'CTXDANN1';
@@ -99,11 +99,18 @@ interface Header extends GraphIdentity {
  */
 export const VECTOR_CHECKS = 'crc32x2-of-halves';
 
+/** Scratch halves of vectorCheck, and their writer (one Float16Array view, not one a row: a check per row loaded). */
+let scratch = new Uint16Array(0);
+let writeScratch = halfWriter(scratch);
+
 /** The check of a vector, by its half-precision bits (VECTOR_CHECKS). */
 export function vectorCheck(vector: Float32Array): VectorCheck {
-  const halves = new Uint16Array(vector.length);
-  writeHalves(vector, halves, 0);
-  return halvesCheck(halves);
+  if (scratch.length !== vector.length) {
+    scratch = new Uint16Array(vector.length);
+    writeScratch = halfWriter(scratch);
+  }
+  writeScratch(vector, 0);
+  return halvesCheck(scratch);
 }
 
 /** The check of a vector held in half precision. */
