@@ -101,10 +101,6 @@ export class VectorRows {
     return this.floats !== null;
   }
 
-  get hasHalves(): boolean {
-    return this.halves !== null;
-  }
-
   /** Appends rows: `vectors[i]` becomes slot size + i. */
   append(vectors: readonly Float32Array[]): void {
     const dims = this.dims;
