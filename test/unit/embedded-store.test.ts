@@ -203,7 +203,9 @@ describe('embedded store: HNSW above the threshold', () => {
     for (let i = 0; i < 10_000 && !s.index.usesGraph('a', 3); i++) await new Promise((r) => setImmediate(r));
     expect(s.index.usesGraph('a', 3)).toBe(true);
     const r = records[1234]!;
-    // The index: halves (vector-rows.ts). An export: the vector as stored.
+    // The index: halves once the switch's slices (a turn each, vector-rows.ts) reach the row. An export: the vector as stored.
+    const halved = () => Array.from(s.index.vector('a', r.id)!).every((x, d) => x === roundedToHalf(r.vector)[d]);
+    for (let i = 0; i < 100 && !halved(); i++) await new Promise((r) => setImmediate(r));
     expect(Array.from(s.index.vector('a', r.id)!)).toEqual(Array.from(roundedToHalf(r.vector)));
     expect(Array.from((await s.vectors('a', [r.id])).get(r.id)!)).toEqual(Array.from(r.vector));
     // A move to a small level's partition (float32, searched exactly) takes the stored vector, not the rounded one.

@@ -19,7 +19,8 @@ const ROWS = 3000;
 const ann = { threshold: 2000, connectivity: 16, expansionAdd: 64, expansionSearch: 128, expansionNearest: 32 };
 const textOf = (i: number) => `${syntheticText(i, 16)} #${i}`;
 
-function graphedPartition() {
+/** A partition its graph serves, its vectors all switched to halves (slot 0, key 1, is the last the slices convert). */
+async function graphedPartition() {
   const p = new Partition(DIMS, ann, { background: false, pending: 0 });
   const records = Array.from({ length: ROWS }, (_, i) => makeRecord({ tenant: 't', text: textOf(i), session: `s${i % 3}` }));
   const rows = records.map((r, i) => {
@@ -28,6 +29,8 @@ function graphedPartition() {
   });
   p.addMany(rows, records.map((r) => r.vector), records.map((r) => termHashes(r.text)));
   expect(p.hasGraph).toBe(true);
+  const halves = roundedToHalf(records[0]!.vector);
+  for (let i = 0; i < 100 && !p.vectorOf(1).every((x, d) => x === halves[d]); i++) await new Promise((r) => setImmediate(r));
   return { p, records };
 }
 
@@ -47,8 +50,8 @@ function askedCounts(): number[] {
 }
 
 describe('graph search effort', () => {
-  it('a nearest search (k ≤ 4) walks the shorter list and finds what the brute force finds', () => {
-    const { p, records } = graphedPartition();
+  it('a nearest search (k ≤ 4) walks the shorter list and finds what the brute force finds', async () => {
+    const { p, records } = await graphedPartition();
     const asked = askedCounts();
     const queries = Array.from({ length: 60 }, (_, i) => ({ vector: hashEmbed(`${records[(i * 47) % ROWS]!.text} again`, DIMS) }));
     const batch = p.searchMany(queries, plain(), 1);
@@ -76,8 +79,8 @@ describe('graph search effort', () => {
     expect(new Set(asked)).toEqual(new Set([ann.expansionNearest]));
   });
 
-  it('a retrieve-sized search (k = 100) walks expansionSearch; a filter that rejects most widens past it', () => {
-    const { p, records } = graphedPartition();
+  it('a retrieve-sized search (k = 100) walks expansionSearch; a filter that rejects most widens past it', async () => {
+    const { p, records } = await graphedPartition();
     const asked = askedCounts();
     const q = { vector: hashEmbed(records[7]!.text, DIMS) };
     const hits = p.search(q, plain(), 100);
@@ -93,8 +96,8 @@ describe('graph search effort', () => {
     expect(asked[0]).toBe(400);
   });
 
-  it('a retrieve (search) walks expansionSearch even for k ≤ 4 (candidates_per_level may be that small)', () => {
-    const { p, records } = graphedPartition();
+  it('a retrieve (search) walks expansionSearch even for k ≤ 4 (candidates_per_level may be that small)', async () => {
+    const { p, records } = await graphedPartition();
     const asked = askedCounts();
     // Each of 20 rows' own text: the row itself first, nearly always (the walk is approximate, see above).
     let first = 0;

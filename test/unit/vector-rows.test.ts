@@ -1,6 +1,7 @@
 /**
- * A partition's vectors (vector-rows.ts): exact float32 while held, halves once dropped, both kept in step through
- * swap-removes, float32s made back from the halves, and the same saved-graph check either way.
+ * A partition's vectors (vector-rows.ts): exact float32 until the switch to halves, which goes a slice a turn from the
+ * last row down and gives the float32s back as it goes; rows kept in step through appends and swap-removes across
+ * the split; float32s made back from the halves; the same saved-graph check either way.
  */
 import { describe, expect, it } from 'vitest';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
@@ -11,6 +12,7 @@ import { syntheticText } from '../helpers/records.ts';
 
 const DIMS = 384;
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+const turn = () => new Promise((r) => setImmediate(r));
 
 function filled(n: number): { rows: VectorRows; vectors: Float32Array[] } {
   const rows = new VectorRows(DIMS);
@@ -19,63 +21,66 @@ function filled(n: number): { rows: VectorRows; vectors: Float32Array[] } {
   return { rows, vectors };
 }
 
-describe('vector rows', () => {
-  it('scores exactly in float32 until the float32s are dropped, then with the halves (within 1e-3), in step through swap-removes', () => {
-    const { rows, vectors } = filled(1000);
-    const q = hashEmbed('a query about nothing in particular', DIMS);
-    for (const slot of [0, 1, 517, 999]) expect(rows.dot(q, slot)).toBeCloseTo(dot(q, vectors[slot]!), 6);
-    rows.keepHalves();
-    // Both held: still the float32 values.
-    expect(rows.dot(q, 517)).toBeCloseTo(dot(q, vectors[517]!), 6);
-    rows.append([vectors[3]!]);
-    // Swap-removes move the last row in both forms.
-    const order = [...vectors, vectors[3]!];
-    for (const slot of [10, 500, 0]) {
-      rows.moveLastTo(slot);
-      const moved = order.pop()!;
-      if (slot < order.length) order[slot] = moved;
-    }
-    expect(rows.size).toBe(order.length);
-    rows.dropFull();
-    expect(rows.hasFull).toBe(false);
-    order.forEach((v, slot) => {
-      expect(rows.dot(q, slot)).toBeCloseTo(dot(q, roundedToHalf(v)), 6);
-      expect(Math.abs(rows.dot(q, slot) - dot(q, v))).toBeLessThan(1e-3);
-      expect(Array.from(rows.copyOf(slot))).toEqual(Array.from(roundedToHalf(v)));
-    });
-    // Made back from the halves, for exact search: the values the halves hold.
-    const full = rows.full();
-    expect(full.length).toBe(order.length * DIMS);
-    expect(Array.from(full.subarray(5 * DIMS, 6 * DIMS))).toEqual(Array.from(roundedToHalf(order[5]!)));
-    expect(rows.hasFull).toBe(true);
-  });
+/** Applies the partition's swap-remove to `order` as the rows do. */
+function moveLast(rows: VectorRows, order: Float32Array[], slot: number): void {
+  rows.moveLastTo(slot);
+  const moved = order.pop()!;
+  if (slot < order.length) order[slot] = moved;
+}
 
-  it('converts the rows it held a slice a turn; rows appended and moved meanwhile end up with their own halves', async () => {
+describe('vector rows', () => {
+  it('scores exactly in float32 until switched to halves, then within 1e-3, in step through appends and swap-removes across the split', async () => {
     for (const waitForSlices of [true, false]) {
       const { rows, vectors } = filled(3000);
-      rows.keepHalves();
+      const q = hashEmbed('a query about nothing in particular', DIMS);
+      for (const slot of [0, 1, 517, 2999]) expect(rows.dot(q, slot)).toBeCloseTo(dot(q, vectors[slot]!), 6);
+      rows.toHalves();
+      // One slice done, from the last row down: the first rows are still exact, the last in halves.
+      expect(rows.dot(q, 0)).toBeCloseTo(dot(q, vectors[0]!), 6);
+      expect(rows.dot(q, 2999)).toBeCloseTo(dot(q, roundedToHalf(vectors[2999]!)), 6);
+      expect(rows.hasFull).toBe(false);
+      // Appended as halves; swap-removes from the halves into float32 rows, within the halves, and of the last row.
       const order = [...vectors];
-      // Appended behind the conversion under way, and swap-removes across its frontier (slice 1 of 3 is done).
       rows.append([vectors[7]!, vectors[8]!]);
       order.push(vectors[7]!, vectors[8]!);
-      for (const slot of [5, 1500, 2999, 0]) {
-        rows.moveLastTo(slot);
-        const moved = order.pop()!;
-        if (slot < order.length) order[slot] = moved;
-      }
-      if (waitForSlices) for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      for (const slot of [5, 2500, order.length - 1, 0]) moveLast(rows, order, slot);
+      // A row moved below the split holds its halves' values in float32.
+      expect(rows.dot(q, 5)).toBeCloseTo(dot(q, roundedToHalf(order[5]!)), 6);
+      if (waitForSlices) for (let i = 0; i < 5; i++) await turn();
       // Without waiting, dropping the float32s converts what is left at once.
-      rows.dropFull();
+      else rows.dropFull();
       expect(rows.size).toBe(order.length);
-      const q = hashEmbed('what the slices leave behind', DIMS);
-      order.forEach((v, slot) => expect(rows.dot(q, slot)).toBeCloseTo(dot(q, roundedToHalf(v)), 6));
+      order.forEach((v, slot) => {
+        expect(rows.dot(q, slot)).toBeCloseTo(dot(q, roundedToHalf(v)), 6);
+        expect(Math.abs(rows.dot(q, slot) - dot(q, v))).toBeLessThan(1e-3);
+        expect(Array.from(rows.copyOf(slot))).toEqual(Array.from(roundedToHalf(v)));
+      });
+      // Made back from the halves, for exact search: the values the halves hold.
+      const full = rows.full();
+      expect(rows.hasFull).toBe(true);
+      expect(full.length).toBe(order.length * DIMS);
+      expect(Array.from(full.subarray(5 * DIMS, 6 * DIMS))).toEqual(Array.from(roundedToHalf(order[5]!)));
     }
+  });
+
+  it('gives back the float32s of each slice as it converts it, so the rows are never held in both forms', async () => {
+    const n = 8192;
+    const { rows } = filled(n);
+    const halvesBytes = n * DIMS * 2;
+    rows.toHalves();
+    // The halves are reserved for every row at once (their pages resident only as written), the float32s shrink by a
+    // slice a turn.
+    const held = [rows.heldBytes];
+    for (let i = 0; i < 20 && held.at(-1)! > halvesBytes; i++) {
+      await turn();
+      held.push(rows.heldBytes);
+    }
+    expect(held).toEqual(Array.from({ length: n / 1024 }, (_, i) => halvesBytes + (n - 1024 * (i + 1)) * DIMS * 4));
   });
 
   it('gives a row the same saved-graph check from halves, from float32s and from the float32 vector SQLite holds', () => {
     const { rows, vectors } = filled(300);
     const before = [0, 150, 299].map((slot) => rows.checkAt(slot));
-    rows.keepHalves();
     rows.dropFull();
     [0, 150, 299].forEach((slot, i) => {
       expect(rows.checkAt(slot)).toEqual(before[i]);
@@ -88,13 +93,15 @@ describe('vector rows', () => {
     expect(vectorCheck(changed)).not.toEqual(rows.checkAt(0));
   });
 
-  it('gives the rows of a range in float32 either way (what an index snapshot writes)', () => {
-    const { rows, vectors } = filled(250);
+  it('gives the rows of a range in float32 in either form and across the split (what an index snapshot writes)', () => {
+    const { rows, vectors } = filled(2500);
     expect(Array.from(rows.rows(100, 102))).toEqual([...vectors[100]!, ...vectors[101]!]);
-    rows.keepHalves();
+    rows.toHalves();
+    // Rows 1476 and up are halves after the first slice.
+    expect(Array.from(rows.rows(1475, 1477))).toEqual([...vectors[1475]!, ...roundedToHalf(vectors[1476]!)]);
     rows.dropFull();
     expect(Array.from(rows.rows(100, 102))).toEqual([...roundedToHalf(vectors[100]!), ...roundedToHalf(vectors[101]!)]);
     rows.append([vectors[0]!]);
-    expect(Array.from(rows.rows(250, 251))).toEqual(Array.from(roundedToHalf(vectors[0]!)));
+    expect(Array.from(rows.rows(2500, 2501))).toEqual(Array.from(roundedToHalf(vectors[0]!)));
   });
 });

@@ -57,7 +57,6 @@ export class Partition {
   /** Float32 while searched exactly, halves once the graph serves (vector-rows.ts). */
   private readonly vectors: VectorRows;
   /** Rows from which halves are kept beside the float32s, so the graph's first serving copies nothing. */
-  private readonly halvesFrom: number;
   private readonly slotByKey = new Map<number, number>();
   private readonly graph: AnnGraph;
   private readonly postings = new Postings();
@@ -67,7 +66,6 @@ export class Partition {
   constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
     this.dims = dims;
     this.vectors = new VectorRows(dims);
-    this.halvesFrom = Math.ceil(ann.threshold / 2);
     const self = this;
     this.graph = new AnnGraph(dims, ann, mode, {
       get size() {
@@ -106,7 +104,6 @@ export class Partition {
   /** Adds rows (with their texts' term hashes, for the postings); the graph takes them in one multi-threaded call. */
   addMany(rows: readonly Row[], vectors: readonly Float32Array[], terms: readonly Uint32Array[]): void {
     const first = this.rows.length;
-    if (first + rows.length >= this.halvesFrom) this.vectors.keepHalves();
     this.vectors.append(vectors);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -126,11 +123,11 @@ export class Partition {
     return this.vectors.copyOf(slot);
   }
 
-  /** The graph holds every row: once it serves, only re-scoring reads vectors, and halves do. */
+  /** The graph holds every row: once it serves, only re-scoring reads vectors, and halves do (converted a slice a turn). */
   private graphComplete(): void {
     if (!this.graph.serving) return;
     this.quantized = null;
-    this.vectors.dropFull();
+    this.vectors.toHalves();
   }
 
   remove(key: number): Row | undefined {
@@ -335,7 +332,6 @@ export class Partition {
   adopt(graphPath: string, keys: readonly number[]): void {
     this.graph.adopt(graphPath, keys);
     // The rows load into halves alone: the graph is to serve them (float32s come back if it cannot, see adopted).
-    this.vectors.keepHalves();
     this.vectors.dropFull();
   }
 

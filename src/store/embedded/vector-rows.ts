@@ -1,15 +1,18 @@
 /**
- * A partition's vectors, one row per slot, in float32 or half precision or both:
+ * A partition's vectors, one row per slot, in float32 or half precision:
  * - float32 while the partition may be searched exactly: usearch's SIMD exact
  *   search and the 8-bit copies of dedup's scans (quantized-scan.ts) read them,
  *   and similarities computed there are exact;
- * - halves too from `keepHalves()` on (the partition asks at half its graph
- *   threshold, so the switch below copies nothing);
- * - halves alone once the partition's graph serves (`dropFull()`): the graph's
- *   candidates and dedup's nearest are re-scored with them. The float32s were
- *   the largest part of a big partition's memory (1.5 KB a row at 384
- *   dimensions); halves take 768 bytes, and a similarity computed from them
- *   differs from the float32 one by ~1e-4 (half-float.ts).
+ * - halves once the partition's graph serves: the graph's candidates and
+ *   dedup's nearest are re-scored with them. The float32s were the largest part
+ *   of a big partition's memory (1.5 KB a row at 384 dimensions); halves take
+ *   768 bytes, and a similarity computed from them differs from the float32 one
+ *   by ~1e-4 (half-float.ts).
+ * The switch (`toHalves()`) converts a slice a turn from the last row down, and
+ * gives back the float32s' pages as it goes: rows below `split` are float32,
+ * the rest halves. Both forms of every row were never held at once: that had
+ * taken a million-row first start to 4.0 GiB while its graph was built, against
+ * 2.55 GiB once it served.
  * A partition its graph stops serving (it shrank below the threshold) gets
  * float32s back from its halves (`full()`), so exact search works on the
  * values the graph served.
@@ -56,35 +59,44 @@ function reserved<T extends Storage>(kind: StorageKind<T>, length: number, reser
   }
 }
 
+/**
+ * A reservation grows in place to the next step past what is needed, never further: growing in place copies nothing,
+ * so slack buys nothing, and V8 zeroes the tail a shrink gives back, touching its never-written pages (a partition of
+ * 100,000 rows grown by half each time had 70 MiB of them; the first slice of `toHalves` took RSS up by that much).
+ */
+const RESERVE_STEP_BYTES = 2 ** 20;
+
 /** `array` with room for `needed` elements: grown in place within its reservation, else copied into a bigger one. */
 function withRoom<T extends Storage>(kind: StorageKind<T>, array: T, needed: number, dims: number): T {
   if (needed <= array.length) return array;
-  // Double while small, then grow by half: less slack held at a million rows.
-  let size = array.length;
-  while (size < needed) size = size < 1 << 24 ? size * 2 : Math.ceil(size * 1.5);
   const buffer = array.buffer as Resizable;
-  if (buffer.resizable === true && size * kind.BYTES_PER_ELEMENT <= buffer.maxByteLength) {
+  const stepped = Math.ceil((needed * kind.BYTES_PER_ELEMENT) / RESERVE_STEP_BYTES) * RESERVE_STEP_BYTES;
+  if (buffer.resizable === true && needed * kind.BYTES_PER_ELEMENT <= buffer.maxByteLength) {
     // In place: the view tracks the buffer's length, and no vector is copied.
-    buffer.resize(size * kind.BYTES_PER_ELEMENT);
+    buffer.resize(Math.min(stepped, buffer.maxByteLength));
     return array;
   }
   // Small (a plain array), past the reservation, or none could be made: a bigger one, every vector copied once.
-  const grown = size >= RESERVE_FROM_ROWS * dims ? reserved(kind, size, size * 8) : new kind(size);
+  // Plain arrays double while small, then grow by half: less slack held at a million rows.
+  let size = array.length;
+  while (size < needed) size = size < 1 << 24 ? size * 2 : Math.ceil(size * 1.5);
+  const grown = size >= RESERVE_FROM_ROWS * dims ? reserved(kind, stepped / kind.BYTES_PER_ELEMENT, size * 8) : new kind(size);
   grown.set(array);
   return grown;
 }
 
-/** Rows converted to halves per turn of the event loop once `keepHalves` is called (~1 ms at 384 dimensions). */
+/** Rows converted to halves per turn of the event loop by `toHalves` (~1 ms at 384 dimensions). */
 const HALVES_SLICE = 1024;
 
 export class VectorRows {
   readonly dims: number;
+  /** Rows [0, split) in float32: null once every row is in halves. */
   private floats: Float32Array | null;
+  /** Rows [split, size) in halves: null while every row is in float32. */
   private halves: Uint16Array | null = null;
   /** Writes into `halves` (half-float.ts halfWriter), made again whenever `halves` is. */
   private writeHalves: (from: Float32Array, at: number) => void = () => {};
-  /** Rows below this slot have their halves written (the rest are converted a slice a turn, or by `dropFull`). */
-  private halved = 0;
+  private split = 0;
   private count = 0;
 
   constructor(dims: number) {
@@ -96,28 +108,29 @@ export class VectorRows {
     return this.count;
   }
 
-  /** Whether float32s are held (exact search can run without making them). */
+  /** Whether every row is held in float32 (exact search can run without making them). */
   get hasFull(): boolean {
-    return this.floats !== null;
+    return this.halves === null;
   }
 
-  /** Appends rows: `vectors[i]` becomes slot size + i. */
+  /** Bytes the vectors' buffers hold now (float32s and halves; a reservation as far as it has grown, its pages resident only as written). */
+  get heldBytes(): number {
+    return (this.floats?.buffer.byteLength ?? 0) + (this.halves?.buffer.byteLength ?? 0);
+  }
+
+  /** Appends rows: `vectors[i]` becomes slot size + i (in halves once a switch to them has begun). */
   append(vectors: readonly Float32Array[]): void {
     const dims = this.dims;
     const first = this.count;
     const needed = (first + vectors.length) * dims;
-    if (this.floats) {
-      const floats = (this.floats = withRoom(Float32Array, this.floats, needed, dims));
-      for (let i = 0; i < vectors.length; i++) floats.set(vectors[i]!, (first + i) * dims);
-    }
     if (this.halves) {
       const halves = withRoom(Uint16Array, this.halves, needed, dims);
       if (halves !== this.halves) this.setHalves(halves);
-      // Behind a conversion still under way, the new rows wait for its slices.
-      if (this.halved === first) {
-        for (let i = 0; i < vectors.length; i++) this.writeHalves(vectors[i]!, (first + i) * dims);
-        this.halved += vectors.length;
-      }
+      for (let i = 0; i < vectors.length; i++) this.writeHalves(vectors[i]!, (first + i) * dims);
+    } else {
+      const floats = (this.floats = withRoom(Float32Array, this.floats!, needed, dims));
+      for (let i = 0; i < vectors.length; i++) floats.set(vectors[i]!, (first + i) * dims);
+      this.split += vectors.length;
     }
     this.count += vectors.length;
   }
@@ -127,59 +140,66 @@ export class VectorRows {
     const dims = this.dims;
     const last = this.count - 1;
     if (slot !== last) {
-      this.floats?.copyWithin(slot * dims, last * dims, (last + 1) * dims);
-      if (this.halves && slot < this.halved) {
-        // The moved row's halves, written now if its conversion had not come yet (the float32s are held until it has).
-        if (last < this.halved) this.halves.copyWithin(slot * dims, last * dims, (last + 1) * dims);
-        else this.writeHalves(this.floats!.subarray(slot * dims, (slot + 1) * dims), slot * dims);
-      }
+      if (last < this.split) this.floats!.copyWithin(slot * dims, last * dims, (last + 1) * dims);
+      else if (slot >= this.split) this.halves!.copyWithin(slot * dims, last * dims, (last + 1) * dims);
+      // A row already converted moving below the split: back to float32, with the values its halves hold.
+      else readHalves(this.halves!.subarray(last * dims, (last + 1) * dims), this.floats!, slot * dims);
     }
     this.count--;
-    this.halved = Math.min(this.halved, this.count);
+    this.split = Math.min(this.split, this.count);
   }
 
   /**
-   * Keeps halves from now on, beside the float32s: the rows held are converted a slice a turn (a partition of
-   * 8,192 rows at once held the event loop 7–33 ms here), the rows appended after them at once.
+   * Moves every row to halves, a slice a turn from the last row down (a partition of 8,192 rows at once held the
+   * event loop 7–33 ms here); rows appended meanwhile are written as halves. Each slice gives the float32s' pages
+   * back (their reservation shrinks), so memory never holds both forms of the partition.
    */
-  keepHalves(): void {
+  toHalves(): void {
     if (this.halves || !this.floats) return;
     this.setHalves(this.fresh(Uint16Array));
-    this.halved = 0;
     this.convertSlice();
   }
 
   private convertSlice(): void {
-    if (!this.halves || !this.floats || this.halved >= this.count) return;
-    this.convert(Math.min(this.count, this.halved + HALVES_SLICE));
-    if (this.halved < this.count) setImmediate(() => this.convertSlice());
-  }
-
-  /** Writes the halves of rows up to `to`. */
-  private convert(to: number): void {
-    const dims = this.dims;
-    this.writeHalves(this.floats!.subarray(this.halved * dims, to * dims), this.halved * dims);
-    this.halved = to;
-  }
-
-  /** Drops the float32s, once halves are kept (the rest converted now): only re-scoring reads vectors now. */
-  dropFull(): void {
     if (!this.halves || !this.floats) return;
-    if (this.halved < this.count) this.convert(this.count);
-    // A reservation gives its pages back at once (a dropped buffer would wait for a full GC); no view of it outlives a call.
-    const buffer = this.floats.buffer as Resizable;
-    if (buffer.resizable === true) buffer.resize(0);
-    this.floats = null;
+    this.convertDownTo(Math.max(0, this.split - HALVES_SLICE));
+    if (this.floats) setImmediate(() => this.convertSlice());
   }
 
-  /** Every row's float32s (a view, rows × dims), made again from the halves when only they are held. */
+  /** Writes rows [to, split) as halves and gives back their float32s; at 0, the float32s are dropped. */
+  private convertDownTo(to: number): void {
+    const dims = this.dims;
+    const floats = this.floats!;
+    if (to < this.split) this.writeHalves(floats.subarray(to * dims, this.split * dims), to * dims);
+    this.split = to;
+    const buffer = floats.buffer as Resizable;
+    // A reservation gives its pages back at once (a dropped buffer would wait for a full GC); the view tracks it.
+    if (buffer.resizable === true) buffer.resize(to * dims * Float32Array.BYTES_PER_ELEMENT);
+    if (to === 0) this.floats = null;
+  }
+
+  /** Every row in halves now (a partition that adopts a saved graph loads its rows straight into them). */
+  dropFull(): void {
+    if (!this.floats) return;
+    if (!this.halves) this.setHalves(this.fresh(Uint16Array));
+    this.convertDownTo(0);
+  }
+
+  /** Every row's float32s (a view, rows × dims), made again from the halves of the rows that have them. */
   full(): Float32Array {
-    if (!this.floats) {
-      const floats = this.fresh(Float32Array);
-      readHalves(this.halves!.subarray(0, this.count * this.dims), floats);
+    const dims = this.dims;
+    if (this.halves) {
+      const needed = Math.max(16, this.count) * dims;
+      const floats = this.floats ? withRoom(Float32Array, this.floats, needed, dims) : this.fresh(Float32Array);
+      readHalves(this.halves.subarray(this.split * dims, this.count * dims), floats, this.split * dims);
+      const buffer = this.halves.buffer as Resizable;
+      if (buffer.resizable === true) buffer.resize(0);
+      this.halves = null;
+      this.writeHalves = () => {};
       this.floats = floats;
+      this.split = this.count;
     }
-    return this.floats.subarray(0, this.count * this.dims);
+    return this.floats!.subarray(0, this.count * dims);
   }
 
   private setHalves(halves: Uint16Array): void {
@@ -193,12 +213,15 @@ export class VectorRows {
     return this.count >= RESERVE_FROM_ROWS ? reserved(kind, length, length * 8) : new kind(length);
   }
 
-  /** Rows `from` to `to` in float32: a view of the float32s, or a copy made from the halves. */
+  /** Rows `from` to `to` in float32: a view of the float32s when they hold the range, else a copy. */
   rows(from: number, to: number): Float32Array {
     const dims = this.dims;
-    if (this.floats) return this.floats.subarray(from * dims, to * dims);
+    const split = this.split;
+    if (to <= split && this.floats) return this.floats.subarray(from * dims, to * dims);
     const out = new Float32Array((to - from) * dims);
-    readHalves(this.halves!.subarray(from * dims, to * dims), out);
+    if (from < split) out.set(this.floats!.subarray(from * dims, split * dims));
+    const halvesFrom = Math.max(from, split);
+    readHalves(this.halves!.subarray(halvesFrom * dims, to * dims), out, (halvesFrom - from) * dims);
     return out;
   }
 
@@ -210,10 +233,10 @@ export class VectorRows {
   /** The check a saved graph keeps of this row's vector (graph-files.ts): the same from halves or float32s. */
   checkAt(slot: number): VectorCheck {
     const dims = this.dims;
-    return this.halves && slot < this.halved ? halvesCheck(this.halves.subarray(slot * dims, (slot + 1) * dims)) : vectorCheck(this.floats!.subarray(slot * dims, (slot + 1) * dims));
+    return slot >= this.split ? halvesCheck(this.halves!.subarray(slot * dims, (slot + 1) * dims)) : vectorCheck(this.floats!.subarray(slot * dims, (slot + 1) * dims));
   }
 
-  /** `query` · the vector of `slot`: exact from float32s while they are held, else from halves. */
+  /** `query` · the vector of `slot`: exact from float32s while the row has them, else from halves. */
   dot(query: Float32Array, slot: number): number {
     const dims = this.dims;
     const at = slot * dims;
@@ -221,8 +244,8 @@ export class VectorRows {
     let a1 = 0;
     let a2 = 0;
     let a3 = 0;
-    if (this.floats) {
-      const v = this.floats;
+    if (slot < this.split) {
+      const v = this.floats!;
       for (let d = 0; d < dims; d += 4) {
         a0 += query[d]! * v[at + d]!;
         a1 += query[d + 1]! * v[at + d + 1]!;
