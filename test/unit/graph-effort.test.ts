@@ -21,7 +21,7 @@ const textOf = (i: number) => `${syntheticText(i, 16)} #${i}`;
 
 /** A partition its graph serves, its vectors all switched to halves (slot 0, key 1, is the last the slices convert). */
 async function graphedPartition() {
-  const p = new Partition(DIMS, ann, { background: false, pending: 0 });
+  const p = new Partition(DIMS, ann, { background: false, pending: 0, halving: 0 });
   const records = Array.from({ length: ROWS }, (_, i) => makeRecord({ tenant: 't', text: textOf(i), session: `s${i % 3}` }));
   const rows = records.map((r, i) => {
     const { text, vector: _v, terms: _t, ...meta } = r;

@@ -18,7 +18,7 @@ const ann = { threshold: 1_000_000, connectivity: 16, expansionAdd: 64, expansio
 const textOf = (i: number) => `${syntheticText(i, 16)} #${i}`;
 
 function partitionOf(records: ContextRecord[]): Partition {
-  const p = new Partition(DIMS, ann, { background: false, pending: 0 });
+  const p = new Partition(DIMS, ann, { background: false, pending: 0, halving: 0 });
   add(p, records, 1);
   return p;
 }

@@ -85,7 +85,7 @@ describe('memory index: a many-query search in slices', () => {
 
 describe('partition: vectors grow in place', () => {
   it('reserves nothing while small, then keeps one buffer from 5,000 to 20,000 rows (no doubling copies every vector), and finds every row', () => {
-    const p = new Partition(DIMS, ann, { background: false, pending: 0 });
+    const p = new Partition(DIMS, ann, { background: false, pending: 0, halving: 0 });
     const buffer = () => (p as unknown as { vectors: { floats: Float32Array } }).vectors.floats.buffer as ArrayBuffer & { resizable: boolean };
     expect(buffer().resizable).toBe(false); // a mapping per tiny partition would run out of vm.max_map_count
     const records = Array.from({ length: 20_000 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i, 10) }));

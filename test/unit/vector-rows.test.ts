@@ -78,6 +78,25 @@ describe('vector rows', () => {
     expect(held).toEqual(Array.from({ length: n / 1024 }, (_, i) => halvesBytes + (n - 1024 * (i + 1)) * DIMS * 4));
   });
 
+  it('tells of each slice it converts and, once, of the end: done, or undone by making float32s again', async () => {
+    for (const undo of [false, true]) {
+      const { rows, vectors } = filled(3000);
+      const told: Array<[number, boolean]> = [];
+      rows.toHalves((converted, done) => told.push([converted, done]));
+      // A row removed from the float32s meanwhile is never converted.
+      rows.moveLastTo(rows.size - 1);
+      rows.moveLastTo(0);
+      if (undo) rows.full();
+      for (let i = 0; i < 5; i++) await turn();
+      expect(told.filter(([, done]) => done)).toHaveLength(1);
+      expect(told.at(-1)![1]).toBe(true);
+      if (undo) {
+        expect(told).toEqual([[1024, false], [0, true]]);
+        expect(rows.dot(vectors[1]!, 1)).toBeCloseTo(1, 6);
+      } else expect(told).toEqual([[1024, false], [1024, false], [952, true]]);
+    }
+  });
+
   it('gives a row the same saved-graph check from halves, from float32s and from the float32 vector SQLite holds', () => {
     const { rows, vectors } = filled(300);
     const before = [0, 150, 299].map((slot) => rows.checkAt(slot));

@@ -18,7 +18,9 @@ export interface GraphBuildMode {
   background: boolean;
   /** Rows waiting to enter graphs being built in steps, over all partitions. */
   pending: number;
-  /** Called each time the last pending row has entered its graph. */
+  /** Rows of partitions their graphs serve now, still to be switched to half precision (vector-rows.ts toHalves). */
+  halving: number;
+  /** Called each time the last pending row has entered its graph and the last row to switch has. */
   onBuilt?: () => void;
 }
 
@@ -241,6 +243,6 @@ export class AnnGraph {
     if (backlog.length > 0) return void setImmediate(() => this.step());
     this.backlog = null;
     this.rows.complete();
-    if (this.mode.pending === 0) this.mode.onBuilt?.();
+    if (this.mode.pending === 0 && this.mode.halving === 0) this.mode.onBuilt?.();
   }
 }

@@ -201,7 +201,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     this.lock = lock;
     if (termsToStore.length > 0) this.storeTerms(termsToStore);
     // Saved graphs with nothing left to add: complete already, as a finished build would report.
-    if ((this.graphLoad?.graphs ?? 0) > 0 && this.index.graphBuild.pending === 0) this.opts.onGraphsBuilt?.();
+    if ((this.graphLoad?.graphs ?? 0) > 0 && this.index.graphBuild.pending === 0 && this.index.graphBuild.halving === 0) this.opts.onGraphsBuilt?.();
   }
 
   private get snapshotPath(): string {

@@ -46,7 +46,7 @@ export class MemoryIndex {
   private readonly dims: number;
   private readonly ann: AnnOptions;
   /** Graphs are built in steps between requests (the store sets this before its load, so the listener need not wait). */
-  readonly graphBuild: GraphBuildMode = { background: false, pending: 0 };
+  readonly graphBuild: GraphBuildMode = { background: false, pending: 0, halving: 0 };
   private readonly partitions = new Map<string, Partition>();
   private readonly byId = new Map<string, Located>();
   /** Kept up to date on every insert and remove, so per-tenant quotas cost O(1) per write. */

@@ -59,6 +59,7 @@ export class Partition {
   /** Rows from which halves are kept beside the float32s, so the graph's first serving copies nothing. */
   private readonly slotByKey = new Map<number, number>();
   private readonly graph: AnnGraph;
+  private readonly mode: GraphBuildMode;
   private readonly postings = new Postings();
   /** 8-bit copies for small-k exact scans (quantized-scan.ts): made on first use, dropped once a graph serves. */
   private quantized: QuantizedVectors | null = null;
@@ -66,6 +67,7 @@ export class Partition {
   constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
     this.dims = dims;
     this.vectors = new VectorRows(dims);
+    this.mode = mode;
     const self = this;
     this.graph = new AnnGraph(dims, ann, mode, {
       get size() {
@@ -123,11 +125,24 @@ export class Partition {
     return this.vectors.copyOf(slot);
   }
 
-  /** The graph holds every row: once it serves, only re-scoring reads vectors, and halves do (converted a slice a turn). */
+  /**
+   * The graph holds every row: once it serves, only re-scoring reads vectors, and halves do. The switch goes a slice a
+   * turn; the build counts as done (`onBuilt`) once it has ended, so what is measured then is memory at rest.
+   */
   private graphComplete(): void {
     if (!this.graph.serving) return;
     this.quantized = null;
-    this.vectors.toHalves();
+    if (!this.vectors.hasFull) return;
+    const mode = this.mode;
+    let owed = this.vectors.size;
+    mode.halving += owed;
+    this.vectors.toHalves((converted, done) => {
+      // Rows removed meanwhile are never converted: the end settles what is left.
+      const settled = done ? owed : Math.min(converted, owed);
+      owed -= settled;
+      mode.halving -= settled;
+      if (done && mode.halving === 0 && mode.pending === 0) mode.onBuilt?.();
+    });
   }
 
   remove(key: number): Row | undefined {

@@ -98,6 +98,8 @@ export class VectorRows {
   private writeHalves: (from: Float32Array, at: number) => void = () => {};
   private split = 0;
   private count = 0;
+  /** Told of each slice `toHalves` converts, and once when the switch ends (done, or undone by `full`). */
+  private onSlice: ((converted: number, done: boolean) => void) | null = null;
 
   constructor(dims: number) {
     this.dims = dims;
@@ -154,8 +156,9 @@ export class VectorRows {
    * event loop 7–33 ms here); rows appended meanwhile are written as halves. Each slice gives the float32s' pages
    * back (their reservation shrinks), so memory never holds both forms of the partition.
    */
-  toHalves(): void {
+  toHalves(onSlice?: (converted: number, done: boolean) => void): void {
     if (this.halves || !this.floats) return;
+    this.onSlice = onSlice ?? null;
     this.setHalves(this.fresh(Uint16Array));
     this.convertSlice();
   }
@@ -171,11 +174,19 @@ export class VectorRows {
     const dims = this.dims;
     const floats = this.floats!;
     if (to < this.split) this.writeHalves(floats.subarray(to * dims, this.split * dims), to * dims);
+    const converted = this.split - to;
     this.split = to;
     const buffer = floats.buffer as Resizable;
     // A reservation gives its pages back at once (a dropped buffer would wait for a full GC); the view tracks it.
     if (buffer.resizable === true) buffer.resize(to * dims * Float32Array.BYTES_PER_ELEMENT);
     if (to === 0) this.floats = null;
+    this.report(converted, to === 0);
+  }
+
+  private report(converted: number, done: boolean): void {
+    const onSlice = this.onSlice;
+    if (done) this.onSlice = null;
+    onSlice?.(converted, done);
   }
 
   /** Every row in halves now (a partition that adopts a saved graph loads its rows straight into them). */
@@ -198,6 +209,7 @@ export class VectorRows {
       this.writeHalves = () => {};
       this.floats = floats;
       this.split = this.count;
+      this.report(0, true);
     }
     return this.floats!.subarray(0, this.count * dims);
   }
