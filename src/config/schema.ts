@@ -113,6 +113,7 @@ export const configSchema = {
       kind: str('local', 'local: a sentence encoder (Universal Sentence Encoder lite) run offline in worker threads; openai: an OpenAI-compatible /v1/embeddings endpoint; hash: lexical feature hashing (tests, keyword-only).', { enum: ['local', 'openai', 'hash'] }),
       tokenizer: str('o200k_base', 'BPE encoding used for exact token counts.', { enum: ['o200k_base', 'cl100k_base'] }),
       query_cache_size: int(10_000, 1, 10_000_000, 'Query embeddings kept in the LRU cache.'),
+      store_deadline_ms: int(25_000, 100, 600_000, "How long a stored text may take to embed, from its arrival, queueing included; past it the store fails with UNAVAILABLE and nothing is written. Keep it below your clients' request timeout (the TS client's default is 30 s), so a client never re-sends while the daemon still works on it."),
       local: section({
         threads: int(0, 0, 256, 'Worker threads running the model, one model copy (~180 MB) each (0 = cores − 1, from 1 to 4: one core stays with the event loop).'),
         batch_size: int(16, 1, 1024, 'Most texts per model call; concurrent stores are micro-batched up to it.'),
@@ -285,6 +286,7 @@ export interface Config {
     readonly kind: 'local' | 'openai' | 'hash';
     readonly tokenizer: 'o200k_base' | 'cl100k_base';
     readonly query_cache_size: number;
+    readonly store_deadline_ms: number;
     readonly local: { readonly threads: number; readonly batch_size: number; readonly min_relevance: number };
     readonly hash: { readonly dims: number; readonly min_relevance: number };
     readonly openai: {

@@ -13,8 +13,10 @@ import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 
 let t: TenantDaemon;
 beforeAll(async () => {
-  // Pings go back to back: the per-key rate limit would refuse them, which is not what this measures.
-  t = await startTenantDaemon({ env: { CTXD_EMBEDDER_KIND: 'local' }, args: ['--set', 'server.rate_limit_rps=0'] });
+  // Pings go back to back: the per-key rate limit would refuse them, which is not what this measures. The stores
+  // below take ~20 s in all here; the default 25 s embedding deadline of a store made this test fail once on a
+  // machine starved by a benchmark, so the daemon waits as long as the requests do.
+  t = await startTenantDaemon({ env: { CTXD_EMBEDDER_KIND: 'local' }, args: ['--set', 'server.rate_limit_rps=0', '--set', 'embedder.store_deadline_ms=180000'] });
 }, 60_000);
 afterAll(stopAll);
 

@@ -3,8 +3,9 @@
  * speaking the OpenAI embeddings API (test/helpers/fake-openai.ts): batching,
  * 429 with Retry-After, 500s and hangs retried then the breaker opening (seen
  * in /health and /metrics), degraded retrieves and UNAVAILABLE stores during
- * the outage, recovery through half-open, nothing acknowledged lost, and an
- * API key that never shows in logs or errors.
+ * the outage, recovery through half-open, nothing acknowledged lost, an
+ * API key that never shows in logs or errors, and a store's embedding deadline
+ * (`embedder.store_deadline_ms`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CtxdClient, StoreAnswer } from '../../src/client/index.ts';
@@ -159,5 +160,36 @@ describe('openai embedder in the daemon', () => {
     expect(everything).not.toContain(API_KEY);
     expect(d.logs.some((l) => l.msg === 'embedding failed')).toBe(true);
     expect(d.logs.some((l) => l.msg === 'circuit breaker changed state' && l.state === 'open')).toBe(true);
+  });
+});
+
+describe('embedder.store_deadline_ms', () => {
+  it('answers a store UNAVAILABLE once its embedding has waited past the deadline, and writes nothing', async () => {
+    const held = await FakeOpenAi.start({ dims: DIMS, apiKey: API_KEY });
+    try {
+      const daemon = await startDaemon({
+        env: { CTXD_EMBEDDER_KIND: 'openai', CTXD_TEST_EMBEDDER_KEY: API_KEY },
+        args: [
+          '--set', `embedder.openai.base_url=${held.baseUrl}`,
+          '--set', 'embedder.openai.model=fake-embed',
+          '--set', `embedder.openai.dims=${DIMS}`,
+          '--set', 'embedder.openai.api_key_env=CTXD_TEST_EMBEDDER_KEY',
+          '--set', 'embedder.openai.timeout_ms=120000',
+          '--set', 'embedder.openai.max_retries=0',
+          '--set', 'embedder.store_deadline_ms=300',
+        ],
+      });
+      const client = await daemon.client({ timeoutMs: 20_000 });
+      held.pause();
+      // Held until the deadline: neither the 120 s call timeout, nor the client's 20 s, nor the default 25 s ends it.
+      const e = await failure(client.store({ text: 'a text held at the gate', level: 3 }));
+      expect(e.code).toBe('UNAVAILABLE');
+      held.resume();
+      const found = await client.retrieve({ query: 'a text held at the gate', max_tokens: 1000 });
+      expect(found.contexts).toHaveLength(0);
+      await client.close();
+    } finally {
+      await held.close();
+    }
   });
 });

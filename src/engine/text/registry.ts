@@ -111,6 +111,7 @@ export async function createTextAnalyzer(setup: TextAnalyzerSetup): Promise<Text
     workers,
     tokenizer: config.embedder.tokenizer,
     queryCacheSize: config.embedder.query_cache_size,
+    storeDeadlineMs: config.embedder.store_deadline_ms,
     ...(setup.onFailure && { onFailure: setup.onFailure }),
   });
 }

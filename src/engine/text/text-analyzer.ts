@@ -27,12 +27,6 @@ export interface Analysis {
 
 /** When a client should retry a store the embedder could not serve, unless the breaker knows better. */
 const EMBEDDER_RETRY_MS = 1000;
-/**
- * How long a stored text may take to embed, from its arrival, queueing
- * included: below the TS client's 30 s default timeout, so a client never
- * re-sends while the daemon still works on it.
- */
-const STORE_DEADLINE_MS = 25_000;
 /** A query waits at most this long for its vector; then the retrieve answers from words (degraded). */
 const QUERY_DEADLINE_MS = 5_000;
 
@@ -41,6 +35,11 @@ export interface TextAnalyzerOptions {
   readonly workers: TextWorkers;
   readonly tokenizer: TokenizerName;
   readonly queryCacheSize: number;
+  /**
+   * How long a stored text may take to embed, from its arrival, queueing included (`embedder.store_deadline_ms`):
+   * below the client's timeout, so a client never re-sends while the daemon still works on it.
+   */
+  readonly storeDeadlineMs: number;
   /** Reports an embedder failure (logged by the caller, without texts). */
   readonly onFailure?: (err: unknown) => void;
 }
@@ -93,7 +92,7 @@ export class TextAnalyzer {
   /** Vectors only (also for re-embedding stored texts: `ctxd reindex`); DependencyUnavailableError when the embedder cannot answer. */
   async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
     try {
-      return await this.embedWindowed(texts, { deadline: Date.now() + STORE_DEADLINE_MS });
+      return await this.embedWindowed(texts, { deadline: Date.now() + this.opts.storeDeadlineMs });
     } catch (err) {
       throw this.unavailable(err);
     }
