@@ -23,6 +23,15 @@ let c: CtxdClient;
 /** Every store the daemon acknowledged, id → text: all must be there at the end. */
 const acknowledged = new Map<string, string>();
 
+/** A daemon embedding through `server` (its key from CTXD_TEST_EMBEDDER_KEY), with `settings` (`key=value`) on top. */
+function startOn(server: FakeOpenAi, settings: readonly string[]): Promise<RunningDaemon> {
+  const endpoint = [`embedder.openai.base_url=${server.baseUrl}`, 'embedder.openai.model=fake-embed', `embedder.openai.dims=${DIMS}`, 'embedder.openai.api_key_env=CTXD_TEST_EMBEDDER_KEY'];
+  return startDaemon({
+    env: { CTXD_EMBEDDER_KIND: 'openai', CTXD_TEST_EMBEDDER_KEY: API_KEY },
+    args: [...endpoint, ...settings].flatMap((setting) => ['--set', setting]),
+  });
+}
+
 async function store(text: string): Promise<StoreAnswer> {
   const r = await c.store({ text, level: 3 });
   acknowledged.set(r.id, text);
@@ -45,24 +54,17 @@ async function breakerState(state: string, ms = 15_000): Promise<void> {
 
 beforeAll(async () => {
   fake = await FakeOpenAi.start({ dims: DIMS, apiKey: API_KEY });
-  d = await startDaemon({
-    env: { CTXD_EMBEDDER_KIND: 'openai', CTXD_TEST_EMBEDDER_KEY: API_KEY },
-    args: [
-      '--set', `embedder.openai.base_url=${fake.baseUrl}`,
-      '--set', 'embedder.openai.model=fake-embed',
-      '--set', `embedder.openai.dims=${DIMS}`,
-      '--set', 'embedder.openai.api_key_env=CTXD_TEST_EMBEDDER_KEY',
-      '--set', 'embedder.openai.batch_size=8',
-      '--set', 'embedder.openai.concurrency=1',
-      '--set', 'embedder.openai.timeout_ms=300',
-      '--set', 'embedder.openai.max_retries=2',
-      '--set', 'embedder.openai.retry_base_ms=10',
-      '--set', 'embedder.openai.breaker_volume_threshold=4',
-      '--set', 'embedder.openai.breaker_reset_ms=1000',
-      '--set', 'embedder.openai.breaker_window_ms=1000',
-      '--set', 'engine.dedup_threshold=1.01',
-    ],
-  });
+  d = await startOn(fake, [
+    'embedder.openai.batch_size=8',
+    'embedder.openai.concurrency=1',
+    'embedder.openai.timeout_ms=300',
+    'embedder.openai.max_retries=2',
+    'embedder.openai.retry_base_ms=10',
+    'embedder.openai.breaker_volume_threshold=4',
+    'embedder.openai.breaker_reset_ms=1000',
+    'embedder.openai.breaker_window_ms=1000',
+    'engine.dedup_threshold=1.01',
+  ]);
   c = await d.client({ timeoutMs: 30_000 });
 }, 60_000);
 afterAll(async () => {
@@ -167,18 +169,7 @@ describe('embedder.store_deadline_ms', () => {
   it('answers a store UNAVAILABLE once its embedding has waited past the deadline, and writes nothing', async () => {
     const held = await FakeOpenAi.start({ dims: DIMS, apiKey: API_KEY });
     try {
-      const daemon = await startDaemon({
-        env: { CTXD_EMBEDDER_KIND: 'openai', CTXD_TEST_EMBEDDER_KEY: API_KEY },
-        args: [
-          '--set', `embedder.openai.base_url=${held.baseUrl}`,
-          '--set', 'embedder.openai.model=fake-embed',
-          '--set', `embedder.openai.dims=${DIMS}`,
-          '--set', 'embedder.openai.api_key_env=CTXD_TEST_EMBEDDER_KEY',
-          '--set', 'embedder.openai.timeout_ms=120000',
-          '--set', 'embedder.openai.max_retries=0',
-          '--set', 'embedder.store_deadline_ms=300',
-        ],
-      });
+      const daemon = await startOn(held, ['embedder.openai.timeout_ms=120000', 'embedder.openai.max_retries=0', 'embedder.store_deadline_ms=300']);
       const client = await daemon.client({ timeoutMs: 20_000 });
       held.pause();
       // Held until the deadline: neither the 120 s call timeout, nor the client's 20 s, nor the default 25 s ends it.
