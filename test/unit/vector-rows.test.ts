@@ -3,7 +3,7 @@
  * last row down and gives the float32s back as it goes; rows kept in step through appends and swap-removes across
  * the split; float32s made back from the halves; the same saved-graph check either way.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
 import { vectorCheck } from '../../src/store/embedded/graph-files.ts';
 import { roundedToHalf } from '../../src/store/embedded/half-float.ts';
@@ -95,6 +95,47 @@ describe('vector rows', () => {
         expect(rows.dot(vectors[1]!, 1)).toBeCloseTo(1, 6);
       } else expect(told).toEqual([[1024, false], [1024, false], [952, true]]);
     }
+  });
+
+  it('starts one chain of slices per switch: a switch undone and begun again in one turn still converts a slice a turn', async () => {
+    const { rows } = filled(5000);
+    const told: number[] = [];
+    rows.toHalves();
+    rows.full();
+    rows.toHalves((converted) => told.push(converted));
+    for (let i = 0; i < 2; i++) await turn();
+    // The first switch's chain stopped: one slice when begun, one each turn since.
+    expect(told).toEqual([1024, 1024, 1024]);
+  });
+
+  it('grows by doubling where no reservation can be made (Node 20 refuses 8 GiB), not a MiB at a time', async () => {
+    const Real = ArrayBuffer;
+    class Unreservable extends Real {
+      constructor(length: number, opts?: { maxByteLength?: number }) {
+        if (opts?.maxByteLength !== undefined) throw new RangeError('Array buffer allocation failed');
+        super(length);
+      }
+    }
+    vi.resetModules();
+    globalThis.ArrayBuffer = Unreservable as ArrayBufferConstructor;
+    let Rows: typeof VectorRows;
+    try {
+      Rows = (await import('../../src/store/embedded/vector-rows.ts')).VectorRows;
+    } finally {
+      globalThis.ArrayBuffer = Real;
+    }
+    const rows = new Rows(DIMS);
+    const v = hashEmbed('one row appended many times', DIMS);
+    let bytes = rows.heldBytes;
+    let grown = 0;
+    for (let i = 0; i < 20_000; i++) {
+      rows.append([v]);
+      if (rows.heldBytes !== bytes) grown++;
+      bytes = rows.heldBytes;
+    }
+    // 16 rows doubled past 20,000: 11 copies (a MiB at a time would be ~30, each copying every vector).
+    expect(grown).toBeLessThanOrEqual(11);
+    expect(rows.dot(v, 19_999)).toBeCloseTo(1, 5);
   });
 
   it('gives a row the same saved-graph check from halves, from float32s and from the float32 vector SQLite holds', () => {

@@ -45,8 +45,11 @@ export interface GraphRows {
   vectorOf(key: number): Float32Array | undefined;
   /** The check a saved graph keeps of the vector of `slot` (graph-files.ts vectorCheck). */
   checkAt(slot: number): SavedKey['check'];
-  /** Told each time the graph comes to hold every row (built, its backlog done, or adopted whole). */
-  complete(): void;
+  /**
+   * Told each time the graph comes to hold every row (built, its backlog done, or adopted whole). True when the rows
+   * begin a switch to half precision, whose end reports the build (`onBuilt`) instead of the graph.
+   */
+  complete(): boolean;
 }
 
 /**
@@ -242,7 +245,7 @@ export class AnnGraph {
     if (keys.length > 0) this.index.add(BigUint64Array.from(keys), matrix.subarray(0, keys.length * this.dims), GRAPH_THREADS);
     if (backlog.length > 0) return void setImmediate(() => this.step());
     this.backlog = null;
-    this.rows.complete();
-    if (this.mode.pending === 0 && this.mode.halving === 0) this.mode.onBuilt?.();
+    const switching = this.rows.complete();
+    if (!switching && this.mode.pending === 0 && this.mode.halving === 0) this.mode.onBuilt?.();
   }
 }

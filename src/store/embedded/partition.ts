@@ -127,12 +127,13 @@ export class Partition {
 
   /**
    * The graph holds every row: once it serves, only re-scoring reads vectors, and halves do. The switch goes a slice a
-   * turn; the build counts as done (`onBuilt`) once it has ended, so what is measured then is memory at rest.
+   * turn; the build counts as done (`onBuilt`) once it has ended, so what is measured then is memory at rest. True when
+   * a switch began: its end reports the build (it may have ended within this call, for a partition of one slice).
    */
-  private graphComplete(): void {
-    if (!this.graph.serving) return;
+  private graphComplete(): boolean {
+    if (!this.graph.serving) return false;
     this.quantized = null;
-    if (!this.vectors.hasFull) return;
+    if (!this.vectors.hasFull) return false;
     const mode = this.mode;
     let owed = this.vectors.size;
     mode.halving += owed;
@@ -141,8 +142,10 @@ export class Partition {
       const settled = done ? owed : Math.min(converted, owed);
       owed -= settled;
       mode.halving -= settled;
-      if (done && mode.halving === 0 && mode.pending === 0) mode.onBuilt?.();
+      // A switch undone (the partition shrank below the threshold, `full`) built nothing to report.
+      if (done && mode.halving === 0 && mode.pending === 0 && this.graph.serving) mode.onBuilt?.();
     });
+    return true;
   }
 
   remove(key: number): Row | undefined {

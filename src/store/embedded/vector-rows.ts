@@ -10,9 +10,9 @@
  *   by ~1e-4 (half-float.ts).
  * The switch (`toHalves()`) converts a slice a turn from the last row down, and
  * gives back the float32s' pages as it goes: rows below `split` are float32,
- * the rest halves. Both forms of every row were never held at once: that had
- * taken a million-row first start to 4.0 GiB while its graph was built, against
- * 2.55 GiB once it served.
+ * the rest halves. Holding both forms of every row through the build had taken
+ * a million-row first start to 4.0 GiB, against 2.55 GiB once it served. (Where
+ * no reservation can be made, on Node 20, the float32s go at the switch's end.)
  * A partition its graph stops serving (it shrank below the threshold) gets
  * float32s back from its halves (`full()`), so exact search works on the
  * values the graph served.
@@ -49,13 +49,17 @@ interface StorageKind<T extends Storage> {
   new (buffer: ArrayBufferLike): T;
 }
 
-/** `length` zeroed elements in a buffer that can grow in place up to max(RESERVE_BYTES, `reserve` elements); a plain array when no reservation can be made. */
-function reserved<T extends Storage>(kind: StorageKind<T>, length: number, reserve: number): T {
+/**
+ * `length` zeroed elements in a buffer that can grow in place up to max(RESERVE_BYTES, `reserve` elements); when no
+ * reservation can be made (Node 20 refuses 8 GiB), a plain array of `plain` elements: it is grown by copying, so it
+ * needs the slack of a doubling (`length` alone would be copied again within a MiB of appends).
+ */
+function reserved<T extends Storage>(kind: StorageKind<T>, length: number, reserve: number, plain = length): T {
   try {
     // Without a length, the view tracks the buffer's: it grows with each resize.
     return new kind(new ResizableArrayBuffer(length * kind.BYTES_PER_ELEMENT, { maxByteLength: Math.max(RESERVE_BYTES, reserve * kind.BYTES_PER_ELEMENT) }));
   } catch {
-    return new kind(length);
+    return new kind(Math.max(length, plain));
   }
 }
 
@@ -80,7 +84,7 @@ function withRoom<T extends Storage>(kind: StorageKind<T>, array: T, needed: num
   // Plain arrays double while small, then grow by half: less slack held at a million rows.
   let size = array.length;
   while (size < needed) size = size < 1 << 24 ? size * 2 : Math.ceil(size * 1.5);
-  const grown = size >= RESERVE_FROM_ROWS * dims ? reserved(kind, stepped / kind.BYTES_PER_ELEMENT, size * 8) : new kind(size);
+  const grown = size >= RESERVE_FROM_ROWS * dims ? reserved(kind, stepped / kind.BYTES_PER_ELEMENT, size * 8, size) : new kind(size);
   grown.set(array);
   return grown;
 }
@@ -100,6 +104,8 @@ export class VectorRows {
   private count = 0;
   /** Told of each slice `toHalves` converts, and once when the switch ends (done, or undone by `full`). */
   private onSlice: ((converted: number, done: boolean) => void) | null = null;
+  /** Counts switches begun: a chain of slices whose switch was undone (`full`) stops, whatever began since. */
+  private switches = 0;
 
   constructor(dims: number) {
     this.dims = dims;
@@ -160,13 +166,13 @@ export class VectorRows {
     if (this.halves || !this.floats) return;
     this.onSlice = onSlice ?? null;
     this.setHalves(this.fresh(Uint16Array));
-    this.convertSlice();
+    this.convertSlice(++this.switches);
   }
 
-  private convertSlice(): void {
-    if (!this.halves || !this.floats) return;
+  private convertSlice(which: number): void {
+    if (which !== this.switches || !this.halves || !this.floats) return;
     this.convertDownTo(Math.max(0, this.split - HALVES_SLICE));
-    if (this.floats) setImmediate(() => this.convertSlice());
+    if (this.floats) setImmediate(() => this.convertSlice(which));
   }
 
   /** Writes rows [to, split) as halves and gives back their float32s; at 0, the float32s are dropped. */
