@@ -56,7 +56,6 @@ export class Partition {
   private rows: Row[] = [];
   /** Float32 while searched exactly, halves once the graph serves (vector-rows.ts). */
   private readonly vectors: VectorRows;
-  /** Rows from which halves are kept beside the float32s, so the graph's first serving copies nothing. */
   private readonly slotByKey = new Map<number, number>();
   private readonly graph: AnnGraph;
   private readonly mode: GraphBuildMode;

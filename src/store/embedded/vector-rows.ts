@@ -160,7 +160,8 @@ export class VectorRows {
   /**
    * Moves every row to halves, a slice a turn from the last row down (a partition of 8,192 rows at once held the
    * event loop 7–33 ms here); rows appended meanwhile are written as halves. Each slice gives the float32s' pages
-   * back (their reservation shrinks), so memory never holds both forms of the partition.
+   * back (their reservation shrinks), so memory never holds both forms of the partition (a plain array, where no
+   * reservation could be made, goes whole at the end).
    */
   toHalves(onSlice?: (converted: number, done: boolean) => void): void {
     if (this.halves || !this.floats) return;
