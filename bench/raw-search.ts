@@ -21,17 +21,19 @@ import { hashEmbed, hashSpace } from '../src/engine/text/hash-embedder.ts';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.ts';
 
 const [dataDir, file] = process.argv.slice(2);
-const { queries, daemonTop10, tenant, truth = 'js', waitForGraphs = true } = JSON.parse(readFileSync(file!, 'utf8')) as {
+const c = defaultConfig();
+const { queries, daemonTop10, tenant, truth = 'js', waitForGraphs = true, dims = c.embedder.hash.dims } = JSON.parse(readFileSync(file!, 'utf8')) as {
   queries: string[];
   daemonTop10: string[][];
   tenant: string;
   truth?: 'js' | 'simd';
   waitForGraphs?: boolean;
+  /** The hash embedder's dims the data dir was filled with (the daemon's `embedder.hash.dims`). */
+  dims?: number;
 };
-const c = defaultConfig();
 const store = new EmbeddedStore({
   dataDir: dataDir!,
-  space: hashSpace(c.embedder.hash.dims),
+  space: hashSpace(dims),
   durability: 'relaxed',
   ann: { threshold: c.store.ann_threshold, connectivity: c.store.ann_connectivity, expansionAdd: c.store.ann_expansion_add, expansionSearch: c.store.ann_expansion_search },
   onGraphsBuilt: () => graphsBuilt(),
@@ -59,9 +61,8 @@ let rawHits = 0;
 let daemonHits = 0;
 const timeSearch = !graphsPending || waitForGraphs;
 // Warm up the JIT and caches on the first queries.
-if (timeSearch) for (const q of queries.slice(0, 10)) store.index.search(tenant, { vector: hashEmbed(q, c.embedder.hash.dims), text: q }, filter, k);
+if (timeSearch) for (const q of queries.slice(0, 10)) store.index.search(tenant, { vector: hashEmbed(q, dims), text: q }, filter, k);
 const n = store.index.size;
-const dims = c.embedder.hash.dims;
 // The float32 vectors as stored (read once, outside the timing), row i the i-th id: what exact search is over.
 const ids = Array.from(store.index.matching(tenant, {}), (m) => m.id);
 const data = new Float32Array(n * dims);

@@ -8,6 +8,7 @@
  *   npm run bench -- --only=3     some sections only (3 or retrieval: sections 3 and 4); RESULTS.md keeps the others
  *   npm run bench -- --only=3 --1m   section 3 up to 1M contexts, as RESULTS.md records it (about an hour here, 42 min of it building the 1M graph)
  *   npm run bench -- --only=2 --print   printed only, RESULTS.md untouched (profiling)
+ *   npm run bench -- --only=6 --1m   section 6 (memory with vectors as wide as the default embedder's) up to 1M contexts
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { CtxdClient } from '../src/client/index.ts';
 import { syntheticText } from '../test/helpers/records.ts';
 import type { LoadResult, LoadSpec } from './loadgen.ts';
 import { BENCH_LIMITS, STORE_BENCH_EMBEDDER, ROOT, findRedis, loadgen, pinning, runNode, startCtxd, startRedis, tempDir, type RunningCtxd } from './lib/processes.ts';
+import { SENTENCE_ENCODER_DIMS } from '../src/engine/text/local-model-embedder.ts';
 import { fillDataDir } from './lib/fill.ts';
 import { fmt, latencyPlot, median, rssPlot, table, verdict, type RssPoint } from './lib/report.ts';
 
@@ -372,6 +374,63 @@ ${table(['contexts', 'RSS MiB', 'peak RSS MiB', 'bytes per context', 'mean text 
 `);
 }
 
+// ---------------------------------------------------------------- 6. memory at the default embedder's width
+/** The default embedder's (local-model-embedder.ts) vector width: what section 6 fills with. */
+const DEFAULT_EMBEDDER_DIMS = SENTENCE_ENCODER_DIMS;
+const WIDTH_SIZES = [100_000, ...(argv.has('--1m') ? [1_000_000] : [])];
+
+/**
+ * Memory and recall with vectors as wide as the default embedder's. What a context holds depends on the width of its
+ * vector, not on its values, so the fill writes hash vectors of that width: the model itself (~50–100 texts/s here)
+ * would take half an hour at 100,000 and hours at 1,000,000. Recall is of those vectors, not of the model's.
+ */
+async function sectionDefaultWidth(): Promise<void> {
+  log(`6. memory at ${DEFAULT_EMBEDDER_DIMS} dimensions`);
+  const dir = tempDir('ctxd-bench-width-');
+  const width = ['--set', `embedder.hash.dims=${DEFAULT_EMBEDDER_DIMS}`];
+  const queries = Array.from({ length: 200 }, (_, i) => syntheticText(5_000_000 + i, 4));
+  let ctxd = await startCtxd(dir, width);
+  const emptyRss = ctxd.rssBytes();
+  await ctxd.stop();
+  let loaded = 0;
+  let textBytes = 0;
+  const memRows: Array<Array<string | number>> = [];
+  for (const size of WIDTH_SIZES) {
+    const fill = await fillDataDir(dir, loaded, size, contextText, undefined, DEFAULT_EMBEDDER_DIMS);
+    textBytes += fill.textBytes;
+    loaded = size;
+    ctxd = await startCtxd(dir, width, { waitForLog: 'ann graphs built' });
+    const rss = ctxd.rssBytes();
+    const peak = ctxd.peakRssBytes();
+    const top10 = await daemonTop10(ctxd, queries);
+    await ctxd.stop();
+    const big = size >= 1_000_000;
+    const file = join(dir, 'queries.json');
+    writeFileSync(file, JSON.stringify({ queries, daemonTop10: top10, tenant: 'default', truth: big ? 'simd' : 'js', waitForGraphs: false, dims: DEFAULT_EMBEDDER_DIMS }));
+    const recall = (JSON.parse(await runNode('bench/raw-search.ts', [dir, file])) as { daemon_recall_at_10: number }).daemon_recall_at_10;
+    const meanText = textBytes / size;
+    const beyond = (rss - emptyRss) / size - meanText;
+    memRows.push([size.toLocaleString('en-US'), fmt(rss / 2 ** 20, 0), fmt(peak / 2 ** 20, 0), fmt(beyond, 0), fmt(recall, 3)]);
+    const at = `at ${size.toLocaleString('en-US')}`;
+    goals.push([`default embedder's width: ≤ 1 KB per context beyond its text ${at}`, `${fmt(beyond, 0)} bytes`, beyond <= 1024,
+      `${DEFAULT_EMBEDDER_DIMS}-dimension vectors (section 6); RSS ${fmt(rss / 2 ** 30, 2)} GiB once graphs are built (peak ${fmt(peak / 2 ** 30, 2)} GiB) − empty ${fmt(emptyRss / 2 ** 20, 0)} MiB`]);
+    goals.push([`default embedder's width: recall@10 ≥ 0.95 against exact ${at}`, fmt(recall, 3), recall >= 0.95,
+      `${queries.length} queries, exact = ${big ? 'usearch SIMD' : 'JS'} brute force over the float32 vectors`]);
+    log(`  ${size}: RSS ${fmt(rss / 2 ** 20, 0)} MiB (peak ${fmt(peak / 2 ** 20, 0)}), ${fmt(beyond, 0)} B a context beyond text, recall ${recall}`);
+  }
+  out.push(`## 6. Memory at the default embedder's width
+
+Section 4's measure with vectors of ${DEFAULT_EMBEDDER_DIMS} dimensions, the default embedder's (384 there, the \`hash\` embedder's).
+The fill writes \`hash\` vectors of that width and the daemon runs \`embedder.hash.dims=${DEFAULT_EMBEDDER_DIMS}\`: what a context
+holds in memory depends on its vector's width, not its values, and the model (~50–100 texts/s on this machine,
+bench/embedder.md) would take half an hour to embed 100,000 texts. Recall@10 is of these vectors against exact search
+over them in float32 (as section 3), not of the model's vectors. RSS once \`ann graphs built\` is logged on the first
+start after the fill, against a daemon of the same width on an empty data dir (${fmt(emptyRss / 2 ** 20, 0)} MiB).
+
+${table(['contexts', 'RSS MiB', 'peak RSS MiB', 'bytes per context beyond text', 'recall@10'], memRows)}
+`);
+}
+
 // ---------------------------------------------------------------- 5. event-loop isolation
 async function sectionIsolation(): Promise<void> {
   log('5. ping latency during a big store_batch');
@@ -404,11 +463,11 @@ ${table(['condition', 'ping p50 ms', 'ping p99 ms', 'max ms'], [
 
 // `--only=3` (or `--only=retrieval`, `--only 1,3`) runs some sections; it rewrites only those sections of RESULTS.md
 // (section 3 writes 4 too) and their goal rows, and keeps the rest of the file as the last run left it. `--print`: nothing written.
-const ALIASES: Record<string, string> = { ping: '1', 'round-trip': '1', writes: '2', store: '2', retrieval: '3', memory: '3', '4': '3', isolation: '5' };
+const ALIASES: Record<string, string> = { ping: '1', 'round-trip': '1', writes: '2', store: '2', retrieval: '3', memory: '3', '4': '3', isolation: '5', width: '6' };
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined);
 const only = onlyArg?.split(',').map((n) => ALIASES[n] ?? n);
 const PRINT_ONLY = argv.has('--print');
-const sections: Array<[string, () => Promise<void>]> = [['1', sectionRoundTrip], ['2', sectionWrites], ['3', sectionRetrieval], ['5', sectionIsolation]];
+const sections: Array<[string, () => Promise<void>]> = [['1', sectionRoundTrip], ['2', sectionWrites], ['3', sectionRetrieval], ['5', sectionIsolation], ['6', sectionDefaultWidth]];
 for (const [n, run] of sections) if (!only || only.includes(n)) await run();
 const goalRows = goals.map(([g, m, ok, note]) => [g, m, verdict(ok), note ?? '']);
 if (PRINT_ONLY) {
@@ -450,6 +509,7 @@ function goalSection(goal: string): string {
   if (/^(durable store|store_batch)/.test(goal)) return '2';
   if (/^(recall@10|retrieve p99|≤ 1 KB|restart)/.test(goal)) return '3';
   if (/^ping p99/.test(goal)) return '5';
+  if (/^default embedder's width/.test(goal)) return '6';
   return '?';
 }
 

@@ -25,10 +25,19 @@ export interface FillResult {
   readonly textBytes: number;
 }
 
-/** Writes contexts `from` … `to − 1` (text of each from `textOf`) into the L3 of tenant "default" in `dataDir`. */
-export async function fillDataDir(dataDir: string, from: number, to: number, textOf: (i: number) => string, onProgress?: (done: number) => void): Promise<FillResult> {
+/**
+ * Writes contexts `from` … `to − 1` (text of each from `textOf`) into the L3 of tenant "default" in `dataDir`, with
+ * hash vectors of `dims` (the daemon must run `embedder.hash.dims` of the same).
+ */
+export async function fillDataDir(
+  dataDir: string,
+  from: number,
+  to: number,
+  textOf: (i: number) => string,
+  onProgress?: (done: number) => void,
+  dims = defaultConfig().embedder.hash.dims,
+): Promise<FillResult> {
   const c = defaultConfig();
-  const dims = c.embedder.hash.dims;
   const count = await loadTokenCounter(c.embedder.tokenizer);
   // Refuses (DataDirInUseError) while a daemon holds the dir.
   const lock = DataDirLock.acquire(dataDir);
