@@ -100,33 +100,61 @@ export class ContextEngine {
   }
 
   async update(tenant: string, id: string, input: UpdateInput): Promise<ContextDoc> {
-    const current = await this.get(tenant, id);
-    const { store, config } = this.deps;
-    return this.deps.locks.run(scopeKey(tenant, current.level, current.session), async () => {
-      const now = this.deps.now();
-      const level = input.level ?? current.level;
-      const patch: { -readonly [K in keyof RecordPatch]: RecordPatch[K] } = { ts: now };
-      if (input.text !== undefined && input.text !== current.text) {
-        const [analysis] = await this.deps.text.analyze([input.text]);
-        Object.assign(patch, { text: input.text, vector: analysis!.vector, tokens: analysis!.tokens, terms: analysis!.terms });
+    for (;;) {
+      // The scope to lock is the context's own; a concurrent update may move it to another level before the lock is
+      // ours, and is then locked again where it went.
+      const seen = await this.get(tenant, id);
+      const updated = await this.deps.locks.run(scopeKey(tenant, seen.level, seen.session), async () => {
+        // Read again under the lock: merging into a copy read before it would drop what an update committed meanwhile.
+        const current = await this.get(tenant, id);
+        return current.level === seen.level ? this.updateLocked(tenant, current, input) : null;
+      });
+      if (updated) return updated;
+    }
+  }
+
+  /** `update` of `current`, under its scope's lock. */
+  private async updateLocked(tenant: string, current: ContextDoc, input: UpdateInput): Promise<ContextDoc> {
+    const id = current.id;
+    const text = input.text !== undefined && input.text !== current.text ? input.text : undefined;
+    // A longer text needs the room a store of it would (quotas, PROTOCOL.md §7.4), held until it has committed.
+    const growth = text === undefined ? 0 : Buffer.byteLength(text) - Buffer.byteLength(current.text);
+    const release = this.deps.quotas.reserve(tenant, 0, Math.max(0, growth));
+    let level: Level;
+    const now = this.deps.now();
+    try {
+      const patch = await this.updatePatch(current, input, text, now);
+      level = patch.level ?? current.level;
+      if (!(await this.deps.store.patch(tenant, id, patch))) throw notFound(id);
+    } finally {
+      release();
+    }
+    if (level === 1 && current.level !== 1) await this.spillSession(tenant, current.session, now);
+    return this.get(tenant, id);
+  }
+
+  /** What `update` changes in `current` (`text` only when it differs). */
+  private async updatePatch(current: ContextDoc, input: UpdateInput, text: string | undefined, now: number): Promise<RecordPatch> {
+    const { config } = this.deps;
+    const level = input.level ?? current.level;
+    const patch: { -readonly [K in keyof RecordPatch]: RecordPatch[K] } = { ts: now };
+    if (text !== undefined) {
+      const [analysis] = await this.deps.text.analyze([text]);
+      Object.assign(patch, { text, vector: analysis!.vector, tokens: analysis!.tokens, terms: analysis!.terms });
+    }
+    if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];
+    if (input.metadata !== undefined) {
+      patch.metadata = mergeMetadata(current.metadata, input.metadata);
+      if (!tagsAndMetadataFit(patch.tags ?? current.tags, patch.metadata, config.engine.max_metadata_bytes)) {
+        throw new InvalidRequestError('body.metadata', `merged into the context's metadata it would exceed ${MAX_METADATA_KEYS} keys or max_metadata_bytes (${config.engine.max_metadata_bytes})`);
       }
-      if (input.tags !== undefined) patch.tags = [...new Set(input.tags)];
-      if (input.metadata !== undefined) {
-        patch.metadata = mergeMetadata(current.metadata, input.metadata);
-        if (!tagsAndMetadataFit(patch.tags ?? current.tags, patch.metadata, config.engine.max_metadata_bytes)) {
-          throw new InvalidRequestError('body.metadata', `merged into the context's metadata it would exceed ${MAX_METADATA_KEYS} keys or max_metadata_bytes (${config.engine.max_metadata_bytes})`);
-        }
-      }
-      if (input.level !== undefined) patch.level = input.level;
-      if (input.ttl_s !== undefined || (input.level !== undefined && input.level !== current.level)) {
-        // An explicit ttl_s wins; otherwise a level change takes the new level's default expiry.
-        patch.expiresAt = expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s);
-      }
-      const updated = await store.patch(tenant, id, patch);
-      if (!updated) throw notFound(id);
-      if (level === 1 && current.level !== 1) await this.spillSession(tenant, current.session, now);
-      return this.get(tenant, id);
-    });
+    }
+    if (input.level !== undefined) patch.level = input.level;
+    if (input.ttl_s !== undefined || (input.level !== undefined && input.level !== current.level)) {
+      // An explicit ttl_s wins; otherwise a level change takes the new level's default expiry.
+      patch.expiresAt = expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s);
+    }
+    return patch;
   }
 
   /** Moves the oldest of a session's L1 to L2 until it fits l1_max_items (after an update into L1). */

@@ -14,7 +14,7 @@ export interface PendingRecord {
   readonly record: ContextRecord;
   /** The text after NFKC, lower-casing and whitespace folding. */
   readonly normalized: string;
-  /** Settles when the record's write commits (or fails). */
+  /** Resolves when the record's write commits; rejects with why it did not (a store deduplicated into it fails too). */
   readonly committed: Promise<void>;
 }
 

@@ -210,7 +210,11 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
     if (spills.has(r.id)) results[item.index] = { ...r, level: 2 };
   }
   const committed = Promise.all(writes).then(() => undefined);
-  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: keyOf.get(record.id)!, committed: committed.catch(() => undefined) }));
+  // Stores of the same text decided meanwhile answer with these records' ids: they wait for this commit and fail with
+  // it (PROTOCOL.md §7.4: never acknowledged unless committed). Handled here too, so a failure none waits for is not
+  // an unhandled rejection.
+  committed.catch(() => undefined);
+  const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: keyOf.get(record.id)!, committed }));
   deps.pending.add(scope, mine);
   return { committed: committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined) };
 }

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { OpAnswer } from '../../src/client/index.ts';
 import { storedItem } from '../helpers/answers.ts';
 import { stopAll } from '../helpers/daemon.ts';
-import { alive, codeOf, expectServes, expectWellFormed, metric, Peer, percentile, pingMeanwhile, rssBytes, waitUntil, MiB, type Frame } from '../helpers/hostile.ts';
+import { alive, codeOf, expectServes, expectWellFormed, freshId, metric, Peer, percentile, pingMeanwhile, rssBytes, signedMessage, waitUntil, MiB, type Frame } from '../helpers/hostile.ts';
 import { startTenantDaemon, type TenantDaemon } from '../helpers/tenants.ts';
 
 const MAX_FRAME = 4 * 1024 * 1024;
@@ -55,6 +55,18 @@ describe('case 9a: disk full', () => {
     // As big as the write that failed: a smaller one could still fit in a page's leftover room.
     expect(codeOf(await b.request(t.key('B'), 'store', { text: `b while full ${randomBytes(1500).toString('hex')}`, level: 3 }))).toBe('UNAVAILABLE');
     b.destroy();
+    // Two stores of one text in one read: the second is decided while the first's commit is in flight, and answers with
+    // its id. Neither may be acknowledged unless it was stored (the duplicate was answered ok with an id never written).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const text = `twins while full ${attempt} ${randomBytes(1500).toString('hex')}`;
+      const twins = [freshId('store'), freshId('store')];
+      a.send(Buffer.concat(twins.map((id) => signedMessage(A, { id, ts: Date.now(), op: 'store', body: { text, level: 3 } }))));
+      for (const id of twins) {
+        const f = await a.answer(id);
+        if (codeOf(f) === 'ok') expect(codeOf(await a.request(A, 'get', { id: f.message!.body.id })), 'an acknowledged store is stored').toBe('ok');
+        else expect(f.message!.error).toMatchObject({ code: 'UNAVAILABLE', details: { reason: 'disk_full' } });
+      }
+    }
 
     // Free half, then wait (poll, with a deadline) for the daemon's own probe to find room.
     for (const id of ids.slice(0, Math.ceil(ids.length / 2))) {

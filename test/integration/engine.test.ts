@@ -270,6 +270,17 @@ describe('update, delete, delete_where, clear, list, stats', () => {
     expect(await c.update('c-nope', { tags: [] }).catch((e) => e.code)).toBe('NOT_FOUND');
   });
 
+  it('concurrent updates of one context each keep their change (merged under its scope lock, even across a level move)', async () => {
+    const r = await store({ text: 'a context many agents annotate at once', level: 2, session: 'upd-race', metadata: { base: 0 } });
+    // Pipelined on one connection: each reads the context while the others are in flight.
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    const answers = await Promise.all([...keys.map((k, i) => c.update(r.id, { metadata: { [k]: i } })), c.update(r.id, { level: 3 }), c.update(r.id, { tags: ['annotated'] })]);
+    expect(answers.map((a) => a.version).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i + 2));
+    const final = await c.get(r.id);
+    expect(final.metadata).toEqual({ base: 0, ...Object.fromEntries(keys.map((k, i) => [k, i])) });
+    expect(final).toMatchObject({ level: 3, tags: ['annotated'], version: 11 });
+  });
+
   it('deletes by id and by filter, and clears a level of a session', async () => {
     const a = await store({ text: 'delete me please', level: 3 });
     expect(await c.delete(a.id)).toEqual({ deleted: 1 });

@@ -39,6 +39,13 @@ describe('tenant quotas', () => {
     expect(await b!.store({ text: 'x'.repeat(60), level: 3 })).toMatchObject({ deduplicated: false });
     expect(await b!.store({ text: 'y'.repeat(60), level: 3 }).catch((e) => e.details)).toEqual({ quota: 'max_text_bytes', limit: 100, usage: 120 });
 
+    // An update that lengthens a text needs the room too (it was a way around the quota: store small, then grow).
+    const small = await b!.store({ text: 'short', level: 3 });
+    expect(await b!.update(small.id, { text: 'z'.repeat(60) }).catch((e) => e.details)).toEqual({ quota: 'max_text_bytes', limit: 100, usage: 120 });
+    expect((await b!.get(small.id)).text).toBe('short');
+    expect((await b!.update(small.id, { text: 'shorter still?' })).text).toBe('shorter still?');
+    expect((await b!.stats()).text_bytes).toBe(60 + 'shorter still?'.length);
+
     for (let i = 0; i < 10; i++) await c!.store({ text: `tenant C has no quota ${i}`, level: 3 });
     expect((await c!.stats()).total).toBe(10);
     await Promise.all([a, b, c].map((x) => x!.close()));
