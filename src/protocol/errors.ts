@@ -71,10 +71,43 @@ export class CtxdProtocolError extends Error {
   }
 }
 
+/**
+ * Bounds of an error's text on the wire, in UTF-8 bytes. Messages and details name fields, and a field's name is the
+ * peer's: a 4 MB key would otherwise come back twice in the answer, past max_frame_bytes (PROTOCOL.md §4.4) and past
+ * the room the connection reserved for it (an error answer fits ERROR_ANSWER_BYTES, a store_batch item's 1 KiB).
+ */
+export const MESSAGE_MAX_BYTES = 512;
+export const DETAIL_MAX_BYTES = 256;
+
+/** `text` cut to at most `maxBytes` of UTF-8, ending in "…" when cut (never inside a character). */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  // Every UTF-16 unit is at most 3 bytes of UTF-8: most texts are known to fit without counting.
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
+  const room = maxBytes - 3;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const size = Buffer.byteLength(ch);
+    if (bytes + size > room) break;
+    bytes += size;
+    end += ch.length;
+  }
+  return `${text.slice(0, end)}…`;
+}
+
+/** Details with their string values bounded (details are flat maps of scalars: a field, an id, a quota's numbers). */
+function boundedDetails(details: unknown): unknown {
+  if (typeof details === 'string') return truncateUtf8(details, DETAIL_MAX_BYTES);
+  if (typeof details !== 'object' || details === null || Array.isArray(details)) return details;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(details)) out[key] = typeof value === 'string' ? truncateUtf8(value, DETAIL_MAX_BYTES) : value;
+  return out;
+}
+
 export function wireError(code: ErrorCode, message: string, opts: { details?: unknown; retryAfterMs?: number | undefined } = {}): WireError {
-  const err: WireError = { code, message, retryable: ERROR_CODES[code].retryable };
+  const err: WireError = { code, message: truncateUtf8(message, MESSAGE_MAX_BYTES), retryable: ERROR_CODES[code].retryable };
   if (opts.retryAfterMs !== undefined) err.retry_after_ms = Math.max(0, Math.round(opts.retryAfterMs));
-  if (opts.details !== undefined) err.details = opts.details;
+  if (opts.details !== undefined) err.details = boundedDetails(opts.details);
   return err;
 }
 

@@ -82,6 +82,26 @@ describe('case 9a: disk full', () => {
 });
 
 describe('case 9b: answers larger than max_frame_bytes', () => {
+  it('errors naming a peer\'s field of 3.9 MB are answered in a few hundred bytes, alone or as store_batch items', async () => {
+    const A = big.key('A');
+    const a = await Peer.open(big.d.port, { keys: [A] });
+    expect(codeOf(await a.request(A, 'hello'))).toBe('ok');
+    const name = `k${'漢'.repeat(1_300_000)}`;
+    // Before: the name came back twice (message and details.field), an answer of ~7.8 MB, past max_frame_bytes and
+    // past the 4 KiB the connection reserves for an error (the answer queue's bound).
+    for (const [op, body] of [['ping', { [name]: 1 }], ['store', { text: 'fine', level: 3, metadata: { [name]: 1 } }]] as const) {
+      const f = await a.request(A, op, body);
+      expect(expectWellFormed(f), op).toBe('BAD_REQUEST');
+      expect(f.len, op).toBeLessThan(2048);
+      expect(f.message!.error.details.field.startsWith('body.'), op).toBe(true);
+    }
+    const batch = await a.request(A, 'store_batch', { items: [{ text: 'fine', level: 3, tags: [name.slice(0, 600_000)] }, { text: 'x', level: 3, [name.slice(0, 600_000)]: 1 }] });
+    expect(expectWellFormed(batch)).toBe('ok');
+    expect(batch.len).toBeLessThan(4096);
+    for (const r of batch.message!.body.results) expect(r.error.code).toBe('BAD_REQUEST');
+    a.destroy();
+  });
+
   it('list pages of ~8 KB contexts are cut below max_frame_bytes, truncated with a cursor, and page through every id exactly once', async () => {
     const A = big.key('A');
     const a = await Peer.open(big.d.port, { keys: [A] });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ALL_ERROR_CODES, ERROR_CODES } from '../../src/protocol/errors.ts';
+import { ALL_ERROR_CODES, CtxdProtocolError, DETAIL_MAX_BYTES, ERROR_CODES, MESSAGE_MAX_BYTES, truncateUtf8 } from '../../src/protocol/errors.ts';
 import { CtxdError, ERROR_CLASSES, errorFromWire } from '../../src/client/errors.ts';
 import { REPO_ROOT } from '../helpers/daemon.ts';
 
@@ -36,5 +36,34 @@ describe('the error registry', () => {
       const text = readFileSync(file, 'utf8');
       for (const m of text.matchAll(/new CtxdProtocolError\('([A-Z_]+)'/g)) expect(codes.has(m[1]!), `${file}: ${m[1]}`).toBe(true);
     }
+  });
+});
+
+describe('error text on the wire', () => {
+  it('cuts a message or a detail to its bound in UTF-8 bytes, never inside a character, marked with "…"', () => {
+    expect(truncateUtf8('short', 16)).toBe('short');
+    expect(truncateUtf8('x'.repeat(16), 16)).toBe('x'.repeat(16));
+    expect(truncateUtf8('x'.repeat(17), 16)).toBe(`${'x'.repeat(13)}…`);
+    for (const unit of ['é', '漢', '😀']) {
+      for (let n = 1; n < 40; n++) {
+        const cut = truncateUtf8(unit.repeat(n), 16);
+        expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(16);
+        // Whole characters only: no lone surrogate, no replacement character once encoded.
+        expect(Buffer.from(cut).toString()).toBe(cut);
+        expect(cut.replace(/…$/, '').length % unit.length).toBe(0);
+      }
+    }
+  });
+
+  it('bounds what a peer\'s field name can make an error (a 4 MB key would come back twice, past max_frame_bytes)', () => {
+    const field = `body.${'k'.repeat(4_000_000)}`;
+    const wire = new CtxdProtocolError('BAD_REQUEST', `${field} is not a known field`, { details: { field, limit: 3 } }).toWire();
+    expect(Buffer.byteLength(wire.message)).toBeLessThanOrEqual(MESSAGE_MAX_BYTES);
+    expect(wire.message.startsWith('body.kkk')).toBe(true);
+    expect(wire.details).toEqual({ field: truncateUtf8(field, DETAIL_MAX_BYTES), limit: 3 });
+    expect(Buffer.byteLength((wire.details as { field: string }).field)).toBeLessThanOrEqual(DETAIL_MAX_BYTES);
+    // A store_batch item's error has 1 KiB (store-batch.ts BATCH_RESULT_BYTES), whatever the characters.
+    const cjk = new CtxdProtocolError('BAD_REQUEST', '漢'.repeat(10_000), { details: { field: '漢'.repeat(10_000) } }).toWire();
+    expect(Buffer.byteLength(JSON.stringify(cjk))).toBeLessThan(1024);
   });
 });
