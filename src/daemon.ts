@@ -117,6 +117,8 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private readonly replay: ReplayGuard;
   private readonly answers: GlobalAnswerBudget;
+  /** Bytes held for incomplete frames, before and after authentication (PROTOCOL.md §2.3). */
+  private readonly partialFrames: { preauth: SharedByteBudget; main: SharedByteBudget };
   private readonly holds = new HoldGate();
   private journalTimer: NodeJS.Timeout | null = null;
   private text: TextAnalyzer | null = null;
@@ -199,6 +201,7 @@ export class Daemon {
     if (config.debug.enable_ops) dispatcher.register(debugHoldHandler(this.holds));
     this.replay = new ReplayGuard({ skewMs: config.protocol.max_skew_ms, maxIdsPerKey: config.protocol.replay_max_ids_per_key });
     this.answers = new GlobalAnswerBudget(config.server.answer_queue_bytes_total);
+    this.partialFrames = { preauth: new SharedByteBudget(config.server.preauth_buffered_bytes), main: new SharedByteBudget(config.server.max_buffered_bytes) };
     const journal = this.backend.journal;
     this.registry = new ConnectionRegistry({
       config,
@@ -206,7 +209,7 @@ export class Daemon {
       replay: this.replay,
       rateLimiter: config.server.rate_limit_rps > 0 ? new RateLimiter(config.server.rate_limit_rps, config.server.rate_limit_burst) : undefined,
       dispatcher,
-      budgets: { preauth: new SharedByteBudget(config.server.preauth_buffered_bytes), main: new SharedByteBudget(config.server.max_buffered_bytes) },
+      budgets: this.partialFrames,
       answers: this.answers,
       rejections: new RejectionLog(log),
       onAuthFailure: audit ? (remote, code) => audit.authFailure(remote, code) : undefined,
@@ -238,6 +241,7 @@ export class Daemon {
       limits: () => ({
         answerQueuedBytes: this.answers.bytes,
         answerQueuedLimit: this.answers.limit,
+        partialFrameBytes: this.partialFrames.preauth.bytesInUse + this.partialFrames.main.bytesInUse,
         unauthenticatedConnections: this.registry.unauthenticatedCount,
         replayIds: this.replay.size,
         quarantinedRecords: this.backend.quarantined().count,

@@ -33,6 +33,7 @@ export interface MetricSources {
 export interface LimitReadings {
   readonly answerQueuedBytes: number;
   readonly answerQueuedLimit: number;
+  readonly partialFrameBytes: number;
   readonly unauthenticatedConnections: number;
   readonly replayIds: number;
   readonly quarantinedRecords: number;
@@ -144,6 +145,7 @@ export class Metrics {
     mirroredCounter(r, 'ctxd_connections_evicted_total', 'Unauthenticated connections closed to make room for new ones.', [], () => one(src.server.connectionsEvicted));
     gauge(r, 'ctxd_answer_queued_bytes', 'Answer bytes queued for peers or reserved by requests in flight, across connections.', () => src.limits().answerQueuedBytes);
     gauge(r, 'ctxd_answer_queued_bytes_limit', 'The bound on ctxd_answer_queued_bytes (server.answer_queue_bytes_total).', () => src.limits().answerQueuedLimit);
+    gauge(r, 'ctxd_partial_frame_bytes', 'Bytes held for frames not yet complete, across connections (bounded by server.max_buffered_bytes and preauth_buffered_bytes).', () => src.limits().partialFrameBytes);
     gauge(r, 'ctxd_connections_unauthenticated', 'Open connections that have not sent a verified frame yet.', () => src.limits().unauthenticatedConnections);
     gauge(r, 'ctxd_replay_ids', 'Request ids remembered for replay detection, across keys.', () => src.limits().replayIds);
     gauge(r, 'ctxd_quarantined_records', 'Stored records refused at load (kept on disk, never served).', () => src.limits().quarantinedRecords);

@@ -5,8 +5,10 @@
  * error. The length is checked against `maxFrameBytes` as soon as its 4 bytes
  * are in, the version and kid length as soon as theirs are: nothing of an
  * oversized or malformed frame's body is buffered. A frame that arrives whole
- * inside one chunk is cut out without copying; a partial frame is copied once
- * into a buffer of its final size (no repeated concatenation).
+ * inside one chunk is cut out without copying; a partial frame is copied into a
+ * buffer that grows by doubling as its bytes arrive, up to its final size, and
+ * only that buffer is charged to the budget (PROTOCOL.md §2.3: bytes held): a
+ * header that announces 4 MiB holds 64 KiB until more of the frame comes.
  */
 import { LEN_BYTES, MAX_KID_BYTES, MIN_FRAME_LEN, MIN_DIAGNOSTIC_LEN, PROTOCOL_VERSION, TAG_BYTES, isKidByte } from './constants.ts';
 import type { RawFrame } from './frame.ts';
@@ -44,6 +46,9 @@ export interface DecoderOptions {
 }
 
 const HEADER_BYTES = LEN_BYTES + 2;
+const BUDGET_EXHAUSTED: FramingError = { code: 'OVERLOADED', message: 'server buffer budget for incomplete frames is exhausted' };
+/** What a partial frame holds first (or its whole length, if smaller); its buffer doubles from there. */
+export const INITIAL_PARTIAL_BYTES = 64 * 1024;
 
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
@@ -55,8 +60,11 @@ export class FrameDecoder {
   private framesCut = 0;
   private readonly header = Buffer.alloc(HEADER_BYTES);
   private headerFill = 0;
+  /** The partial frame's bytes so far, in a buffer of `partial.length` (reserved from `partialBudget`). */
   private partial: Buffer | null = null;
   private partialFill = 0;
+  /** The partial frame's whole length (its len field + 4). */
+  private partialTotal = 0;
   private failure: FramingError | null = null;
 
   constructor(opts: DecoderOptions) {
@@ -87,11 +95,13 @@ export class FrameDecoder {
     while (off < chunk.length) {
       if (frames.length >= maxFrames && !this.partial && this.headerFill === 0) return { frames, consumed: off };
       if (this.partial) {
-        const n = Math.min(this.partial.length - this.partialFill, chunk.length - off);
+        const n = Math.min(this.partialTotal - this.partialFill, chunk.length - off);
+        const err = this.room(this.partialFill + n);
+        if (err) return this.fail(frames, err);
         chunk.copy(this.partial, this.partialFill, off, off + n);
         this.partialFill += n;
         off += n;
-        if (this.partialFill === this.partial.length) {
+        if (this.partialFill === this.partialTotal) {
           const whole = this.partial;
           this.releasePartial();
           const cut = this.cut(whole);
@@ -111,9 +121,9 @@ export class FrameDecoder {
           off += total;
           continue;
         }
-        const err2 = this.startPartial(total);
-        if (err2) return this.fail(frames, err2);
         const n = chunk.length - off;
+        const err2 = this.startPartial(total, n);
+        if (err2) return this.fail(frames, err2);
         chunk.copy(this.partial!, 0, off);
         this.partialFill = n;
         off += n;
@@ -126,7 +136,7 @@ export class FrameDecoder {
       const err = this.checkHeader(this.header, 0, this.headerFill);
       if (err) return this.fail(frames, err);
       if (this.headerFill === HEADER_BYTES) {
-        const err2 = this.startPartial(LEN_BYTES + this.header.readUInt32BE(0));
+        const err2 = this.startPartial(LEN_BYTES + this.header.readUInt32BE(0), HEADER_BYTES);
         if (err2) return this.fail(frames, err2);
         this.header.copy(this.partial!, 0);
         this.partialFill = HEADER_BYTES;
@@ -149,6 +159,7 @@ export class FrameDecoder {
     if (!budget.tryReserve(this.partial.length)) {
       this.partial = null;
       this.partialFill = 0;
+      this.partialTotal = 0;
       return false;
     }
     this.partialBudget = budget;
@@ -161,13 +172,25 @@ export class FrameDecoder {
     this.headerFill = 0;
   }
 
-  private startPartial(total: number): FramingError | null {
-    if (this.budget && !this.budget.tryReserve(total)) {
-      return { code: 'OVERLOADED', message: 'server buffer budget for incomplete frames is exhausted' };
-    }
+  /** A partial frame of `total` bytes, with room for its first `first`. */
+  private startPartial(total: number, first: number): FramingError | null {
+    const size = Math.min(total, Math.max(INITIAL_PARTIAL_BYTES, first));
+    if (this.budget && !this.budget.tryReserve(size)) return BUDGET_EXHAUSTED;
     this.partialBudget = this.budget;
-    this.partial = Buffer.allocUnsafe(total);
+    this.partial = Buffer.allocUnsafe(size);
     this.partialFill = 0;
+    this.partialTotal = total;
+    return null;
+  }
+
+  /** Room in the partial frame's buffer for its first `need` bytes: doubled (at most to its whole length) and charged. */
+  private room(need: number): FramingError | null {
+    const held = this.partial!;
+    if (need <= held.length) return null;
+    const size = Math.min(this.partialTotal, Math.max(need, held.length * 2));
+    if (this.partialBudget && !this.partialBudget.tryReserve(size - held.length)) return BUDGET_EXHAUSTED;
+    this.partial = Buffer.allocUnsafe(size);
+    held.copy(this.partial, 0, 0, this.partialFill);
     return null;
   }
 
@@ -177,6 +200,7 @@ export class FrameDecoder {
       this.partialBudget = undefined;
       this.partial = null;
       this.partialFill = 0;
+      this.partialTotal = 0;
     }
   }
 

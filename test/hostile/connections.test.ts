@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CtxdClient, type OpAnswer } from '../../src/client/index.ts';
 import { stopAll } from '../helpers/daemon.ts';
 import { alive, codeOf, expectServes, expectWellFormed, metric, MiB, Peer, rssBytes, signedMessage, waitUntil, type Frame } from '../helpers/hostile.ts';
+import { PROTOCOL_VERSION } from '../../src/protocol/constants.ts';
 import { startTenantDaemon, type TenantDaemon, type TenantKey } from '../helpers/tenants.ts';
 
 /** Small connection caps (case 7a, 7b). */
@@ -144,6 +145,34 @@ describe('case 7b: first frames claiming 4 MiB, stalled first frames', () => {
     await a.close();
     await expectServes(t.d, t.key('B'));
   }, 30_000);
+});
+
+describe('case 7d: headers announcing 4 MiB after hello (default settings)', () => {
+  it('hold what they sent, not what they announce: 70 of them leave room for another tenant\'s 240 KB store', async () => {
+    const A = dflt.key('A');
+    const attackers: Peer[] = [];
+    for (let i = 0; i < 70; i++) {
+      const p = await Peer.open(dflt.d.port, { keys: [A] });
+      expect(codeOf(await p.request(A, 'hello'))).toBe('ok');
+      // The 6 bytes of a header (len, version, kid length) of a frame of max_frame_bytes, and nothing more.
+      const header = Buffer.alloc(6);
+      header.writeUInt32BE(4 * MiB, 0);
+      header[4] = PROTOCOL_VERSION;
+      header[5] = Buffer.byteLength(A.kid);
+      p.send(header);
+      attackers.push(p);
+    }
+    // Before: each header reserved its 4 MiB of the 256 MiB budget (server.max_buffered_bytes) for frame_deadline_ms,
+    // and this store was refused OVERLOADED. Now each holds 64 KiB until more of its frame arrives.
+    // Every header taken (true before the fix too: 64 × 4 MiB then), and each holds 64 KiB (its buffer's first size).
+    await waitUntil(async () => ((await metric(dflt.d, 'ctxd_partial_frame_bytes')) >= 64 * 64 * 1024 ? true : undefined), 'the headers held');
+    expect(await metric(dflt.d, 'ctxd_partial_frame_bytes')).toBe(70 * 64 * 1024);
+    const b = await client(dflt.key('B'), {}, dflt);
+    expect((await b.store({ text: 'x '.repeat(120_000), level: 3 })).deduplicated).toBe(false);
+    await b.close();
+    expect(attackers.filter((p) => p.hasClosed)).toHaveLength(0);
+    for (const p of attackers) p.destroy();
+  });
 });
 
 describe('case 7c: a 4 MiB frame right behind hello (default settings)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameDecoder, type ByteBudget } from '../../src/protocol/decoder.ts';
+import { FrameDecoder, INITIAL_PARTIAL_BYTES, type ByteBudget } from '../../src/protocol/decoder.ts';
 import { encodeFrame } from '../../src/protocol/frame.ts';
 import { signingKey } from '../../src/protocol/signer.ts';
 import { rejectVectors, validVectors } from '../helpers/vectors.ts';
@@ -96,6 +96,46 @@ describe('FrameDecoder on the golden vectors', () => {
   });
 });
 
+describe('FrameDecoder holding a big partial frame', () => {
+  const key = signingKey(Buffer.alloc(32, 3));
+  const big = encodeFrame('k', key, { id: 'big', ts: 1, op: 'ping', body: { text: 'x'.repeat(1_000_000) } });
+
+  it('charges the bytes it holds (a buffer doubling from 64 KiB), not the length a header announces', () => {
+    let held = 0;
+    const budget: ByteBudget = { tryReserve: (n) => ((held += n), true), release: (n) => void (held -= n) };
+    const d = decoderFor({ budget });
+    d.write(big.subarray(0, 6));
+    expect(held).toBe(INITIAL_PARTIAL_BYTES);
+    let frames = 0;
+    for (let at = 6; at < big.length; at += 7_919) {
+      frames += d.write(big.subarray(at, Math.min(big.length, at + 7_919))).frames.length;
+      if (frames === 0) {
+        expect(held).toBeGreaterThanOrEqual(d.bufferedBytes);
+        expect(held).toBeLessThanOrEqual(Math.max(INITIAL_PARTIAL_BYTES, 2 * d.bufferedBytes));
+      }
+    }
+    expect(frames).toBe(1);
+    expect(held).toBe(0);
+  });
+
+  it('decodes it whatever the chunks, and refuses with OVERLOADED (releasing all) once a growth does not fit the budget', () => {
+    for (const size of [1, 6, 65_535, 65_536, 65_537, 300_000]) {
+      const d = decoderFor();
+      const out = feed(d, Array.from({ length: Math.ceil(big.length / size) }, (_, i) => big.subarray(i * size, (i + 1) * size)));
+      expect(out.error).toBeUndefined();
+      expect(out.frames.map((f) => Buffer.concat([f.signed, f.tag]).equals(big))).toEqual([true]);
+    }
+    let used = 0;
+    const budget: ByteBudget = { tryReserve: (n) => (used + n <= 150_000 ? ((used += n), true) : false), release: (n) => void (used -= n) };
+    const d = decoderFor({ budget });
+    // What arrives with the header is held at once; the next 50,000 bytes need the buffer doubled, past the budget.
+    expect(d.write(big.subarray(0, 100_000)).error).toBeUndefined();
+    expect(used).toBe(100_000);
+    expect(d.write(big.subarray(100_000, 150_000)).error?.code).toBe('OVERLOADED');
+    expect(used).toBe(0);
+  });
+});
+
 describe('FrameDecoder properties (fast-check)', () => {
   const key = signingKey(Buffer.alloc(32, 7));
   const frameArb = fc
@@ -186,7 +226,7 @@ describe('FrameDecoder before authentication', () => {
     expect(first.consumed).toBe(small.length);
     expect(reserved).toEqual([]);
     expect(d.write(both.subarray(first.consumed)).frames).toHaveLength(0);
-    expect(reserved).toEqual([big.length]);
+    expect(reserved).toEqual([INITIAL_PARTIAL_BYTES]);
     expect(d.write(big.subarray(1000)).frames).toHaveLength(1);
   });
 });
