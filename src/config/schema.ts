@@ -25,6 +25,7 @@ export const configSchema = {
       host: str('127.0.0.1', 'Interface the TCP protocol listener binds (0.0.0.0 for all).'),
       port: int(7411, 0, 65535, 'TCP port of the protocol listener; 0 picks a free one.'),
       max_connections: int(1024, 1, 1_000_000, 'Open connections beyond this are refused with OVERLOADED (the oldest connection that has not authenticated yet is closed first to make room).'),
+      max_connections_per_key: int(256, 1, 1_000_000, 'Authenticated connections one key may hold open; a connection past it is closed with OVERLOADED when its first frame verifies, so one key cannot take every slot of max_connections.'),
       max_unauthenticated_connections: int(256, 1, 1_000_000, 'Connections that have not yet sent a verified frame; past it the oldest of them is closed, so silent sockets cannot take the slots of real clients.'),
       handshake_timeout_ms: int(5_000, 100, 600_000, 'A connection must send a frame that verifies within this, or it is closed.'),
       preauth_max_frame_bytes: int(64 * 1024, 256, 256 * MiB, 'Largest first frame of a connection: nothing larger is buffered before a key has been checked.'),
@@ -201,6 +202,7 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly max_connections: number;
+    readonly max_connections_per_key: number;
     readonly max_unauthenticated_connections: number;
     readonly handshake_timeout_ms: number;
     readonly preauth_max_frame_bytes: number;

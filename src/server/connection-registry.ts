@@ -26,6 +26,9 @@ export class ConnectionRegistry {
   private readonly live = new Set<Connection>();
   /** In accept order: the first is the oldest. */
   private readonly unauthenticated = new Set<Connection>();
+  /** Authenticated connections open per key, and the connections counted in it. */
+  private readonly perKey = new Map<string, number>();
+  private readonly counted = new Set<Connection>();
 
   constructor(deps: ConnectionDeps) {
     this.deps = deps;
@@ -71,7 +74,15 @@ export class ConnectionRegistry {
     const conn = new Connection(stream, this.deps, remote, peer);
     this.live.add(conn);
     this.unauthenticated.add(conn);
-    conn.whenAuthenticated(() => this.unauthenticated.delete(conn));
+    conn.whenAuthenticated((kid) => {
+      this.unauthenticated.delete(conn);
+      // One key may not hold every slot (server.max_connections_per_key): refused connections are never counted.
+      const open = this.perKey.get(kid) ?? 0;
+      if (open >= config.server.max_connections_per_key) return false;
+      this.perKey.set(kid, open + 1);
+      this.counted.add(conn);
+      return true;
+    });
     stats.connectionsOpen++;
     stats.connectionsTotal++;
     // Connections that never authenticate are counted in metrics, not logged one by one (a flood of them would flood the log).
@@ -87,6 +98,11 @@ export class ConnectionRegistry {
   /** Stops counting `conn`; false when it was already forgotten. */
   private forget(conn: Connection): boolean {
     this.unauthenticated.delete(conn);
+    if (this.counted.delete(conn)) {
+      const open = this.perKey.get(conn.kid)! - 1;
+      if (open === 0) this.perKey.delete(conn.kid);
+      else this.perKey.set(conn.kid, open);
+    }
     if (!this.live.delete(conn)) return false;
     this.deps.stats.connectionsOpen--;
     return true;

@@ -106,7 +106,7 @@ export class Connection {
   private authenticated = false;
   /** The kid of the first frame that verified ('' before). */
   private authenticatedKid = '';
-  private onAuthenticated: (() => void) | null = null;
+  private onAuthenticated: ((kid: string) => boolean) | null = null;
   private inflight = 0;
   /** Admitted, waiting for answer room. */
   private ready: Admitted | null = null;
@@ -173,7 +173,7 @@ export class Connection {
   }
 
   /** Called once, when the first frame verifies (the registry stops counting it as unauthenticated). */
-  whenAuthenticated(callback: () => void): void {
+  whenAuthenticated(callback: (kid: string) => boolean): void {
     this.onAuthenticated = callback;
   }
 
@@ -316,8 +316,12 @@ export class Connection {
     this.authenticatedKid = kid;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
-    this.onAuthenticated?.();
+    const admitted = this.onAuthenticated?.(kid) ?? true;
     this.onAuthenticated = null;
+    if (!admitted) {
+      this.fatal('OVERLOADED', `key ${kid} has max_connections_per_key (${this.deps.config.server.max_connections_per_key}) connections open`);
+      return false;
+    }
     if (!this.decoder.switchBudget(this.deps.budgets.main)) {
       this.fatal('OVERLOADED', 'server buffer budget for incomplete frames is exhausted');
       return false;

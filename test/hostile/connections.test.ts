@@ -175,6 +175,38 @@ describe('case 7d: headers announcing 4 MiB after hello (default settings)', () 
   });
 });
 
+describe('case 7e: one key holding connections', () => {
+  it('cannot take every slot: past max_connections_per_key its next connection is closed OVERLOADED, other keys still get in', async () => {
+    const own = await startTenantDaemon({ args: ['--set', 'server.max_connections=30', '--set', 'server.max_connections_per_key=10'] });
+    const A = own.key('A');
+    const held: Peer[] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = await Peer.open(own.d.port, { keys: [A] });
+      expect(codeOf(await p.request(A, 'hello'))).toBe('ok');
+      held.push(p);
+    }
+    const extra = await Peer.open(own.d.port, { keys: [A] });
+    extra.send(signedMessage(A, { id: 'one-too-many', ts: Date.now(), op: 'hello' }));
+    expect(await closedWith(extra)).toBe('OVERLOADED');
+    expect(extra.frames[0]!.message!.error.message).toMatch(/max_connections_per_key \(10\)/);
+    // Another tenant's key is not counted against A's share.
+    const b = await client(own.key('B'), {}, own);
+    expect((await b.store({ text: 'B still gets in', level: 3 })).deduplicated).toBe(false);
+    await b.close();
+    // A closed connection gives its slot back.
+    held.pop()!.destroy();
+    const again = await waitUntil(async () => {
+      const p = await Peer.open(own.d.port, { keys: [A] });
+      const f = await p.request(A, 'hello').catch(() => undefined);
+      if (f && codeOf(f) === 'ok') return p;
+      p.destroy();
+      return undefined;
+    }, 'a slot for A again');
+    for (const p of [again, ...held]) p.destroy();
+    expect(await own.d.stop()).toBe(0);
+  });
+});
+
 describe('case 7c: a 4 MiB frame right behind hello (default settings)', () => {
   const batch = (n: number, bytes: number) => ({
     items: Array.from({ length: n }, (_, i) => ({ text: `${i} ${randomBytes(bytes / 2).toString('hex')}`, level: 3 as const })),
