@@ -178,6 +178,9 @@ describe('request errors: signed answer, connection stays open', () => {
     const err = await c.request('frobnicate').catch((e) => e);
     expect(err).toBeInstanceOf(CtxdRequestError);
     expect(err.code).toBe('UNKNOWN_OP');
+    // Past 64 characters it is not a name at all (PROTOCOL.md §4.1).
+    expect(await c.request('x'.repeat(64)).catch((e) => e.code)).toBe('UNKNOWN_OP');
+    expect(await c.request('x'.repeat(65)).catch((e) => [e.code, e.details])).toEqual(['BAD_REQUEST', { field: 'op' }]);
     expect(await c.ping()).toEqual({});
     await c.close();
   });
