@@ -100,9 +100,10 @@ export class ContextEngine {
   }
 
   async update(tenant: string, id: string, input: UpdateInput): Promise<ContextDoc> {
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       // The scope to lock is the context's own; a concurrent update may move it to another level before the lock is
-      // ours, and is then locked again where it went.
+      // ours, and is then locked again where it went (a turn later: a store whose reads disagree must not spin).
+      if (attempt > 0) await new Promise((resolve) => setImmediate(resolve));
       const seen = await this.get(tenant, id);
       const updated = await this.deps.locks.run(scopeKey(tenant, seen.level, seen.session), async () => {
         // Read again under the lock: merging into a copy read before it would drop what an update committed meanwhile.
@@ -117,9 +118,10 @@ export class ContextEngine {
   private async updateLocked(tenant: string, current: ContextDoc, input: UpdateInput): Promise<ContextDoc> {
     const id = current.id;
     const text = input.text !== undefined && input.text !== current.text ? input.text : undefined;
-    // A longer text needs the room a store of it would (quotas, PROTOCOL.md §7.4), held until it has committed.
+    // A longer text needs the room a store of it would (quotas, PROTOCOL.md §7.4), held until it has committed; an
+    // update that adds nothing is never refused (a tenant over a quota lowered since may still change its contexts).
     const growth = text === undefined ? 0 : Buffer.byteLength(text) - Buffer.byteLength(current.text);
-    const release = this.deps.quotas.reserve(tenant, 0, Math.max(0, growth));
+    const release = growth > 0 ? this.deps.quotas.reserve(tenant, 0, growth) : () => {};
     let level: Level;
     const now = this.deps.now();
     try {

@@ -4,7 +4,7 @@
  * store and the batch itself, spill the oldest L1 contexts to L2 when a
  * session's L1 is full, and commit everything of the scope in one group.
  */
-import { NO_METADATA, NO_TAGS, tagsAndMetadataFit, type ContextMeta, type ContextRecord, type Level, type RecordPatch, type SearchHit } from '../domain/context.ts';
+import { NO_METADATA, NO_TAGS, tagsAndMetadataFit, type ContextDoc, type ContextMeta, type ContextRecord, type Level, type RecordPatch, type SearchHit } from '../domain/context.ts';
 import { expiryFor, scopeKey, type EngineDeps } from './engine-deps.ts';
 import { newContextId } from './ids.ts';
 import { sameKeyTokens } from '../domain/lexical.ts';
@@ -216,7 +216,10 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
   committed.catch(() => undefined);
   const mine = landed.filter((r) => r.level === level).map((record) => ({ record, normalized: keyOf.get(record.id)!, committed }));
   deps.pending.add(scope, mine);
-  return { committed: committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined) };
+  const settled = committed.finally(() => deps.pending.remove(scope, mine)).then(() => Promise.all(awaitOthers)).then(() => undefined);
+  // Awaited with the other scopes' (storeWithinQuota); if one of those decisions throws first, none awaits this one.
+  settled.catch(() => undefined);
+  return { committed: settled };
 }
 
 /**
@@ -234,22 +237,24 @@ async function mergeableNeighbours(deps: EngineDeps, tenant: string, items: read
   const close = items.map((_, n) => nearest[n]?.[0]).map((h) => (h && h.similarity >= Math.min(threshold, EXACT_LOOKUP_SIMILARITY) ? h : undefined));
   const ids = [...new Set(close.filter((h): h is SearchHit => h !== undefined).map((h) => h.meta.id))];
   if (ids.length === 0) return close;
-  // In chunks, a turn apart: a batch of 1,000 duplicates reads 1,000 stored texts.
-  const texts = new Map<string, string>();
+  // In chunks, a turn apart: a batch of 1,000 duplicates reads 1,000 stored texts. Read under the scope's lock, they
+  // are also what a refresh merges into: the search's copy may predate an update that committed since.
+  const stored = new Map<string, ContextDoc>();
   for (let at = 0; at < ids.length; at += GET_CHUNK) {
     if (at > 0) await nextTurn();
-    for (const d of await deps.store.get(tenant, ids.slice(at, at + GET_CHUNK))) texts.set(d.id, d.text);
+    for (const d of await deps.store.get(tenant, ids.slice(at, at + GET_CHUNK))) stored.set(d.id, d);
   }
   const out = new Array<SearchHit | undefined>(items.length);
   const slicer = new Slicer();
   for (const [n, h] of close.entries()) {
     if (!h) continue;
-    const stored = texts.get(h.meta.id);
-    if (stored === undefined) continue; // deleted meanwhile
+    const doc = stored.get(h.meta.id);
+    if (doc === undefined) continue; // deleted meanwhile
     const text = items[n]!.input.text;
     // Normalising and comparing key tokens of two texts per item: yield now and then, as the decision loop does.
-    if (slicer.due(text.length + stored.length)) await nextTurn();
-    out[n] = mergeableInto(deps, threshold, text, stored, h);
+    if (slicer.due(text.length + doc.text.length)) await nextTurn();
+    const { text: storedText, ...meta } = doc;
+    out[n] = mergeableInto(deps, threshold, text, storedText, { ...h, meta });
   }
   return out;
 }

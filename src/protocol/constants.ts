@@ -8,8 +8,8 @@ export const MIN_FRAME_LEN = 1 + 1 + 1 + 1 + TAG_BYTES;
 /** Diagnostic frames carry kid_len 0 (PROTOCOL.md §6.1). */
 export const MIN_DIAGNOSTIC_LEN = 1 + 1 + 1 + TAG_BYTES;
 export const MAX_ID_BYTES = 64;
-/** Longest `op` name (PROTOCOL.md §4.1): longer is BAD_REQUEST, not UNKNOWN_OP (it is a metric label and a log field). */
-export const MAX_OP_CHARS = 64;
+/** Longest `op` name, in UTF-8 bytes (PROTOCOL.md §4.1): longer is BAD_REQUEST, not UNKNOWN_OP (it is a metric label and a log field). */
+export const MAX_OP_BYTES = 64;
 export const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 

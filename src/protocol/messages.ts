@@ -2,7 +2,7 @@
  * Request and response messages (PROTOCOL.md §4): the envelope around every
  * op's body, and its validation. Op bodies are validated by their handlers.
  */
-import { MAX_ID_BYTES, MAX_OP_CHARS } from './constants.ts';
+import { MAX_ID_BYTES, MAX_OP_BYTES } from './constants.ts';
 import { CtxdProtocolError, type WireError } from './errors.ts';
 
 export type Body = Record<string, unknown>;
@@ -46,8 +46,8 @@ export function parseRequest(message: unknown): EnvelopeResult {
   if (typeof ts !== 'number' || !Number.isSafeInteger(ts)) {
     return { id, error: new CtxdProtocolError('BAD_REQUEST', 'ts must be an integer (Unix time, ms)', { details: { field: 'ts' } }) };
   }
-  if (typeof op !== 'string' || op.length === 0 || op.length > MAX_OP_CHARS) {
-    return { id, error: new CtxdProtocolError('BAD_REQUEST', `op must be a string of 1..${MAX_OP_CHARS} characters`, { details: { field: 'op' } }) };
+  if (typeof op !== 'string' || op.length === 0 || Buffer.byteLength(op) > MAX_OP_BYTES) {
+    return { id, error: new CtxdProtocolError('BAD_REQUEST', `op must be a string of 1..${MAX_OP_BYTES} bytes`, { details: { field: 'op' } }) };
   }
   if (body !== undefined && body !== null && !isPlainMap(body)) {
     return { id, error: new CtxdProtocolError('BAD_REQUEST', 'body must be a map', { details: { field: 'body' } }) };

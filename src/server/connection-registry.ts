@@ -78,7 +78,12 @@ export class ConnectionRegistry {
       this.unauthenticated.delete(conn);
       // One key may not hold every slot (server.max_connections_per_key): refused connections are never counted.
       const open = this.perKey.get(kid) ?? 0;
-      if (open >= config.server.max_connections_per_key) return false;
+      if (open >= config.server.max_connections_per_key) {
+        // Its slot is free at once (it is closed as soon as its diagnostic is sent), as for an eviction: reconnecting
+        // refused connections must not hold max_connections.
+        this.forget(conn);
+        return false;
+      }
       this.perKey.set(kid, open + 1);
       this.counted.add(conn);
       return true;

@@ -319,7 +319,7 @@ export class Connection {
     const admitted = this.onAuthenticated?.(kid) ?? true;
     this.onAuthenticated = null;
     if (!admitted) {
-      this.fatal('OVERLOADED', `key ${kid} has max_connections_per_key (${this.deps.config.server.max_connections_per_key}) connections open`);
+      this.fatal('OVERLOADED', `key ${kid} has max_connections_per_key (${this.deps.config.server.max_connections_per_key}) connections open`, { destroyOnceSent: true });
       return false;
     }
     if (!this.decoder.switchBudget(this.deps.budgets.main)) {

@@ -154,19 +154,18 @@ describe('case 7d: headers announcing 4 MiB after hello (default settings)', () 
     for (let i = 0; i < 70; i++) {
       const p = await Peer.open(dflt.d.port, { keys: [A] });
       expect(codeOf(await p.request(A, 'hello'))).toBe('ok');
-      // The 6 bytes of a header (len, version, kid length) of a frame of max_frame_bytes, and nothing more.
-      const header = Buffer.alloc(6);
-      header.writeUInt32BE(4 * MiB, 0);
-      header[4] = PROTOCOL_VERSION;
-      header[5] = Buffer.byteLength(A.kid);
-      p.send(header);
       attackers.push(p);
     }
-    // Before: each header reserved its 4 MiB of the 256 MiB budget (server.max_buffered_bytes) for frame_deadline_ms,
-    // and this store was refused OVERLOADED. Now each holds 64 KiB until more of its frame arrives.
-    // Every header taken (true before the fix too: 64 × 4 MiB then), and each holds 64 KiB (its buffer's first size).
-    await waitUntil(async () => ((await metric(dflt.d, 'ctxd_partial_frame_bytes')) >= 64 * 64 * 1024 ? true : undefined), 'the headers held');
-    expect(await metric(dflt.d, 'ctxd_partial_frame_bytes')).toBe(70 * 64 * 1024);
+    // The 6 bytes of a header (len, version, kid length) of a frame of max_frame_bytes, and nothing more: sent by all
+    // at once, so none nears frame_deadline_ms (10 s) before the store below.
+    const header = Buffer.alloc(6);
+    header.writeUInt32BE(4 * MiB, 0);
+    header[4] = PROTOCOL_VERSION;
+    header[5] = Buffer.byteLength(A.kid);
+    for (const p of attackers) p.send(header);
+    // Before: each header reserved its 4 MiB of the 256 MiB budget (server.max_buffered_bytes) and this store was
+    // refused OVERLOADED (the wait below then times out: 64 × 4 MiB held). Now each holds 64 KiB, its buffer's first size.
+    await waitUntil(async () => ((await metric(dflt.d, 'ctxd_partial_frame_bytes')) === 70 * 64 * 1024 ? true : undefined), 'the 70 headers held at 64 KiB each');
     const b = await client(dflt.key('B'), {}, dflt);
     expect((await b.store({ text: 'x '.repeat(120_000), level: 3 })).deduplicated).toBe(false);
     await b.close();
@@ -185,10 +184,14 @@ describe('case 7e: one key holding connections', () => {
       expect(codeOf(await p.request(A, 'hello'))).toBe('ok');
       held.push(p);
     }
-    const extra = await Peer.open(own.d.port, { keys: [A] });
-    extra.send(signedMessage(A, { id: 'one-too-many', ts: Date.now(), op: 'hello' }));
-    expect(await closedWith(extra)).toBe('OVERLOADED');
-    expect(extra.frames[0]!.message!.error.message).toMatch(/max_connections_per_key \(10\)/);
+    // 25 more of A's, refused, their peers never closing: each frees its slot as soon as its diagnostic is sent, so
+    // together with the 10 they would pass max_connections (30) if they lingered.
+    for (let i = 0; i < 25; i++) {
+      const extra = await Peer.open(own.d.port, { keys: [A] });
+      extra.send(signedMessage(A, { id: `one-too-many-${i}`, ts: Date.now(), op: 'hello' }));
+      expect(await closedWith(extra)).toBe('OVERLOADED');
+      expect(extra.frames[0]!.message!.error.message).toMatch(/max_connections_per_key \(10\)/);
+    }
     // Another tenant's key is not counted against A's share.
     const b = await client(own.key('B'), {}, own);
     expect((await b.store({ text: 'B still gets in', level: 3 })).deduplicated).toBe(false);

@@ -281,6 +281,17 @@ describe('update, delete, delete_where, clear, list, stats', () => {
     expect(final).toMatchObject({ level: 3, tags: ['annotated'], version: 11 });
   });
 
+  it('a store of the same text refreshing a context while it is updated keeps both changes', async () => {
+    for (let i = 0; i < 10; i++) {
+      const text = `a note about incident ${i} in the payments service`;
+      const r = await store({ text, level: 3, metadata: { a: 1 } });
+      // Pipelined: the store's nearest-neighbour search runs before the update commits, its refresh after.
+      const [, again] = await Promise.all([c.update(r.id, { metadata: { b: 2 } }), store({ text, level: 3, metadata: { c: 3 } })]);
+      expect(again).toMatchObject({ id: r.id, deduplicated: true });
+      expect((await c.get(r.id)).metadata).toEqual({ a: 1, b: 2, c: 3 });
+    }
+  });
+
   it('deletes by id and by filter, and clears a level of a session', async () => {
     const a = await store({ text: 'delete me please', level: 3 });
     expect(await c.delete(a.id)).toEqual({ deleted: 1 });

@@ -50,5 +50,16 @@ describe('tenant quotas', () => {
     expect((await c!.stats()).total).toBe(10);
     await Promise.all([a, b, c].map((x) => x!.close()));
     await t.d.stop();
+
+    // An operator lowers the quotas below what the tenants hold: they may still change their contexts, not grow them.
+    writeFileSync(config, JSON.stringify({ quotas: { tenants: { A: { max_contexts: 1 }, B: { max_text_bytes: 10 } } } }));
+    const again = await startTenantDaemon({ reuse: { dataDir: t.d.dataDir, admin: t.admin, keys: t.keys }, args: ['--config', config] });
+    const [a2, b2] = await Promise.all(['A', 'B'].map((n) => clientOf(again, n)));
+    expect((await a2!.update(ids[1]!, { metadata: { reviewed: true }, tags: ['kept'], level: 2 })).metadata).toEqual({ reviewed: true });
+    expect(await a2!.store({ text: 'a fourth, over the lowered quota', level: 3 }).catch((e) => e.code)).toBe('QUOTA_EXCEEDED');
+    expect((await b2!.update(small.id, { text: 'tiny' })).text).toBe('tiny');
+    expect(await b2!.update(small.id, { text: 'longer than tiny' }).catch((e) => e.code)).toBe('QUOTA_EXCEEDED');
+    await Promise.all([a2, b2].map((x) => x!.close()));
+    await again.d.stop();
   });
 });
