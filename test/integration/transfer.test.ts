@@ -155,13 +155,22 @@ describe('export, purge, import', () => {
         { ...first!, id: 'far-future', ts: 1e20 },
         { ...first!, id: 'huge-version', version: 1e300 },
         { ...first!, id: 'huge-count', access_count: 2 ** 60 },
+        // Within ±(2^53−1), but an update would take it past: the store could then not load it again.
+        { ...first!, id: 'max-version', version: Number.MAX_SAFE_INTEGER },
+        { ...first!, id: 'max-count', access_count: Number.MAX_SAFE_INTEGER },
+        { ...first!, id: 'top-version', version: 2 ** 48, access_count: 2 ** 48 },
       ],
     });
-    expect(r.results.map((x) => ('error' in x ? x.error.details : x))).toEqual([
+    expect(r.results.map((x) => ('error' in x ? x.error.details : x.id))).toEqual([
       { field: 'body.items.0.ts' },
       { field: 'body.items.1.version' },
       { field: 'body.items.2.access_count' },
+      { field: 'body.items.3.version' },
+      { field: 'body.items.4.access_count' },
+      'top-version',
     ]);
+    // The highest an import may set still counts up.
+    expect((await c.update('top-version', { tags: ['bumped'] })).version).toBe(2 ** 48 + 1);
     await c.close();
   });
 

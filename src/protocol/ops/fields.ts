@@ -20,5 +20,12 @@ export const where = {
 /** Seconds; at most ten years. */
 export const ttl = { type: 'integer', minimum: 1, maximum: 315_360_000 } as const;
 export const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+/**
+ * The most an imported counter the daemon goes on incrementing (a version, an access count) may be: 2^48, so that
+ * 2^53 − 2^48 more changes still fit ±(2^53−1) (PROTOCOL.md §3.1). At 2^53 − 1 an update answered 2^53 (and again 2^53
+ * at the next), and SQLite's next + 1 was a value the store could no longer load: the daemon did not start.
+ */
+export const COUNTER_MAX = 2 ** 48;
+export const counter = { type: 'integer', minimum: 0, maximum: COUNTER_MAX } as const;
 /** A map with no fields: ops that take no arguments. */
 export const empty = { type: 'object', additionalProperties: false, properties: {} } as const;

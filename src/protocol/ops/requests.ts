@@ -4,7 +4,7 @@
  * client's request types are derived from the same objects (ops/index.ts).
  * `tenant` is accepted on every op for admin keys and added by the dispatcher.
  */
-import { contextId, count, empty, level, metadata, name, tags, timestamp, ttl, where } from './fields.ts';
+import { contextId, count, counter, empty, level, metadata, name, tags, timestamp, ttl, where } from './fields.ts';
 
 /** Most items one store_batch may carry (§7.4). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -124,8 +124,8 @@ export const importItem = {
     ts: timestamp,
     created_ts: timestamp,
     expires_at: { anyOf: [timestamp, { type: 'null' }] },
-    access_count: count,
-    version: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    access_count: counter,
+    version: { ...counter, minimum: 1 },
     vector: vectorBase64,
     // Read and ignored: an export of every tenant names each item's; the request's tenant is where it goes.
     tenant: name,
