@@ -12,7 +12,7 @@ import type { ContextRecord, SearchHit } from '../../src/domain/context.ts';
 import { spaceOf } from '../../src/engine/text/registry.ts';
 import type { TextAnalyzer } from '../../src/engine/text/text-analyzer.ts';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
-import { EmbeddedStore } from '../../src/store/embedded/embedded-store.ts';
+import { EmbeddedStore, SCROLL_CHUNKS_PER_TURN } from '../../src/store/embedded/embedded-store.ts';
 import { MemoryIndex, SEARCH_SLICE_MAX_QUERIES, SEARCH_SLICE_ROWS } from '../../src/store/embedded/memory-index.ts';
 import { Partition } from '../../src/store/embedded/partition.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
@@ -195,4 +195,47 @@ describe('engine: one big store_batch', () => {
     const docs = await store.get('t', [results[0]!.id, results[299]!.id]);
     expect(docs.map((d) => d.text)).toEqual([items[0]!.text, items[299]!.text]);
   }, 60_000);
+});
+
+describe('embedded store: a scroll yields a turn now and then', () => {
+  it('reads a tenant that matches nothing in groups of SCROLL_CHUNKS_PER_TURN chunks, a turn apart, and pages as one pass would', async () => {
+    const dir = tempDataDir();
+    const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
+    await store.open();
+    try {
+      const records = Array.from({ length: 6000 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i, 6), session: i === 5990 ? 'rare' : 's' }));
+      for (let at = 0; at < records.length; at += 1000) await store.upsert(records.slice(at, at + 1000));
+      const db = (store as unknown as { db: { idsAfter: (tenant: string, after: string, limit: number) => string[] } }).db;
+      const original = db.idsAfter.bind(db);
+      const turns = turnLog();
+      const spy = vi.spyOn(db, 'idsAfter').mockImplementation((tenant, after, limit) => {
+        turns.log.push('chunk');
+        return original(tenant, after, limit);
+      });
+      const page = await store.scroll('a', { session: 'nobody' }, null, 100);
+      await new Promise((resolve) => setImmediate(resolve)); // the passes apart
+      const rare = await store.scroll('a', { session: 'rare' }, null, 100);
+      turns.stop();
+      spy.mockRestore();
+      expect(page).toEqual({ items: [], next: null });
+      expect(rare.items.map((m) => m.id)).toEqual([records[5990]!.id]);
+      // 12 chunks of 512 ids per pass: a turn before the 5th and the 9th of each, none within a group.
+      const chunks = turns.log.filter((e) => e === 'chunk').length;
+      expect(chunks).toBe(2 * Math.ceil(6000 / 512));
+      let group = 0;
+      let sinceTick = 0;
+      for (const e of turns.log) {
+        if (e === 'tick') {
+          if (sinceTick > 0) group++;
+          sinceTick = 0;
+          continue;
+        }
+        sinceTick++;
+        expect(sinceTick, `chunks in group ${group}`).toBeLessThanOrEqual(SCROLL_CHUNKS_PER_TURN);
+      }
+    } finally {
+      await store.close();
+      removeDir(dir);
+    }
+  });
 });
