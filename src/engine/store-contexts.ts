@@ -150,7 +150,10 @@ async function storeScope(deps: EngineDeps, tenant: string, scope: string, items
       const metadata = { ...(prior?.patch.metadata ?? base.metadata), ...input.metadata };
       // A merge past the bounds of one context would not load again: store a new context instead.
       if (tagsAndMetadataFit(tags, metadata, config.engine.max_metadata_bytes)) {
-        const expiresAt = expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s) ?? base.expiresAt;
+        // The later of the two (null: never): a refresh never shortens a context's life, and a store without ttl_s into
+        // an expiring L1 or L3 context must not be acknowledged and then expire (PROTOCOL.md §7.4).
+        const held = prior?.patch.expiresAt !== undefined ? prior.patch.expiresAt : base.expiresAt;
+        const expiresAt = laterExpiry(expiryFor(level, input.ttl_s, now, config.engine.l2_ttl_s), held);
         refreshes.set(best.meta.id, { meta: base, patch: { ts: now, expiresAt, tags, metadata } });
         results[index] = { id: best.meta.id, level, tokens: best.meta.tokens, deduplicated: true };
         continue;
@@ -268,6 +271,11 @@ function mergeableInto(deps: EngineDeps, threshold: number, text: string, stored
   if (sameKeyTokens(text, stored)) return h;
   deps.counters.dedupKeyMismatches++;
   return undefined;
+}
+
+/** The later of two expiries, null meaning never. */
+function laterExpiry(a: number | null, b: number | null): number | null {
+  return a === null || b === null ? null : Math.max(a, b);
 }
 
 function nextTurn(): Promise<void> {

@@ -136,6 +136,21 @@ describe('dedup', () => {
     expect(other.deduplicated).toBe(false);
   });
 
+  it('a refresh takes the later expiry: never shortened, and none when a store without ttl_s refreshes an expiring L3 context', async () => {
+    const text = 'the quarterly audit checklist lives in the compliance wiki';
+    const a = await store({ text, level: 3, ttl_s: 60 });
+    const soon = (await get(a.id)).expires_at!;
+    expect(soon).toBeGreaterThan(Date.now());
+    await store({ text, level: 3, ttl_s: 3600 });
+    const later = (await get(a.id)).expires_at!;
+    expect(later).toBeGreaterThan(soon + 3000_000);
+    expect(await store({ text, level: 3, ttl_s: 1 })).toMatchObject({ id: a.id, deduplicated: true });
+    expect((await get(a.id)).expires_at).toBe(later);
+    // Acknowledged as long-term: it must not vanish with the first store's ttl.
+    expect(await store({ text, level: 3 })).toMatchObject({ id: a.id, deduplicated: true });
+    expect((await get(a.id)).expires_at).toBeNull();
+  });
+
   it('deduplicates concurrent stores of one text, and keeps a full L1 at its limit under concurrency', async () => {
     const rs = await Promise.all(Array.from({ length: 10 }, () => store({ text: 'concurrent copies of one lemur fact', level: 3 })));
     expect(new Set(rs.map((r) => r.id)).size).toBe(1);
