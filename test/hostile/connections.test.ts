@@ -42,6 +42,17 @@ afterEach(async () => {
 const client = (k: TenantKey, o: Partial<Parameters<typeof CtxdClient.connect>[0]> = {}, on: TenantDaemon = t) =>
   CtxdClient.connect({ port: on.d.port, kid: k.kid, secret: k.secret, maxReconnectAttempts: 0, timeoutMs: 15_000, ...o });
 
+/** `n` raw peers of key `k`, each authenticated by a hello. */
+async function greeted(on: TenantDaemon, k: TenantKey, n: number): Promise<Peer[]> {
+  const peers: Peer[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = await Peer.open(on.d.port, { keys: [k] });
+    expect(codeOf(await p.request(k, 'hello'))).toBe('ok');
+    peers.push(p);
+  }
+  return peers;
+}
+
 /** The one diagnostic a peer the daemon closed received, and the close. */
 async function closedWith(p: Peer, ms = 15_000): Promise<string> {
   await p.waitFor(() => (p.hasClosed ? true : undefined), 'the close', ms).catch(() => undefined);
@@ -150,12 +161,7 @@ describe('case 7b: first frames claiming 4 MiB, stalled first frames', () => {
 describe('case 7d: headers announcing 4 MiB after hello (default settings)', () => {
   it('hold what they sent, not what they announce: 70 of them leave room for another tenant\'s 240 KB store', async () => {
     const A = dflt.key('A');
-    const attackers: Peer[] = [];
-    for (let i = 0; i < 70; i++) {
-      const p = await Peer.open(dflt.d.port, { keys: [A] });
-      expect(codeOf(await p.request(A, 'hello'))).toBe('ok');
-      attackers.push(p);
-    }
+    const attackers = await greeted(dflt, A, 70);
     // The 6 bytes of a header (len, version, kid length) of a frame of max_frame_bytes, and nothing more: sent by all
     // at once, so none nears frame_deadline_ms (10 s) before the store below.
     const header = Buffer.alloc(6);
@@ -178,12 +184,7 @@ describe('case 7e: one key holding connections', () => {
   it('cannot take every slot: past max_connections_per_key its next connection is closed OVERLOADED, other keys still get in', async () => {
     const own = await startTenantDaemon({ args: ['--set', 'server.max_connections=30', '--set', 'server.max_connections_per_key=10'] });
     const A = own.key('A');
-    const held: Peer[] = [];
-    for (let i = 0; i < 10; i++) {
-      const p = await Peer.open(own.d.port, { keys: [A] });
-      expect(codeOf(await p.request(A, 'hello'))).toBe('ok');
-      held.push(p);
-    }
+    const held = await greeted(own, A, 10);
     // 25 more of A's, refused, their peers never closing: each frees its slot as soon as its diagnostic is sent, so
     // together with the 10 they would pass max_connections (30) if they lingered.
     for (let i = 0; i < 25; i++) {
