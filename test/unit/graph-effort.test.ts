@@ -22,7 +22,7 @@ const textOf = (i: number) => `${syntheticText(i, 16)} #${i}`;
 /** A partition its graph serves, its vectors all switched to halves (slot 0, key 1, is the last the slices convert). */
 async function graphedPartition() {
   const p = new Partition(DIMS, ann, { background: false, pending: 0, halving: 0 });
-  const records = Array.from({ length: ROWS }, (_, i) => makeRecord({ tenant: 't', text: textOf(i), session: `s${i % 3}` }));
+  const records = Array.from({ length: ROWS }, (_, i) => makeRecord({ tenant: 't', text: textOf(i), session: `s${i % 3}`, accessCount: i % 3 }));
   const rows = records.map((r, i) => {
     const { text, vector: _v, terms: _t, ...meta } = r;
     return { meta, key: i + 1, textBytes: Buffer.byteLength(text), terms: new Uint32Array() };
@@ -79,7 +79,7 @@ describe('graph search effort', () => {
     expect(new Set(asked)).toEqual(new Set([ann.expansionNearest]));
   });
 
-  it('a retrieve-sized search (k = 100) walks expansionSearch; a filter that rejects most widens past it', async () => {
+  it('a retrieve-sized search (k = 100) walks expansionSearch; a filter that rejects most widens past it, or scans the rows the field index names', async () => {
     const { p, records } = await graphedPartition();
     const asked = askedCounts();
     const q = { vector: hashEmbed(records[7]!.text, DIMS) };
@@ -90,10 +90,17 @@ describe('graph search effort', () => {
     expect(hits.filter((h) => best.has(h.meta.id)).length).toBeGreaterThanOrEqual(90);
     expect(asked).toEqual([ann.expansionSearch]);
     asked.length = 0;
-    const filtered = p.search(q, { ...plain(), session: 's1' }, 100);
+    // A third of the rows pass, and no field index names them: the graph is asked for k·OVERFETCH.
+    const filtered = p.search(q, { ...plain(), minAccessCount: 2 }, 100);
     expect(filtered).toHaveLength(100);
-    expect(filtered.every((h) => h.meta.session === 's1')).toBe(true);
+    expect(filtered.every((h) => h.meta.accessCount === 2)).toBe(true);
     expect(asked[0]).toBe(400);
+    asked.length = 0;
+    // A third of the rows hold session s1, and the field index names them: scoring those 1,000 beats asking the graph
+    // for the ~1,200 it would take, and the answer is the exact one.
+    const session = { ...plain(), session: 's1' };
+    expect(p.search(q, session, 100)).toEqual(p.exact(q.vector, session, 100));
+    expect(asked).toEqual([]);
   });
 
   it('a retrieve (search) walks expansionSearch even for k ≤ 4 (candidates_per_level may be that small)', async () => {

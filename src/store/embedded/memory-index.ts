@@ -5,7 +5,6 @@
  */
 import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { LEVELS, unionOfBest } from '../../domain/context.ts';
-import { matchesFilter } from '../../domain/filter.ts';
 import { hashTerms } from './load-terms.ts';
 import { TopK } from './top-k.ts';
 import { sameCheck, vectorCheck, type GraphToSave, type SavedGraph, type VectorCheck } from './graph-files.ts';
@@ -132,7 +131,7 @@ export class MemoryIndex {
         this.addUsage(meta.tenant, 0, change.textBytes - existing.row.textBytes);
         existing.row.textBytes = change.textBytes;
       }
-      existing.row.meta = meta;
+      existing.partition.replaceMeta(existing.key, meta);
       return;
     }
     if (!change.content) throw new Error(`moving ${meta.id} to another level needs its vector and text`);
@@ -296,7 +295,7 @@ export class MemoryIndex {
     for (const level of this.levelsOf(filter)) {
       const p = this.partition(tenant, level, false);
       if (!p) continue;
-      for (const row of p.allRows()) if (matchesFilter(row.meta, filter)) yield row.meta;
+      for (const row of p.matchingRows(filter)) yield row.meta;
     }
   }
 

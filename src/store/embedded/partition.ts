@@ -6,6 +6,7 @@
 import usearch from 'usearch';
 import type { ContextMeta, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { matchesFilter } from '../../domain/filter.ts';
+import { FieldIndex, type Candidates } from './field-index.ts';
 import { AnnGraph, type AnnOptions, type GraphBuildMode } from './ann-graph.ts';
 import type { SavedKey } from './graph-files.ts';
 import { Postings } from './postings.ts';
@@ -60,6 +61,8 @@ export class Partition {
   private readonly graph: AnnGraph;
   private readonly mode: GraphBuildMode;
   private readonly postings = new Postings();
+  /** The rows of each session, agent, tag and asked-for metadata value, for selective filters (field-index.ts). */
+  private readonly fields = new FieldIndex();
   /** 8-bit copies for small-k exact scans (quantized-scan.ts): made on first use, dropped once a graph serves. */
   private quantized: QuantizedVectors | null = null;
 
@@ -112,6 +115,7 @@ export class Partition {
       this.slotByKey.set(row.key, first + i);
       row.terms = terms[i]!;
       this.postings.add(row.key, row.terms);
+      this.fields.add(row.key, row.meta);
     }
     const added = () => this.vectors.rows(first, this.rows.length);
     this.quantized?.append(added());
@@ -163,7 +167,34 @@ export class Partition {
     this.slotByKey.delete(key);
     this.graph.removed(key);
     this.postings.removed(row.terms.length, (k) => this.slotByKey.has(k));
+    this.fields.remove(key, row.meta);
     return row;
+  }
+
+  /** Gives the row with `key` a new meta of the same tenant and level (an update, a refresh). */
+  replaceMeta(key: number, meta: ContextMeta): void {
+    const row = this.rowByKey(key)!;
+    this.fields.remove(key, row.meta);
+    row.meta = meta;
+    this.fields.add(key, meta);
+  }
+
+  /** The rows that may match `filter` (a superset, matchesFilter decides), when an indexed field narrows it. */
+  private candidates(filter: RecordFilter): Candidates | null {
+    return this.fields.candidates(filter, () => this.rows);
+  }
+
+  /** Rows matching `filter`, read through the field index when it narrows them (no order). */
+  *matchingRows(filter: RecordFilter): IterableIterator<Row> {
+    const narrowed = this.candidates(filter);
+    if (!narrowed) {
+      for (const row of this.rows) if (matchesFilter(row.meta, filter)) yield row;
+      return;
+    }
+    for (const key of narrowed.keys) {
+      const row = this.rowByKey(key);
+      if (row && matchesFilter(row.meta, filter)) yield row;
+    }
   }
 
   /**
@@ -173,8 +204,10 @@ export class Partition {
   queryCost(filter: RecordFilter): number {
     if (this.rows.length === 0) return 0;
     const plain = Object.keys(filter).every((f) => f === 'levels' || f === 'aliveAt');
-    if (this.useGraph) return plain ? GRAPH_QUERY_COST : GRAPH_QUERY_COST * OVERFETCH;
-    return plain ? this.rows.length : this.rows.length * JS_SCAN_FACTOR;
+    if (plain) return this.useGraph ? GRAPH_QUERY_COST : this.rows.length;
+    const narrowed = this.candidates(filter)?.size ?? Infinity;
+    if (this.useGraph && !this.scansCandidates(narrowed, 1)) return GRAPH_QUERY_COST * OVERFETCH;
+    return Math.min(narrowed, this.rows.length) * JS_SCAN_FACTOR;
   }
 
   /**
@@ -267,16 +300,28 @@ export class Partition {
    * exact scan. Small partitions are scanned exactly.
    */
   private filteredSearch(vector: Float32Array, filter: RecordFilter, k: number, nearest: boolean): SearchHit[] {
-    if (!this.useGraph) return this.exact(vector, filter, k);
-    // All the graph returns is re-scored: a selective filter leaves few of them.
-    let want = this.graph.wanted(Math.min(this.rows.length, k * OVERFETCH), nearest);
+    const narrowed = this.candidates(filter);
+    if (!this.useGraph || (narrowed && this.scansCandidates(narrowed.size, k))) return this.exactOver(vector, filter, k, narrowed);
+    // All the graph returns is re-scored: a selective filter leaves few of them. Starting wider when the field index
+    // says how selective the filter is saves the searches that would find too few.
+    const share = narrowed ? Math.max(narrowed.size, 1) / this.rows.length : 1;
+    let want = this.graph.wanted(Math.min(this.rows.length, Math.ceil((k * OVERFETCH) / Math.min(1, share))), nearest);
     for (;;) {
       const found = this.graph.search(vector, want) as InstanceType<typeof usearch.Matches>;
       const hits = this.rescored(vector, found.keys, filter, k);
       if (hits.length >= k || found.keys.length < want || want >= this.rows.length) return hits;
-      if (want * OVERFETCH > this.rows.length / 8) return this.exact(vector, filter, k);
+      if (want * OVERFETCH > this.rows.length / 8) return this.exactOver(vector, filter, k, narrowed);
       want *= OVERFETCH;
     }
+  }
+
+  /**
+   * Whether scoring every candidate beats asking the graph: scoring n candidates costs about as much as n results of
+   * a graph search, and the graph must return about k·OVERFETCH·rows/n of them for k to pass. So candidates win while
+   * n² ≤ k·OVERFETCH·rows (at 100,000 rows and k 100, up to ~6,300; at 1,000,000, ~20,000).
+   */
+  private scansCandidates(n: number, k: number): boolean {
+    return n * n <= k * OVERFETCH * this.rows.length;
   }
 
   /**
@@ -330,12 +375,26 @@ export class Partition {
     return this.vectors.dot(query, slot);
   }
 
-  /** Brute force over every row, filter first: the reference the graph is measured against. */
+  /** Brute force over every row the filter may match, filter first: the reference the graph is measured against. */
   exact(query: Float32Array, filter: RecordFilter, k: number): SearchHit[] {
+    return this.exactOver(query, filter, k, this.candidates(filter));
+  }
+
+  /** Brute force over `narrowed`'s rows, or every row when null. */
+  private exactOver(query: Float32Array, filter: RecordFilter, k: number, narrowed: Candidates | null): SearchHit[] {
     const best = new TopK<ContextMeta>(k);
-    for (let slot = 0; slot < this.rows.length; slot++) {
-      const meta = this.rows[slot]!.meta;
-      if (matchesFilter(meta, filter)) best.push(this.dotAt(query, slot), meta);
+    if (narrowed) {
+      for (const key of narrowed.keys) {
+        const slot = this.slotByKey.get(key);
+        if (slot === undefined) continue;
+        const meta = this.rows[slot]!.meta;
+        if (matchesFilter(meta, filter)) best.push(this.dotAt(query, slot), meta);
+      }
+    } else {
+      for (let slot = 0; slot < this.rows.length; slot++) {
+        const meta = this.rows[slot]!.meta;
+        if (matchesFilter(meta, filter)) best.push(this.dotAt(query, slot), meta);
+      }
     }
     return best.result().map(({ score, item }) => ({ meta: item, similarity: score, lexical: 0 }));
   }

@@ -1,0 +1,146 @@
+/**
+ * Selective filters through the field index (field-index.ts): a retrieve or a count filtered by session, agent, tags
+ * or a scalar `where` value reads only the rows holding it, and finds exactly what a brute force over every row
+ * finds, through updates, removes, level moves and new rows, in a partition its graph serves.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ContextMeta, ContextRecord, RecordFilter } from '../../src/domain/context.ts';
+import { matchesFilter } from '../../src/domain/filter.ts';
+import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
+import { MAX_WHERE_KEYS } from '../../src/store/embedded/field-index.ts';
+import { MemoryIndex } from '../../src/store/embedded/memory-index.ts';
+import { makeRecord, syntheticText } from '../helpers/records.ts';
+
+const DIMS = 384;
+const ROWS = 3000;
+const T = 'tenant';
+const ann = { threshold: 2000, connectivity: 16, expansionAdd: 64, expansionSearch: 128 };
+
+function recordOf(i: number): ContextRecord {
+  return makeRecord({
+    tenant: T,
+    text: `${syntheticText(i, 16)} #${i}`,
+    session: `s${i % 300}`,
+    agent: i % 5 === 0 ? null : `a${i % 50}`,
+    tags: i % 3 === 0 ? [] : [`t${i % 40}`, `u${i % 7}`],
+    metadata: i % 4 === 0 ? {} : { team: `team${i % 100}`, n: i % 11, flag: i % 2 === 0, nested: { x: i % 3 } },
+  });
+}
+
+function metaOf(r: ContextRecord): ContextMeta {
+  const { text: _t, vector: _v, terms: _h, ...meta } = r;
+  return meta;
+}
+
+/**
+ * Every meta counts how often its level is read: matchesFilter reads it first whenever a filter names levels, so the
+ * count is how many rows a filtered search or count looked at.
+ */
+function counted(meta: ContextMeta, reads: { n: number }): ContextMeta {
+  const level = meta.level;
+  return Object.defineProperty({ ...meta }, 'level', { get: () => (reads.n++, level), enumerable: true });
+}
+
+function indexOf(records: ContextRecord[], reads = { n: 0 }): MemoryIndex {
+  const index = new MemoryIndex(DIMS, ann);
+  index.insertMany(records.map((r) => ({ meta: counted(metaOf(r), reads), textBytes: Buffer.byteLength(r.text), vector: r.vector, text: r.text })));
+  expect(index.usesGraph(T, 3)).toBe(true);
+  return index;
+}
+
+const live = (f: Omit<RecordFilter, 'levels' | 'aliveAt'>): RecordFilter => ({ levels: [3], aliveAt: Date.now(), ...f });
+const query = { vector: hashEmbed('deploy the payments service', DIMS), text: '' };
+
+const FILTERS: RecordFilter[] = [
+  live({ session: 's7' }),
+  live({ session: 'nobody' }),
+  live({ agent: 'a3' }),
+  live({ agent: 'nobody' }),
+  live({ tagsAny: ['t3', 'u2'] }),
+  live({ tagsAny: ['t1', 't1', 'none'] }),
+  live({ tagsAll: ['t5', 'u5'] }),
+  live({ where: { team: 'team42' } }),
+  live({ where: { n: 4 } }),
+  live({ where: { n: '4' } }),
+  live({ where: { flag: true } }),
+  live({ where: { nested: { x: 1 } } }),
+  live({ where: { team: 'team42', n: 9 } }),
+  live({ session: 's8', tagsAny: ['u1'] }),
+];
+
+function expectSameAsBruteForce(index: MemoryIndex, records: readonly ContextRecord[]): void {
+  for (const filter of FILTERS) {
+    const expected = records.filter((r) => matchesFilter(metaOf(r), filter)).map((r) => r.id);
+    expect(index.count(T, filter), JSON.stringify(filter)).toBe(expected.length);
+    const hits = index.search(T, query, filter, 50);
+    for (const h of hits) expect(matchesFilter(h.meta, filter)).toBe(true);
+    for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.similarity).toBeGreaterThanOrEqual(hits[i]!.similarity);
+    // Fewer matches than k: every one of them, whatever path served the search.
+    if (expected.length <= 50) expect(hits.map((h) => h.meta.id).sort(), JSON.stringify(filter)).toEqual([...expected].sort());
+    else expect(hits).toHaveLength(50);
+  }
+}
+
+describe('selective filters through the field index', () => {
+  it('find what the brute force finds, for every indexed field, absent values and unindexed ones', () => {
+    const records = Array.from({ length: ROWS }, (_, i) => recordOf(i));
+    expectSameAsBruteForce(indexOf(records), records);
+  });
+
+  it('read only the rows holding the value, not the partition', () => {
+    const reads = { n: 0 };
+    const index = indexOf(Array.from({ length: ROWS }, (_, i) => recordOf(i)), reads);
+    for (const filter of [live({ session: 's7' }), live({ agent: 'nobody' }), live({ tagsAny: ['t3', 'none'] }), live({ where: { team: 'team42' } })]) {
+      index.search(T, query, filter, 50); // a where key is indexed on its first use, from every row
+      reads.n = 0;
+      const matching = index.count(T, filter);
+      index.search(T, query, filter, 50);
+      expect(reads.n, JSON.stringify(filter)).toBeLessThanOrEqual(2 * 75 + 2 * matching);
+    }
+    // A filter naming no indexed field still reads every row.
+    reads.n = 0;
+    index.count(T, live({ since: 0 }));
+    expect(reads.n).toBe(ROWS);
+  });
+
+  it('follow updates, level moves, removes and new rows', () => {
+    const records = Array.from({ length: ROWS }, (_, i) => recordOf(i));
+    const index = indexOf(records);
+    expectSameAsBruteForce(index, records); // indexes the where keys before the changes below
+    const current = new Map(records.map((r) => [r.id, r]));
+    // Updates in place: new session, agent, tags and metadata.
+    for (let i = 0; i < ROWS; i += 13) {
+      const r = { ...current.get(records[i]!.id)!, session: 's7', agent: 'a3', tags: ['t3', 'u5', 't5'], metadata: { team: 'team42', n: 9 }, version: 2 };
+      index.put(metaOf(r));
+      current.set(r.id, r);
+    }
+    // Moves to L2 and back to L3 (re-inserted under new keys), and removes (swap-remove moves the last rows).
+    for (let i = 5; i < ROWS; i += 17) {
+      const r = current.get(records[i]!.id)!;
+      index.put({ ...metaOf(r), level: 2 }, { content: { vector: r.vector, text: r.text } });
+      index.put(metaOf(r), { content: { vector: r.vector, text: r.text } });
+    }
+    for (let i = 7; i < ROWS; i += 11) {
+      index.remove(records[i]!.id);
+      current.delete(records[i]!.id);
+    }
+    const added = Array.from({ length: 300 }, (_, i) => recordOf(ROWS + i));
+    index.insertMany(added.map((r) => ({ meta: metaOf(r), textBytes: Buffer.byteLength(r.text), vector: r.vector, text: r.text })));
+    for (const r of added) current.set(r.id, r);
+    expectSameAsBruteForce(index, [...current.values()]);
+  });
+
+  it(`stay exact past ${MAX_WHERE_KEYS} metadata keys asked for (the rest are scanned)`, () => {
+    const records = Array.from({ length: ROWS }, (_, i) => {
+      const r = recordOf(i);
+      const metadata: Record<string, unknown> = { ...r.metadata };
+      for (let k = 0; k < MAX_WHERE_KEYS + 4; k++) metadata[`k${k}`] = i % (k + 2);
+      return { ...r, metadata };
+    });
+    const index = indexOf(records);
+    for (let k = 0; k < MAX_WHERE_KEYS + 4; k++) {
+      const filter = live({ where: { [`k${k}`]: 1 } });
+      expect(index.count(T, filter)).toBe(records.filter((r) => matchesFilter(metaOf(r), filter)).length);
+    }
+  });
+});
