@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContextMeta, ContextRecord, RecordFilter } from '../../src/domain/context.ts';
 import { matchesFilter } from '../../src/domain/filter.ts';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
-import { MAX_WHERE_KEYS } from '../../src/store/embedded/field-index.ts';
+import { FieldIndex, MAX_WHERE_KEYS } from '../../src/store/embedded/field-index.ts';
 import { MemoryIndex } from '../../src/store/embedded/memory-index.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
 
@@ -142,5 +142,23 @@ describe('selective filters through the field index', () => {
       const filter = live({ where: { [`k${k}`]: 1 } });
       expect(index.count(T, filter)).toBe(records.filter((r) => matchesFilter(metaOf(r), filter)).length);
     }
+  });
+
+  it('holds the rows of a value as a key, a list, then a set, and back, each row once', () => {
+    const f = new FieldIndex();
+    const meta = (session: string): ContextMeta => ({ ...metaOf(recordOf(0)), session, agent: null, tags: ['x', 'x'], metadata: {} });
+    const held = (filter: RecordFilter) => [...(f.candidates(filter, () => [])?.keys ?? [])].sort((a, b) => a - b);
+    const keys = Array.from({ length: 40 }, (_, i) => i + 1);
+    for (const k of keys) {
+      f.add(k, meta('s'));
+      expect(held({ session: 's' })).toEqual(keys.slice(0, k));
+      expect(held({ tagsAll: ['x'] })).toEqual(keys.slice(0, k)); // a tag a row lists twice holds it once
+    }
+    for (const k of [...keys].reverse()) {
+      f.remove(k, meta('s'));
+      expect(held({ session: 's' })).toEqual(keys.slice(0, k - 1));
+      expect(held({ tagsAny: ['x', 'y'] })).toEqual(keys.slice(0, k - 1));
+    }
+    expect(f.candidates({ session: 's' }, () => [])?.size).toBe(0);
   });
 });

@@ -9,8 +9,12 @@
  */
 import type { ContextMeta, RecordFilter } from '../../domain/context.ts';
 
-/** The keys holding one value: a key alone while there is one (most sessions of an L3 hold few rows), then a set. */
-type Holders = number | Set<number>;
+/**
+ * The keys holding one value: a key alone while there is one (most sessions of an L3 hold few rows), a short list
+ * up to LIST_MAX (a Set of ten costs ~350 B, the list ~180), then a set.
+ */
+type Holders = number | number[] | Set<number>;
+const LIST_MAX = 32;
 
 /** Metadata keys a partition indexes on first use by a `where`: each costs a set entry a row holding it. */
 export const MAX_WHERE_KEYS = 8;
@@ -22,15 +26,19 @@ export interface Candidates {
   readonly keys: Iterable<number>;
 }
 
-const sizeOf = (h: Holders | undefined): number => (h === undefined ? 0 : typeof h === 'number' ? 1 : h.size);
+const sizeOf = (h: Holders | undefined): number => (h === undefined ? 0 : typeof h === 'number' ? 1 : Array.isArray(h) ? h.length : h.size);
 const keysOf = (h: Holders | undefined): Iterable<number> => (h === undefined ? [] : typeof h === 'number' ? [h] : h);
 
 function addTo(map: Map<string, Holders>, value: string, key: number): void {
   const h = map.get(value);
   if (h === undefined) map.set(value, key);
   else if (typeof h === 'number') {
-    if (h !== key) map.set(value, new Set([h, key]));
-  } else h.add(key);
+    if (h !== key) map.set(value, [h, key]);
+  } else if (!Array.isArray(h)) h.add(key);
+  else if (!h.includes(key)) {
+    if (h.length < LIST_MAX) h.push(key);
+    else map.set(value, new Set([...h, key]));
+  }
 }
 
 function removeFrom(map: Map<string, Holders>, value: string, key: number): void {
@@ -38,10 +46,16 @@ function removeFrom(map: Map<string, Holders>, value: string, key: number): void
   if (h === undefined) return;
   if (typeof h === 'number') {
     if (h === key) map.delete(value);
-    return;
+  } else if (Array.isArray(h)) {
+    const at = h.indexOf(key);
+    if (at < 0) return;
+    h[at] = h[h.length - 1]!;
+    h.pop();
+    if (h.length === 1) map.set(value, h[0]!);
+  } else {
+    h.delete(key);
+    if (h.size === 1) map.set(value, h.values().next().value!);
   }
-  h.delete(key);
-  if (h.size === 1) map.set(value, h.values().next().value!);
 }
 
 /**
