@@ -13,7 +13,7 @@ import { spaceOf } from '../../src/engine/text/registry.ts';
 import type { TextAnalyzer } from '../../src/engine/text/text-analyzer.ts';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
 import { EmbeddedStore, SCROLL_CHUNKS_PER_TURN } from '../../src/store/embedded/embedded-store.ts';
-import { MemoryIndex, SEARCH_SLICE_MAX_QUERIES, SEARCH_SLICE_ROWS } from '../../src/store/embedded/memory-index.ts';
+import { MemoryIndex, SCAN_ROWS_PER_TURN, SEARCH_SLICE_MAX_QUERIES, SEARCH_SLICE_ROWS } from '../../src/store/embedded/memory-index.ts';
 import { Partition } from '../../src/store/embedded/partition.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
 import { openTestEngine, type TestEngine } from '../helpers/engine.ts';
@@ -235,6 +235,59 @@ describe('embedded store: a scroll yields a turn now and then', () => {
         sinceTick++;
         expect(sinceTick, `chunks in group ${group}`).toBeLessThanOrEqual(SCROLL_CHUNKS_PER_TURN);
       }
+    } finally {
+      await store.close();
+      removeDir(dir);
+    }
+  });
+
+  it('scans a tenant (count, stats, find, delete_where) SCAN_ROWS_PER_TURN rows a turn, over the rows present when it began', async () => {
+    const index = new MemoryIndex(DIMS, ann);
+    const n = 2 * SCAN_ROWS_PER_TURN + 100;
+    const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: 'a', text: `row ${i}`, session: `s${i % 2}` }));
+    index.insertMany(records.map(rowOf));
+    const visited: string[] = [];
+    let turns = 0;
+    // Between turns: removes from the front (swap-remove moves the last rows there), adds and updates.
+    const churn = async () => {
+      turns++;
+      for (let i = 0; i < 50; i++) index.remove(records[turns * 1000 + i]!.id);
+      index.insertMany(Array.from({ length: 50 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: `late ${turns} ${i}` }))));
+      index.put({ ...rowOf(records[n - 1]!).meta, tags: ['late'] });
+    };
+    await index.scan('a', { levels: [3] }, (m) => void visited.push(m.id), churn);
+    expect(turns).toBe(2);
+    expect(visited.sort()).toEqual(records.map((r) => r.id).sort());
+    // A field index narrows the rows, and a visit returning false ends the scan.
+    const s1: string[] = [];
+    await index.scan('a', { session: 's1' }, (m) => s1.push(m.id) < 10);
+    expect(s1).toHaveLength(10);
+  });
+
+  it('count, stats, find and delete_where of a big tenant take turns of the event loop', async () => {
+    const dir = tempDataDir();
+    const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
+    await store.open();
+    try {
+      const n = 2 * SCAN_ROWS_PER_TURN + 100;
+      const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: 'a', text: `row ${i}`, session: i === 7 ? 'gone' : 's' }));
+      for (let at = 0; at < n; at += 4000) await store.upsert(records.slice(at, at + 4000));
+      const turnsDuring = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+        const turns = turnLog();
+        const out = await work();
+        turns.stop();
+        return [out, turns.log.length];
+      };
+      const [count, countTurns] = await turnsDuring(() => store.count('a', { since: 0 }));
+      expect([count, countTurns >= 2]).toEqual([n, true]);
+      const [stats, statsTurns] = await turnsDuring(() => store.stats('a', Date.now()));
+      expect([stats.perLevel[3], statsTurns >= 2]).toEqual([n, true]);
+      const [found, findTurns] = await turnsDuring(() => store.find('a', { session: 'nobody', since: 0 }, 10));
+      expect([found, findTurns]).toEqual([[], 0]); // the field index: nothing to read
+      const [none, noneTurns] = await turnsDuring(() => store.find('a', { minAccessCount: 1 }, 10));
+      expect([none, noneTurns >= 2]).toEqual([[], true]);
+      expect(await store.deleteWhere('a', { session: 'gone', since: 0 })).toBe(1);
+      expect(await store.count('a', {})).toBe(n - 1);
     } finally {
       await store.close();
       removeDir(dir);

@@ -537,8 +537,15 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     ).then(() => present.length);
   }
 
-  deleteWhere(tenant: string, filter: RecordFilter): Promise<number> {
-    return this.delete(tenant, [...this.index.matching(tenant, filter)].map((m) => m.id));
+  async deleteWhere(tenant: string, filter: RecordFilter): Promise<number> {
+    const ids: string[] = [];
+    await this.index.scan(tenant, filter, (m) => void ids.push(m.id));
+    // The scan took turns: a context updated meanwhile so that it no longer matches is kept.
+    const stillMatching = (id: string) => {
+      const m = this.index.meta(tenant, id);
+      return m !== undefined && matchesFilter(m, filter);
+    };
+    return this.delete(tenant, ids.filter(stillMatching));
   }
 
   async search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): Promise<SearchHit[]> {
@@ -552,10 +559,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
 
   async find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]> {
     const out: ContextMeta[] = [];
-    for (const meta of this.index.matching(tenant, filter)) {
-      if (out.length >= limit) break;
-      out.push(meta);
-    }
+    if (limit > 0) await this.index.scan(tenant, filter, (meta) => out.push(meta) < limit);
     return out;
   }
 
@@ -579,16 +583,18 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   async count(tenant: string, filter: RecordFilter): Promise<number> {
-    return this.index.count(tenant, filter);
+    let n = 0;
+    await this.index.scan(tenant, filter, () => void n++);
+    return n;
   }
 
   async stats(tenant: string, now: number): Promise<TenantStats> {
     const sessions = new Set<string>();
     const perLevel: Record<Level, number> = { 1: 0, 2: 0, 3: 0 };
-    for (const m of this.index.matching(tenant, { aliveAt: now })) {
+    await this.index.scan(tenant, { aliveAt: now }, (m) => {
       perLevel[m.level]++;
       if (m.level !== 3) sessions.add(m.session);
-    }
+    });
     return { perLevel, textBytes: this.index.textBytes(tenant), sessions: sessions.size };
   }
 

@@ -5,6 +5,7 @@
  */
 import type { ContextMeta, Level, RecordFilter, SearchHit, SearchQuery } from '../../domain/context.ts';
 import { LEVELS, unionOfBest } from '../../domain/context.ts';
+import { matchesFilter } from '../../domain/filter.ts';
 import { hashTerms } from './load-terms.ts';
 import { TopK } from './top-k.ts';
 import { sameCheck, vectorCheck, type GraphToSave, type SavedGraph, type VectorCheck } from './graph-files.ts';
@@ -22,6 +23,11 @@ import { Partition, type Row } from './partition.ts';
 export const SEARCH_SLICE_ROWS = 1 << 16;
 /** Most queries in one call, however small the partition. */
 export const SEARCH_SLICE_MAX_QUERIES = 64;
+/**
+ * Rows a scan (count, stats, find, delete_where) filters between two turns of the event loop: ~5 ms here at
+ * ~0.3 µs a row. One scan of a tenant of 100,000 held every other tenant's answers ~30 ms, and 20 at once 0.4–1 s.
+ */
+export const SCAN_ROWS_PER_TURN = 16_384;
 
 export interface RowContent {
   readonly vector: Float32Array;
@@ -296,6 +302,22 @@ export class MemoryIndex {
       const p = this.partition(tenant, level, false);
       if (!p) continue;
       for (const row of p.matchingRows(filter)) yield row.meta;
+    }
+  }
+
+  /**
+   * Calls `visit` with each row of `tenant` matching `filter` (no order) until it returns false, SCAN_ROWS_PER_TURN
+   * rows a turn (`turn`). The rows are those present when the scan starts: writes between turns move rows within a
+   * partition (swap-remove), and a walk of the live rows would miss or repeat some. Each is read as it is when visited.
+   */
+  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = nextTurn): Promise<void> {
+    const parts = this.levelsOf(filter).map((level) => this.partition(tenant, level, false)).filter((p) => p !== undefined);
+    let read = 0;
+    for (const rows of parts.map((p) => p.rowsToScan(filter))) {
+      for (const row of rows) {
+        if (++read % SCAN_ROWS_PER_TURN === 0) await turn();
+        if (matchesFilter(row.meta, filter) && visit(row.meta) === false) return;
+      }
     }
   }
 

@@ -184,6 +184,18 @@ export class Partition {
     return this.fields.candidates(filter, () => this.rows);
   }
 
+  /** The rows `filter` may match (a superset), as of now: a copy, which writes after the call leave as it is. */
+  rowsToScan(filter: RecordFilter): Row[] {
+    const narrowed = this.candidates(filter);
+    if (!narrowed) return this.rows.slice();
+    const out: Row[] = [];
+    for (const key of narrowed.keys) {
+      const row = this.rowByKey(key);
+      if (row) out.push(row);
+    }
+    return out;
+  }
+
   /** Rows matching `filter`, read through the field index when it narrows them (no order). */
   *matchingRows(filter: RecordFilter): IterableIterator<Row> {
     const narrowed = this.candidates(filter);
