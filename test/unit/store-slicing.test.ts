@@ -256,12 +256,37 @@ describe('embedded store: a scroll yields a turn now and then', () => {
       index.put({ ...rowOf(records[n - 1]!).meta, tags: ['late'] });
     };
     await index.scan('a', { levels: [3] }, (m) => void visited.push(m.id), churn);
-    expect(turns).toBe(2);
+    expect(turns).toBe(3); // one before each slice, the first too
     expect(visited.sort()).toEqual(records.map((r) => r.id).sort());
     // A field index narrows the rows, and a visit returning false ends the scan.
     const s1: string[] = [];
     await index.scan('a', { session: 's1' }, (m) => s1.push(m.id) < 10);
     expect(s1).toHaveLength(10);
+  });
+
+  it('runs one slice a turn of the event loop across every scan at once, each in the order it asked', async () => {
+    const index = new MemoryIndex(DIMS, ann);
+    const n = 2 * SCAN_ROWS_PER_TURN;
+    const vector = hashEmbed('one vector for every row', DIMS);
+    for (const tenant of ['a', 'b', 'c']) index.insertMany(Array.from({ length: n }, (_, i) => rowOf(makeRecord({ tenant, text: `row ${i}`, vector }))));
+    const turns = turnLog();
+    const done: string[] = [];
+    // Three tenants' scans at once: with a setImmediate each, every turn would run three slices.
+    await Promise.all(
+      ['a', 'b', 'c'].map((tenant) =>
+        index.scan(tenant, { since: 0 }, (m) => void turns.log.push(m.tenant)).then(() => done.push(tenant)),
+      ),
+    );
+    turns.stop();
+    const perTurn: number[] = [];
+    let rows = 0;
+    for (const e of turns.log) {
+      if (e !== 'tick') rows++;
+      else if (rows > 0) perTurn.push(rows), (rows = 0);
+    }
+    if (rows > 0) perTurn.push(rows);
+    expect(perTurn).toEqual(Array(6).fill(SCAN_ROWS_PER_TURN));
+    expect(done).toEqual(['a', 'b', 'c']);
   });
 
   it('count, stats, find and delete_where of a big tenant take turns of the event loop', async () => {

@@ -32,6 +32,7 @@ import { DataKeyError, type DataKeys } from '../encryption/data-keys.ts';
 import { Sealer } from '../encryption/sealer.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import type { CompactState } from './sealing.ts';
+import { nextSlice } from './slice-queue.ts';
 import { spaceLabel, type VectorSpace } from '../../domain/vector-space.ts';
 
 export interface EmbeddedStoreOptions {
@@ -568,7 +569,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     let cursor = after ?? '';
     for (let chunk = 0; ; chunk++) {
       // The ids after the cursor are read again after the turn: what changed meanwhile is seen, nothing twice.
-      if (chunk > 0 && chunk % SCROLL_CHUNKS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (chunk > 0 && chunk % SCROLL_CHUNKS_PER_TURN === 0) await nextSlice();
       const ids = this.db.idsAfter(tenant, cursor, SCROLL_CHUNK);
       for (const id of ids) {
         const meta = this.index.meta(tenant, id);

@@ -12,6 +12,7 @@ import { sameCheck, vectorCheck, type GraphToSave, type SavedGraph, type VectorC
 import type { AnnOptions, GraphBuildMode } from './ann-graph.ts';
 import type { SnapshotPart } from './index-snapshot.ts';
 import { Partition, type Row } from './partition.ts';
+import { nextSlice } from './slice-queue.ts';
 
 /**
  * Rows (SIMD-scan equivalents, Partition.queryCost) one native search call
@@ -278,16 +279,16 @@ export class MemoryIndex {
   }
 
   /**
-   * searchMany in slices of queriesPerCall queries, with a turn of the event
-   * loop (`turn`, setImmediate by default) between them, so a big batch never
-   * holds the loop in one native call. Each query's hits are what searchMany
+   * searchMany in slices of queriesPerCall queries, each in its turn of the event
+   * loop (`turn`, a place in the slice queue by default; the first waits too when there are several), so a big
+   * batch never holds the loop in one native call, nor do many at once. Each query's hits are what searchMany
    * gives it alone; writes applied between slices are seen by later slices,
    * as by any later search.
    */
-  async searchManySliced(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number, turn: () => Promise<void> = nextTurn): Promise<SearchHit[][]> {
+  async searchManySliced(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number, turn: () => Promise<void> = nextSlice): Promise<SearchHit[][]> {
     const out: SearchHit[][] = [];
     for (let at = 0; at < queries.length; ) {
-      if (at > 0) await turn();
+      if (at > 0 || queries.length > this.queriesPerCall(tenant, filter)) await turn();
       // Sized again each slice: the partition may have grown, or got its graph, meanwhile.
       const n = this.queriesPerCall(tenant, filter);
       for (const hits of this.searchMany(tenant, queries.slice(at, at + n), filter, k)) out.push(hits);
@@ -307,17 +308,17 @@ export class MemoryIndex {
 
   /**
    * Calls `visit` with each row of `tenant` matching `filter` (no order) until it returns false, SCAN_ROWS_PER_TURN
-   * rows a turn (`turn`). The rows are those present when the scan starts: writes between turns move rows within a
+   * rows a turn (`turn`, a place in the slice queue), waiting its turn before the first slice too unless the whole
+   * scan is one slice. The rows are those present when the scan starts: writes between turns move rows within a
    * partition (swap-remove), and a walk of the live rows would miss or repeat some. Each is read as it is when visited.
    */
-  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = nextTurn): Promise<void> {
+  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = nextSlice): Promise<void> {
     const parts = this.levelsOf(filter).map((level) => this.partition(tenant, level, false)).filter((p) => p !== undefined);
-    let read = 0;
-    for (const rows of parts.map((p) => p.rowsToScan(filter))) {
-      for (const row of rows) {
-        if (++read % SCAN_ROWS_PER_TURN === 0) await turn();
-        if (matchesFilter(row.meta, filter) && visit(row.meta) === false) return;
-      }
+    const rows = parts.length === 1 ? parts[0]!.rowsToScan(filter) : parts.flatMap((p) => p.rowsToScan(filter));
+    for (let at = 0; at < rows.length; at += SCAN_ROWS_PER_TURN) {
+      if (rows.length > SCAN_ROWS_PER_TURN) await turn();
+      const end = Math.min(rows.length, at + SCAN_ROWS_PER_TURN);
+      for (let i = at; i < end; i++) if (matchesFilter(rows[i]!.meta, filter) && visit(rows[i]!.meta) === false) return;
     }
   }
 
@@ -358,6 +359,3 @@ export class MemoryIndex {
   }
 }
 
-function nextTurn(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
