@@ -68,13 +68,18 @@ describe('quarantine at load', () => {
     insertRaw(db, rec('broken-json'), { metadata: '{"x":' });
     insertRaw(db, rec('short-vector'), { vector: new Uint8Array(100) });
     insertRaw(db, rec('tags-not-strings'), { tags: '[1,2]' });
+    // Integers node:sqlite cannot read as numbers (it throws, and the daemon did not start).
+    insertRaw(db, rec('huge-version'));
+    db.exec(`UPDATE contexts SET version = ${2n ** 60n} WHERE id = 'huge-version'`);
+    insertRaw(db, rec('huge-expiry'));
+    db.exec(`UPDATE contexts SET expires_at = ${-(2n ** 62n)} WHERE id = 'huge-expiry'`);
     db.close();
 
     const reported: QuarantineEntry[] = [];
     s = await open(dir, (e) => reported.push(e));
-    const bad = ['deep', 'proto', 'broken-json', 'short-vector', 'tags-not-strings'];
+    const bad = ['deep', 'proto', 'broken-json', 'short-vector', 'tags-not-strings', 'huge-version', 'huge-expiry'];
     const q = s.quarantined;
-    expect(q.count).toBe(5);
+    expect(q.count).toBe(7);
     expect(q.sample.map((e) => e.id).sort()).toEqual([...bad].sort());
     expect(reported).toEqual(q.sample);
     const reason = (id: string) => q.sample.find((e) => e.id === id)!.reason;
@@ -83,6 +88,8 @@ describe('quarantine at load', () => {
     expect(reason('broken-json')).toMatch(/^metadata is not valid JSON/);
     expect(reason('short-vector')).toBe('vector has 100 bytes, expected 1536');
     expect(reason('tags-not-strings')).toBe('tags are not a list of strings');
+    expect(reason('huge-version')).toBe('an integer column is beyond ±(2^53 − 1)');
+    expect(reason('huge-expiry')).toBe('an integer column is beyond ±(2^53 − 1)');
     for (const e of q.sample) expect(e.tenant).toBe('a');
 
     // Never served: not by get, scroll, search, count, find (GC), usage.
@@ -97,7 +104,7 @@ describe('quarantine at load', () => {
     expect(s.usage('a').contexts).toBe(2);
     expect(await s.delete('a', bad)).toBe(0);
     expect(s.health().ok).toBe(true);
-    expect(s.health().detail).toMatch(/^2 records; 5 quarantined: /);
+    expect(s.health().detail).toMatch(/^2 records; 7 quarantined: /);
     expect(s.health().detail).toContain('deep (nested deeper than 32)');
 
     // Still on disk, untouched.

@@ -44,6 +44,19 @@ const LEGACY_SPACE_MODEL = 'feature-hash-v1';
 /** Settings key of the index snapshot's token (index-snapshot.ts). */
 const SNAPSHOT_TOKEN = 'snapshot_token';
 
+/** The integer columns a load reads, and the expression each is read from. */
+const INT_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['level', 'level'],
+  ['tokens', 'tokens'],
+  ['created_ts', 'created_ts'],
+  ['ts', 'ts'],
+  ['expires_at', 'expires_at'],
+  ['access_count', 'access_count + coalesce(a.n, 0)'],
+  ['version', 'version'],
+];
+/** Whether a value reads without throwing: an integer only within ±(2^53 − 1) (any other type reads as it is). */
+const safeInt = (expr: string) => `(typeof(${expr}) != 'integer' OR ${expr} BETWEEN -${Number.MAX_SAFE_INTEGER} AND ${Number.MAX_SAFE_INTEGER})`;
+
 /** A row as stored; `loader.ts` checks and parses it (rows written by older versions may not pass). */
 export interface StoredRow {
   id: string;
@@ -504,13 +517,19 @@ export class SqliteFile {
   /** Streams every stored row as it is (start-up load); the text is for indexing its words, not kept. */
   *loadAll(): IterableIterator<StoredRow> {
     // A row with its term hashes stored is loaded without its text (only its size): the hashes are what the index needs.
-    const stmt = this.db.prepare(`SELECT c.id, tenant, level, session, agent, tags, metadata, tokens, created_ts, ts, expires_at,
-      access_count + coalesce(a.n, 0) AS access_count, version, vector, CASE WHEN terms IS NULL OR length(terms) % 4 != 0 OR enc_kid IS NOT NULL THEN text END AS text,
+    // An integer column past ±2^53 throws when read as a number (node:sqlite), outside the loader's per-row
+    // quarantine, and the daemon would not start: such values read as null, and the row is quarantined.
+    const ints = INT_COLUMNS.map(([column, expr]) => `CASE WHEN ${safeInt(expr)} THEN ${expr} END AS ${column}`).join(', ');
+    const unsafe = INT_COLUMNS.map(([, expr]) => `NOT ${safeInt(expr)}`).join(' OR ');
+    const stmt = this.db.prepare(`SELECT c.id, tenant, session, agent, tags, metadata, ${ints},
+      CASE WHEN ${unsafe} THEN 1 END AS unsafe_int,
+      vector, CASE WHEN terms IS NULL OR length(terms) % 4 != 0 OR enc_kid IS NOT NULL THEN text END AS text,
       CASE WHEN enc_kid IS NULL THEN terms END AS terms,
       octet_length(text) AS text_bytes, enc_kid, sealed FROM contexts c LEFT JOIN access_counts a ON a.id = c.id`);
     // Once a rekey pass left every row sealed, a row in the clear was not written by ctxd (file access); with keys, it is refused.
     const clearIsForeign = this.sealing.sealer !== null && allSealed(this.db);
-    for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null }>) {
+    for (const row of stmt.iterate() as IterableIterator<StoredRow & { enc_kid: string | null; sealed: Uint8Array | null; unsafe_int: 1 | null }>) {
+      if (row.unsafe_int !== null) row.damage = 'an integer column is beyond ±(2^53 − 1)';
       const kid = row.enc_kid;
       if (kid === null) {
         // The row as read, not a copy without enc_kid and sealed (null here): the loader reads only StoredRow's fields.
