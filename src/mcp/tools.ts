@@ -19,6 +19,19 @@ function arg(schema: object, description?: string): z.ZodType {
 }
 
 const level = (description?: string) => arg(levelSchema, description);
+
+/**
+ * Metadata: a map of JSON values. Its own "__proto__" key is refused on the arguments as sent, as the daemon refuses
+ * it (PROTOCOL.md §3.1): z.record drops that key while parsing, and the memory was stored without it, silently.
+ */
+const metadata = (description: string) =>
+  z
+    .preprocess((v, ctx) => {
+      if (typeof v === 'object' && v !== null && Object.hasOwn(v, '__proto__')) ctx.addIssue({ code: 'custom', message: 'map key "__proto__" is not allowed' });
+      return v;
+    }, z.record(z.string(), z.unknown()))
+    .optional()
+    .describe(description);
 const session = () => arg(name, 'Conversation or task the memory belongs to (L1/L2 are per session; L3 is shared by every session).');
 
 export interface ToolSpec {
@@ -53,7 +66,7 @@ export const TOOLS: readonly ToolSpec[] = [
       level: level('1 working memory, 2 short-term, 3 long-term (default 3).').optional(),
       session: session().optional(),
       tags: arg(tagsSchema, 'Labels to filter by later.').optional(),
-      metadata: z.record(z.string(), z.unknown()).optional().describe('Structured fields (JSON values) to filter by later.'),
+      metadata: metadata('Structured fields (JSON values) to filter by later.'),
     },
     call: (c, a) => c.store(as('store', { text: a.text, level: a.level ?? 3, session: a.session, tags: a.tags, metadata: a.metadata })),
   },
@@ -88,7 +101,7 @@ export const TOOLS: readonly ToolSpec[] = [
       text: arg(updateRequest.properties.text, 'The new text.').optional(),
       level: level().optional(),
       tags: arg(tagsSchema, 'Replaces the tags.').optional(),
-      metadata: z.record(z.string(), z.unknown()).optional().describe('Merged into the metadata; a null value removes its key.'),
+      metadata: metadata('Merged into the metadata; a null value removes its key.'),
     },
     call: (c, a) => {
       const { id, ...changes } = as('update', { id: a.id, text: a.text, level: a.level, tags: a.tags, metadata: a.metadata });

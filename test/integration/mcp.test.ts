@@ -75,6 +75,15 @@ async function rememberAndRecall(c: Client): Promise<void> {
   expect(missing.isError).toBe(true);
   expect(missing.structuredContent!.error.code).toBe('NOT_FOUND');
   expect(missing.content[0]!.text).toMatch(/^NOT_FOUND: /);
+  // Metadata with its own "__proto__" key (JSON.parse makes one) is refused, as the daemon refuses it, not stored without it.
+  const target = (await call(c, 'store_memory', { text: 'The team meets on Tuesdays.' })).structuredContent!.id;
+  for (const [name, args] of [['store_memory', { text: 'proto metadata' }], ['update_memory', { id: target }]] as const) {
+    const proto = await refusedCall(c, name, { ...args, metadata: JSON.parse('{"__proto__": {"polluted": true}, "team": "a"}') });
+    expect(proto.isError).toBe(true);
+    expect(proto.content[0]!.text).toContain('map key "__proto__" is not allowed');
+  }
+  expect((await call(c, 'memory_stats')).structuredContent!.total).toBe(51);
+  expect((await call(c, 'get_memory', { id: target })).structuredContent).toMatchObject({ version: 1, metadata: {} });
 }
 
 /** `ctxd mcp --embedded` with stdin held open, SIGTERM sent once stderr shows `when`: its exit code and what it logged. */
