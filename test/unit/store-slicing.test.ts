@@ -289,6 +289,24 @@ describe('embedded store: a scroll yields a turn now and then', () => {
     expect(done).toEqual(['a', 'b', 'c']);
   });
 
+  it('serves tenants in rotation: one with three scans at once does not take the turns of one with a single scan', async () => {
+    const index = new MemoryIndex(DIMS, ann);
+    const n = 2 * SCAN_ROWS_PER_TURN;
+    const vector = hashEmbed('one vector for every row', DIMS);
+    for (const tenant of ['a', 'b']) index.insertMany(Array.from({ length: n }, (_, i) => rowOf(makeRecord({ tenant, text: `row ${i}`, vector }))));
+    const turns = turnLog();
+    await Promise.all(['a', 'a', 'a', 'b'].map((tenant) => index.scan(tenant, { since: 0 }, (m) => void turns.log.push(m.tenant))));
+    turns.stop();
+    // The tenant of each turn's slice: a's three scans take turns with b's one, not three to one.
+    const order: string[] = [];
+    let last = 'tick';
+    for (const e of turns.log) {
+      if (e !== 'tick' && last === 'tick') order.push(e);
+      last = e;
+    }
+    expect(order).toEqual(['a', 'b', 'a', 'b', 'a', 'a', 'a', 'a']);
+  });
+
   it('count, stats, find and delete_where of a big tenant take turns of the event loop', async () => {
     const dir = tempDataDir();
     const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });

@@ -569,7 +569,7 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     let cursor = after ?? '';
     for (let chunk = 0; ; chunk++) {
       // The ids after the cursor are read again after the turn: what changed meanwhile is seen, nothing twice.
-      if (chunk > 0 && chunk % SCROLL_CHUNKS_PER_TURN === 0) await nextSlice();
+      if (chunk > 0 && chunk % SCROLL_CHUNKS_PER_TURN === 0) await nextSlice(tenant);
       const ids = this.db.idsAfter(tenant, cursor, SCROLL_CHUNK);
       for (const id of ids) {
         const meta = this.index.meta(tenant, id);

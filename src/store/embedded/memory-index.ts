@@ -285,7 +285,7 @@ export class MemoryIndex {
    * gives it alone; writes applied between slices are seen by later slices,
    * as by any later search.
    */
-  async searchManySliced(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number, turn: () => Promise<void> = nextSlice): Promise<SearchHit[][]> {
+  async searchManySliced(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number, turn: () => Promise<void> = () => nextSlice(tenant)): Promise<SearchHit[][]> {
     const out: SearchHit[][] = [];
     for (let at = 0; at < queries.length; ) {
       if (at > 0 || queries.length > this.queriesPerCall(tenant, filter)) await turn();
@@ -312,7 +312,7 @@ export class MemoryIndex {
    * scan is one slice. The rows are those present when the scan starts: writes between turns move rows within a
    * partition (swap-remove), and a walk of the live rows would miss or repeat some. Each is read as it is when visited.
    */
-  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = nextSlice): Promise<void> {
+  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = () => nextSlice(tenant)): Promise<void> {
     const parts = this.levelsOf(filter).map((level) => this.partition(tenant, level, false)).filter((p) => p !== undefined);
     const rows = parts.length === 1 ? parts[0]!.rowsToScan(filter) : parts.flatMap((p) => p.rowsToScan(filter));
     for (let at = 0; at < rows.length; at += SCAN_ROWS_PER_TURN) {
