@@ -60,11 +60,11 @@ describe('memory index: a many-query search in slices', () => {
   it('sizes slices by the rows a query scans, and yields a turn between them', async () => {
     const index = new MemoryIndex(DIMS, ann);
     expect(index.queriesPerCall('a', { levels: [3] })).toBe(SEARCH_SLICE_MAX_QUERIES); // nothing to scan
-    index.insertMany(Array.from({ length: 4096 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: syntheticText(i, 10), session: `s${i % 2}` }))));
+    index.insertMany(Array.from({ length: 4096 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: syntheticText(i, 10), session: `s${i % 4}` }))));
     // 4,096 rows: 16 queries per call; a filter scanned row by row in JS costs 4 times as much, over the rows the
-    // field index names (session s1: half of them) or every row.
+    // field index names (session s1: a quarter of them) or every row.
     expect(index.queriesPerCall('a', { levels: [3], aliveAt: 1 })).toBe(SEARCH_SLICE_ROWS / 4096);
-    expect(index.queriesPerCall('a', { levels: [3], session: 's1' })).toBe(SEARCH_SLICE_ROWS / 2048 / 4);
+    expect(index.queriesPerCall('a', { levels: [3], session: 's1' })).toBe(SEARCH_SLICE_ROWS / 1024 / 4);
     expect(index.queriesPerCall('a', { levels: [3], since: 1 })).toBe(SEARCH_SLICE_ROWS / 4096 / 4);
 
     const queries = Array.from({ length: 100 }, (_, i) => ({ vector: hashEmbed(syntheticText(i * 7, 10), DIMS) }));
@@ -262,6 +262,15 @@ describe('embedded store: a scroll yields a turn now and then', () => {
     const s1: string[] = [];
     await index.scan('a', { session: 's1' }, (m) => s1.push(m.id) < 10);
     expect(s1).toHaveLength(10);
+    // A filter comparing tags counts each row's tags: rows of 7 tags make slices of SCAN_ROWS_PER_TURN / 8 rows, so
+    // half SCAN_ROWS_PER_TURN rows are 4 slices (no turn before the first: the rows alone would be one slice).
+    const tagged = new MemoryIndex(DIMS, ann);
+    const tags = Array.from({ length: 7 }, (_, i) => `t${i}`);
+    tagged.insertMany(Array.from({ length: SCAN_ROWS_PER_TURN / 2 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: `row ${i}`, tags, vector: records[0]!.vector }))));
+    let tagTurns = 0;
+    let matched = 0;
+    await tagged.scan('a', { tagsAll: ['t6'] }, () => void matched++, async () => void tagTurns++);
+    expect([tagTurns, matched]).toEqual([3, SCAN_ROWS_PER_TURN / 2]);
   });
 
   it('runs one slice a turn of the event loop across every scan at once, each in the order it asked', async () => {
@@ -287,6 +296,28 @@ describe('embedded store: a scroll yields a turn now and then', () => {
     if (rows > 0) perTurn.push(rows);
     expect(perTurn).toEqual(Array(6).fill(SCAN_ROWS_PER_TURN));
     expect(done).toEqual(['a', 'b', 'c']);
+  });
+
+  it('runs one scan of a tenant at a time: a waiting scan has not copied its rows', async () => {
+    const index = new MemoryIndex(DIMS, ann);
+    const vector = hashEmbed('one vector for every row', DIMS);
+    index.insertMany(Array.from({ length: 2 * SCAN_ROWS_PER_TURN + 100 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: `row ${i}`, vector }))));
+    const copies = vi.spyOn(Partition.prototype, 'rowsToScan');
+    const copiesAtEachTurn: number[] = [];
+    const turn = async () => {
+      copiesAtEachTurn.push(copies.mock.calls.length);
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    let visited = 0;
+    await Promise.all([0, 1, 2].map(() => index.scan('a', { since: 0 }, () => void visited++, turn)));
+    copies.mockRestore();
+    expect(copiesAtEachTurn).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    expect(visited).toBe(3 * (2 * SCAN_ROWS_PER_TURN + 100));
+    // A visit that throws ends its scan only, and the next scan of the tenant runs.
+    await expect(index.scan('a', { since: 0 }, () => { throw new Error('visit failed'); })).rejects.toThrow('visit failed');
+    let after = 0;
+    await index.scan('a', { since: 0 }, () => void after++);
+    expect(after).toBe(2 * SCAN_ROWS_PER_TURN + 100);
   });
 
   it('serves tenants in rotation: one with three scans at once does not take the turns of one with a single scan', async () => {

@@ -112,7 +112,8 @@ export class FieldIndex {
       if (best === null || c.size < best.size) best = c;
     };
     if (filter.session !== undefined) consider(this.holders(this.sessions, filter.session));
-    if (filter.agent !== undefined) consider(this.holders(this.agents, filter.agent));
+    // Rows without an agent are not indexed: a null agent (no wire filter sends one) narrows nothing.
+    if (typeof filter.agent === 'string') consider(this.holders(this.agents, filter.agent));
     for (const t of filter.tagsAll ?? []) consider(this.holders(this.tags, t));
     if (filter.tagsAny && filter.tagsAny.length > 0) consider(this.anyOf(filter.tagsAny));
     for (const name in filter.where ?? {}) {
