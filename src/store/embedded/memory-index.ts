@@ -311,8 +311,9 @@ export class MemoryIndex {
   /**
    * Calls `visit` with each row of `tenant` matching `filter` (no order) until it returns false, SCAN_ROWS_PER_TURN
    * rows a turn (fewer when the filter compares tags or where keys; `turn`, a place in the slice queue), waiting its
-   * turn before the first slice too unless the whole scan is one slice. The rows are those present when the scan starts: writes between turns move rows within a
-   * partition (swap-remove), and a walk of the live rows would miss or repeat some. Each is read as it is when visited.
+   * turn before the first slice too unless the whole scan is one slice. The rows are those present when the scan
+   * starts and still there when reached, each read as it is then: writes between turns move rows within a partition
+   * (swap-remove), and a walk of the live rows would miss or repeat some.
    */
   async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = () => nextSlice(tenant)): Promise<void> {
     // One scan of a tenant at a time: each holds its copy of the rows (8 B a row) until its last slice, and a key's
@@ -333,9 +334,11 @@ export class MemoryIndex {
       for (let i = 0; i < rows.length; ) {
         if (i > 0 || rows.length > SCAN_ROWS_PER_TURN) await turn();
         for (let cost = 0; i < rows.length && cost < SCAN_ROWS_PER_TURN; i++) {
-          const meta = rows[i]!.meta;
-          cost += rowCost + tagCost * meta.tags.length;
-          if (matchesFilter(meta, filter) && visit(meta) === false) return;
+          const row = rows[i]!;
+          cost += rowCost + tagCost * row.meta.tags.length;
+          // Gone since the scan began (deleted, or moved to another level under a new key): not seen as it was.
+          if (this.byId.get(row.meta.id)?.key !== row.key) continue;
+          if (matchesFilter(row.meta, filter) && visit(row.meta) === false) return;
         }
       }
     } finally {
