@@ -7,8 +7,10 @@ import { describe, expect, it } from 'vitest';
 import type { ContextMeta, ContextRecord, RecordFilter } from '../../src/domain/context.ts';
 import { matchesFilter } from '../../src/domain/filter.ts';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
-import { FieldIndex, MAX_WHERE_KEYS } from '../../src/store/embedded/field-index.ts';
+import { FieldIndex } from '../../src/store/embedded/field-index.ts';
+import { BUILD_ROWS_PER_SLICE, MAX_WHERE_KEYS } from '../../src/store/embedded/metadata-index.ts';
 import { MemoryIndex } from '../../src/store/embedded/memory-index.ts';
+import { nextSlice } from '../../src/store/embedded/slice-queue.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
 
 const DIMS = 384;
@@ -144,10 +146,43 @@ describe('selective filters through the field index', () => {
     }
   });
 
+  it('makes the where index of a big partition a slice a turn, answering exactly meanwhile and after, through writes', async () => {
+    const reads = { n: 0 };
+    const n = BUILD_ROWS_PER_SLICE + 4000;
+    const vector = hashEmbed('one vector for every row', DIMS);
+    const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: T, text: `row ${i}`, vector, metadata: { team: `team${i % 1000}` } }));
+    const index = new MemoryIndex(DIMS, { ...ann, threshold: 1_000_000 });
+    index.insertMany(records.map((r) => ({ meta: counted(metaOf(r), reads), textBytes: 1, vector: r.vector, text: r.text })));
+    const current = new Map(records.map((r) => [r.id, r]));
+    const filter = live({ where: { team: 'team42' } });
+    const expected = () => [...current.values()].filter((r) => matchesFilter(metaOf(r), filter)).length;
+    // The first use starts the index and is answered by reading every row.
+    reads.n = 0;
+    expect(index.count(T, filter)).toBe(expected());
+    expect(reads.n).toBe(n);
+    // Writes before the slices reach them: a holder removed, a row updated to hold the value, a new holder.
+    const lastHolder = records[n - 1 - ((n - 1 - 42) % 1000)]!; // row 20,042, in the second slice
+    expect(lastHolder.metadata).toEqual({ team: 'team42' });
+    index.remove(lastHolder.id);
+    current.delete(lastHolder.id);
+    const updated = { ...records[n - 1]!, metadata: { team: 'team42' } };
+    index.put(metaOf(updated));
+    current.set(updated.id, updated);
+    const added = makeRecord({ tenant: T, text: 'late', vector, metadata: { team: 'team42' } });
+    index.insertMany([{ meta: metaOf(added), textBytes: 1, vector, text: 'late' }]);
+    current.set(added.id, added);
+    expect(index.count(T, filter)).toBe(expected()); // still read row by row
+    // Two slices, each in its own turn of the tenant's rotation: the index serves once they are done.
+    for (let i = 0; i < 2; i++) await nextSlice(T);
+    reads.n = 0;
+    expect(index.count(T, filter)).toBe(expected());
+    expect(reads.n).toBeLessThanOrEqual(expected());
+  });
+
   it('holds the rows of a value as a key, a list, then a set, and back, each row once', () => {
-    const f = new FieldIndex();
+    const f = new FieldIndex({ tenant: 't', rows: () => [], isLive: () => true });
     const meta = (session: string): ContextMeta => ({ ...metaOf(recordOf(0)), session, agent: null, tags: ['x', 'x'], metadata: {} });
-    const held = (filter: RecordFilter) => [...(f.candidates(filter, () => [])?.keys ?? [])].sort((a, b) => a - b);
+    const held = (filter: RecordFilter) => [...(f.candidates(filter)?.keys ?? [])].sort((a, b) => a - b);
     const keys = Array.from({ length: 40 }, (_, i) => i + 1);
     for (const k of keys) {
       f.add(k, meta('s'));
@@ -159,6 +194,6 @@ describe('selective filters through the field index', () => {
       expect(held({ session: 's' })).toEqual(keys.slice(0, k - 1));
       expect(held({ tagsAny: ['x', 'y'] })).toEqual(keys.slice(0, k - 1));
     }
-    expect(f.candidates({ session: 's' }, () => [])?.size).toBe(0);
+    expect(f.candidates({ session: 's' })?.size).toBe(0);
   });
 });

@@ -8,16 +8,8 @@
  * Candidates are a superset: the caller still applies matchesFilter to each.
  */
 import type { ContextMeta, RecordFilter } from '../../domain/context.ts';
-
-/**
- * The keys holding one value: a key alone while there is one (most sessions of an L3 hold few rows), a short list
- * up to LIST_MAX (a Set of ten costs ~350 B, the list ~180), then a set.
- */
-type Holders = number | number[] | Set<number>;
-const LIST_MAX = 32;
-
-/** Metadata keys a partition indexes on first use by a `where`: each costs a set entry a row holding it. */
-export const MAX_WHERE_KEYS = 8;
+import { addTo, keysOf, removeFrom, sizeOf, type Holders } from './holders.ts';
+import { MetadataIndex, scalarKey, type IndexedRows } from './metadata-index.ts';
 
 /** The rows that may match a filter, each once. */
 export interface Candidates {
@@ -26,87 +18,33 @@ export interface Candidates {
   readonly keys: Iterable<number>;
 }
 
-const sizeOf = (h: Holders | undefined): number => (h === undefined ? 0 : typeof h === 'number' ? 1 : Array.isArray(h) ? h.length : h.size);
-const keysOf = (h: Holders | undefined): Iterable<number> => (h === undefined ? [] : typeof h === 'number' ? [h] : h);
-
-function addTo(map: Map<string, Holders>, value: string, key: number): void {
-  const h = map.get(value);
-  if (h === undefined) map.set(value, key);
-  else if (typeof h === 'number') {
-    if (h !== key) map.set(value, [h, key]);
-  } else if (!Array.isArray(h)) h.add(key);
-  else if (!h.includes(key)) {
-    if (h.length < LIST_MAX) h.push(key);
-    else map.set(value, new Set([...h, key]));
-  }
-}
-
-function removeFrom(map: Map<string, Holders>, value: string, key: number): void {
-  const h = map.get(value);
-  if (h === undefined) return;
-  if (typeof h === 'number') {
-    if (h === key) map.delete(value);
-  } else if (Array.isArray(h)) {
-    const at = h.indexOf(key);
-    if (at < 0) return;
-    h[at] = h[h.length - 1]!;
-    h.pop();
-    if (h.length === 1) map.set(value, h[0]!);
-  } else {
-    h.delete(key);
-    if (h.size === 1) map.set(value, h.values().next().value!);
-  }
-}
-
-/**
- * A metadata value as an index key, or undefined for one not indexed (a map or an array): typed, so the string "1"
- * and the number 1 differ, as they do for matchesFilter. -0 and 0 share one ("0"), as they are equal there.
- */
-function scalarKey(v: unknown): string | undefined {
-  switch (typeof v) {
-    case 'string':
-      return `s${v}`;
-    case 'number':
-      return `n${v}`;
-    case 'boolean':
-      return v ? 'T' : 'F';
-    default:
-      return v === null ? 'z' : undefined;
-  }
-}
-
 export class FieldIndex {
   private readonly sessions = new Map<string, Holders>();
   private readonly agents = new Map<string, Holders>();
   private readonly tags = new Map<string, Holders>();
-  /** Metadata key → scalar value → rows, for the keys a `where` asked for. */
-  private readonly where = new Map<string, Map<string, Holders>>();
+  /** The scalar values of the metadata keys `where` filters ask for. */
+  private readonly where: MetadataIndex;
+
+  constructor(rows: IndexedRows) {
+    this.where = new MetadataIndex(rows);
+  }
 
   add(key: number, meta: ContextMeta): void {
     addTo(this.sessions, meta.session, key);
     if (meta.agent !== null) addTo(this.agents, meta.agent, key);
     for (const t of meta.tags) addTo(this.tags, t, key);
-    for (const [name, values] of this.where) {
-      const v = Object.hasOwn(meta.metadata, name) ? scalarKey(meta.metadata[name]) : undefined;
-      if (v !== undefined) addTo(values, v, key);
-    }
+    this.where.add(key, meta);
   }
 
   remove(key: number, meta: ContextMeta): void {
     removeFrom(this.sessions, meta.session, key);
     if (meta.agent !== null) removeFrom(this.agents, meta.agent, key);
     for (const t of meta.tags) removeFrom(this.tags, t, key);
-    for (const [name, values] of this.where) {
-      const v = Object.hasOwn(meta.metadata, name) ? scalarKey(meta.metadata[name]) : undefined;
-      if (v !== undefined) removeFrom(values, v, key);
-    }
+    this.where.remove(key, meta);
   }
 
-  /**
-   * The smallest set of rows that holds every row matching `filter`, or null when no indexed field narrows it.
-   * `rows` lists the partition's rows, to index a `where` key on its first use.
-   */
-  candidates(filter: RecordFilter, rows: () => Iterable<{ key: number; meta: ContextMeta }>): Candidates | null {
+  /** The smallest set of rows that holds every row matching `filter`, or null when no indexed field narrows it. */
+  candidates(filter: RecordFilter): Candidates | null {
     let best: Candidates | null = null;
     const consider = (c: Candidates) => {
       if (best === null || c.size < best.size) best = c;
@@ -118,8 +56,8 @@ export class FieldIndex {
     if (filter.tagsAny && filter.tagsAny.length > 0) consider(this.anyOf(filter.tagsAny));
     for (const name in filter.where ?? {}) {
       const v = scalarKey(filter.where![name]);
-      const values = v === undefined ? undefined : this.whereKey(name, rows);
-      if (values) consider(this.holders(values, v!));
+      const found = v === undefined ? null : this.where.lookup(name, v);
+      if (found) consider({ size: sizeOf(found.holders), keys: keysOf(found.holders) });
     }
     return best;
   }
@@ -148,17 +86,5 @@ export class FieldIndex {
         },
       },
     };
-  }
-
-  /** The index of a metadata key, made on its first use from every row; undefined once MAX_WHERE_KEYS are made. */
-  private whereKey(name: string, rows: () => Iterable<{ key: number; meta: ContextMeta }>): Map<string, Holders> | undefined {
-    let values = this.where.get(name);
-    if (values || this.where.size >= MAX_WHERE_KEYS) return values;
-    this.where.set(name, (values = new Map()));
-    for (const { key, meta } of rows()) {
-      const v = Object.hasOwn(meta.metadata, name) ? scalarKey(meta.metadata[name]) : undefined;
-      if (v !== undefined) addTo(values, v, key);
-    }
-    return values;
   }
 }

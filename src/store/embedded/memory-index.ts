@@ -76,7 +76,7 @@ export class MemoryIndex {
   private partition(tenant: string, level: Level, create: boolean): Partition | undefined {
     const name = `${level}\u0000${tenant}`;
     let p = this.partitions.get(name);
-    if (!p && create) this.partitions.set(name, (p = new Partition(this.dims, this.ann, this.graphBuild)));
+    if (!p && create) this.partitions.set(name, (p = new Partition(this.dims, this.ann, this.graphBuild, tenant)));
     return p;
   }
 

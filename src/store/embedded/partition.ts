@@ -62,12 +62,14 @@ export class Partition {
   private readonly mode: GraphBuildMode;
   private readonly postings = new Postings();
   /** The rows of each session, agent, tag and asked-for metadata value, for selective filters (field-index.ts). */
-  private readonly fields = new FieldIndex();
+  private readonly fields: FieldIndex;
   /** 8-bit copies for small-k exact scans (quantized-scan.ts): made on first use, dropped once a graph serves. */
   private quantized: QuantizedVectors | null = null;
 
-  constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode) {
+  /** `tenant` names whose turns of the slice queue its background work takes. */
+  constructor(dims: number, ann: AnnOptions, mode: GraphBuildMode, tenant = '') {
     this.dims = dims;
+    this.fields = new FieldIndex({ tenant, rows: () => this.rows, isLive: (row) => this.rowByKey(row.key) === row });
     this.vectors = new VectorRows(dims);
     this.mode = mode;
     const self = this;
@@ -185,7 +187,7 @@ export class Partition {
    * a row than a walk of the index's sets, and a tags_any union may count a row once per tag).
    */
   private candidates(filter: RecordFilter): Candidates | null {
-    const narrowed = this.fields.candidates(filter, () => this.rows);
+    const narrowed = this.fields.candidates(filter);
     return narrowed && narrowed.size * 2 < this.rows.length ? narrowed : null;
   }
 
