@@ -21,6 +21,8 @@ export interface GcTotals extends GcPass {
 }
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+/** GC's reads are not queued behind a tenant's requests: a tenant keeping scans in flight delayed every tenant's pass. */
+const BACKGROUND = { background: true } as const;
 
 export async function collectGarbage(deps: EngineDeps): Promise<GcPass> {
   const { store, config } = deps;
@@ -32,7 +34,7 @@ export async function collectGarbage(deps: EngineDeps): Promise<GcPass> {
   for (const tenant of await store.tenants()) {
     if (idle > 0) pass.sessionsEnded += await endIdleSessions(deps, tenant, idle * 1000, deps.config.session.on_idle);
     for (;;) {
-      const due = await store.find(tenant, { levels: [2], minAccessCount: config.engine.promote_after }, batch);
+      const due = await store.find(tenant, { levels: [2], minAccessCount: config.engine.promote_after }, batch, BACKGROUND);
       if (due.length === 0) break;
       await Promise.all(due.map((m) => store.patch(tenant, m.id, { level: 3, expiresAt: null })));
       pass.promoted += due.length;
@@ -40,7 +42,7 @@ export async function collectGarbage(deps: EngineDeps): Promise<GcPass> {
     }
     for (;;) {
       const now = deps.now();
-      const expired = await store.find(tenant, { expiredBy: now }, batch);
+      const expired = await store.find(tenant, { expiredBy: now }, batch, BACKGROUND);
       if (expired.length === 0) break;
       pass.deleted += await store.delete(tenant, expired.map((m) => m.id));
       await nextTurn();

@@ -56,7 +56,7 @@ export function withRecentTurns(store: VectorStore, turns: RecentTurns): VectorS
     },
     search: (tenant, query, filter, k) => store.search(tenant, query, filter, k),
     searchMany: (tenant, queries, filter, k) => store.searchMany(tenant, queries, filter, k),
-    find: (tenant, filter, limit) => store.find(tenant, filter, limit),
+    find: (tenant, filter, limit, opts) => store.find(tenant, filter, limit, opts),
     scroll: (tenant, filter, after, limit) => store.scroll(tenant, filter, after, limit),
     count: (tenant, filter) => store.count(tenant, filter),
     stats: (tenant, now) => store.stats(tenant, now),

@@ -37,8 +37,9 @@ interface Tally {
   lastL1Ts: number;
 }
 
-async function summaries(deps: SessionDeps, tenant: string): Promise<Map<string, Tally>> {
-  const metas = await deps.store.find(tenant, { levels: [1, 2], aliveAt: deps.now() }, Number.MAX_SAFE_INTEGER);
+/** `background`: for GC (VectorStore.find). */
+async function summaries(deps: SessionDeps, tenant: string, background = false): Promise<Map<string, Tally>> {
+  const metas = await deps.store.find(tenant, { levels: [1, 2], aliveAt: deps.now() }, Number.MAX_SAFE_INTEGER, { background });
   const bySession = new Map<string, Tally>();
   for (const m of metas) {
     let s = bySession.get(m.session);
@@ -79,7 +80,7 @@ export function endSession(deps: SessionDeps, tenant: string, session: string, a
 export async function endIdleSessions(deps: SessionDeps, tenant: string, idleMs: number, action: EndAction): Promise<number> {
   const cutoff = deps.now() - idleMs;
   let ended = 0;
-  for (const [session, s] of await summaries(deps, tenant)) {
+  for (const [session, s] of await summaries(deps, tenant, true)) {
     // Idle by its L1 turns: a session still writing L2 notes but no turns is idle as working memory.
     if (s.l1 === 0 || s.lastL1Ts >= cutoff) continue;
     const r = await endSession(deps, tenant, session, action, cutoff);

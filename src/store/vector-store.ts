@@ -71,8 +71,11 @@ export interface VectorStore {
   search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): Promise<SearchHit[]>;
   /** `search` for many queries at once (a batch's dedup checks), in query order. */
   searchMany(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number): Promise<SearchHit[][]>;
-  /** Up to `limit` records matching `filter`, in no particular order (GC's work lists). */
-  find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]>;
+  /**
+   * Up to `limit` records matching `filter`, in no particular order (GC's work lists, sessions). `background`: GC's
+   * own read (one pass at a time), not queued behind the tenant's requests.
+   */
+  find(tenant: string, filter: RecordFilter, limit: number, opts?: { readonly background?: boolean }): Promise<ContextMeta[]>;
   /** Records matching `filter` in id order, after the `after` id. */
   scroll(tenant: string, filter: RecordFilter, after: string | null, limit: number): Promise<ScrollPage>;
   count(tenant: string, filter: RecordFilter): Promise<number>;

@@ -8,7 +8,7 @@ import type { ContextMeta, ContextRecord, RecordFilter } from '../../src/domain/
 import { matchesFilter } from '../../src/domain/filter.ts';
 import { hashEmbed } from '../../src/engine/text/hash-embedder.ts';
 import { FieldIndex } from '../../src/store/embedded/field-index.ts';
-import { BUILD_ROWS_PER_SLICE, MAX_WHERE_KEYS } from '../../src/store/embedded/metadata-index.ts';
+import { BUILD_ROWS_PER_SLICE, MAX_WHERE_KEYS, MetadataIndex } from '../../src/store/embedded/metadata-index.ts';
 import { MemoryIndex } from '../../src/store/embedded/memory-index.ts';
 import { nextSlice } from '../../src/store/embedded/slice-queue.ts';
 import { makeRecord, syntheticText } from '../helpers/records.ts';
@@ -28,6 +28,11 @@ function recordOf(i: number): ContextRecord {
     metadata: i % 4 === 0 ? {} : { team: `team${i % 100}`, n: i % 11, flag: i % 2 === 0, nested: { x: i % 3 } },
   });
 }
+
+const sizeOfHolders = (found: { holders: unknown } | null) => {
+  const h = found?.holders;
+  return h === undefined ? 0 : typeof h === 'number' ? 1 : Array.isArray(h) ? h.length : (h as Set<number>).size;
+};
 
 function metaOf(r: ContextRecord): ContextMeta {
   const { text: _t, vector: _v, terms: _h, ...meta } = r;
@@ -177,6 +182,25 @@ describe('selective filters through the field index', () => {
     reads.n = 0;
     expect(index.count(T, filter)).toBe(expected());
     expect(reads.n).toBeLessThanOrEqual(expected());
+  });
+
+  it('makes one where index in slices at a time, and starts one key a filter', async () => {
+    const rows = Array.from({ length: BUILD_ROWS_PER_SLICE + 100 }, (_, i) => ({ key: i + 1, meta: { ...metaOf(recordOf(i)), metadata: { k0: i % 3, k1: i % 5 } } }));
+    const index = new MetadataIndex({ tenant: 'slices', rows: () => rows, isLive: () => true });
+    expect(index.lookup('k0', 'n1', true)).toBeNull(); // started, in slices
+    expect(index.lookup('k1', 'n1', true)).toBeNull(); // not started: k0 is being made
+    expect([index.knows('k0'), index.knows('k1')]).toEqual([true, false]);
+    for (let i = 0; i < 2; i++) await nextSlice('slices');
+    expect(sizeOfHolders(index.lookup('k0', 'n1', false))).toBe(rows.filter((r) => r.meta.metadata.k0 === 1).length);
+    expect(index.lookup('k1', 'n1', false)).toBeNull(); // may not start
+    expect(index.knows('k1')).toBe(false);
+    // Through the field index: a filter of 12 keys starts one of them a call.
+    const small = new MemoryIndex(DIMS, ann);
+    const records = Array.from({ length: 500 }, (_, i) => makeRecord({ tenant: T, text: `r ${i}`, metadata: Object.fromEntries(Array.from({ length: 12 }, (_, k) => [`k${k}`, i % (k + 2)])) }));
+    small.insertMany(records.map((r) => ({ meta: metaOf(r), textBytes: 1, vector: r.vector, text: r.text })));
+    const filter = live({ where: Object.fromEntries(Array.from({ length: 12 }, (_, k) => [`k${k}`, 1])) });
+    const expected = records.filter((r) => matchesFilter(metaOf(r), filter)).length;
+    for (let i = 0; i < 14; i++) expect(small.count(T, filter)).toBe(expected);
   });
 
   it('holds the rows of a value as a key, a list, then a set, and back, each row once', () => {

@@ -254,29 +254,33 @@ describe('embedded store: a scroll yields a turn now and then', () => {
       for (let i = 0; i < 50; i++) index.remove(records[turns * 1000 + i]!.id);
       index.insertMany(Array.from({ length: 50 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: `late ${turns} ${i}` }))));
       index.put({ ...rowOf(records[n - 1]!).meta, tags: ['late'] });
-      // A level move: the row leaves L3 under its key, and is not reported at its old level.
+      // A level move (the row leaves L3: not reported at its old level), and a new text (the row is in L3 under a
+      // new key: reported once, as it is now).
       const moved = rowOf(records[1100 + turns]!);
-      index.put({ ...moved.meta, level: 2 }, { content: moved });
+      index.put({ ...moved.meta, level: 2 }, { content: { vector: moved.vector, text: moved.text } });
+      const rewritten = rowOf(records[1200 + turns]!);
+      index.put({ ...rewritten.meta, version: 2 }, { textBytes: 3, content: { vector: rewritten.vector, text: 'new' } });
     };
-    await index.scan('a', { levels: [3] }, (m) => void visited.push(m.id), churn);
+    await index.scan('a', { levels: [3] }, (m) => void visited.push(m.id), { turn: churn });
     expect(turns).toBe(3); // one before each slice, the first too
-    // Every row present at the start, once, but those removed or moved before the scan reached them (at the first
-    // turn, rows 1,000–1,049 and 1,101); none added meanwhile.
+    // Every row present at the start, once, but those removed or moved away before the scan reached them (at the
+    // first turn, rows 1,000–1,049 and 1,101); row 1,201, rewritten then, once; none added meanwhile.
     const removedFirst = new Set([...records.slice(1000, 1050), records[1101]!].map((r) => r.id));
     expect(visited.sort()).toEqual(records.map((r) => r.id).filter((id) => !removedFirst.has(id)).sort());
+    expect(index.meta('a', records[1201]!.id)?.version).toBe(2);
     // A field index narrows the rows, and a visit returning false ends the scan.
     const s1: string[] = [];
     await index.scan('a', { session: 's1' }, (m) => s1.push(m.id) < 10);
     expect(s1).toHaveLength(10);
     // A filter comparing tags counts each row's tags: rows of 7 tags make slices of SCAN_ROWS_PER_TURN / 8 rows, so
-    // half SCAN_ROWS_PER_TURN rows are 4 slices (no turn before the first: the rows alone would be one slice).
+    // half SCAN_ROWS_PER_TURN rows are 4 slices, a turn before each.
     const tagged = new MemoryIndex(DIMS, ann);
     const tags = Array.from({ length: 7 }, (_, i) => `t${i}`);
     tagged.insertMany(Array.from({ length: SCAN_ROWS_PER_TURN / 2 }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: `row ${i}`, tags, vector: records[0]!.vector }))));
     let tagTurns = 0;
     let matched = 0;
-    await tagged.scan('a', { tagsAll: ['t6'] }, () => void matched++, async () => void tagTurns++);
-    expect([tagTurns, matched]).toEqual([3, SCAN_ROWS_PER_TURN / 2]);
+    await tagged.scan('a', { tagsAll: ['t6'] }, () => void matched++, { turn: async () => void tagTurns++ });
+    expect([tagTurns, matched]).toEqual([4, SCAN_ROWS_PER_TURN / 2]);
   });
 
   it('runs one slice a turn of the event loop across every scan at once, each in the order it asked', async () => {
@@ -315,7 +319,7 @@ describe('embedded store: a scroll yields a turn now and then', () => {
       await new Promise((resolve) => setImmediate(resolve));
     };
     let visited = 0;
-    await Promise.all([0, 1, 2].map(() => index.scan('a', { since: 0 }, () => void visited++, turn)));
+    await Promise.all([0, 1, 2].map(() => index.scan('a', { since: 0 }, () => void visited++, { turn })));
     copies.mockRestore();
     expect(copiesAtEachTurn).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
     expect(visited).toBe(3 * (2 * SCAN_ROWS_PER_TURN + 100));
@@ -324,6 +328,27 @@ describe('embedded store: a scroll yields a turn now and then', () => {
     let after = 0;
     await index.scan('a', { since: 0 }, () => void after++);
     expect(after).toBe(2 * SCAN_ROWS_PER_TURN + 100);
+  });
+
+  it('a scan of one slice, and GC\'s scans, do not wait behind a tenant\'s long scans', async () => {
+    const index = new MemoryIndex(DIMS, ann);
+    const vector = hashEmbed('one vector for every row', DIMS);
+    const n = 2 * SCAN_ROWS_PER_TURN;
+    index.insertMany(Array.from({ length: n }, (_, i) => rowOf(makeRecord({ tenant: 'a', text: `row ${i}`, vector, session: i < 10 ? 'small' : 'big' }))));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // A long scan holding the tenant's gate at its first slice, and another waiting behind it.
+    const long = index.scan('a', { since: 0 }, () => {}, { turn: () => held });
+    let queuedDone = false;
+    const queued = index.scan('a', { since: 0 }, () => {}).then(() => (queuedDone = true));
+    let small = 0;
+    await index.scan('a', { session: 'small' }, () => void small++); // one slice: through the live rows, now
+    let gc = 0;
+    await index.scan('a', { minAccessCount: 0 }, () => void gc++, { background: true });
+    expect([small, gc, queuedDone]).toEqual([10, n, false]);
+    release();
+    await Promise.all([long, queued]);
+    expect(queuedDone).toBe(true);
   });
 
   it('serves tenants in rotation: one with three scans at once does not take the turns of one with a single scan', async () => {

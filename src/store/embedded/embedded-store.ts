@@ -558,9 +558,9 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
     return this.index.searchManySliced(tenant, queries, filter, k);
   }
 
-  async find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]> {
+  async find(tenant: string, filter: RecordFilter, limit: number, opts: { readonly background?: boolean } = {}): Promise<ContextMeta[]> {
     const out: ContextMeta[] = [];
-    if (limit > 0) await this.index.scan(tenant, filter, (meta) => out.push(meta) < limit);
+    if (limit > 0) await this.index.scan(tenant, filter, (meta) => out.push(meta) < limit, { background: opts.background === true });
     return out;
   }
 

@@ -54,9 +54,13 @@ export class FieldIndex {
     if (typeof filter.agent === 'string') consider(this.holders(this.agents, filter.agent));
     for (const t of filter.tagsAll ?? []) consider(this.holders(this.tags, t));
     if (filter.tagsAny && filter.tagsAny.length > 0) consider(this.anyOf(filter.tagsAny));
+    let mayStart = true;
     for (const name in filter.where ?? {}) {
       const v = scalarKey(filter.where![name]);
-      const found = v === undefined ? null : this.where.lookup(name, v);
+      if (v === undefined) continue;
+      const known = this.where.knows(name);
+      const found = this.where.lookup(name, v, mayStart);
+      if (!known) mayStart = false;
       if (found) consider({ size: sizeOf(found.holders), keys: keysOf(found.holders) });
     }
     return best;

@@ -30,6 +30,13 @@ export const SEARCH_SLICE_MAX_QUERIES = 64;
  */
 export const SCAN_ROWS_PER_TURN = 16_384;
 
+export interface ScanOptions {
+  /** GC's own scan: not queued behind the tenant's (one GC pass runs at a time, so one copy). */
+  readonly background?: boolean;
+  /** Waits for the scan's next slice (default: its tenant's place in the slice queue). */
+  readonly turn?: () => Promise<void>;
+}
+
 export interface RowContent {
   readonly vector: Float32Array;
   readonly text: string;
@@ -315,7 +322,21 @@ export class MemoryIndex {
    * starts and still there when reached, each read as it is then: writes between turns move rows within a partition
    * (swap-remove), and a walk of the live rows would miss or repeat some.
    */
-  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, turn: () => Promise<void> = () => nextSlice(tenant)): Promise<void> {
+  async scan(tenant: string, filter: RecordFilter, visit: (meta: ContextMeta) => boolean | void, opts: ScanOptions = {}): Promise<void> {
+    const turn = opts.turn ?? (() => nextSlice(tenant));
+    const parts = this.levelsOf(filter).map((level) => this.partition(tenant, level, false)).filter((p) => p !== undefined);
+    // A slice is SCAN_ROWS_PER_TURN rows of plain filters; a row's tags and the filter's where keys (4 at most:
+    // matchesFilter stops at the first that differs) count as rows too (a filter of 64 tags against rows of 64 made
+    // a slice of 16,384 rows take 120 ms).
+    const tagCost = filter.tagsAny?.length || filter.tagsAll?.length ? 1 : 0;
+    const rowCost = 1 + Math.min(4, filter.where ? Object.keys(filter.where).length : 0);
+    // A scan of one slice runs now, through the live rows: it copies nothing and holds nothing across turns.
+    const size = parts.reduce((n, p) => n + p.scanSize(filter), 0);
+    if (size * (rowCost + 8 * tagCost) <= SCAN_ROWS_PER_TURN) {
+      for (const p of parts) for (const row of p.matchingRows(filter)) if (visit(row.meta) === false) return;
+      return;
+    }
+    if (opts.background) return this.scanCopy(tenant, parts, filter, visit, turn, rowCost, tagCost);
     // One scan of a tenant at a time: each holds its copy of the rows (8 B a row) until its last slice, and a key's
     // requests in flight (hundreds) would each hold one at once. A scan waiting here holds nothing.
     const before = this.scans.get(tenant);
@@ -325,25 +346,35 @@ export class MemoryIndex {
     this.scans.set(tenant, last);
     try {
       await before;
-      const parts = this.levelsOf(filter).map((level) => this.partition(tenant, level, false)).filter((p) => p !== undefined);
-      const rows = parts.length === 1 ? parts[0]!.rowsToScan(filter) : parts.flatMap((p) => p.rowsToScan(filter));
-      // A slice is SCAN_ROWS_PER_TURN rows of plain filters; a row's tags and the filter's where keys count as rows
-      // too (a filter of 64 tags against rows of 64 made a slice of 16,384 rows take 120 ms).
-      const tagCost = filter.tagsAny?.length || filter.tagsAll?.length ? 1 : 0;
-      const rowCost = 1 + (filter.where ? Object.keys(filter.where).length : 0);
-      for (let i = 0; i < rows.length; ) {
-        if (i > 0 || rows.length > SCAN_ROWS_PER_TURN) await turn();
-        for (let cost = 0; i < rows.length && cost < SCAN_ROWS_PER_TURN; i++) {
-          const row = rows[i]!;
-          cost += rowCost + tagCost * row.meta.tags.length;
-          // Gone since the scan began (deleted, or moved to another level under a new key): not seen as it was.
-          if (this.byId.get(row.meta.id)?.key !== row.key) continue;
-          if (matchesFilter(row.meta, filter) && visit(row.meta) === false) return;
-        }
-      }
+      await this.scanCopy(tenant, parts, filter, visit, turn, rowCost, tagCost);
     } finally {
       done();
       if (this.scans.get(tenant) === last) this.scans.delete(tenant);
+    }
+  }
+
+  /** `scan`'s slices over a copy of `parts`' rows, taken now. */
+  private async scanCopy(
+    tenant: string,
+    parts: readonly Partition[],
+    filter: RecordFilter,
+    visit: (meta: ContextMeta) => boolean | void,
+    turn: () => Promise<void>,
+    rowCost: number,
+    tagCost: number,
+  ): Promise<void> {
+    const rows = parts.length === 1 ? parts[0]!.rowsToScan(filter) : parts.flatMap((p) => p.rowsToScan(filter));
+    for (let i = 0; i < rows.length; ) {
+      await turn();
+      for (let cost = 0; i < rows.length && cost < SCAN_ROWS_PER_TURN; i++) {
+        const copied = rows[i]!;
+        cost += rowCost + tagCost * copied.meta.tags.length;
+        // Moved since the copy (another level, or a new text: a new key), or deleted: read as it is now, if still the
+        // tenant's. Its new row is not in the copy, so it is read once.
+        const row = this.byId.get(copied.meta.id)?.key === copied.key ? copied : this.rowOf(copied.meta.id);
+        if (!row || row.meta.tenant !== tenant) continue;
+        if (matchesFilter(row.meta, filter) && visit(row.meta) === false) return;
+      }
     }
   }
 

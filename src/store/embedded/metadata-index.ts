@@ -1,9 +1,10 @@
 /**
  * Which rows of a partition hold each scalar value of the metadata keys `where` filters ask for (field-index.ts):
- * at most MAX_WHERE_KEYS keys, the least recently asked-for dropped for a new one. A key's index is made from
- * every row on its first use, at once for a partition of up to BUILD_ROWS_PER_SLICE rows and otherwise a slice a
- * turn (the slice queue, in its tenant's rotation), serving nothing until complete; writes meanwhile keep it up to
- * date. Made at once, 8 keys of a 100,000-row partition held the event loop ~65 ms each.
+ * at most MAX_WHERE_KEYS keys, the least recently asked-for complete one dropped for a new one. A key's index is
+ * made from every row on its first use, at once for a partition of up to BUILD_ROWS_PER_SLICE rows and otherwise a
+ * slice a turn (the slice queue, in its tenant's rotation), one key at a time, serving nothing until complete;
+ * writes meanwhile keep it up to date. Made at once, 8 keys of a 100,000-row partition held the event loop ~65 ms
+ * each; made in slices for every key asked for, a filter of 32 keys left 31 copies of the rows behind it each time.
  */
 import type { ContextMeta } from '../../domain/context.ts';
 import { addTo, removeFrom, type Holders } from './holders.ts';
@@ -55,6 +56,8 @@ const valueOf = (meta: ContextMeta, name: string) => (Object.hasOwn(meta.metadat
 export class MetadataIndex {
   /** By key, least recently asked-for first. */
   private readonly keys = new Map<string, KeyIndex>();
+  /** A key's index is being made in slices. */
+  private building = false;
 
   private readonly source: IndexedRows;
 
@@ -76,28 +79,49 @@ export class MetadataIndex {
     }
   }
 
+  /** Whether `name` has an index, complete or being made. */
+  knows(name: string): boolean {
+    return this.keys.has(name);
+  }
+
   /**
    * The rows holding `value` (a scalarKey) of metadata key `name` (`holders` undefined: none), or null while the
-   * key has no complete index; its first use starts making one.
+   * key has no complete index; its first use starts making one when `mayStart` (one key a filter: a filter of many
+   * keys would otherwise drop and make them all, every time) and no other is being made in slices.
    */
-  lookup(name: string, value: string): { holders: Holders | undefined } | null {
+  lookup(name: string, value: string, mayStart: boolean): { holders: Holders | undefined } | null {
     let index = this.keys.get(name);
     if (index) {
       this.keys.delete(name);
       this.keys.set(name, index);
-    } else index = this.start(name);
-    return index.ready ? { holders: index.values.get(value) } : null;
+    } else if (mayStart) index = this.start(name);
+    return index?.ready ? { holders: index.values.get(value) } : null;
   }
 
-  private start(name: string): KeyIndex {
-    if (this.keys.size >= MAX_WHERE_KEYS) this.keys.delete(this.keys.keys().next().value!);
+  private start(name: string): KeyIndex | undefined {
+    const rows = this.source.rows();
+    const sliced = rows.length > BUILD_ROWS_PER_SLICE;
+    // One index made in slices at a time: each holds a copy of the rows until its last slice.
+    if (sliced && this.building) return undefined;
+    if (this.keys.size >= MAX_WHERE_KEYS) {
+      const complete = [...this.keys].find(([, k]) => k.ready);
+      if (!complete) return undefined;
+      this.keys.delete(complete[0]);
+    }
     const index: KeyIndex = { values: new Map(), ready: false };
     this.keys.set(name, index);
-    const rows = this.source.rows();
-    if (rows.length <= BUILD_ROWS_PER_SLICE) {
+    if (!sliced) {
       this.fill(index, name, rows, 0, rows.length);
       index.ready = true;
-    } else void this.build(index, name, rows.slice());
+      return index;
+    }
+    this.building = true;
+    this.build(index, name, rows.slice())
+      .catch(() => {
+        // Nothing here throws today; if it did, the key would wait for ever, and the daemon must not end for it.
+        if (this.keys.get(name) === index) this.keys.delete(name);
+      })
+      .finally(() => (this.building = false));
     return index;
   }
 

@@ -191,6 +191,11 @@ export class Partition {
     return narrowed && narrowed.size * 2 < this.rows.length ? narrowed : null;
   }
 
+  /** How many rows `rowsToScan` would list. */
+  scanSize(filter: RecordFilter): number {
+    return this.candidates(filter)?.size ?? this.rows.length;
+  }
+
   /** The rows `filter` may match (a superset), as of now: a copy, which writes after the call leave as it is. */
   rowsToScan(filter: RecordFilter): Row[] {
     const narrowed = this.candidates(filter);

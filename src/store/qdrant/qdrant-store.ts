@@ -288,6 +288,7 @@ export class QdrantStore implements VectorStore {
     return searchBatch(tenant, queries, filter, k, this.denseName, this.counters.get(tenant).contexts, batch);
   }
 
+  /** (No `background` lane: Qdrant scrolls in pages and holds nothing of the event loop's between them.) */
   async find(tenant: string, filter: RecordFilter, limit: number): Promise<ContextMeta[]> {
     if (limit <= 0) return [];
     await this.whenReady();
