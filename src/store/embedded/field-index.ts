@@ -1,9 +1,11 @@
 /**
  * Which rows of one partition hold each session, agent and tag, and (once a
- * `where` has asked for the key) each scalar value of a top-level metadata
- * key: a filter naming one of them reads only its rows. Without it, a retrieve
- * by session over an L3 of 100,000 contexts scanned every row in one turn of
- * the event loop (31–88 ms, delaying every tenant's answers).
+ * `where` has asked for the key, metadata-index.ts) each scalar value of a
+ * top-level metadata key: a filter naming one of them reads only its rows.
+ * Without it, a retrieve by agent, tags or metadata over an L3 of 100,000
+ * contexts, or a store's duplicate check within its session at L2, scanned
+ * every row in one turn of the event loop (31–70 ms, delaying every tenant's
+ * answers; bench/filters.md).
  *
  * Candidates are a superset: the caller still applies matchesFilter to each.
  */
