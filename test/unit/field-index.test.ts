@@ -184,6 +184,21 @@ describe('selective filters through the field index', () => {
     expect(reads.n).toBeLessThanOrEqual(expected());
   });
 
+  it('lets a search wait for a where index being made, instead of reading every row meanwhile', async () => {
+    const reads = { n: 0 };
+    const n = BUILD_ROWS_PER_SLICE + 4000;
+    const vector = hashEmbed('one vector for every row', DIMS);
+    const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: T, text: `row ${i}`, vector, metadata: { team: `team${i % 1000}` } }));
+    const index = new MemoryIndex(DIMS, { ...ann, threshold: 1_000_000 });
+    index.insertMany(records.map((r) => ({ meta: counted(metaOf(r), reads), textBytes: 1, vector: r.vector, text: r.text })));
+    const filter = live({ where: { team: 'team42' } });
+    await index.whereSettled(T, filter); // starts the index, and settles once its slices are done
+    const holders = records.filter((r) => r.metadata.team === 'team42');
+    reads.n = 0;
+    expect(index.search(T, { vector, text: '' }, filter, 50).map((h) => h.meta.id).sort()).toEqual(holders.map((r) => r.id).sort());
+    expect(reads.n).toBe(holders.length); // those rows alone
+  });
+
   it('makes one where index in slices at a time, and starts one key a filter', async () => {
     const rows = Array.from({ length: BUILD_ROWS_PER_SLICE + 100 }, (_, i) => ({ key: i + 1, meta: { ...metaOf(recordOf(i)), metadata: { k0: i % 3, k1: i % 5 } } }));
     const index = new MetadataIndex({ tenant: 'slices', rows: () => rows, isLive: () => true });

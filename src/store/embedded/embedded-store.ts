@@ -550,10 +550,13 @@ export class EmbeddedStore implements VectorStore, RequestJournal {
   }
 
   async search(tenant: string, query: SearchQuery, filter: RecordFilter, k: number): Promise<SearchHit[]> {
+    // A where key's index being made in slices: wait for it, rather than read the whole level in this turn.
+    if (filter.where) await this.index.whereSettled(tenant, filter);
     return this.index.search(tenant, query, filter, k);
   }
 
   async searchMany(tenant: string, queries: readonly SearchQuery[], filter: RecordFilter, k: number): Promise<SearchHit[][]> {
+    if (filter.where) await this.index.whereSettled(tenant, filter);
     // Sliced: a store_batch's dedup queries over a big partition would hold the event loop in one native call.
     return this.index.searchManySliced(tenant, queries, filter, k);
   }

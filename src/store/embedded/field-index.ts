@@ -45,6 +45,27 @@ export class FieldIndex {
     this.where.remove(key, meta);
   }
 
+  /**
+   * Settles once the indexes of `filter`'s where keys being made in slices are complete (starting one, as
+   * `candidates` would); undefined when none is. A search waits for them (a few turns) rather than reading every
+   * row in one turn meanwhile: 20 clients' retrieves on a key just asked for held every answer ~0.7 s at 100,000.
+   */
+  whereSettled(filter: RecordFilter): Promise<unknown> | undefined {
+    const waits: Promise<void>[] = [];
+    let mayStart = true;
+    for (const name in filter.where ?? {}) {
+      const v = scalarKey(filter.where![name]);
+      if (v === undefined) continue;
+      if (!this.where.knows(name)) {
+        this.where.lookup(name, v, mayStart);
+        mayStart = false;
+      }
+      const built = this.where.whenBuilt(name);
+      if (built) waits.push(built);
+    }
+    return waits.length > 0 ? Promise.all(waits) : undefined;
+  }
+
   /** The smallest set of rows that holds every row matching `filter`, or null when no indexed field narrows it. */
   candidates(filter: RecordFilter): Candidates | null {
     let best: Candidates | null = null;

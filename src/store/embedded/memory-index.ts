@@ -280,6 +280,12 @@ export class MemoryIndex {
     return p ? p.searchMany(queries, filter, k) : queries.map(() => []);
   }
 
+  /** Settles once the indexes of `filter`'s where keys that are being made in slices are complete (Partition.whereSettled). */
+  async whereSettled(tenant: string, filter: RecordFilter): Promise<void> {
+    if (!filter.where) return;
+    for (const level of this.levelsOf(filter)) await this.partition(tenant, level, false)?.whereSettled(filter);
+  }
+
   /** How many queries one native call may search for `filter` (SEARCH_SLICE_ROWS). */
   queriesPerCall(tenant: string, filter: RecordFilter): number {
     let cost = 0;

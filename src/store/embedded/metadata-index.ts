@@ -32,6 +32,8 @@ export interface IndexedRows {
 interface KeyIndex {
   readonly values: Map<string, Holders>;
   ready: boolean;
+  /** Settles when an index made in slices is complete (or dropped). */
+  built?: Promise<void>;
 }
 
 /**
@@ -84,6 +86,12 @@ export class MetadataIndex {
     return this.keys.has(name);
   }
 
+  /** Settles once the index of `name` being made in slices is complete; undefined when none is being made. */
+  whenBuilt(name: string): Promise<void> | undefined {
+    const index = this.keys.get(name);
+    return index && !index.ready ? index.built : undefined;
+  }
+
   /**
    * The rows holding `value` (a scalarKey) of metadata key `name` (`holders` undefined: none), or null while the
    * key has no complete index; its first use starts making one when `mayStart` (one key a filter: a filter of many
@@ -116,7 +124,7 @@ export class MetadataIndex {
       return index;
     }
     this.building = true;
-    this.build(index, name, rows.slice())
+    index.built = this.build(index, name, rows.slice())
       .catch(() => {
         // Nothing here throws today; if it did, the key would wait for ever, and the daemon must not end for it.
         if (this.keys.get(name) === index) this.keys.delete(name);

@@ -191,6 +191,11 @@ export class Partition {
     return narrowed && narrowed.size * 2 < this.rows.length ? narrowed : null;
   }
 
+  /** FieldIndex.whereSettled: the where keys' indexes being made, for a search to wait for. */
+  whereSettled(filter: RecordFilter): Promise<unknown> | undefined {
+    return filter.where ? this.fields.whereSettled(filter) : undefined;
+  }
+
   /** How many rows `rowsToScan` would list. */
   scanSize(filter: RecordFilter): number {
     return this.candidates(filter)?.size ?? this.rows.length;
