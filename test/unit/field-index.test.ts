@@ -88,6 +88,17 @@ function expectSameAsBruteForce(index: MemoryIndex, records: readonly ContextRec
   }
 }
 
+/** A partition past one build slice, searched exactly, each row of team `i % 1000`; reads counted. */
+function teamsPastOneSlice() {
+  const reads = { n: 0 };
+  const n = BUILD_ROWS_PER_SLICE + 4000;
+  const vector = hashEmbed('one vector for every row', DIMS);
+  const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: T, text: `row ${i}`, vector, metadata: { team: `team${i % 1000}` } }));
+  const index = new MemoryIndex(DIMS, { ...ann, threshold: 1_000_000 });
+  index.insertMany(records.map((r) => ({ meta: counted(metaOf(r), reads), textBytes: 1, vector: r.vector, text: r.text })));
+  return { reads, n, vector, records, index };
+}
+
 describe('selective filters through the field index', () => {
   it('find what the brute force finds, for every indexed field, absent values and unindexed ones', () => {
     const records = Array.from({ length: ROWS }, (_, i) => recordOf(i));
@@ -152,12 +163,7 @@ describe('selective filters through the field index', () => {
   });
 
   it('makes the where index of a big partition a slice a turn, answering exactly meanwhile and after, through writes', async () => {
-    const reads = { n: 0 };
-    const n = BUILD_ROWS_PER_SLICE + 4000;
-    const vector = hashEmbed('one vector for every row', DIMS);
-    const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: T, text: `row ${i}`, vector, metadata: { team: `team${i % 1000}` } }));
-    const index = new MemoryIndex(DIMS, { ...ann, threshold: 1_000_000 });
-    index.insertMany(records.map((r) => ({ meta: counted(metaOf(r), reads), textBytes: 1, vector: r.vector, text: r.text })));
+    const { reads, n, vector, records, index } = teamsPastOneSlice();
     const current = new Map(records.map((r) => [r.id, r]));
     const filter = live({ where: { team: 'team42' } });
     const expected = () => [...current.values()].filter((r) => matchesFilter(metaOf(r), filter)).length;
@@ -185,12 +191,7 @@ describe('selective filters through the field index', () => {
   });
 
   it('lets a search wait for a where index being made, instead of reading every row meanwhile', async () => {
-    const reads = { n: 0 };
-    const n = BUILD_ROWS_PER_SLICE + 4000;
-    const vector = hashEmbed('one vector for every row', DIMS);
-    const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: T, text: `row ${i}`, vector, metadata: { team: `team${i % 1000}` } }));
-    const index = new MemoryIndex(DIMS, { ...ann, threshold: 1_000_000 });
-    index.insertMany(records.map((r) => ({ meta: counted(metaOf(r), reads), textBytes: 1, vector: r.vector, text: r.text })));
+    const { reads, vector, records, index } = teamsPastOneSlice();
     const filter = live({ where: { team: 'team42' } });
     await index.whereSettled(T, filter); // starts the index, and settles once its slices are done
     const holders = records.filter((r) => r.metadata.team === 'team42');
