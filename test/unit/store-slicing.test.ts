@@ -50,6 +50,19 @@ function slicesWithTurnsBetween(log: readonly string[], mark: string): number {
   return slices;
 }
 
+/** An embedded store (hash embedder, relaxed durability) on a fresh data dir, closed and removed after `use`. */
+async function withStore(use: (store: EmbeddedStore) => Promise<void>): Promise<void> {
+  const dir = tempDataDir();
+  const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
+  await store.open();
+  try {
+    await use(store);
+  } finally {
+    await store.close();
+    removeDir(dir);
+  }
+}
+
 const rowOf = (r: ContextRecord) => {
   const { text, vector, terms: _terms, ...meta } = r;
   return { meta, vector, text, textBytes: Buffer.byteLength(text) };
@@ -107,10 +120,7 @@ describe('partition: vectors grow in place', () => {
 
 describe('embedded store: a big committed write enters the index in slices', () => {
   it('applies an upsert of 200 rows in slices a turn apart, resolves after the last, and applies later writes after it', async () => {
-    const dir = tempDataDir();
-    const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
-    await store.open();
-    try {
+    await withStore(async (store) => {
       const turns = turnLog();
       const sizes: number[] = [];
       const spy = vi.spyOn(store.index, 'insertMany').mockImplementation(function (this: MemoryIndex, items) {
@@ -137,10 +147,7 @@ describe('embedded store: a big committed write enters the index in slices', () 
       expect(slicesWithTurnsBetween(bigSlices, 'call')).toBe(7);
       expect(store.index.size).toBe(201);
       expect((await store.get('a', [late.id, big[199]!.id])).map((d) => d.id)).toEqual([late.id, big[199]!.id]);
-    } finally {
-      await store.close();
-      removeDir(dir);
-    }
+    });
   });
 });
 
@@ -201,10 +208,7 @@ describe('engine: one big store_batch', () => {
 
 describe('embedded store: a scroll yields a turn now and then', () => {
   it('reads a tenant that matches nothing in groups of SCROLL_CHUNKS_PER_TURN chunks, a turn apart, and pages as one pass would', async () => {
-    const dir = tempDataDir();
-    const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
-    await store.open();
-    try {
+    await withStore(async (store) => {
       const records = Array.from({ length: 6000 }, (_, i) => makeRecord({ tenant: 'a', text: syntheticText(i, 6), session: i === 5990 ? 'rare' : 's' }));
       for (let at = 0; at < records.length; at += 1000) await store.upsert(records.slice(at, at + 1000));
       const db = (store as unknown as { db: { idsAfter: (tenant: string, after: string, limit: number) => string[] } }).db;
@@ -235,10 +239,7 @@ describe('embedded store: a scroll yields a turn now and then', () => {
         sinceTick++;
         expect(sinceTick, `chunks in group ${group}`).toBeLessThanOrEqual(SCROLL_CHUNKS_PER_TURN);
       }
-    } finally {
-      await store.close();
-      removeDir(dir);
-    }
+    });
   });
 
   it('scans a tenant (count, stats, find, delete_where) SCAN_ROWS_PER_TURN rows a turn, over the rows present when it began and still there', async () => {
@@ -370,10 +371,7 @@ describe('embedded store: a scroll yields a turn now and then', () => {
   });
 
   it('count, stats, find and delete_where of a big tenant take turns of the event loop', async () => {
-    const dir = tempDataDir();
-    const store = new EmbeddedStore({ dataDir: dir, space: spaceOf(loadConfig({ env: { CTXD_EMBEDDER_KIND: 'hash' } })), durability: 'relaxed', ann });
-    await store.open();
-    try {
+    await withStore(async (store) => {
       const n = 2 * SCAN_ROWS_PER_TURN + 100;
       const records = Array.from({ length: n }, (_, i) => makeRecord({ tenant: 'a', text: `row ${i}`, session: i === 7 ? 'gone' : 's' }));
       for (let at = 0; at < n; at += 4000) await store.upsert(records.slice(at, at + 4000));
@@ -393,9 +391,6 @@ describe('embedded store: a scroll yields a turn now and then', () => {
       expect([none, noneTurns >= 2]).toEqual([[], true]);
       expect(await store.deleteWhere('a', { session: 'gone', since: 0 })).toBe(1);
       expect(await store.count('a', {})).toBe(n - 1);
-    } finally {
-      await store.close();
-      removeDir(dir);
-    }
+    });
   });
 });
